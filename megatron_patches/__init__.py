@@ -1,0 +1,1 @@
+"""Named, versioned patches that let megatron-core run on the shim (see issue 6)."""
