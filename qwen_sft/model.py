@@ -1,0 +1,303 @@
+"""HF Qwen2/Qwen2.5 config → megatron-core `TransformerConfig` and `GPTModel`.
+
+The model is megatron-core's `GPTModel` with the local (non-Transformer-Engine) layer spec: RMSNorm, SwiGLU MLP
+(`linear_fc1` = [gate; up] fused, `linear_fc2`), rotary position embedding with base `rope_theta`, grouped-query
+attention with bias on `linear_qkv` only, and the vocabulary padded as Megatron-LM pads it.
+
+Every function that builds parallel layers (`build_gpt_model`) needs `megatron.core.parallel_state` to be
+initialised by the caller (`parallel_state.initialize_model_parallel(...)` after
+`torch.distributed.init_process_group`), even for one process, because megatron's layers read their tensor- and
+pipeline-parallel rank and size from it. `transformer_config_from_hf` and `padded_vocab_size` need nothing.
+
+CPU notes (see `../shared/notes/megatron-core-cpu.md`): `use_cpu_initialization=True` keeps weight creation and
+RoPE frequencies off `torch.cuda`; the fusion flags stay off; callers must pass an explicit attention mask
+(`causal_attention_mask`) because megatron's default causal mask is created with `device="cuda"`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any, Mapping
+
+import torch
+import torch.nn.functional as F
+
+if TYPE_CHECKING:  # megatron-core is imported inside the functions: `padded_vocab_size` users stay light
+    from megatron.core.models.gpt import GPTModel
+    from megatron.core.transformer import TransformerConfig
+
+__all__ = [
+    "padded_vocab_size",
+    "transformer_config_from_hf",
+    "build_gpt_model",
+    "causal_attention_mask",
+    "head_dim_from_hf",
+]
+
+# HF config keys every Qwen2 config must carry for the model to be built.
+_REQUIRED_HF_KEYS = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "vocab_size",
+    "rms_norm_eps",
+)
+
+
+def padded_vocab_size(vocab_size: int, tensor_model_parallel_size: int, make_vocab_size_divisible_by: int = 128) -> int:
+    """Round `vocab_size` up to a multiple of `make_vocab_size_divisible_by * tensor_model_parallel_size`.
+
+    This is Megatron-LM's rule (`_vocab_size_with_padding`): every tensor-parallel rank then holds an equal
+    slice of the embedding and output layer whose row count is a multiple of `make_vocab_size_divisible_by`.
+    Example: Qwen2.5-0.5B's 151,936 rows (= 128 × 1,187) stay 151,936 at TP=1 and pad to 152,064 at TP=2 and
+    TP=4, 152,576 at TP=8; Qwen2.5-7B's 152,064 rows stay 152,064 up to TP=4.
+
+    Args:
+        vocab_size: rows of the HF embedding (`config.json` `vocab_size`), > 0.
+        tensor_model_parallel_size: TP degree, >= 1.
+        make_vocab_size_divisible_by: per-rank multiple, >= 1 (Megatron-LM's default is 128).
+
+    Returns:
+        The padded row count (>= vocab_size).
+
+    Raises:
+        ValueError: a non-positive argument.
+    """
+    for name, value in (
+        ("vocab_size", vocab_size),
+        ("tensor_model_parallel_size", tensor_model_parallel_size),
+        ("make_vocab_size_divisible_by", make_vocab_size_divisible_by),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"padded_vocab_size: {name} must be a positive int, got {value!r}")
+    multiple = make_vocab_size_divisible_by * tensor_model_parallel_size
+    return ((vocab_size + multiple - 1) // multiple) * multiple
+
+
+def _check_hf_config(hf_config: Mapping[str, Any]) -> None:
+    if not isinstance(hf_config, Mapping):
+        raise TypeError(f"hf_config must be a dict (the parsed config.json), got {type(hf_config).__name__}")
+    missing = [k for k in _REQUIRED_HF_KEYS if k not in hf_config]
+    if missing:
+        raise ValueError(f"hf_config (config.json) lacks required Qwen2 keys: {', '.join(missing)}")
+    act = hf_config.get("hidden_act", "silu")
+    if act != "silu":
+        raise NotImplementedError(f"hf_config hidden_act={act!r}: only 'silu' (SwiGLU, as in Qwen2/Qwen2.5) is supported")
+    if hf_config.get("use_sliding_window"):
+        raise NotImplementedError(
+            "hf_config use_sliding_window=true: sliding-window attention is not supported (Qwen2.5 releases ship "
+            "with it off)"
+        )
+    for key in ("rope_scaling", "rope_parameters"):  # transformers >= 5 writes rope_parameters
+        _check_rope(key, hf_config.get(key))
+
+
+def _check_rope(key: str, scaling: Any) -> None:
+    if scaling:
+        rope_type = scaling.get("rope_type", scaling.get("type")) if isinstance(scaling, Mapping) else scaling
+        if rope_type not in (None, "default"):
+            raise NotImplementedError(
+                f"hf_config {key}={scaling!r}: only the default RoPE (no scaling) is supported"
+            )
+
+
+def head_dim_from_hf(hf_config: Mapping[str, Any]) -> int:
+    """Attention head size (Megatron `kv_channels`): `head_dim` when config.json has it, else hidden / heads.
+
+    Raises:
+        ValueError: hidden_size not divisible by num_attention_heads and no explicit `head_dim`.
+    """
+    if hf_config.get("head_dim"):
+        return int(hf_config["head_dim"])
+    hidden, heads = int(hf_config["hidden_size"]), int(hf_config["num_attention_heads"])
+    if hidden % heads:
+        raise ValueError(f"hf_config hidden_size={hidden} is not divisible by num_attention_heads={heads}")
+    return hidden // heads
+
+
+def _rope_theta(hf_config: Mapping[str, Any]) -> float:
+    if "rope_theta" in hf_config:
+        return float(hf_config["rope_theta"])
+    params = hf_config.get("rope_parameters")  # transformers >= 5 may nest it here
+    if isinstance(params, Mapping) and "rope_theta" in params:
+        return float(params["rope_theta"])
+    return 10000.0
+
+
+def transformer_config_from_hf(
+    hf_config: Mapping[str, Any],
+    *,
+    tensor_model_parallel_size: int = 1,
+    pipeline_model_parallel_size: int = 1,
+    params_dtype: torch.dtype = torch.float32,
+    bf16: bool = False,
+    fp16: bool = False,
+    **overrides: Any,
+) -> TransformerConfig:
+    """Megatron `TransformerConfig` equivalent to an HF Qwen2/Qwen2.5 `config.json`.
+
+    Mapping (HF key → Megatron field): hidden_size → hidden_size, num_hidden_layers → num_layers,
+    num_attention_heads → num_attention_heads, num_key_value_heads → num_query_groups (GQA; defaults to the head
+    count), intermediate_size → ffn_hidden_size, rms_norm_eps → layernorm_epsilon (normalization="RMSNorm"),
+    head_dim (or hidden/heads) → kv_channels, initializer_range → init_method_std, attention_dropout →
+    attention_dropout, hidden_dropout (absent in Qwen2 configs: 0.0) → hidden_dropout. Fixed for Qwen2:
+    gated_linear_unit=True with activation_func=silu (SwiGLU), add_qkv_bias=True, add_bias_linear=False.
+    The rotary base (`rope_theta`) is not a TransformerConfig field; `build_gpt_model` passes it to GPTModel.
+
+    CPU-safe settings: use_cpu_initialization=True, sequence_parallel=False, all fusions off (their defaults).
+    With PP > 1, `pipeline_dtype` defaults to `params_dtype` (megatron requires it set).
+
+    Args:
+        hf_config: the parsed HF `config.json`.
+        tensor_model_parallel_size, pipeline_model_parallel_size: TP and PP degrees (>= 1).
+        params_dtype: dtype parameters are created in (torch.float32, torch.bfloat16 or torch.float16).
+        bf16, fp16: megatron's mixed-precision flags (at most one True).
+        **overrides: any other TransformerConfig field, applied last (e.g. `recompute_granularity`,
+            `variable_seq_lengths`, `hidden_dropout`).
+
+    Returns:
+        A validated `TransformerConfig` (its __post_init__ checks head/group divisibility by TP).
+
+    Raises:
+        ValueError: missing config keys, bad parallel sizes, num_layers not divisible by PP, both bf16 and fp16,
+            or an unknown override name.
+        NotImplementedError: an activation other than silu or a RoPE scaling scheme.
+    """
+    from megatron.core.transformer import TransformerConfig
+
+    _check_hf_config(hf_config)
+    if bf16 and fp16:
+        raise ValueError("transformer_config_from_hf: bf16 and fp16 are mutually exclusive")
+    for name, value in (
+        ("tensor_model_parallel_size", tensor_model_parallel_size),
+        ("pipeline_model_parallel_size", pipeline_model_parallel_size),
+    ):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"transformer_config_from_hf: {name} must be an int >= 1, got {value!r}")
+    num_layers = int(hf_config["num_hidden_layers"])
+    if num_layers % pipeline_model_parallel_size:
+        raise ValueError(
+            f"num_hidden_layers={num_layers} is not divisible by pipeline_model_parallel_size="
+            f"{pipeline_model_parallel_size}"
+        )
+    heads = int(hf_config["num_attention_heads"])
+    groups = int(hf_config.get("num_key_value_heads") or heads)
+    if heads % tensor_model_parallel_size or groups % tensor_model_parallel_size:
+        raise ValueError(
+            f"num_attention_heads={heads} and num_key_value_heads={groups} must both be divisible by "
+            f"tensor_model_parallel_size={tensor_model_parallel_size}"
+        )
+    kwargs: dict[str, Any] = dict(
+        num_layers=num_layers,
+        hidden_size=int(hf_config["hidden_size"]),
+        num_attention_heads=heads,
+        num_query_groups=groups,
+        kv_channels=head_dim_from_hf(hf_config),
+        ffn_hidden_size=int(hf_config["intermediate_size"]),
+        normalization="RMSNorm",
+        layernorm_epsilon=float(hf_config["rms_norm_eps"]),
+        gated_linear_unit=True,
+        activation_func=F.silu,
+        add_qkv_bias=True,
+        add_bias_linear=False,
+        hidden_dropout=float(hf_config.get("hidden_dropout", 0.0)),
+        attention_dropout=float(hf_config.get("attention_dropout", 0.0)),
+        init_method_std=float(hf_config.get("initializer_range", 0.02)),
+        tensor_model_parallel_size=tensor_model_parallel_size,
+        pipeline_model_parallel_size=pipeline_model_parallel_size,
+        sequence_parallel=False,
+        use_cpu_initialization=True,
+        params_dtype=params_dtype,
+        bf16=bf16,
+        fp16=fp16,
+    )
+    if pipeline_model_parallel_size > 1:
+        kwargs["pipeline_dtype"] = params_dtype
+    known = {f.name for f in dataclasses.fields(TransformerConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"transformer_config_from_hf: unknown TransformerConfig field(s) in overrides: {unknown}")
+    kwargs.update(overrides)
+    return TransformerConfig(**kwargs)
+
+
+def build_gpt_model(
+    hf_config: Mapping[str, Any],
+    config: TransformerConfig,
+    *,
+    padded_vocab_size: int,
+    seq_length: int,
+    pre_process: bool,
+    post_process: bool,
+    parallel_output: bool = True,
+) -> GPTModel:
+    """Build this rank's megatron-core `GPTModel` for a Qwen2 config (weights randomly initialised).
+
+    Uses `get_gpt_layer_local_spec(normalization="RMSNorm")`, `position_embedding_type="rope"` with
+    `rotary_base = rope_theta`, and `share_embeddings_and_output_weights = tie_word_embeddings` (with PP > 1 and
+    tied weights the last stage holds its own `output_layer.weight`, which megatron zero-fills and then all-reduces
+    from the first stage over the embedding group at construction).
+
+    Requires `megatron.core.parallel_state` initialised by the caller with the same TP/PP as `config`.
+
+    Args:
+        hf_config: the parsed HF `config.json` (for rope_theta, tie_word_embeddings).
+        config: from `transformer_config_from_hf`.
+        padded_vocab_size: embedding/output rows over all TP ranks (see `padded_vocab_size`).
+        seq_length: maximum sequence length the model will see (Megatron `max_sequence_length`).
+        pre_process: this rank holds the embedding (first pipeline stage).
+        post_process: this rank holds the final norm and output layer (last pipeline stage).
+        parallel_output: if True (megatron's default) logits stay split over TP ranks along the vocabulary;
+            False gathers them to full `padded_vocab_size` on every TP rank.
+
+    Returns:
+        The `GPTModel`. Forward: `model(input_ids [b, s] int64, position_ids [b, s] int64,
+        attention_mask [b, 1, s, s] bool (True = masked))` → logits `[b, s, padded_vocab_size / TP]`
+        (or `[b, s, padded_vocab_size]` with parallel_output=False), or per-token loss `[b, s]` when `labels=`
+        is given.
+
+    Raises:
+        ValueError: padded_vocab_size smaller than the config's vocab_size or not divisible by TP, or seq_length < 1.
+        AssertionError: (from megatron) parallel_state not initialised.
+    """
+    from megatron.core.models.gpt import GPTModel
+    from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_local_spec
+
+    _check_hf_config(hf_config)
+    tp = config.tensor_model_parallel_size
+    if padded_vocab_size < int(hf_config["vocab_size"]) or padded_vocab_size % tp:
+        raise ValueError(
+            f"padded_vocab_size={padded_vocab_size} must be >= vocab_size={hf_config['vocab_size']} and divisible "
+            f"by tensor_model_parallel_size={tp}"
+        )
+    if seq_length < 1:
+        raise ValueError(f"seq_length must be >= 1, got {seq_length}")
+    spec = get_gpt_layer_local_spec(normalization="RMSNorm")
+    return GPTModel(
+        config=config,
+        transformer_layer_spec=spec,
+        vocab_size=padded_vocab_size,
+        max_sequence_length=seq_length,
+        pre_process=pre_process,
+        post_process=post_process,
+        parallel_output=parallel_output,
+        share_embeddings_and_output_weights=bool(hf_config.get("tie_word_embeddings", False)),
+        position_embedding_type="rope",
+        rotary_percent=1.0,
+        rotary_base=_rope_theta(hf_config),
+    )
+
+
+def causal_attention_mask(seq_length: int, batch: int = 1, device: torch.device | str | None = None) -> torch.Tensor:
+    """Boolean causal mask `[batch, 1, seq_length, seq_length]`, True where attention is NOT allowed.
+
+    Megatron's convention (True = masked out, i.e. key position j > query position j). Built explicitly because
+    megatron-core's default mask (`get_default_causal_mask`) is created with `device="cuda"`.
+
+    Raises:
+        ValueError: seq_length or batch < 1.
+    """
+    if seq_length < 1 or batch < 1:
+        raise ValueError(f"causal_attention_mask: seq_length and batch must be >= 1, got {seq_length}, {batch}")
+    mask = torch.ones(seq_length, seq_length, dtype=torch.bool, device=device).triu(diagonal=1)
+    return mask.view(1, 1, seq_length, seq_length).expand(batch, 1, seq_length, seq_length)

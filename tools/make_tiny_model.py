@@ -1,0 +1,96 @@
+"""Write a small, seeded, randomly initialised HF Qwen2 checkpoint (for tests and the demo).
+
+Output: `config.json` (HF Qwen2 format, `Qwen2ForCausalLM`), `model.safetensors`, `generation_config.json` and the
+tokenizer files (from `--tokenizer_path`, default the labelled stand-in of the Qwen2.5 tokenizer, see
+qwen_sft/tokenizer.py; `--no_tokenizer` writes none). Same arguments, same seed → identical files.
+
+Example::
+
+    python tools/make_tiny_model.py --output_path w_tiny --hidden_size 128 --num_layers 2
+
+Exit status: 0 on success, 1 when the model cannot be written, 2 on bad arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from qwen_sft.tiny import DTYPES, QWEN25_VOCAB_ROWS, TinyQwen2Config, describe, make_tiny_model
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (HF config names; Megatron's spellings as aliases)."""
+    d = TinyQwen2Config()
+    p = argparse.ArgumentParser(prog="make_tiny_model.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--output_path", required=True, help="output folder")
+    p.add_argument("--hidden_size", type=int, default=d.hidden_size, help=f"default {d.hidden_size}")
+    p.add_argument("--num_layers", "--num_hidden_layers", dest="num_layers", type=int, default=d.num_hidden_layers,
+                   help=f"default {d.num_hidden_layers}")
+    p.add_argument("--num_attention_heads", type=int, default=d.num_attention_heads,
+                   help=f"default {d.num_attention_heads}")
+    p.add_argument("--num_key_value_heads", "--num_query_groups", dest="num_key_value_heads", type=int,
+                   default=d.num_key_value_heads, help=f"GQA key/value heads (default {d.num_key_value_heads})")
+    p.add_argument("--intermediate_size", "--ffn_hidden_size", dest="intermediate_size", type=int,
+                   default=d.intermediate_size, help=f"default {d.intermediate_size}")
+    p.add_argument("--vocab_size", type=int, default=QWEN25_VOCAB_ROWS,
+                   help=f"embedding rows (default {QWEN25_VOCAB_ROWS}, Qwen2.5's)")
+    tie = p.add_mutually_exclusive_group()
+    tie.add_argument("--tie_word_embeddings", dest="tie", action="store_true", default=True,
+                     help="share embedding and output weights (default, as Qwen2.5-0.5B/1.5B/3B)")
+    tie.add_argument("--untie_word_embeddings", "--untie-embeddings-and-output-weights", dest="tie",
+                     action="store_false", help="separate lm_head (as Qwen2.5-7B)")
+    p.add_argument("--max_position_embeddings", type=int, default=d.max_position_embeddings,
+                   help=f"default {d.max_position_embeddings}")
+    p.add_argument("--rope_theta", type=float, default=d.rope_theta, help=f"default {d.rope_theta:g}")
+    p.add_argument("--dtype", choices=sorted(DTYPES), default=d.dtype, help=f"default {d.dtype}")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"default {d.seed}")
+    p.add_argument("--tokenizer_path", default=None, help="copy tokenizer files from here (default: the stand-in)")
+    p.add_argument("--no_tokenizer", action="store_true", help="write no tokenizer files")
+    return p
+
+
+def parse_config(argv: list[str] | None = None) -> tuple[TinyQwen2Config, argparse.Namespace]:
+    """Parse the command line into a TinyQwen2Config (argparse exits with status 2 on bad arguments)."""
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    if a.no_tokenizer and a.tokenizer_path:
+        parser.error("--no_tokenizer and --tokenizer_path exclude each other")
+    cfg = TinyQwen2Config(
+        hidden_size=a.hidden_size, num_hidden_layers=a.num_layers, num_attention_heads=a.num_attention_heads,
+        num_key_value_heads=a.num_key_value_heads, intermediate_size=a.intermediate_size,
+        vocab_size=a.vocab_size, tie_word_embeddings=a.tie, max_position_embeddings=a.max_position_embeddings,
+        rope_theta=a.rope_theta, dtype=a.dtype, seed=a.seed)
+    try:
+        cfg.validate()
+    except ValueError as exc:
+        parser.error(str(exc))
+    return cfg, a
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the model; print the files and the model description. Returns the exit status."""
+    cfg, a = parse_config(argv)
+    try:
+        if a.no_tokenizer:
+            tokenizer_dir = None
+        elif a.tokenizer_path:
+            tokenizer_dir = Path(a.tokenizer_path)
+        else:
+            from qwen_sft.tokenizer import standin_tokenizer_dir
+
+            tokenizer_dir = standin_tokenizer_dir()
+        files = make_tiny_model(a.output_path, cfg, tokenizer_dir=tokenizer_dir)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"make_tiny_model.py: error: {exc}", file=sys.stderr)
+        return 1
+    for f in files:
+        print(f"  wrote {f} ({Path(f).stat().st_size:,} bytes)")
+    print(json.dumps(dict(describe(cfg), output_path=str(a.output_path),
+                          tokenizer=str(tokenizer_dir) if tokenizer_dir else None)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
