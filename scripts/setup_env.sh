@@ -17,6 +17,8 @@ if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
     # torch first so that no other package pulls a CUDA build of it.
     "$VENV/bin/python" -m pip install -q "torch==2.13.0"
     "$VENV/bin/python" -m pip install -q -e "$ROOT[reference,test]"
+    # The .pth that honours SHIM_BACKEND=mindspore at interpreter start (see shim/README.md).
+    "$VENV/bin/python" -m shim install-pth
     touch "$STAMP"
 fi
 "$VENV/bin/python" - <<'PY'

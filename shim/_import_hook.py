@@ -1,0 +1,121 @@
+"""Activation: a meta-path finder that serves `torch` and `torch.*` from the facade `shim.torch`.
+
+`import torch.nn` returns the very module object `shim.torch.nn` (aliasing, not a copy: sys.modules holds the
+same object under both names), `importlib.metadata.version("torch")` answers TORCH_VERSION, and while the
+finder is active real torch cannot be imported (every `torch*` name is answered by the facade).
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.metadata
+import importlib.util
+import sys
+
+__all__ = ["activate", "deactivate", "is_active", "TORCH_VERSION", "ShimFinder"]
+
+# The torch API level the facade follows, plus a local version tag naming the backend (PEP 440 local label).
+TORCH_VERSION = "2.13.0+mindspore"
+_PREFIX = "torch"
+_FACADE = "shim.torch"
+
+
+def _facade_name(fullname: str) -> str:
+    return _FACADE + fullname[len(_PREFIX):]
+
+
+class _AliasLoader(importlib.abc.Loader):
+    """Loads `torch.x` by importing `shim.torch.x` and handing back that same module object."""
+
+    def __init__(self, facade_name: str):
+        self.facade_name = facade_name
+
+    def create_module(self, spec):
+        return importlib.import_module(self.facade_name)
+
+    def exec_module(self, module):
+        return None  # already executed under its facade name
+
+
+class _TorchDistribution(importlib.metadata.Distribution):
+    """Package metadata for the facade's `torch` (name torch, version TORCH_VERSION)."""
+
+    def read_text(self, filename):
+        if filename in ("METADATA", "PKG-INFO"):
+            return (f"Metadata-Version: 2.1\nName: torch\nVersion: {TORCH_VERSION}\n"
+                    "Summary: torch API served by MindSpore PyNative (msshim facade)\n")
+        if filename == "top_level.txt":
+            return "torch\n"
+        return None
+
+    def locate_file(self, path):
+        import pathlib
+        return pathlib.Path(__file__).parent / "torch" / path
+
+
+class ShimFinder(importlib.abc.MetaPathFinder):
+    """Serves `torch`/`torch.*` from `shim.torch`/`shim.torch.*`; answers torch's distribution metadata."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != _PREFIX and not fullname.startswith(_PREFIX + "."):
+            return None
+        facade = _facade_name(fullname)
+        try:
+            facade_spec = importlib.util.find_spec(facade)
+        except ModuleNotFoundError:
+            facade_spec = None
+        if facade_spec is None:
+            # No such facade module: fail like a missing module (never fall through to real torch).
+            raise ModuleNotFoundError(f"No module named '{fullname}' (the shim's torch facade has no "
+                                      f"'{facade}')", name=fullname)
+        spec = importlib.machinery.ModuleSpec(fullname, _AliasLoader(facade),
+                                              is_package=facade_spec.submodule_search_locations is not None)
+        spec.origin = facade_spec.origin
+        return spec
+
+    def find_distributions(self, context=importlib.metadata.DistributionFinder.Context()):
+        name = getattr(context, "name", None)
+        if name is None or name.lower() == "torch":
+            return iter([_TorchDistribution()])
+        return iter(())
+
+    def invalidate_caches(self):
+        pass
+
+
+_finder = ShimFinder()
+
+
+def is_active() -> bool:
+    """Whether the torch facade is installed as `torch`."""
+    return _finder in sys.meta_path
+
+
+def activate() -> None:
+    """Serve `import torch` from the facade for the rest of this process.
+
+    Raises RuntimeError if real torch was already imported (its objects would mix with the facade's).
+    Idempotent."""
+    if is_active():
+        return
+    loaded = sys.modules.get(_PREFIX)
+    if loaded is not None and not getattr(loaded, "__name__", "").startswith(_FACADE):
+        raise RuntimeError("real torch is already imported in this process; activate the shim before anything "
+                           "imports torch (use shim-run, SHIM_BACKEND=mindspore, or call shim.activate() first)")
+    sys.meta_path.insert(0, _finder)
+    import shim.torch as facade
+    sys.modules[_PREFIX] = facade
+    # safetensors.torch must hand out facade tensors (shim.torch._safetensors patches it on import)
+    if importlib.util.find_spec("shim.torch._safetensors") is not None:
+        from shim.torch import _safetensors
+        _safetensors.install()
+
+
+def deactivate() -> None:
+    """Remove the finder and the `torch*` aliases (used by tests; real torch may then be imported)."""
+    if _finder in sys.meta_path:
+        sys.meta_path.remove(_finder)
+    for name in [n for n in sys.modules if n == _PREFIX or n.startswith(_PREFIX + ".")]:
+        if getattr(sys.modules[name], "__name__", "").startswith(_FACADE):
+            del sys.modules[name]

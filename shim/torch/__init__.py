@@ -1,0 +1,206 @@
+"""The torch facade: `torch` served by MindSpore PyNative.
+
+Importable as `shim.torch` without activation (tests hold it next to real torch); activation (shim.activate)
+makes `import torch` return this very module. Sub-packages owned by other parts of the shim (nn, optim,
+utils.data, distributed, cuda, serialization, amp) load lazily on first attribute access; a sub-package that
+does not exist yet raises UnsupportedAPI naming it, while an ImportError *inside* an existing one propagates.
+Any other missing `torch.X` raises UnsupportedAPI (a NotImplementedError and AttributeError) naming it.
+
+Documented behaviour differences: see shim/README.md (bfloat16 emulated on CPU, `torch.empty` zero-filled,
+random bit streams are the shim's own, `torch.compile`/`torch.jit.script` return the function unchanged).
+"""
+from __future__ import annotations
+
+import builtins as _builtins
+import importlib as _importlib
+
+from . import _dtype
+from ._dtype import (dtype, finfo, iinfo, get_default_dtype, set_default_dtype, promote_types,  # noqa: F401
+                     bool, uint8, int8, int16, uint16, int32, uint32, int64, uint64, float16, bfloat16,
+                     float32, float64, complex64, complex128)
+from ._device import device  # noqa: F401
+from .autograd import grad_mode as _grad_mode
+from .autograd.grad_mode import (no_grad, enable_grad, set_grad_enabled, inference_mode,  # noqa: F401
+                                 is_grad_enabled, is_inference_mode_enabled)
+from ._tensor import Tensor, Size, wrap, unwrap, is_tensor  # noqa: F401
+from . import _ops
+from ._unsupported import UnsupportedAPI
+from .version import __version__  # noqa: F401
+from . import autograd, random  # noqa: F401
+from .random import (Generator, manual_seed, seed, initial_seed, get_rng_state, set_rng_state,  # noqa: F401
+                     default_generator)
+
+from ._legacy import legacy_types as _legacy_types  # noqa: E402
+
+globals().update(_legacy_types(cuda=False))  # torch.FloatTensor, torch.LongTensor, …
+_ops.install(Tensor)
+globals().update(_ops.functions())
+from ._ops.creation import normal, bernoulli, multinomial  # noqa: F401,E402
+
+# torch's dtype aliases
+float = float32  # noqa: A001
+double = float64
+half = float16
+short = int16
+int = int32  # noqa: A001
+long = int64
+cfloat = complex64
+cdouble = complex128
+del _builtins  # keep the namespace torch-like; builtins are reached through the module where needed
+import builtins as _bi  # noqa: E402
+
+
+class layout:
+    """torch.layout (only torch.strided exists in the shim)."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"torch.{self.name}"
+
+
+strided = layout("strided")
+sparse_coo = layout("sparse_coo")
+
+
+class memory_format:
+    """torch.memory_format tokens (accepted and ignored: the shim's tensors are always row-major)."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"torch.{self.name}"
+
+
+contiguous_format = memory_format("contiguous_format")
+preserve_format = memory_format("preserve_format")
+channels_last = memory_format("channels_last")
+
+inf = _bi.float("inf")
+nan = _bi.float("nan")
+pi = 3.141592653589793
+e = 2.718281828459045
+newaxis = None
+
+
+def result_type(tensor1, tensor2) -> dtype:
+    """torch.result_type of two operands (tensors or Python numbers)."""
+    from ._ops.pointwise import _promote
+    return _promote(tensor1, tensor2)[1]
+
+
+def can_cast(from_, to) -> _bi.bool:
+    """torch.can_cast: casting never lowers the category (bool < int < float < complex)."""
+    return from_._cat <= to._cat
+
+
+def is_floating_point(input) -> _bi.bool:
+    """torch.is_floating_point(input): True for floating dtypes."""
+    return input.dtype.is_floating_point
+
+
+def is_complex(input) -> _bi.bool:
+    """torch.is_complex(input): True for complex dtypes."""
+    return input.dtype.is_complex
+
+
+def is_nonzero(input) -> _bi.bool:
+    """torch.is_nonzero: truth value of a one-element tensor (RuntimeError otherwise)."""
+    if input.numel() != 1:
+        raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+    return _bi.bool(input.item())
+
+
+def numel(input) -> _bi.int:
+    """torch.numel(input): number of elements."""
+    return input.numel()
+
+
+def is_storage(obj) -> _bi.bool:
+    """Always False (no torch storages in the shim)."""
+    return False
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None,
+                     sci_mode=None):
+    """Accepted for compatibility; the shim's printer uses torch's defaults (documented)."""
+    return None
+
+
+_deterministic = [False]
+
+
+def use_deterministic_algorithms(mode, *, warn_only=False):
+    """Records the flag (MindSpore CPU kernels are deterministic)."""
+    _deterministic[0] = _bi.bool(mode)
+
+
+def are_deterministic_algorithms_enabled() -> _bi.bool:
+    """The flag set by use_deterministic_algorithms."""
+    return _deterministic[0]
+
+
+def set_num_threads(n) -> None:
+    """Records the requested intra-op thread count (MindSpore sizes its CPU thread pool itself)."""
+    _threads[0] = _bi.int(n)
+
+
+_threads = [1]
+
+
+def get_num_threads() -> _bi.int:
+    """The thread count last set by set_num_threads (1 by default)."""
+    return _threads[0]
+
+
+def compile(model=None, *, fullgraph=False, dynamic=None, backend="inductor", mode=None, options=None,
+            disable=False):
+    """torch.compile: returns the function/module unchanged (an optimisation only; PyNative runs eagerly)."""
+    if model is None:
+        return lambda fn: fn
+    return model
+
+
+def _assert(condition, message):
+    if not condition:
+        raise AssertionError(message)
+
+
+def from_dlpack(ext_tensor):
+    """Not supported: raises UnsupportedAPI."""
+    raise UnsupportedAPI("torch.from_dlpack is not implemented by the shim")
+
+
+# ---- lazily loaded sub-packages (some owned by other parts of the shim) ------------------------------------
+_LAZY_SUBMODULES = ("nn", "optim", "utils", "distributed", "cuda", "serialization", "amp", "backends", "jit",
+                    "testing", "fx", "onnx", "hub", "multiprocessing", "linalg", "special", "fft", "overrides",
+                    "library", "profiler", "npu", "mps", "xpu", "accelerator", "_dynamo", "_C", "_utils",
+                    "types", "version", "func", "masked", "nested", "sparse", "quantization", "ao",
+                    "distributions", "export", "storage", "functional", "compiler")
+_LAZY_ATTRS = {"save": "serialization", "load": "serialization"}
+
+
+def _load_sub(name):
+    try:
+        return _importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{__name__}.{name}":
+            raise UnsupportedAPI(f"torch.{name} is not implemented by the shim") from None
+        raise
+
+
+def __getattr__(name):
+    if name in _LAZY_ATTRS:
+        mod = _load_sub(_LAZY_ATTRS[name])
+        return getattr(mod, name)
+    if name in _LAZY_SUBMODULES:
+        return _load_sub(name)
+    if name.startswith("__") and name.endswith("__"):
+        raise AttributeError(f"module 'torch' has no attribute '{name}'")
+    raise UnsupportedAPI(f"torch.{name} is not implemented by the shim")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES) | set(_LAZY_ATTRS))

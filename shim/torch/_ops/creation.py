@@ -1,0 +1,424 @@
+"""Creation ops: tensor, as_tensor, from_numpy, zeros/ones/empty/full (+ _like, new_*), arange, linspace, eye,
+and the random creators (rand, randn, randint, randperm, normal_, uniform_ …) drawing from shim.torch.random.
+
+Differences from torch (documented): `from_numpy` shares memory only as far as MindSpore's `from_numpy` does on
+the host; `empty` returns zero-filled memory; random draws come from NumPy's Philox generator seeded by
+`torch.manual_seed`, so they are reproducible within the shim but are not torch's bit streams.
+"""
+from __future__ import annotations
+
+import builtins
+import numbers
+
+import numpy as np
+import mindspore as ms
+from mindspore import mint, ops
+
+from .. import _dtype as D
+from .._device import normalize_device
+from .._tensor import Tensor, _new, _round_bf16, _shape_arg, _dtype_arg
+
+__all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "zeros_like", "ones_like",
+           "empty_like", "full_like", "arange", "linspace", "eye", "rand", "randn", "randint", "randperm",
+           "rand_like", "randn_like", "randint_like", "scalar_tensor", "empty_strided"]
+
+
+def _infer_dtype(data):
+    """torch.tensor's dtype inference over nested Python data: bool < int64 < default float < complex."""
+    if isinstance(data, np.ndarray):
+        return D.from_np(data.dtype)
+    if isinstance(data, np.generic):
+        return D.from_np(data.dtype)
+    cat = -1
+    stack = [data]
+    dt_seen = None
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (list, tuple)):
+            stack.extend(x)
+        elif isinstance(x, Tensor):
+            dt_seen = x._dt if dt_seen is None else D.promote_types(dt_seen, x._dt)
+        elif isinstance(x, builtins.bool):
+            cat = builtins.max(cat, 0)
+        elif isinstance(x, numbers.Integral):
+            cat = builtins.max(cat, 1)
+        elif isinstance(x, numbers.Real):
+            cat = builtins.max(cat, 2)
+        elif isinstance(x, numbers.Complex):
+            cat = builtins.max(cat, 3)
+        else:
+            raise TypeError(f"Could not infer dtype of {type(x).__name__}")
+    if dt_seen is not None:
+        return dt_seen
+    return D._default_for_cat(cat if cat >= 0 else 2)
+
+
+def _to_host(data):
+    if isinstance(data, Tensor):
+        return data._host()
+    if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
+        return np.stack([_to_host(x) for x in data]) if data else np.zeros(0, np.float32)
+    if isinstance(data, (list, tuple)):
+        return np.array([_to_host(x) if isinstance(x, (list, tuple, Tensor)) else x for x in data]
+                        if any(isinstance(x, (list, tuple, Tensor)) for x in data) else data)
+    return np.asarray(data)
+
+
+def _from_host(arr: np.ndarray, dt: D.dtype, dev, requires_grad=False):
+    if dt.emulated:
+        m = _round_bf16(ms.Tensor(np.asarray(arr, dtype=np.float32, order='C')))
+    elif dt is D.bfloat16:
+        m = ms.Tensor(np.asarray(arr, dtype=np.float32, order='C')).astype(ms.bfloat16)
+    else:
+        m = ms.Tensor(np.asarray(arr, dtype=dt.np, order='C'))
+    t = _new(m, dt, normalize_device(dev))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False) -> Tensor:
+    """torch.tensor: a new tensor copying `data` (nested lists/tuples of numbers or tensors, NumPy arrays,
+    scalars, tensors). dtype inferred like torch (Python floats -> default dtype, ints -> int64)."""
+    dt = _dtype_arg(dtype)
+    if isinstance(data, Tensor):
+        src = data.detach()
+        out = src.to(dtype=dt or data._dt, device=device if device is not None else data._dev, copy=True)
+        if requires_grad:
+            out.requires_grad_(True)
+        return out
+    if dt is None:
+        dt = _infer_dtype(data)
+    arr = _to_host(data)
+    if arr.dtype == object:
+        raise TypeError("torch.tensor: ragged nested sequences cannot be converted to a tensor")
+    return _from_host(arr, dt, device, requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """torch.as_tensor: returns `data` itself when it is a tensor of that dtype/device, else converts."""
+    dt = _dtype_arg(dtype)
+    if isinstance(data, Tensor):
+        return data.to(dtype=dt or data._dt, device=device if device is not None else data._dev)
+    if isinstance(data, np.ndarray) and (dt is None or dt.np == data.dtype) and not (dt and dt.emulated):
+        return from_numpy(data) if device is None else tensor(data, dtype=dt, device=device)
+    return tensor(data, dtype=dt, device=device)
+
+
+def from_numpy(arr) -> Tensor:
+    """torch.from_numpy: a tensor over a NumPy array (MindSpore's from_numpy shares host memory)."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(arr).__name__})")
+    dt = D.from_np(arr.dtype)
+    if not arr.flags.c_contiguous:
+        arr = np.array(arr, order='C')
+    return _new(ms.from_numpy(arr), dt)
+
+
+def scalar_tensor(s, dtype=None, device=None, **kw) -> Tensor:
+    """torch.scalar_tensor: a 0-d tensor holding `s` (default float dtype)."""
+    return tensor(s, dtype=_dtype_arg(dtype) or D.get_default_dtype(), device=device)
+
+
+def _fill(shape, value, dtype, device, requires_grad):
+    dt = _dtype_arg(dtype) or D.get_default_dtype()
+    if value == 0:
+        m = mint.zeros(shape, dtype=dt.sms)
+    elif value == 1:
+        m = mint.ones(shape, dtype=dt.sms)
+    else:
+        m = ops.full(shape, value, dtype=dt.sms)
+        if dt.emulated:
+            m = _round_bf16(m)
+    t = _new(m, dt, normalize_device(device))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _kw(kwargs, name):
+    bad = kwargs.keys() - {"dtype", "device", "requires_grad", "layout", "pin_memory", "memory_format", "out",
+                           "generator"}
+    if bad:
+        raise TypeError(f"{name}() got unexpected keyword arguments {sorted(bad)}")
+    if kwargs.get("out") is not None:
+        raise NotImplementedError(f"torch.{name}(out=...) is not supported by the shim")
+
+
+def zeros(*size, **kwargs) -> Tensor:
+    """torch.zeros(*size, dtype=None, device=None, requires_grad=False)."""
+    _kw(kwargs, "zeros")
+    return _fill(_shape_arg(size), 0, kwargs.get("dtype"), kwargs.get("device"), kwargs.get("requires_grad"))
+
+
+def ones(*size, **kwargs) -> Tensor:
+    """torch.ones(*size, dtype=None, device=None, requires_grad=False)."""
+    _kw(kwargs, "ones")
+    return _fill(_shape_arg(size), 1, kwargs.get("dtype"), kwargs.get("device"), kwargs.get("requires_grad"))
+
+
+def empty(*size, **kwargs) -> Tensor:
+    """torch.empty: zero-filled here (MindSpore has no uninitialised allocation in PyNative)."""
+    _kw(kwargs, "empty")
+    return _fill(_shape_arg(size), 0, kwargs.get("dtype"), kwargs.get("device"), kwargs.get("requires_grad"))
+
+
+def empty_strided(size, stride, **kwargs) -> Tensor:
+    """torch.empty_strided: a (zero-filled) tensor of `size`; strides are always row-major here."""
+    return empty(tuple(size), **kwargs)
+
+
+def full(size, fill_value, **kwargs) -> Tensor:
+    """torch.full(size, fill_value): dtype inferred from fill_value when not given (bool/int64/default)."""
+    _kw(kwargs, "full")
+    dt = kwargs.get("dtype")
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    if dt is None:
+        dt = _infer_dtype(fill_value)
+    return _fill(_shape_arg((size,)), fill_value, dt, kwargs.get("device"), kwargs.get("requires_grad"))
+
+
+def _like(t, kwargs):
+    dt = _dtype_arg(kwargs.get("dtype")) or t._dt
+    dev = kwargs.get("device")
+    return tuple(t.shape), dt, (t._dev if dev is None else dev), kwargs.get("requires_grad")
+
+
+def zeros_like(input, **kwargs) -> Tensor:
+    """torch.zeros_like: zeros with input's shape, dtype and device unless overridden."""
+    _kw(kwargs, "zeros_like")
+    s, dt, dev, rg = _like(input, kwargs)
+    return _fill(s, 0, dt, dev, rg)
+
+
+def ones_like(input, **kwargs) -> Tensor:
+    """torch.ones_like: ones with input's shape, dtype and device unless overridden."""
+    _kw(kwargs, "ones_like")
+    s, dt, dev, rg = _like(input, kwargs)
+    return _fill(s, 1, dt, dev, rg)
+
+
+def empty_like(input, **kwargs) -> Tensor:
+    """torch.empty_like: a zero-filled tensor shaped like input (torch leaves it uninitialised)."""
+    _kw(kwargs, "empty_like")
+    s, dt, dev, rg = _like(input, kwargs)
+    return _fill(s, 0, dt, dev, rg)
+
+
+def full_like(input, fill_value, **kwargs) -> Tensor:
+    """torch.full_like: `fill_value` with input's shape, dtype and device unless overridden."""
+    _kw(kwargs, "full_like")
+    s, dt, dev, rg = _like(input, kwargs)
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    return _fill(s, fill_value, dt, dev, rg)
+
+
+def _new_kw(self, kwargs):
+    kwargs = dict(kwargs)
+    kwargs.setdefault("dtype", self._dt)
+    kwargs.setdefault("device", self._dev)
+    return kwargs
+
+
+def new_zeros(self, *size, **kwargs):
+    """Tensor.new_zeros: zeros of `size` with self's dtype/device unless overridden."""
+    return zeros(*size, **_new_kw(self, kwargs))
+
+
+def new_ones(self, *size, **kwargs):
+    """Tensor.new_ones: ones of `size` with self's dtype/device unless overridden."""
+    return ones(*size, **_new_kw(self, kwargs))
+
+
+def new_empty(self, *size, **kwargs):
+    """Tensor.new_empty: a zero-filled tensor of `size` with self's dtype/device."""
+    return empty(*size, **_new_kw(self, kwargs))
+
+
+def new_full(self, size, fill_value, **kwargs):
+    """Tensor.new_full: `fill_value` of `size` with self's dtype/device."""
+    return full(size, fill_value, **_new_kw(self, kwargs))
+
+
+def new_tensor(self, data, **kwargs):
+    """Tensor.new_tensor: torch.tensor(data) with self's dtype/device unless overridden."""
+    kw = _new_kw(self, kwargs)
+    return tensor(data, dtype=kw["dtype"], device=kw["device"], requires_grad=kw.get("requires_grad", False))
+
+
+def arange(start, end=None, step=1, **kwargs) -> Tensor:
+    """torch.arange: int64 when start/end/step are all integers, else the default float dtype."""
+    _kw(kwargs, "arange")
+    if end is None:
+        start, end = 0, start
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    dt = _dtype_arg(kwargs.get("dtype"))
+    if dt is None:
+        dt = D.int64 if all(isinstance(v, numbers.Integral) for v in vals) else D.get_default_dtype()
+    if vals[2] == 0:
+        raise RuntimeError("step must be nonzero")
+    arr = np.arange(vals[0], vals[1], vals[2], dtype=np.float64 if dt.is_floating_point else np.int64)
+    return _from_host(arr, dt, kwargs.get("device"), kwargs.get("requires_grad"))
+
+
+def linspace(start, end, steps, **kwargs) -> Tensor:
+    """torch.linspace: `steps` evenly spaced values from start to end inclusive (default float dtype)."""
+    _kw(kwargs, "linspace")
+    dt = _dtype_arg(kwargs.get("dtype")) or D.get_default_dtype()
+    arr = np.linspace(float(start), float(end), int(steps), dtype=np.float64)
+    # torch computes in the target dtype: start + i*step, symmetric from both ends
+    return _from_host(arr.astype(dt.np) if not dt.emulated else arr, dt, kwargs.get("device"),
+                      kwargs.get("requires_grad"))
+
+
+def eye(n, m=None, **kwargs) -> Tensor:
+    """torch.eye: [n, m] identity matrix (m defaults to n)."""
+    _kw(kwargs, "eye")
+    dt = _dtype_arg(kwargs.get("dtype")) or D.get_default_dtype()
+    arr = np.eye(int(n), int(m) if m is not None else None)
+    return _from_host(arr, dt, kwargs.get("device"), kwargs.get("requires_grad"))
+
+
+# ---- random creation (draws from shim.torch.random) ---------------------------------------------------
+
+
+def _gen(kwargs):
+    from ..random import _default_or
+    return _default_or(kwargs.get("generator"))
+
+
+def rand(*size, **kwargs) -> Tensor:
+    """torch.rand: uniform [0, 1) in the default float dtype (float64 draws rounded to the dtype)."""
+    _kw(kwargs, "rand")
+    dt = _dtype_arg(kwargs.get("dtype")) or D.get_default_dtype()
+    arr = _gen(kwargs)._np.random(_shape_arg(size))
+    return _from_host(arr, dt, kwargs.get("device"), kwargs.get("requires_grad"))
+
+
+def randn(*size, **kwargs) -> Tensor:
+    """torch.randn: standard normal in the default float dtype."""
+    _kw(kwargs, "randn")
+    dt = _dtype_arg(kwargs.get("dtype")) or D.get_default_dtype()
+    arr = _gen(kwargs)._np.standard_normal(_shape_arg(size))
+    return _from_host(arr, dt, kwargs.get("device"), kwargs.get("requires_grad"))
+
+
+def randint(low, high=None, size=None, **kwargs) -> Tensor:
+    """torch.randint(high, size) / randint(low, high, size): int64 by default."""
+    _kw(kwargs, "randint")
+    if size is None:
+        if high is None or not isinstance(high, (tuple, list)):
+            raise TypeError("randint() missing required argument 'size'")
+        low, high, size = 0, low, high
+    elif high is None:
+        low, high = 0, low
+    dt = _dtype_arg(kwargs.get("dtype")) or D.int64
+    arr = _gen(kwargs)._np.integers(int(low), int(high), size=tuple(size), dtype=np.int64)
+    return _from_host(arr, dt, kwargs.get("device"), kwargs.get("requires_grad"))
+
+
+def randperm(n, **kwargs) -> Tensor:
+    """torch.randperm: a random permutation of 0..n-1 (int64)."""
+    _kw(kwargs, "randperm")
+    dt = _dtype_arg(kwargs.get("dtype")) or D.int64
+    arr = _gen(kwargs)._np.permutation(int(n)).astype(np.int64)
+    return _from_host(arr, dt, kwargs.get("device"), kwargs.get("requires_grad"))
+
+
+def rand_like(input, **kwargs) -> Tensor:
+    """torch.rand_like: uniform [0, 1) draws shaped like input."""
+    return rand(*input.shape, dtype=kwargs.get("dtype") or input._dt, device=kwargs.get("device") or input._dev)
+
+
+def randn_like(input, **kwargs) -> Tensor:
+    """torch.randn_like: standard normal draws shaped like input."""
+    return randn(*input.shape, dtype=kwargs.get("dtype") or input._dt, device=kwargs.get("device") or input._dev)
+
+
+def randint_like(input, low, high=None, **kwargs) -> Tensor:
+    """torch.randint_like: integers in [low, high) shaped like input."""
+    return randint(low, high, tuple(input.shape), dtype=kwargs.get("dtype") or input._dt,
+                   device=kwargs.get("device") or input._dev)
+
+
+def _fill_random(self, arr):
+    from .._tensor import _assign
+    m = ms.Tensor(np.asarray(arr, dtype=np.float32 if self._dt.emulated else self._dt.np, order='C'))
+    if self._dt.emulated:
+        m = _round_bf16(m)
+    return _assign(self, m)
+
+
+def uniform_(self, a=0.0, b=1.0, *, generator=None):
+    """In place: uniform [a, b) draws."""
+    g = _gen({"generator": generator})
+    return _fill_random(self, g._np.uniform(a, b, tuple(self.shape)))
+
+
+def normal_(self, mean=0.0, std=1.0, *, generator=None):
+    """In place: normal(mean, std) draws."""
+    g = _gen({"generator": generator})
+    return _fill_random(self, g._np.normal(mean, std, tuple(self.shape)))
+
+
+def random_(self, low=0, high=None, *, generator=None):
+    """Tensor.random_: in place, integers in [low, high) (0..2**24 by default)."""
+    g = _gen({"generator": generator})
+    if high is None:
+        low, high = 0, (low if low else 2 ** 24)
+    return _fill_random(self, g._np.integers(low, high, tuple(self.shape)))
+
+
+def bernoulli_(self, p=0.5, *, generator=None):
+    """Tensor.bernoulli_: in place, 1 with probability p else 0."""
+    g = _gen({"generator": generator})
+    return _fill_random(self, (g._np.random(tuple(self.shape)) < p))
+
+
+def exponential_(self, lambd=1.0, *, generator=None):
+    """Tensor.exponential_: in place, exponential draws with rate `lambd`."""
+    g = _gen({"generator": generator})
+    return _fill_random(self, g._np.exponential(1.0 / lambd, tuple(self.shape)))
+
+
+def normal(mean, std=1.0, size=None, *, generator=None, **kwargs) -> Tensor:
+    """torch.normal(mean, std, size) with float mean/std, or tensor mean/std (broadcast)."""
+    g = _gen({"generator": generator})
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        m = mean._host() if isinstance(mean, Tensor) else mean
+        s = std._host() if isinstance(std, Tensor) else std
+        like = mean if isinstance(mean, Tensor) else std
+        return _from_host(g._np.normal(m, s), like._dt, like._dev)
+    dt = _dtype_arg(kwargs.get("dtype")) or D.get_default_dtype()
+    return _from_host(g._np.normal(mean, std, tuple(size)), dt, kwargs.get("device"))
+
+
+def bernoulli(input, p=None, *, generator=None) -> Tensor:
+    """torch.bernoulli: 0/1 draws with probabilities `input` (or p), input's dtype."""
+    g = _gen({"generator": generator})
+    probs = input._host() if p is None else p
+    return _from_host(g._np.random(tuple(input.shape)) < probs, input._dt, input._dev)
+
+
+def multinomial(input, num_samples, replacement=False, *, generator=None) -> Tensor:
+    """torch.multinomial: int64 [.., num_samples] category draws from (unnormalised) row weights."""
+    g = _gen({"generator": generator})
+    probs = input._host().astype(np.float64)
+    rows = probs.reshape(-1, probs.shape[-1])
+    out = []
+    for row in rows:
+        p = row / row.sum()
+        out.append(g._np.choice(len(p), size=num_samples, replace=replacement, p=p))
+    arr = np.array(out, dtype=np.int64).reshape(probs.shape[:-1] + (num_samples,))
+    return _from_host(arr, D.int64, input._dev)
+
+
+FUNCTIONS = {n: globals()[n] for n in __all__}
+FUNCTIONS.update(normal=normal, bernoulli=bernoulli, multinomial=multinomial)
+METHODS = {
+    "new_zeros": new_zeros, "new_ones": new_ones, "new_empty": new_empty, "new_full": new_full,
+    "new_tensor": new_tensor, "uniform_": uniform_, "normal_": normal_, "random_": random_,
+    "bernoulli_": bernoulli_, "exponential_": exponential_,
+}

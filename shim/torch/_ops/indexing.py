@@ -1,0 +1,336 @@
+"""Indexing: __getitem__/__setitem__ (basic keys give views, tensor/bool/list keys gather), gather, scatter,
+index_select, masked_select, masked_fill, index_add/index_copy/index_fill, take_along_dim, nonzero, where."""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+import mindspore as ms
+from mindspore import mint, ops
+
+from .. import _dtype as D
+from .._tensor import (_clone, _scatter, _reshape as _reshape_step, Tensor, _assign, _geom, _make_view, _new,
+                       _cast_storage, _round_bf16, unwrap,
+                       _norm_dim)
+
+__all__ = ["gather", "scatter", "scatter_add", "index_select", "masked_select", "masked_fill", "where",
+           "nonzero", "take_along_dim", "index_add", "index_copy", "index_fill", "argwhere"]
+
+
+def _is_basic(k):
+    return k is None or k is Ellipsis or (isinstance(k, (int, slice)) and not isinstance(k, builtins.bool))
+
+
+def _basic_geometry(t, key):
+    """Normalise a basic key against t's geometry.
+
+    Returns (plan, geometry): `plan` is a tuple of MindSpore steps over t's own dimensions — ("n", dim, start,
+    length) narrows, ("g", dim, index_tensor, None) gathers for stepped slices — applied before one final
+    reshape to the view's shape (which drops integer-indexed dims and inserts None dims). MindSpore's own
+    Python getitem is avoided: on CPU it costs a pipeline sync (measured), narrow does not."""
+    shape, strides, off = _geom(t) if t._base is None else t._geom
+    n_real = sum(1 for k in key if k is not None and k is not Ellipsis)
+    if n_real > len(shape):
+        raise IndexError(f"too many indices for tensor of dimension {len(shape)}")
+    if Ellipsis in key:
+        i = key.index(Ellipsis)
+        key = key[:i] + (slice(None),) * (len(shape) - n_real) + key[i + 1:]
+        if Ellipsis in key:
+            raise IndexError("an index can only have a single ellipsis ('...')")
+    plan, nshape, nstrides = [], [], []
+    d = 0
+    for k in key:
+        if k is None:
+            nshape.append(1)
+            nstrides.append(strides[d] * shape[d] if d < len(shape) else 1)
+            continue
+        size, stride = shape[d], strides[d]
+        if isinstance(k, int):
+            if not -size <= k < size:
+                raise IndexError(f"index {k} is out of bounds for dimension {d} with size {size}")
+            k = k + size if k < 0 else k
+            off += k * stride
+            plan.append(("n", d, k, 1))
+        else:
+            if k.step is not None and k.step <= 0:
+                raise ValueError("step must be greater than zero")
+            start, stop, step = k.indices(size)
+            length = builtins.max(0, (stop - start + step - 1) // step)
+            off += start * stride if length else 0
+            nshape.append(length)
+            nstrides.append(stride * step)
+            if step == 1:
+                if start != 0 or length != size:
+                    plan.append(("n", d, start, length))
+            else:
+                idx = ms.Tensor(np.arange(start, start + length * step, step, dtype=np.int64))
+                plan.append(("g", d, idx, None))
+        d += 1
+    for dd in range(d, len(shape)):
+        nshape.append(shape[dd])
+        nstrides.append(strides[dd])
+    return tuple(plan), (tuple(nshape), tuple(nstrides), off)
+
+
+def _apply_plan(m, plan, shape):
+    for kind, d, a, b in plan:
+        m = mint.narrow(m, d, a, b) if kind == "n" else ops.gather(m, a, d)
+    return m if shape is None else m.reshape(shape)
+
+
+def _ms_index(k):
+    if isinstance(k, Tensor):
+        m = unwrap(k)
+        if k._dt is D.bool:
+            return m
+        if not k._dt._cat == D._INT:
+            raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+        return m if m.dtype == ms.int64 else ops.cast(m, ms.int64)
+    if isinstance(k, (list, tuple)) and not isinstance(k, Tensor):
+        arr = np.asarray([int(x) if isinstance(x, Tensor) else x for x in k])
+        return ms.Tensor(arr.astype(np.bool_ if arr.dtype == np.bool_ else np.int64))
+    if isinstance(k, np.ndarray):
+        return ms.Tensor(k if k.dtype == np.bool_ else k.astype(np.int64))
+    if isinstance(k, builtins.bool):
+        return ms.Tensor(np.array(k))
+    return k
+
+
+def _basic_view(t, key):
+    plan, geom = _basic_geometry(t, key)
+    if not plan and len(geom[0]) == len(_geom(t)[0] if t._base is None else t._geom[0]):
+        return _make_view(t, _reshape_step, (geom[0],), geom)
+    # the final reshape is only needed when integer indices drop dims or None inserts them
+    same_rank = len(geom[0]) == len(_geom(t)[0] if t._base is None else t._geom[0]) and not any(
+        k is None or isinstance(k, int) for k in key)
+    return _make_view(t, _apply_plan, (plan, None if same_rank else geom[0]), geom)
+
+
+def getitem(t, key):
+    """t[key]: ints/slices/None/Ellipsis give a view (torch semantics); tensor, bool and list indices gather
+    a copy (advanced indexing, NumPy rules as in torch)."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    if builtins.all(_is_basic(k) for k in key):
+        return _basic_view(t, key)
+    # advanced: apply the basic part lazily through MindSpore's own indexing on the current value
+    m = unwrap(t)
+    mk = tuple(_ms_index(k) for k in key)
+    if len(mk) == 1 and isinstance(mk[0], ms.Tensor) and mk[0].dtype == ms.bool_:
+        mask = mk[0]
+        if tuple(mask.shape) == tuple(m.shape):
+            return _new(ops.masked_select(m, mask), t._dt, t._dev)
+        r = m[mask]
+    else:
+        r = m[mk if len(mk) > 1 else mk[0]]
+    return _new(r, t._dt, t._dev)
+
+
+def _value_ms(t, value, shape):
+    if isinstance(value, Tensor):
+        v = unwrap(value)
+        if value._dt is not t._dt:
+            v = _cast_storage(v, value._dt, t._dt)
+    else:
+        if isinstance(value, (list, tuple, np.ndarray)):
+            value = np.asarray(value)
+        v = ms.Tensor(np.asarray(value, dtype=t._dt.np if not t._dt.emulated else np.float32))
+        if t._dt.emulated:
+            v = _round_bf16(v)
+    return v
+
+
+def setitem(t, key, value):
+    """t[key] = value in place (views write through to their base; see _tensor)."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    if builtins.all(_is_basic(k) for k in key):
+        v = _basic_view(t, key)
+        shape = v._geom[0]
+        val = _value_ms(t, value, shape)
+        if not isinstance(value, Tensor) or tuple(value.shape) != shape:
+            val = mint.broadcast_to(val, shape)
+        elif isinstance(value, Tensor):
+            val = _clone(val)  # never let two tensors own one MindSpore tensor
+        _assign(v, val)
+        return
+    mk = tuple(_ms_index(k) for k in key)
+    mk = mk if len(mk) > 1 else mk[0]
+    val = _value_ms(t, value, None)
+    if t._base is None and not t._pinned:
+        t._m[mk] = val
+        t._ver += 1
+        return
+    nm = _clone(unwrap(t))
+    nm[mk] = val
+    _assign(t, nm)
+
+
+def _idx64(index):
+    m = unwrap(index)
+    return m if m.dtype == ms.int64 else ops.cast(m, ms.int64)
+
+
+def gather(input, dim, index, *, sparse_grad=False):
+    """torch.gather(input, dim, index): out[i][j] = input[index[i][j]][j] (dim=0) etc."""
+    d = _norm_dim(dim, input.dim())
+    return _new(mint.gather(unwrap(input), d, _idx64(index)), input._dt, input._dev)
+
+
+def take_along_dim(input, indices, dim=None):
+    """torch.take_along_dim: gather `indices` along `dim` (flattened when dim is None)."""
+    if dim is None:
+        return gather(input.reshape(-1), 0, indices.reshape(-1))
+    return gather(input, dim, indices.expand(*[builtins.max(a, b) for a, b in zip(input.shape, indices.shape)])
+                  if input.dim() == indices.dim() else indices)
+
+
+def _src(input, src):
+    if isinstance(src, Tensor):
+        v = unwrap(src)
+        return _cast_storage(v, src._dt, input._dt) if src._dt is not input._dt else v
+    return src
+
+
+def scatter(input, dim, index, src=None, value=None, *, reduce=None):
+    """torch.scatter (out of place): src tensor or scalar `value`; reduce='add'/'multiply' not supported."""
+    if reduce is not None:
+        raise NotImplementedError("torch.scatter(reduce=...) is not supported by the shim; use scatter_add")
+    d = _norm_dim(dim, input.dim())
+    s = src if src is not None else value
+    if not isinstance(s, Tensor):
+        s = ops.full(tuple(index.shape), s, dtype=input._dt.sms)
+    else:
+        s = _src(input, s)
+    return _new(_scatter(unwrap(input), d, _idx64(index), s), input._dt, input._dev)
+
+
+def scatter_add(input, dim, index, src):
+    """torch.scatter_add (out of place): src values added at `index` positions along `dim`."""
+    d = _norm_dim(dim, input.dim())
+    # mint.scatter_add has no CPU kernel
+    return _new(ops.tensor_scatter_elements(unwrap(input), _idx64(index), _src(input, src), d, "add"),
+                input._dt, input._dev)
+
+
+def index_select(input, dim, index):
+    """torch.index_select: rows (along `dim`) picked by a 1-D int index tensor (copy)."""
+    d = _norm_dim(dim, input.dim())
+    # mint.index_select has no CPU kernel
+    return _new(ops.gather(unwrap(input), _idx64(index).reshape(-1), d), input._dt, input._dev)
+
+
+def masked_select(input, mask):
+    """torch.masked_select: 1-D tensor of the elements where the bool mask is True."""
+    m, k = unwrap(input), unwrap(mask)
+    return _new(ops.masked_select(m, k), input._dt, input._dev)
+
+
+def masked_fill(input, mask, value):
+    """torch.masked_fill: value where mask (bool, broadcast) is True."""
+    if isinstance(value, Tensor):
+        if value.dim() != 0:
+            raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value.dim()} dimension(s).")
+        value = value.item()
+    m = unwrap(input)
+    k = unwrap(mask)
+    if k.dtype != ms.bool_:
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
+    out = ops.masked_fill(m, k, ms.Tensor(value, dtype=m.dtype))
+    if input._dt.emulated:
+        out = _round_bf16(out)
+    if tuple(out.shape) != tuple(m.shape):
+        pass  # broadcast result (mask larger than input) is torch's out-of-place behaviour too
+    return _new(out, input._dt, input._dev)
+
+
+def where(condition, input=None, other=None):
+    """torch.where(cond, x, y) with torch's type promotion (scalars allowed); where(cond) = nonzero tuple."""
+    if input is None and other is None:
+        return nonzero(condition, as_tuple=True)
+    from .pointwise import _promote
+    (a, b), dt, like = _promote(input, other)
+    c = unwrap(condition)
+    if c.dtype != ms.bool_:
+        c = ops.cast(c, ms.bool_)
+    r = mint.where(c, a, b)
+    return _new(r, dt, like._dev if like is not None else condition._dev)
+
+
+def nonzero(input, *, as_tuple=False):
+    """Indices of non-zero elements, int64 [n, ndim] (or a tuple of [n] tensors with as_tuple)."""
+    arr = np.argwhere(input._host() != 0).astype(np.int64)
+    if as_tuple:
+        return tuple(_new(ms.Tensor(np.ascontiguousarray(arr[:, i])), D.int64, input._dev)
+                     for i in range(builtins.max(input.dim(), 1)))
+    return _new(ms.Tensor(arr), D.int64, input._dev)
+
+
+def argwhere(input):
+    """torch.argwhere: int64 [n, ndim] indices of non-zero elements."""
+    return nonzero(input)
+
+
+def index_add(input, dim, index, source, *, alpha=1):
+    """torch.index_add (out of place): source slices added at `index` along `dim` (times alpha)."""
+    d = _norm_dim(dim, input.dim())
+    s = _src(input, source)
+    if alpha != 1:
+        s = s * alpha
+    idx = _idx64(index)
+    out = _index_add(unwrap(input), d, idx, s)
+    return _new(out, input._dt, input._dev)
+
+
+def _index_add(m, d, idx, s):
+    # scatter_add along d with the index broadcast over the other dimensions
+    shape = [1] * len(s.shape)
+    shape[d] = s.shape[d]
+    full_idx = mint.broadcast_to(idx.reshape(shape), tuple(s.shape))
+    return ops.tensor_scatter_elements(m, full_idx, s, d, "add")
+
+
+def index_copy(input, dim, index, source):
+    """torch.index_copy (out of place): source slices written at `index` along `dim`."""
+    d = _norm_dim(dim, input.dim())
+    s = _src(input, source)
+    shape = [1] * len(s.shape)
+    shape[d] = s.shape[d]
+    full_idx = mint.broadcast_to(_idx64(index).reshape(shape), tuple(s.shape))
+    return _new(_scatter(unwrap(input), d, full_idx, s), input._dt, input._dev)
+
+
+def index_fill(input, dim, index, value):
+    """torch.index_fill (out of place): slices at `index` along `dim` set to `value`."""
+    d = _norm_dim(dim, input.dim())
+    shape = list(input.shape)
+    shape[d] = index.numel()
+    src = ops.full(tuple(shape), value.item() if isinstance(value, Tensor) else value, dtype=input._dt.sms)
+    out = index_copy(input, d, index, _new(src, input._dt, input._dev))
+    return out
+
+
+def _inplace(fn):
+    def method(self, *args, **kwargs):
+        out = fn(self, *args, **kwargs)
+        m = unwrap(out)
+        if tuple(m.shape) != tuple(self.shape):
+            raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                               f"{list(m.shape)}")
+        return _assign(self, m)
+    method.__name__ = fn.__name__ + "_"
+    method.__doc__ = f"In-place torch.Tensor.{fn.__name__}_ (views write through to their base)."
+    return method
+
+
+FUNCTIONS = {n: globals()[n] for n in __all__}
+METHODS = {
+    "gather": gather, "scatter": scatter, "scatter_add": scatter_add, "index_select": index_select,
+    "masked_select": masked_select, "masked_fill": masked_fill, "nonzero": nonzero, "take_along_dim":
+    take_along_dim, "index_add": index_add, "index_copy": index_copy, "index_fill": index_fill,
+    "argwhere": argwhere,
+    "where": lambda self, condition, other: where(condition, self, other),
+    "masked_fill_": _inplace(masked_fill), "scatter_": _inplace(scatter), "scatter_add_": _inplace(scatter_add),
+    "index_add_": _inplace(index_add), "index_copy_": _inplace(index_copy), "index_fill_": _inplace(index_fill),
+}

@@ -1,0 +1,155 @@
+"""Matrix products: matmul, mm, bmm, baddbmm, addmm, addmv, einsum, outer, dot, mv.
+
+bfloat16 on CPU (emulated, see _tensor): operands are already bfloat16-rounded float32 storage, the product
+is computed in float32 and rounded to bfloat16 — MindSpore 2.10 has no bfloat16 MatMul on CPU. On Ascend the
+kernel is native."""
+from __future__ import annotations
+
+from mindspore import mint
+
+from .. import _dtype as D
+from .._tensor import Tensor, unwrap, _cast_storage
+from .pointwise import _finish
+
+__all__ = ["matmul", "mm", "bmm", "baddbmm", "addmm", "addmv", "einsum", "outer", "ger", "dot", "mv", "inner"]
+
+
+def _pair(a, b, name):
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError(f"{name}(): arguments must be Tensors")
+    am, bm = unwrap(a), unwrap(b)
+    if a._dt is b._dt:
+        return am, bm, a._dt
+    raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {a._dt.name} != {b._dt.name}"
+                       if name != "matmul" else
+                       f"expected both arguments of matmul to have the same dtype, got {a._dt} and {b._dt}")
+
+
+def matmul(input, other):
+    """torch.matmul: 1-D/2-D/batched with broadcasting; same-dtype operands (torch raises otherwise)."""
+    am, bm, dt = _pair(input, other, "matmul")
+    return _finish(mint.matmul(am, bm), dt, input)
+
+
+def mm(input, mat2):
+    """torch.mm: [n, k] @ [k, m] -> [n, m] (same dtype operands)."""
+    am, bm, dt = _pair(input, mat2, "mm")
+    if len(am.shape) != 2 or len(bm.shape) != 2:
+        raise RuntimeError("mm(): both arguments must be 2-D matrices")
+    return _finish(mint.matmul(am, bm), dt, input)  # mint.mm: no CPU kernel
+
+
+def bmm(input, mat2):
+    """torch.bmm: [b, n, k] @ [b, k, m] -> [b, n, m]."""
+    am, bm, dt = _pair(input, mat2, "bmm")
+    if len(am.shape) != 3 or len(bm.shape) != 3:
+        raise RuntimeError("batch1 and batch2 must be 3D tensors")
+    return _finish(mint.bmm(am, bm), dt, input)
+
+
+def _scaled_sum(inp, prod, beta, alpha, dt):
+    if alpha != 1:
+        prod = prod * alpha
+    if beta == 0:
+        return prod
+    c = unwrap(inp)
+    if inp._dt is not dt:
+        c = _cast_storage(c, inp._dt, dt)
+    return prod + (c if beta == 1 else c * beta)
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """beta * input + alpha * (batch1 @ batch2) (beta=0 ignores input, as torch)."""
+    am, bm, dt = _pair(batch1, batch2, "baddbmm")
+    return _finish(_scaled_sum(input, mint.bmm(am, bm), beta, alpha, dt), dt, batch1)
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    """beta * input + alpha * (mat1 @ mat2)."""
+    am, bm, dt = _pair(mat1, mat2, "addmm")
+    return _finish(_scaled_sum(input, mint.matmul(am, bm), beta, alpha, dt), dt, mat1)
+
+
+def addmv(input, mat, vec, *, beta=1, alpha=1):
+    """torch.addmv: beta * input + alpha * (mat @ vec)."""
+    am, bm, dt = _pair(mat, vec, "addmv")
+    return _finish(_scaled_sum(input, mint.matmul(am, bm), beta, alpha, dt), dt, mat)
+
+
+def mv(input, vec):
+    """torch.mv: [n, m] @ [m] -> [n]."""
+    am, bm, dt = _pair(input, vec, "mv")
+    return _finish(mint.matmul(am, bm), dt, input)
+
+
+def dot(input, other):
+    """torch.dot: 0-d inner product of two 1-D tensors."""
+    am, bm, dt = _pair(input, other, "dot")
+    if len(am.shape) != 1 or len(bm.shape) != 1:
+        raise RuntimeError(f"1D tensors expected, but got {len(am.shape)}D and {len(bm.shape)}D tensors")
+    return _finish(mint.sum(am * bm), dt, input)
+
+
+def inner(input, other):
+    """torch.inner: sum over the last dims of both inputs."""
+    return matmul(input, other.transpose(-1, -2) if other.dim() > 1 else other)
+
+
+def outer(input, vec2):
+    """torch.outer: [n] x [m] -> [n, m] outer product."""
+    am, bm, dt = _pair(input, vec2, "outer")
+    return _finish(am.reshape(-1, 1) * bm.reshape(1, -1), dt, input)
+
+
+ger = outer
+
+
+def einsum(equation, *operands):
+    """torch.einsum(equation, *operands) (operands may also be passed as one list).
+
+    MindSpore's einsum runs on Ascend only, so the facade contracts itself: each operand is permuted and
+    reshaped onto one shared index space, the operands are multiplied with broadcasting and the summed indices
+    reduced. Ellipsis ('...') and repeated indices within one operand (diagonals) raise NotImplementedError."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    eq = equation.replace(" ", "")
+    if "." in eq:
+        raise NotImplementedError("torch.einsum with '...' is not supported by the shim")
+    lhs, _, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(operands):
+        raise RuntimeError(f"einsum(): {len(terms)} operand subscripts for {len(operands)} operands")
+    counts = {}
+    for term, op in zip(terms, operands):
+        if len(set(term)) != len(term):
+            raise NotImplementedError("torch.einsum with a repeated index in one operand is not supported by the shim")
+        if len(term) != op.dim():
+            raise RuntimeError(f"einsum(): the number of subscripts in the equation ({len(term)}) does not match "
+                               f"the number of dimensions ({op.dim()}) for operand")
+        for ch in term:
+            counts[ch] = counts.get(ch, 0) + 1
+    if not _ and not rhs:
+        rhs = "".join(sorted(ch for ch, n in counts.items() if n == 1))
+    order = list(rhs) + [ch for ch in dict.fromkeys("".join(terms)) if ch not in rhs]
+    prod = None
+    for term, op in zip(terms, operands):
+        present = [ch for ch in order if ch in term]
+        t = op.permute(*[term.index(ch) for ch in present]) if present else op
+        shape = [t.shape[present.index(ch)] if ch in term else 1 for ch in order]
+        t = t.reshape(shape)
+        prod = t if prod is None else prod * t
+    summed = [i for i, ch in enumerate(order) if ch not in rhs]
+    if summed:
+        from .reduction import sum as _sum
+        prod = _sum(prod, tuple(summed))
+    return prod if prod.dim() == len(rhs) else prod.reshape([prod.shape[i] for i in range(len(rhs))])
+
+
+FUNCTIONS = {n: globals()[n] for n in __all__}
+METHODS = dict(matmul=matmul, mm=mm, bmm=bmm, baddbmm=baddbmm, addmm=addmm, addmv=addmv, outer=outer, ger=ger,
+               dot=dot, mv=mv, inner=inner, __matmul__=matmul,
+               __rmatmul__=lambda self, other: matmul(other, self),
+               baddbmm_=lambda self, b1, b2, *, beta=1, alpha=1: self.copy_(baddbmm(self, b1, b2, beta=beta,
+                                                                                    alpha=alpha)),
+               addmm_=lambda self, m1, m2, *, beta=1, alpha=1: self.copy_(addmm(self, m1, m2, beta=beta,
+                                                                                alpha=alpha)))

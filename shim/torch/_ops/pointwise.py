@@ -1,0 +1,601 @@
+"""Pointwise ops with torch's type promotion: arithmetic, comparisons, unary math, clamp, logical/bitwise,
+their in-place variants (`add_` …) and the Python operators (`a + b`, `a += b` in place, `a == b` …).
+
+Each op: promote operands (torch.result_type rules, Python scalars included), cast to the result's storage
+dtype when needed, one MindSpore call (`mint` first, `ops` where mint lacks a CPU kernel), round to bfloat16
+when bfloat16 is emulated. In-place variants compute out of place and write back (see _tensor._assign);
+like torch they refuse results whose dtype can't be cast to the destination ("result type Float can't be cast
+to the desired output type Long").
+"""
+from __future__ import annotations
+
+import builtins
+import math
+import numbers
+
+import numpy as np
+import mindspore as ms
+from mindspore import mint, ops
+
+from .. import _dtype as D
+from .._tensor import Tensor, _assign, _new, _round_bf16, unwrap, _cast_storage
+from ..autograd.grad_mode import _GRAD
+
+_cast = ops.cast
+_INTLIKE = (D._BOOL, D._INT)
+
+
+def _scalar(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _promote(a, b):
+    """((ms_a, ms_b), result dtype, a tensor operand for device) with torch's promotion; scalars stay scalars
+    unless they are the only operands."""
+    at = isinstance(a, Tensor)
+    bt = isinstance(b, Tensor)
+    if at and bt:
+        am, bm = unwrap(a), unwrap(b)
+        ad, bd = a._dt, b._dt
+        if ad is bd:
+            return (am, bm), ad, a
+        a_dim, b_dim = a.dim() > 0, b.dim() > 0
+        if a_dim == b_dim:
+            dt = D.promote_types(ad, bd)
+        elif a_dim:
+            dt = ad if bd._cat <= ad._cat else (D.promote_types(ad, bd) if bd._cat != D._COMPLEX else bd)
+        else:
+            dt = bd if ad._cat <= bd._cat else (D.promote_types(ad, bd) if ad._cat != D._COMPLEX else ad)
+        if ad is not dt:
+            am = _cast_storage(am, ad, dt)
+        if bd is not dt:
+            bm = _cast_storage(bm, bd, dt)
+        return (am, bm), dt, a
+    if at or bt:
+        t, s = (a, b) if at else (b, a)
+        s = _scalar(s)
+        if isinstance(s, (list, tuple)):
+            from .creation import tensor
+            s = tensor(s)
+            return _promote(a if at else s, s if at else b)
+        tm = unwrap(t)
+        td = t._dt
+        cat = D._scalar_cat(s)
+        dt = td if cat <= td._cat else D._default_for_cat(cat)
+        if dt is not td:
+            tm = _cast_storage(tm, td, dt)
+        if dt._cat == D._FLOAT:
+            s = float(s)
+        elif dt._cat == D._INT:
+            s = int(s)
+        return ((tm, s) if at else (s, tm)), dt, t
+    from .creation import tensor
+    return _promote(tensor(a), b) if not isinstance(a, Tensor) else _promote(a, tensor(b))
+
+
+def _finish(r, dt, like, exact=False):
+    # Reading .dtype of a just-dispatched MindSpore result waits for its shape/type inference stage, so it is
+    # only checked where MindSpore's own promotion could differ from torch's (non-float results); float
+    # results come from operands already cast to the result's storage dtype.
+    if dt._cat != D._FLOAT and r.dtype != dt.sms:
+        r = _cast(r, dt.sms)
+    if dt.emulated and not exact:
+        r = _round_bf16(r)
+    return _new(r, dt, like._dev)
+
+
+def _as_tensor_ms(x, dtype_ms):
+    return x if isinstance(x, ms.Tensor) else ms.Tensor(x, dtype=dtype_ms)
+
+
+# ---- binary arithmetic ------------------------------------------------------------------------------------
+
+
+def add(input, other, *, alpha=1, out=None):
+    """torch.add(input, other, alpha=1) = input + alpha * other."""
+    _no_out(out, "add")
+    (a, b), dt, like = _promote(input, other)
+    if alpha != 1:
+        b = b * alpha
+    if dt is D.bool:
+        return _finish(mint.logical_or(_as_tensor_ms(a, ms.bool_), _as_tensor_ms(b, ms.bool_)), dt, like)
+    if _GRAD[0] and isinstance(a, ms.Tensor) and isinstance(b, ms.Tensor):
+        # MindSpore's Add backward hands one gradient to both inputs through a Clone kernel that CPU lacks;
+        # a - (-1)*b (Sub with alpha) is exactly a + b and its backward makes two tensors. (Used whenever
+        # recording is on: asking the operands whether they require grad would wait on MindSpore's pipeline.)
+        return _finish(mint.sub(a, b, alpha=-1), dt, like)
+    return _finish(a + b if isinstance(a, ms.Tensor) else b + a, dt, like)
+
+
+def sub(input, other, *, alpha=1, out=None):
+    """torch.sub(input, other, alpha=1) = input - alpha * other."""
+    _no_out(out, "sub")
+    (a, b), dt, like = _promote(input, other)
+    if dt is D.bool:
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
+                           "or `logical_xor()` operator instead.")
+    if alpha != 1:
+        b = b * alpha
+    return _finish(a - b, dt, like)
+
+
+def rsub(input, other, *, alpha=1):
+    """torch.rsub: other - alpha * input."""
+    return sub(other, input, alpha=alpha)
+
+
+def mul(input, other, *, out=None):
+    """torch.mul: elementwise product with torch's type promotion (bool * bool = logical and)."""
+    _no_out(out, "mul")
+    (a, b), dt, like = _promote(input, other)
+    if dt is D.bool:
+        return _finish(mint.logical_and(_as_tensor_ms(a, ms.bool_), _as_tensor_ms(b, ms.bool_)), dt, like)
+    return _finish(a * b if isinstance(a, ms.Tensor) else b * a, dt, like)
+
+
+def div(input, other, *, rounding_mode=None, out=None):
+    """torch.div: true division (integers -> default float) or rounding_mode 'trunc'/'floor'."""
+    _no_out(out, "div")
+    (a, b), dt, like = _promote(input, other)
+    if rounding_mode is None:
+        if dt._cat in _INTLIKE:
+            dt = D.get_default_dtype()
+            a = _cast(a, dt.sms) if isinstance(a, ms.Tensor) else float(a)
+            b = _cast(b, dt.sms) if isinstance(b, ms.Tensor) else float(b)
+        return _finish(a / b, dt, like)
+    if rounding_mode == "trunc":
+        if dt._cat in _INTLIKE:
+            r = mint.div(_as_tensor_ms(a, dt.sms), _as_tensor_ms(b, dt.sms), rounding_mode="trunc")
+        else:
+            r = mint.trunc(a / b)
+        return _finish(r, dt, like)
+    if rounding_mode == "floor":
+        if dt._cat in _INTLIKE:
+            r = mint.floor_divide(_as_tensor_ms(a, dt.sms), _as_tensor_ms(b, dt.sms))
+        else:
+            r = mint.floor(a / b)
+        return _finish(r, dt, like)
+    raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+                     f"'{rounding_mode}'")
+
+
+def true_divide(input, other):
+    """torch.true_divide = torch.div without rounding."""
+    return div(input, other)
+
+
+def floor_divide(input, other):
+    """torch.floor_divide: division rounded toward negative infinity."""
+    return div(input, other, rounding_mode="floor")
+
+
+def remainder(input, other):
+    """Python-style modulus (sign of the divisor), like torch.remainder."""
+    (a, b), dt, like = _promote(input, other)
+    return _finish(mint.remainder(_as_tensor_ms(a, dt.sms), b), dt, like)
+
+
+def fmod(input, other):
+    """torch.fmod: C-style remainder (sign of the dividend)."""
+    (a, b), dt, like = _promote(input, other)
+    return _finish(mint.fmod(_as_tensor_ms(a, dt.sms), b), dt, like)
+
+
+def pow(input, exponent):
+    """torch.pow with promotion (int tensor ** float scalar -> float)."""
+    (a, b), dt, like = _promote(input, exponent)
+    if not isinstance(a, ms.Tensor):
+        a = ms.Tensor(a, dtype=dt.sms)
+    if isinstance(b, (int, float)) and b == 2:
+        return _finish(a * a, dt, like)
+    return _finish(mint.pow(a, b), dt, like)
+
+
+def float_power(input, exponent):
+    """torch.float_power: pow computed in float64."""
+    x = input.double() if isinstance(input, Tensor) else input
+    e = exponent.double() if isinstance(exponent, Tensor) else exponent
+    return pow(x, e)
+
+
+def atan2(input, other):
+    """torch.atan2: elementwise arctangent of input/other (floating result)."""
+    (a, b), dt, like = _promote(input, other)
+    dt = dt if dt.is_floating_point else D.get_default_dtype()
+    return _finish(ops.atan2(_cast(a, dt.sms), _cast(b, dt.sms)), dt, like)  # mint.atan2: no CPU kernel
+
+
+def maximum(input, other):
+    """torch.maximum: elementwise maximum with promotion."""
+    (a, b), dt, like = _promote(input, other)
+    return _finish(mint.maximum(a, b), dt, like, exact=True)
+
+
+def minimum(input, other):
+    """torch.minimum: elementwise minimum with promotion."""
+    (a, b), dt, like = _promote(input, other)
+    return _finish(mint.minimum(a, b), dt, like, exact=True)
+
+
+def fmax(input, other):
+    """torch.fmax (NaN handling as torch.maximum here)."""
+    return maximum(input, other)
+
+
+def fmin(input, other):
+    """torch.fmin (NaN handling as torch.minimum here)."""
+    return minimum(input, other)
+
+
+def _cmp(msfn, name):
+    def f(input, other, *, out=None):
+        _no_out(out, name)
+        (a, b), dt, like = _promote(input, other)
+        if not isinstance(a, ms.Tensor):
+            a = ms.Tensor(a, dtype=dt.sms)
+        return _new(msfn(a, b), D.bool, like._dev)
+    f.__name__ = name
+    f.__doc__ = f"torch.{name}: elementwise comparison in the promoted dtype, bool result."
+    return f
+
+
+eq = _cmp(mint.eq, "eq")
+ne = _cmp(mint.ne, "ne")
+lt = _cmp(mint.lt, "lt")
+le = _cmp(mint.le, "le")
+gt = _cmp(mint.gt, "gt")
+ge = _cmp(mint.ge, "ge")
+greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+
+
+def equal(input, other) -> bool:
+    """torch.equal: same shape and all elements equal."""
+    if tuple(input.shape) != tuple(other.shape):
+        return False
+    return builtins.bool(eq(input, other).all().item())
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+    """torch.allclose: True when |input - other| <= atol + rtol * |other| everywhere."""
+    return builtins.bool(isclose(input, other, rtol, atol, equal_nan).all().item())
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """torch.isclose: bool tensor of |input - other| <= atol + rtol * |other|."""
+    a, b = input._host().astype(np.float64), (other._host() if isinstance(other, Tensor) else other)
+    from .creation import _from_host
+    return _from_host(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan), D.bool, input._dev)
+
+
+def _logical(msfn, name):
+    def f(input, other):
+        a = unwrap(input)
+        b = unwrap(other) if isinstance(other, Tensor) else ms.Tensor(builtins.bool(other))
+        a = a if a.dtype == ms.bool_ else _cast(a, ms.bool_)
+        b = b if b.dtype == ms.bool_ else _cast(b, ms.bool_)
+        return _new(msfn(a, b), D.bool, input._dev)
+    f.__name__ = name
+    return f
+
+
+logical_and = _logical(mint.logical_and, "logical_and")
+logical_or = _logical(mint.logical_or, "logical_or")
+logical_xor = _logical(mint.logical_xor, "logical_xor")
+
+
+def logical_not(input):
+    """torch.logical_not: bool tensor, True where input is zero."""
+    a = unwrap(input)
+    return _new(mint.logical_not(a if a.dtype == ms.bool_ else _cast(a, ms.bool_)), D.bool, input._dev)
+
+
+def _bitwise(msfn, logical, name):
+    def f(input, other):
+        (a, b), dt, like = _promote(input, other)
+        if dt._cat not in _INTLIKE:
+            raise RuntimeError(f"\"{name}_cpu\" not implemented for '{dt.name.capitalize()}'")
+        if dt is D.bool:
+            return logical(input if isinstance(input, Tensor) else other,
+                           other if isinstance(input, Tensor) else input)
+        return _finish(msfn(_as_tensor_ms(a, dt.sms), _as_tensor_ms(b, dt.sms)), dt, like)
+    f.__name__ = name
+    return f
+
+
+bitwise_and = _bitwise(mint.bitwise_and, logical_and, "bitwise_and")
+bitwise_or = _bitwise(mint.bitwise_or, logical_or, "bitwise_or")
+bitwise_xor = _bitwise(mint.bitwise_xor, logical_xor, "bitwise_xor")
+
+
+def bitwise_not(input):
+    """torch.bitwise_not: ~x for integer tensors, logical not for bool."""
+    if input._dt is D.bool:
+        return logical_not(input)
+    if input._dt._cat != D._INT:
+        raise RuntimeError("bitwise_not is only supported for integer and boolean tensors")
+    return _new(ops.invert(unwrap(input)), input._dt, input._dev)
+
+
+# ---- unary --------------------------------------------------------------------------------------------------
+
+
+def _unary(msfn, name, *, float_only=True, exact=False, keep_int=False):
+    def f(input, *, out=None):
+        _no_out(out, name)
+        m = unwrap(input)
+        dt = input._dt
+        if float_only and dt._cat in _INTLIKE:
+            dt = D.get_default_dtype()
+            m = _cast(m, dt.sms)
+        r = msfn(m)
+        return _finish(r, dt, input, exact=exact)
+    f.__name__ = name
+    f.__doc__ = f"torch.{name} (elementwise; integer inputs give the default float dtype)." if float_only \
+        else f"torch.{name} (elementwise, dtype preserved)."
+    return f
+
+
+def _pick(*cands):
+    for mod, name in cands:
+        fn = getattr(mod, name, None)
+        if fn is not None:
+            return fn
+    return None
+
+
+neg = _unary(mint.neg, "neg", float_only=False, exact=True)
+negative = neg
+abs = _unary(mint.abs, "abs", float_only=False, exact=True)
+absolute = abs
+exp = _unary(mint.exp, "exp")
+exp2 = _unary(lambda m: mint.pow(2.0, m), "exp2")
+expm1 = _unary(mint.expm1, "expm1")
+log = _unary(mint.log, "log")
+log2 = _unary(ops.log2, "log2")  # mint.log2: no CPU kernel
+log10 = _unary(mint.log10, "log10")
+log1p = _unary(mint.log1p, "log1p")
+sqrt = _unary(mint.sqrt, "sqrt")
+rsqrt = _unary(mint.rsqrt, "rsqrt")
+sin = _unary(mint.sin, "sin")
+cos = _unary(mint.cos, "cos")
+tan = _unary(mint.tan, "tan")
+asin = _unary(mint.asin, "asin")
+acos = _unary(mint.acos, "acos")
+atan = _unary(mint.atan, "atan")
+sinh = _unary(mint.sinh, "sinh")
+cosh = _unary(mint.cosh, "cosh")
+tanh = _unary(mint.tanh, "tanh")
+asinh = _unary(mint.asinh, "asinh")
+acosh = _unary(mint.acosh, "acosh")
+atanh = _unary(mint.atanh, "atanh")
+sigmoid = _unary(mint.sigmoid, "sigmoid")
+erf = _unary(mint.erf, "erf")
+erfc = _unary(mint.erfc, "erfc")
+erfinv = _unary(mint.erfinv, "erfinv")
+reciprocal = _unary(mint.reciprocal, "reciprocal")
+relu = _unary(mint.nn.functional.relu, "relu", float_only=False, exact=True)
+floor = _unary(mint.floor, "floor", float_only=False, exact=True)
+ceil = _unary(mint.ceil, "ceil", float_only=False, exact=True)
+trunc = _unary(mint.trunc, "trunc", float_only=False, exact=True)
+fix = trunc
+sign = _unary(mint.sign, "sign", float_only=False, exact=True)
+sgn = sign
+square = _unary(lambda m: m * m, "square", float_only=False)
+frac = _unary(lambda m: m - mint.trunc(m), "frac", float_only=False)
+
+
+def round(input, *, decimals=0):
+    """torch.round: half to even; with decimals, scale/round/unscale as torch."""
+    m = unwrap(input)
+    if input._dt._cat in _INTLIKE:
+        return input.clone()
+    if decimals:
+        s = 10.0 ** decimals
+        r = mint.round(m * s) / s
+    else:
+        r = mint.round(m)
+    return _finish(r, input._dt, input)
+
+
+def isnan(input):
+    """torch.isnan: bool tensor, True at NaN."""
+    m = unwrap(input)
+    if input._dt._cat in _INTLIKE:
+        return _new(mint.zeros(tuple(m.shape), dtype=ms.bool_), D.bool, input._dev)
+    return _new(mint.isnan(m) if hasattr(mint, "isnan") else ops.isnan(m), D.bool, input._dev)
+
+
+def isinf(input):
+    """torch.isinf: bool tensor, True at +-inf."""
+    m = unwrap(input)
+    if input._dt._cat in _INTLIKE:
+        return _new(mint.zeros(tuple(m.shape), dtype=ms.bool_), D.bool, input._dev)
+    return _new(mint.isinf(m), D.bool, input._dev)
+
+
+def isfinite(input):
+    """torch.isfinite: bool tensor, True where finite."""
+    m = unwrap(input)
+    if input._dt._cat in _INTLIKE:
+        return _new(mint.ones(tuple(m.shape), dtype=ms.bool_), D.bool, input._dev)
+    return _new(mint.isfinite(m), D.bool, input._dev)
+
+
+def isposinf(input):
+    """torch.isposinf: bool tensor, True at +inf."""
+    return logical_and(isinf(input), gt(input, 0))
+
+
+def isneginf(input):
+    """torch.isneginf: bool tensor, True at -inf."""
+    return logical_and(isinf(input), lt(input, 0))
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    """torch.nan_to_num: NaN -> nan, +inf -> posinf (dtype max), -inf -> neginf (dtype min)."""
+    m = unwrap(input)
+    if input._dt._cat in _INTLIKE:
+        return input.clone()
+    fi = D.finfo(input._dt)
+    r = mint.nan_to_num(m, nan, fi.max if posinf is None else posinf, fi.min if neginf is None else neginf)
+    return _finish(r, input._dt, input)
+
+
+def clamp(input, min=None, max=None):
+    """torch.clamp(input, min, max): scalars or tensors (broadcast); promotes like torch."""
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    out = input
+    if min is not None:
+        out = maximum(out, min) if isinstance(min, Tensor) else _clamp_scalar(out, min, True)
+    if max is not None:
+        out = minimum(out, max) if isinstance(max, Tensor) else _clamp_scalar(out, max, False)
+    return out
+
+
+def _clamp_scalar(t, v, is_min):
+    (a, b), dt, like = _promote(t, v)
+    r = mint.clamp(a, min=b) if is_min else mint.clamp(a, max=b)
+    return _finish(r, dt, like)
+
+
+clip = clamp
+
+
+def clamp_min(input, min):
+    """torch.clamp_min = clamp(input, min=min)."""
+    return clamp(input, min=min)
+
+
+def clamp_max(input, max):
+    """torch.clamp_max = clamp(input, max=max)."""
+    return clamp(input, max=max)
+
+
+def lerp(input, end, weight):
+    """torch.lerp: input + weight * (end - input)."""
+    return add(input, mul(sub(end, input), weight))
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """torch.addcmul: input + value * tensor1 * tensor2."""
+    p = mul(tensor1, tensor2)
+    return add(input, p if value == 1 else mul(p, value))
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """torch.addcdiv: input + value * tensor1 / tensor2."""
+    q = div(tensor1, tensor2)
+    return add(input, q if value == 1 else mul(q, value))
+
+
+def _no_out(out, name):
+    if out is not None:
+        raise NotImplementedError(f"torch.{name}(out=...) is not supported by the shim")
+
+
+# ---- in-place variants and operators --------------------------------------------------------------------------
+
+
+# c10 ScalarType names, as torch's error messages spell dtypes
+_SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "bfloat16": "BFloat16",
+                 "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool",
+                 "complex64": "ComplexFloat", "complex128": "ComplexDouble", "uint16": "UInt16",
+                 "uint32": "UInt32", "uint64": "UInt64"}
+
+
+def _can_cast(src: D.dtype, dst: D.dtype) -> bool:
+    return src._cat <= dst._cat
+
+
+def _broadcast_grows(self, other) -> bool:
+    """Whether broadcasting `other` against `self` would enlarge self (an in-place error in torch)."""
+    ss, os_ = tuple(self.shape), tuple(other.shape)
+    for a, b in zip(reversed(ss), reversed(os_)):
+        if a == 1 and b != 1:
+            return True
+    return False
+
+
+def _make_inplace(fn, name):
+    def method(self, *args, **kwargs):
+        out = fn(self, *args, **kwargs)
+        if out._dt is not self._dt:
+            if not _can_cast(out._dt, self._dt):
+                raise RuntimeError(f"result type {_SCALAR_NAMES[out._dt.name]} can't be cast to the desired "
+                                   f"output type {_SCALAR_NAMES[self._dt.name]}")
+            r = _cast_storage(unwrap(out), out._dt, self._dt)
+        else:
+            r = out._m
+        other = args[0] if args else None
+        if isinstance(other, Tensor) and other.dim() > self.dim() or (
+                isinstance(other, Tensor) and _broadcast_grows(self, other)):
+            raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                               f"{list(r.shape)}")
+        return _assign(self, r)
+    method.__name__ = name
+    method.__doc__ = f"In-place torch.Tensor.{name} (views write through to their base)."
+    return method
+
+
+_BINARY = dict(add=add, sub=sub, mul=mul, div=div, true_divide=true_divide, floor_divide=floor_divide,
+               remainder=remainder, fmod=fmod, pow=pow, atan2=atan2, maximum=maximum, minimum=minimum,
+               fmax=fmax, fmin=fmin, eq=eq, ne=ne, lt=lt, le=le, gt=gt, ge=ge, greater=greater,
+               greater_equal=greater_equal, less=less, less_equal=less_equal, not_equal=not_equal,
+               logical_and=logical_and, logical_or=logical_or, logical_xor=logical_xor,
+               bitwise_and=bitwise_and, bitwise_or=bitwise_or, bitwise_xor=bitwise_xor, lerp=lerp,
+               addcmul=addcmul, addcdiv=addcdiv, float_power=float_power, subtract=sub, multiply=mul,
+               divide=div, rsub=rsub)
+_UNARY = dict(neg=neg, negative=negative, abs=abs, absolute=absolute, exp=exp, exp2=exp2, expm1=expm1, log=log,
+              log2=log2, log10=log10, log1p=log1p, sqrt=sqrt, rsqrt=rsqrt, sin=sin, cos=cos, tan=tan, asin=asin,
+              acos=acos, atan=atan, sinh=sinh, cosh=cosh, tanh=tanh, asinh=asinh, acosh=acosh, atanh=atanh,
+              sigmoid=sigmoid, erf=erf, erfc=erfc, erfinv=erfinv, reciprocal=reciprocal, relu=relu, floor=floor,
+              ceil=ceil, trunc=trunc, fix=fix, sign=sign, sgn=sgn, square=square, frac=frac, round=round,
+              isnan=isnan, isinf=isinf, isfinite=isfinite, isposinf=isposinf, isneginf=isneginf,
+              nan_to_num=nan_to_num, logical_not=logical_not, bitwise_not=bitwise_not, clamp=clamp, clip=clip,
+              clamp_min=clamp_min, clamp_max=clamp_max)
+
+FUNCTIONS = dict(_BINARY)
+FUNCTIONS.update(_UNARY)
+FUNCTIONS.update(equal=equal, allclose=allclose, isclose=isclose)
+
+METHODS = dict(FUNCTIONS)
+_NO_INPLACE = {"eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal", "not_equal",
+               "isnan", "isinf", "isfinite", "isposinf", "isneginf", "equal", "allclose", "isclose"}
+for _name, _fn in list(FUNCTIONS.items()):
+    if _name not in _NO_INPLACE:
+        METHODS[_name + "_"] = _make_inplace(_fn, _name + "_")
+
+
+def _comparable(other) -> bool:
+    """`tensor == None` (or a string, …) is plain Python inequality, as in torch."""
+    return isinstance(other, (Tensor, numbers.Number, np.generic, list, tuple))
+
+
+def _r(fn):
+    return lambda self, other: fn(other, self)
+
+
+def _iop(name):
+    inplace = METHODS[name + "_"]
+    return lambda self, other: inplace(self, other)
+
+
+METHODS.update({
+    "__add__": add, "__radd__": _r(add), "__iadd__": _iop("add"),
+    "__sub__": sub, "__rsub__": _r(sub), "__isub__": _iop("sub"),
+    "__mul__": mul, "__rmul__": _r(mul), "__imul__": _iop("mul"),
+    "__truediv__": div, "__rtruediv__": _r(div), "__itruediv__": _iop("div"),
+    "__floordiv__": floor_divide, "__rfloordiv__": _r(floor_divide), "__ifloordiv__": _iop("floor_divide"),
+    "__mod__": remainder, "__rmod__": _r(remainder), "__imod__": _iop("remainder"),
+    "__pow__": pow, "__rpow__": _r(pow), "__ipow__": _iop("pow"),
+    "__neg__": neg, "__abs__": abs, "__pos__": lambda self: self, "__invert__": bitwise_not,
+    "__and__": bitwise_and, "__rand__": _r(bitwise_and), "__iand__": _iop("bitwise_and"),
+    "__or__": bitwise_or, "__ror__": _r(bitwise_or), "__ior__": _iop("bitwise_or"),
+    "__xor__": bitwise_xor, "__rxor__": _r(bitwise_xor), "__ixor__": _iop("bitwise_xor"),
+    "__eq__": lambda self, other: eq(self, other) if _comparable(other) else NotImplemented,
+    "__ne__": lambda self, other: ne(self, other) if _comparable(other) else NotImplemented,
+    "__lt__": lt, "__le__": le, "__gt__": gt, "__ge__": ge,
+})

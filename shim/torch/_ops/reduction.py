@@ -1,0 +1,385 @@
+"""Reductions and scans: sum, mean, prod, max/min (value, (values, indices) by dim, or elementwise), amax/amin,
+argmax/argmin, topk, sort, argsort, cumsum, cumprod, softmax, log_softmax, var, std, var_mean, norm, all, any,
+logsumexp, count_nonzero. Dtype rules as torch's (integer sums give int64, mean needs a floating dtype)."""
+from __future__ import annotations
+
+import builtins
+import collections
+
+import numpy as np
+import mindspore as ms
+from mindspore import mint, ops
+
+from .. import _dtype as D
+from .._tensor import Tensor, _new, unwrap, _norm_dim, _cast_storage, _dtype_arg
+from .pointwise import _finish, maximum, minimum
+
+_cast = ops.cast
+_INTLIKE = (D._BOOL, D._INT)
+
+
+def _rt(name, fields=("values", "indices")):
+    cls = collections.namedtuple(name, fields)
+    cls.__module__ = "torch.return_types"
+    return cls
+
+
+MaxT, MinT, TopkT, SortT = _rt("max"), _rt("min"), _rt("topk"), _rt("sort")
+KthT, MedianT, ModeT = _rt("kthvalue"), _rt("median"), _rt("mode")
+
+
+def _dims(dim, ndim):
+    if dim is None:
+        return None
+    if isinstance(dim, (tuple, list)):
+        if len(dim) == 0:
+            return None
+        return tuple(_norm_dim(d, ndim) for d in dim)
+    return _norm_dim(dim, ndim)
+
+
+def _reduce_all_dims(m):
+    return tuple(range(len(m.shape)))
+
+
+def sum(input, dim=None, keepdim=False, *, dtype=None):
+    """torch.sum: bool/integer inputs accumulate in int64; `dtype` casts before summing."""
+    m = unwrap(input)
+    dt = _dtype_arg(dtype) or (D.int64 if input._dt._cat in _INTLIKE else input._dt)
+    if dt is not input._dt:
+        m = _cast_storage(m, input._dt, dt)
+    d = _dims(dim, len(m.shape))
+    if not m.shape:
+        r = m
+    elif d is None:
+        r = mint.sum(m, _reduce_all_dims(m), keepdim) if keepdim else mint.sum(m)
+    else:
+        r = mint.sum(m, d, keepdim)
+    return _finish(r, dt, input)
+
+
+def nansum(input, dim=None, keepdim=False, *, dtype=None):
+    """torch.nansum: sum treating NaN as zero (dtype rules as torch.sum)."""
+    from .pointwise import isnan
+    from .indexing import masked_fill
+    return sum(masked_fill(input, isnan(input), 0), dim, keepdim, dtype=dtype)
+
+
+def mean(input, dim=None, keepdim=False, *, dtype=None):
+    """torch.mean: floating/complex inputs only (RuntimeError otherwise, as torch)."""
+    dt = _dtype_arg(dtype) or input._dt
+    if dt._cat in _INTLIKE:
+        raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating point or "
+                           f"complex dtype. Got: {input._dt.name.capitalize()}")
+    m = unwrap(input)
+    if dt is not input._dt:
+        m = _cast_storage(m, input._dt, dt)
+    d = _dims(dim, len(m.shape))
+    if not m.shape:
+        r = m
+    elif d is None:
+        r = mint.mean(m, _reduce_all_dims(m), keepdim) if keepdim else mint.mean(m)
+    else:
+        r = mint.mean(m, d, keepdim)
+    return _finish(r, dt, input)
+
+
+def nanmean(input, dim=None, keepdim=False, *, dtype=None):
+    """torch.nanmean: mean over the non-NaN elements."""
+    from .pointwise import isnan, logical_not
+    s = nansum(input, dim, keepdim, dtype=dtype)
+    return s / sum(logical_not(isnan(input)), dim, keepdim)
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    """torch.prod: product over all elements or `dim` (integers accumulate in int64)."""
+    m = unwrap(input)
+    dt = _dtype_arg(dtype) or (D.int64 if input._dt._cat in _INTLIKE else input._dt)
+    if dt is not input._dt:
+        m = _cast_storage(m, input._dt, dt)
+    if dim is None:
+        r = mint.prod(m.reshape(-1), 0, False)
+        if keepdim:
+            r = r.reshape((1,) * len(m.shape))
+    else:
+        r = mint.prod(m, _norm_dim(dim, len(m.shape)), keepdim)
+    return _finish(r, dt, input)
+
+
+def _maxmin(input, dim, keepdim, other, is_max):
+    name = "max" if is_max else "min"
+    if isinstance(dim, Tensor) and other is None:
+        return maximum(input, dim) if is_max else minimum(input, dim)
+    if other is not None:
+        return maximum(input, other) if is_max else minimum(input, other)
+    m = unwrap(input)
+    if dim is None:
+        if 0 in m.shape:
+            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+                               f"Specify the reduction dim with the 'dim' argument.")
+        r = mint.max(m) if is_max else mint.min(m)
+        return _new(r, input._dt, input._dev)
+    d = _norm_dim(dim, len(m.shape))
+    if not m.shape:
+        return (MaxT if is_max else MinT)(input.clone(), _new(mint.zeros((), dtype=ms.int64), D.int64,
+                                                              input._dev))
+    v, i = (mint.max(m, d, keepdim) if is_max else mint.min(m, d, keepdim))
+    return (MaxT if is_max else MinT)(_new(v, input._dt, input._dev), _new(i, D.int64, input._dev))
+
+
+def max(input, dim=None, keepdim=False, *, other=None):
+    """torch.max(input) -> 0-d tensor; max(input, dim, keepdim) -> (values, indices); max(input, other)."""
+    return _maxmin(input, dim, keepdim, other, True)
+
+
+def min(input, dim=None, keepdim=False, *, other=None):
+    """torch.min, as torch.max."""
+    return _maxmin(input, dim, keepdim, other, False)
+
+
+def amax(input, dim=(), keepdim=False):
+    """torch.amax: maximum over `dim` (int or tuple; all dims when empty), same dtype."""
+    m = unwrap(input)
+    d = _dims(dim, len(m.shape))
+    if d is None:
+        d = _reduce_all_dims(m)
+    return _new(mint.amax(m, d, keepdim), input._dt, input._dev)
+
+
+def amin(input, dim=(), keepdim=False):
+    """torch.amin: minimum over `dim` (int or tuple; all dims when empty), same dtype."""
+    m = unwrap(input)
+    d = _dims(dim, len(m.shape))
+    if d is None:
+        d = _reduce_all_dims(m)
+    return _new(mint.amin(m, d, keepdim), input._dt, input._dev)
+
+
+def aminmax(input, *, dim=None, keepdim=False):
+    """torch.aminmax: (min, max) named tuple over `dim` or all elements."""
+    return _rt("aminmax", ("min", "max"))(amin(input, dim if dim is not None else (), keepdim),
+                                         amax(input, dim if dim is not None else (), keepdim))
+
+
+def argmax(input, dim=None, keepdim=False):
+    """torch.argmax: int64 index of the maximum over `dim` (flattened input when dim is None)."""
+    m = unwrap(input)
+    if dim is None:
+        r = ops.argmax(m.reshape(-1))
+        if keepdim:
+            r = r.reshape((1,) * len(m.shape))
+    else:
+        r = ops.argmax(m, _norm_dim(dim, len(m.shape)), keepdim)
+    return _new(_cast(r, ms.int64) if r.dtype != ms.int64 else r, D.int64, input._dev)
+
+
+def argmin(input, dim=None, keepdim=False):
+    """torch.argmin: int64 index of the minimum over `dim` (flattened input when dim is None)."""
+    m = unwrap(input)
+    if dim is None:
+        r = ops.argmin(m.reshape(-1))
+        if keepdim:
+            r = r.reshape((1,) * len(m.shape))
+    else:
+        r = ops.argmin(m, _norm_dim(dim, len(m.shape)), keepdim)
+    return _new(_cast(r, ms.int64) if r.dtype != ms.int64 else r, D.int64, input._dev)
+
+
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    """torch.topk -> (values, indices int64)."""
+    m = unwrap(input)
+    d = _norm_dim(dim, len(m.shape))
+    v, i = ops.topk(m, int(k), d, largest, sorted)  # mint.topk: no CPU kernel
+    return TopkT(_new(v, input._dt, input._dev), _new(_cast(i, ms.int64), D.int64, input._dev))
+
+
+def sort(input, dim=-1, descending=False, stable=False):
+    """torch.sort -> (values, indices int64); ties keep input order (stable), as torch's CPU sort."""
+    m = unwrap(input)
+    d = _norm_dim(dim, len(m.shape))
+    v, i = ops.sort(m, d, descending)  # mint.sort: no CPU kernel
+    return SortT(_new(v, input._dt, input._dev), _new(_cast(i, ms.int64), D.int64, input._dev))
+
+
+def argsort(input, dim=-1, descending=False, stable=False):
+    """torch.argsort: int64 indices that sort `input` along `dim`."""
+    return sort(input, dim, descending, stable).indices
+
+
+def cumsum(input, dim, *, dtype=None):
+    """torch.cumsum: running sum along `dim` (integers accumulate in int64)."""
+    m = unwrap(input)
+    dt = _dtype_arg(dtype) or (D.int64 if input._dt._cat in _INTLIKE else input._dt)
+    if dt is not input._dt:
+        m = _cast_storage(m, input._dt, dt)
+    return _finish(ops.cumsum(m, _norm_dim(dim, len(m.shape))), dt, input)  # mint.cumsum: no CPU kernel
+
+
+def cumprod(input, dim, *, dtype=None):
+    """torch.cumprod: running product along `dim` (integers accumulate in int64)."""
+    m = unwrap(input)
+    dt = _dtype_arg(dtype) or (D.int64 if input._dt._cat in _INTLIKE else input._dt)
+    if dt is not input._dt:
+        m = _cast_storage(m, input._dt, dt)
+    return _finish(ops.cumprod(m, _norm_dim(dim, len(m.shape))), dt, input)
+
+
+def softmax(input, dim, dtype=None):
+    """torch.softmax along `dim` (dtype casts first)."""
+    m = unwrap(input)
+    dt = _dtype_arg(dtype) or input._dt
+    if dt is not input._dt:
+        m = _cast_storage(m, input._dt, dt)
+    return _finish(mint.softmax(m, _norm_dim(dim, len(m.shape))), dt, input)
+
+
+def log_softmax(input, dim, dtype=None):
+    """torch.log_softmax (MindSpore's mint kernel is missing on CPU: ops.log_softmax)."""
+    m = unwrap(input)
+    dt = _dtype_arg(dtype) or input._dt
+    if dt is not input._dt:
+        m = _cast_storage(m, input._dt, dt)
+    return _finish(ops.log_softmax(m, _norm_dim(dim, len(m.shape))), dt, input)
+
+
+def logsumexp(input, dim, keepdim=False):
+    """torch.logsumexp: log(sum(exp(x))) over `dim`, computed stably (max subtracted)."""
+    m = unwrap(input)
+    d = _dims(dim, len(m.shape))
+    mx = mint.amax(m, d, True)
+    mx = ops.stop_gradient(mint.where(mint.isinf(mx), ops.zeros(tuple(mx.shape), mx.dtype), mx))
+    r = mint.log(mint.sum(mint.exp(m - mx), d, True)) + mx
+    if not keepdim:
+        r = r.squeeze(d)
+    return _finish(r, input._dt, input)
+
+
+def _correction(unbiased, correction):
+    if correction is not None:
+        return correction
+    if unbiased is None:
+        return 1
+    return 1 if unbiased else 0
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """torch.var with `correction` (default 1, Bessel) or legacy `unbiased`."""
+    if isinstance(dim, builtins.bool):
+        unbiased, dim = dim, None
+    c = _correction(unbiased, correction)
+    m = unwrap(input)
+    d = _dims(dim, len(m.shape))
+    if d is None:
+        d = _reduce_all_dims(m)
+    dd = (d,) if isinstance(d, int) else d
+    n = 1
+    for x in dd:
+        n *= m.shape[x]
+    mu = mint.mean(m, dd, True)
+    diff = m - mu
+    r = mint.sum(diff * diff, dd, keepdim) / builtins.max(n - c, 0)
+    return _finish(r, input._dt, input)
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """torch.std: square root of torch.var (same `correction`/`unbiased` rules)."""
+    v = var(input, dim, unbiased, keepdim, correction=correction)
+    return _finish(mint.sqrt(unwrap(v)), input._dt, input)
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """torch.var_mean: (var, mean) over `dim`."""
+    return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """torch.std_mean: (std, mean) over `dim`."""
+    return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """torch.norm: p in {'fro', 2, 1, inf, -inf, 0, other floats} over all elements or `dim` (vector norms)."""
+    m = unwrap(input)
+    dt = _dtype_arg(dtype) or input._dt
+    if dt is not input._dt:
+        m = _cast_storage(m, input._dt, dt)
+    d = _dims(dim, len(m.shape))
+    if d is None:
+        d = _reduce_all_dims(m)
+    dd = (d,) if isinstance(d, int) else d
+    if p == "fro" or p == 2 or p is None:
+        r = mint.sqrt(mint.sum(m * m, dd, keepdim))
+    elif p == float("inf"):
+        r = mint.amax(mint.abs(m), dd, keepdim)
+    elif p == float("-inf"):
+        r = mint.amin(mint.abs(m), dd, keepdim)
+    elif p == 1:
+        r = mint.sum(mint.abs(m), dd, keepdim)
+    elif p == 0:
+        r = mint.sum(_cast(m != 0, m.dtype), dd, keepdim)
+    elif p == "nuc":
+        raise NotImplementedError("torch.norm(p='nuc') is not supported by the shim")
+    else:
+        r = mint.pow(mint.sum(mint.pow(mint.abs(m), float(p)), dd, keepdim), 1.0 / float(p))
+    return _finish(r, dt, input)
+
+
+def dist(input, other, p=2):
+    """torch.dist: p-norm of input - other."""
+    return norm(input - other, p)
+
+
+def all(input, dim=None, keepdim=False):
+    """torch.all: bool, True when every element (over `dim`) is non-zero."""
+    m = unwrap(input)
+    b = m if m.dtype == ms.bool_ else (m != 0)
+    if dim is None:
+        r = mint.all(b) if not keepdim else mint.all(b, _reduce_all_dims(b), True)
+    else:
+        r = mint.all(b, _dims(dim, len(m.shape)), keepdim)
+    return _new(r, D.bool, input._dev)
+
+
+def any(input, dim=None, keepdim=False):
+    """torch.any: bool, True when any element (over `dim`) is non-zero."""
+    m = unwrap(input)
+    b = m if m.dtype == ms.bool_ else (m != 0)
+    if dim is None:
+        r = mint.any(b) if not keepdim else mint.any(b, _reduce_all_dims(b), True)
+    else:
+        r = mint.any(b, _dims(dim, len(m.shape)), keepdim)
+    return _new(r, D.bool, input._dev)
+
+
+def count_nonzero(input, dim=None):
+    """torch.count_nonzero: int64 count of non-zero elements over `dim`."""
+    from .pointwise import ne
+    return sum(ne(input, 0), dim)
+
+
+def median(input, dim=None, keepdim=False):
+    """torch.median: lower median (torch's definition); with dim -> (values, indices)."""
+    if dim is None:
+        flat = input.reshape(-1)
+        v = sort(flat).values
+        return v[(flat.numel() - 1) // 2].clone()
+    d = _norm_dim(dim, input.dim())
+    s = sort(input, d)
+    k = (input.size(d) - 1) // 2
+    vals, idx = s.values.select(d, k), s.indices.select(d, k)
+    if keepdim:
+        vals, idx = vals.unsqueeze(d), idx.unsqueeze(d)
+    return MedianT(vals.clone(), idx.clone())
+
+
+FUNCTIONS = dict(sum=sum, nansum=nansum, mean=mean, nanmean=nanmean, prod=prod, max=max, min=min, amax=amax,
+                 amin=amin, aminmax=aminmax, argmax=argmax, argmin=argmin, topk=topk, sort=sort, argsort=argsort,
+                 cumsum=cumsum, cumprod=cumprod, softmax=softmax, log_softmax=log_softmax, logsumexp=logsumexp,
+                 var=var, std=std, var_mean=var_mean, std_mean=std_mean, norm=norm, dist=dist, all=all, any=any,
+                 count_nonzero=count_nonzero, median=median)
+METHODS = dict(FUNCTIONS)
+METHODS.update(
+    max=lambda self, dim=None, keepdim=False: max(self, dim, keepdim),
+    min=lambda self, dim=None, keepdim=False: min(self, dim, keepdim),
+    cumsum_=lambda self, dim: self.copy_(cumsum(self, dim)),
+)

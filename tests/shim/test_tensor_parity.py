@@ -1,0 +1,281 @@
+"""Op parity of the Tensor facade against real torch: creation-independent ops on random inputs, forward and
+backward (see parity_utils). Prints how many torch APIs the table covers."""
+from __future__ import annotations
+
+import pytest
+
+from tests.shim.parity_utils import B, Case, F, I, case_id, covered_apis, run_case
+
+P = dict(lo=0.1, hi=2.0)  # positive inputs (log, sqrt, pow bases …)
+
+
+def _ip(api, fn, inputs, **kw):
+    return Case(api, fn, inputs, inplace=True, grad=False, **kw)
+
+
+CASES = [
+    # ---- arithmetic and promotion
+    Case("torch.add", lambda T, a, b: T.add(a, b, alpha=2), [F(3, 4), F(3, 4)]),
+    Case("Tensor.__add__", lambda T, a, b: a + b, [F(3, 4), F(4)], note="broadcast"),
+    Case("Tensor.__radd__", lambda T, a: 2.5 + a, [F(3)]),
+    Case("Tensor.__add__", lambda T, a: a + 1, [I(3, 4)], note="int+int scalar"),
+    Case("Tensor.__add__", lambda T, a: a + 1.5, [I(3, 4)], note="int+float scalar->float32"),
+    Case("Tensor.__add__", lambda T, a, b: a + b, [I(3, dtype="int32"), I(3)], note="int32+int64"),
+    Case("Tensor.__add__", lambda T, a, b: a + b, [F(3), F(dtype="float64", grad=False)],
+         note="0-dim float64 does not promote"),
+    Case("Tensor.__add__", lambda T, a, b: a + b, [F(3, dtype="float16", grad=False), F(3)], note="f16+f32"),
+    Case("Tensor.__add__", lambda T, a, b: a + b, [B(3), B(3)], note="bool+bool"),
+    Case("torch.sub", lambda T, a, b: T.sub(a, b, alpha=0.5), [F(2, 3), F(2, 3)]),
+    Case("Tensor.__rsub__", lambda T, a: 1 - a, [F(5)]),
+    Case("torch.mul", lambda T, a, b: T.mul(a, b), [F(2, 3), F(2, 1)]),
+    Case("Tensor.__mul__", lambda T, a: a * 3, [I(4)]),
+    Case("Tensor.__rmul__", lambda T, a: 0.5 * a, [F(2, 2)]),
+    Case("torch.div", lambda T, a, b: T.div(a, b), [F(3, 3), F(3, 3, **P)]),
+    Case("torch.div", lambda T, a, b: T.div(a, b), [I(5, lo=-9, hi=9), I(5, lo=1, hi=4)], note="int true div"),
+    Case("torch.div", lambda T, a, b: T.div(a, b, rounding_mode="floor"), [I(6, lo=-9, hi=9), I(6, lo=1, hi=4)],
+         grad=False, note="floor int"),
+    Case("torch.div", lambda T, a, b: T.div(a, b, rounding_mode="trunc"), [F(6), F(6, **P)], grad=False,
+         note="trunc float"),
+    Case("Tensor.__truediv__", lambda T, a: a / 4, [F(3)]),
+    Case("Tensor.__rtruediv__", lambda T, a: 1 / a, [F(3, **P)]),
+    Case("torch.floor_divide", lambda T, a: T.floor_divide(a, 3), [I(6, lo=-9, hi=9)], grad=False),
+    Case("torch.remainder", lambda T, a: T.remainder(a, 3), [I(6, lo=-9, hi=9)], grad=False),
+    Case("torch.pow", lambda T, a: T.pow(a, 3), [F(4)]),
+    Case("torch.pow", lambda T, a, b: T.pow(a, b), [F(4, **P), F(4)], note="tensor exponent"),
+    Case("Tensor.__pow__", lambda T, a: a ** 0.5, [F(4, **P)]),
+    Case("Tensor.__pow__", lambda T, a: a ** 2, [I(4)], note="int**2"),
+    Case("Tensor.__rpow__", lambda T, a: 2 ** a, [F(4)]),
+    Case("torch.neg", lambda T, a: T.neg(a), [F(3)]),
+    Case("Tensor.__neg__", lambda T, a: -a, [I(3)]),
+    Case("torch.abs", lambda T, a: T.abs(a), [F(5)]),
+    Case("torch.exp", lambda T, a: T.exp(a), [F(5)]),
+    Case("torch.exp", lambda T, a: T.exp(a), [I(3, hi=4)], note="int->float"),
+    Case("torch.log", lambda T, a: T.log(a), [F(5, **P)]),
+    Case("torch.log1p", lambda T, a: T.log1p(a), [F(5, **P)]),
+    Case("torch.sqrt", lambda T, a: T.sqrt(a), [F(5, **P)]),
+    Case("torch.rsqrt", lambda T, a: T.rsqrt(a), [F(5, **P)]),
+    Case("torch.tanh", lambda T, a: T.tanh(a), [F(5)]),
+    Case("torch.sigmoid", lambda T, a: T.sigmoid(a), [F(5)]),
+    Case("torch.sin", lambda T, a: T.sin(a), [F(5)]),
+    Case("torch.cos", lambda T, a: T.cos(a), [F(5)]),
+    Case("torch.erf", lambda T, a: T.erf(a), [F(5)]),
+    Case("torch.reciprocal", lambda T, a: T.reciprocal(a), [F(5, **P)]),
+    Case("torch.square", lambda T, a: T.square(a), [F(5)]),
+    Case("torch.floor", lambda T, a: T.floor(a), [F(5)], grad=False),
+    Case("torch.ceil", lambda T, a: T.ceil(a), [F(5)], grad=False),
+    Case("torch.round", lambda T, a: T.round(a), [F(5)], grad=False),
+    Case("torch.sign", lambda T, a: T.sign(a), [F(5)], grad=False),
+    Case("torch.relu", lambda T, a: T.relu(a), [F(6)]),
+    Case("torch.clamp", lambda T, a: T.clamp(a, -0.5, 0.5), [F(6)]),
+    Case("torch.clamp", lambda T, a: T.clamp(a, min=0), [F(6)], note="min only"),
+    Case("torch.clamp", lambda T, a, lo: T.clamp(a, min=lo), [F(6), F(6)], note="tensor min"),
+    Case("torch.clamp", lambda T, a: T.clamp(a, max=3), [I(6)], note="int"),
+    Case("torch.maximum", lambda T, a, b: T.maximum(a, b), [F(4), F(4)]),
+    Case("torch.minimum", lambda T, a, b: T.minimum(a, b), [F(4), F(4)]),
+    Case("torch.where", lambda T, c, a, b: T.where(c, a, b), [B(3, 4), F(3, 4), F(3, 4)]),
+    Case("torch.where", lambda T, c, a: T.where(c, a, 0.0), [B(3, 4), F(3, 4)], note="scalar other"),
+    Case("torch.masked_fill", lambda T, a, m: a.masked_fill(m, -1e4), [F(3, 4), B(3, 4)]),
+    Case("torch.masked_fill", lambda T, a, m: a.masked_fill(m, float("-inf")), [F(2, 4), B(1, 4)],
+         note="broadcast mask -inf"),
+    Case("torch.lerp", lambda T, a, b: T.lerp(a, b, 0.3), [F(4), F(4)]),
+    Case("torch.addcmul", lambda T, a, b, c: T.addcmul(a, b, c, value=0.5), [F(4), F(4), F(4)]),
+    Case("torch.addcdiv", lambda T, a, b, c: T.addcdiv(a, b, c, value=0.5), [F(4), F(4), F(4, **P)]),
+    # ---- comparisons and logic
+    Case("torch.eq", lambda T, a, b: T.eq(a, b), [I(6, hi=3), I(6, hi=3)], grad=False),
+    Case("Tensor.__ne__", lambda T, a: a != 1, [I(6, hi=3)], grad=False),
+    Case("Tensor.__lt__", lambda T, a, b: a < b, [F(6), F(6)], grad=False),
+    Case("Tensor.__le__", lambda T, a: a <= 0.5, [F(6)], grad=False),
+    Case("Tensor.__gt__", lambda T, a: a > 0, [F(6)], grad=False),
+    Case("Tensor.__ge__", lambda T, a, b: a >= b, [I(6), F(6, grad=False)], grad=False, note="int vs float"),
+    Case("torch.logical_and", lambda T, a, b: T.logical_and(a, b), [B(5), B(5)], grad=False),
+    Case("torch.logical_or", lambda T, a, b: a | b, [B(5), B(5)], grad=False, extra_apis=["Tensor.__or__"]),
+    Case("torch.logical_not", lambda T, a: ~a, [B(5)], grad=False, extra_apis=["Tensor.__invert__"]),
+    Case("Tensor.__and__", lambda T, a, b: a & b, [B(5), B(5)], grad=False),
+    Case("torch.isfinite", lambda T, a: T.isfinite(a / (a > 0).float()), [F(6, grad=False)], grad=False),
+    Case("torch.isnan", lambda T, a: T.isnan(T.log(a)), [F(6, grad=False)], grad=False),
+    Case("torch.isinf", lambda T, a: T.isinf(1 / (a > 0).float()), [F(6, grad=False)], grad=False),
+    Case("torch.equal", lambda T, a: T.equal(a, a.clone()), [F(3)], grad=False),
+    Case("torch.allclose", lambda T, a: T.allclose(a, a + 1e-9), [F(3)], grad=False),
+    # ---- reductions
+    Case("torch.sum", lambda T, a: T.sum(a), [F(3, 4)]),
+    Case("torch.sum", lambda T, a: a.sum(dim=1, keepdim=True), [F(3, 4)], note="dim keepdim"),
+    Case("torch.sum", lambda T, a: a.sum((0, 2)), [F(2, 3, 4)], note="dims"),
+    Case("torch.sum", lambda T, a: a.sum(), [I(3, 4, dtype="int32")], note="int32->int64"),
+    Case("torch.sum", lambda T, a: a.sum(), [B(7)], note="bool->int64"),
+    Case("torch.sum", lambda T, a: a.sum(-1, dtype=T.float64), [F(3, 4)], note="dtype"),
+    Case("torch.mean", lambda T, a: T.mean(a), [F(3, 4)]),
+    Case("torch.mean", lambda T, a: a.mean(-1, keepdim=True), [F(3, 4)], note="dim"),
+    Case("torch.prod", lambda T, a: T.prod(a, 1), [F(3, 4)]),
+    Case("torch.max", lambda T, a: T.max(a), [F(3, 4)], grad=False),
+    Case("torch.max", lambda T, a: T.max(a, dim=1), [F(3, 4)], note="dim"),
+    Case("torch.max", lambda T, a, b: T.max(a, b), [F(3, 4), F(3, 4)], note="binary"),
+    Case("torch.min", lambda T, a: a.min(0, keepdim=True), [F(3, 4)]),
+    Case("torch.amax", lambda T, a: T.amax(a, dim=(0, 1)), [F(3, 4, 2)]),
+    Case("torch.amin", lambda T, a: T.amin(a, dim=-1), [F(3, 4)]),
+    Case("torch.argmax", lambda T, a: T.argmax(a, dim=1), [F(3, 4)], grad=False),
+    Case("torch.argmax", lambda T, a: a.argmax(), [F(3, 4)], grad=False, note="flat"),
+    Case("torch.argmin", lambda T, a: a.argmin(-1), [F(3, 4)], grad=False),
+    Case("torch.topk", lambda T, a: T.topk(a, 2, dim=-1), [F(3, 5)]),
+    Case("torch.topk", lambda T, a: a.topk(2, dim=0, largest=False), [F(4, 3)], note="smallest"),
+    Case("torch.sort", lambda T, a: T.sort(a, dim=-1, descending=True), [F(3, 5)]),
+    Case("torch.argsort", lambda T, a: T.argsort(a, dim=0), [F(5, 3)], grad=False),
+    Case("torch.cumsum", lambda T, a: T.cumsum(a, dim=1), [F(3, 5)]),
+    Case("torch.cumsum", lambda T, a: a.cumsum(0), [I(5)], note="int64"),
+    Case("torch.softmax", lambda T, a: T.softmax(a, dim=-1), [F(3, 5)]),
+    Case("Tensor.softmax", lambda T, a: a.softmax(0), [F(3, 5)]),
+    Case("torch.log_softmax", lambda T, a: T.log_softmax(a, dim=-1), [F(3, 5)]),
+    Case("torch.logsumexp", lambda T, a: T.logsumexp(a, dim=-1), [F(3, 5)]),
+    Case("torch.var", lambda T, a: T.var(a, dim=1), [F(3, 5)]),
+    Case("torch.var", lambda T, a: a.var(unbiased=False), [F(3, 5)], note="biased all"),
+    Case("torch.std", lambda T, a: T.std(a, dim=0, keepdim=True), [F(4, 3)]),
+    Case("torch.norm", lambda T, a: T.norm(a), [F(3, 4)]),
+    Case("torch.norm", lambda T, a: a.norm(p=2, dim=-1), [F(3, 4)], note="dim"),
+    Case("torch.norm", lambda T, a: a.norm(p=1), [F(3, 4)], note="p=1"),
+    Case("torch.all", lambda T, a: T.all(a), [B(4, p=0.9)], grad=False),
+    Case("torch.all", lambda T, a: a.all(dim=1), [B(3, 4, p=0.8)], grad=False, note="dim"),
+    Case("torch.any", lambda T, a: T.any(a > 1.0), [F(6, grad=False)], grad=False),
+    Case("torch.any", lambda T, a: a.any(-1), [B(3, 4, p=0.2)], grad=False, note="dim"),
+    # ---- linear algebra
+    Case("torch.matmul", lambda T, a, b: T.matmul(a, b), [F(3, 4), F(4, 5)]),
+    Case("torch.matmul", lambda T, a, b: a @ b, [F(2, 3, 4), F(4, 5)], note="batched broadcast",
+         extra_apis=["Tensor.__matmul__"]),
+    Case("torch.matmul", lambda T, a, b: a @ b, [F(4), F(4, 2)], note="vec@mat"),
+    Case("torch.mm", lambda T, a, b: T.mm(a, b), [F(3, 4), F(4, 2)]),
+    Case("torch.bmm", lambda T, a, b: T.bmm(a, b), [F(2, 3, 4), F(2, 4, 5)]),
+    Case("torch.baddbmm", lambda T, c, a, b: T.baddbmm(c, a, b, beta=0.5, alpha=2.0),
+         [F(2, 3, 5), F(2, 3, 4), F(2, 4, 5)]),
+    Case("torch.baddbmm", lambda T, c, a, b: T.baddbmm(c, a, b, beta=0.0, alpha=0.25),
+         [F(2, 3, 5, grad=False), F(2, 3, 4), F(2, 4, 5)], note="beta=0"),
+    Case("torch.addmm", lambda T, c, a, b: T.addmm(c, a, b), [F(5), F(3, 4), F(4, 5)]),
+    Case("torch.einsum", lambda T, a, b: T.einsum("bij,bjk->bik", a, b), [F(2, 3, 4), F(2, 4, 5)]),
+    Case("torch.einsum", lambda T, a: T.einsum("ij->ji", a), [F(3, 4)], note="transpose"),
+    Case("torch.outer", lambda T, a, b: T.outer(a, b), [F(3), F(4)]),
+    Case("torch.matmul", lambda T, a, b: a @ b, [F(3, 4, dtype="bfloat16"), F(4, 5, dtype="bfloat16")],
+         note="bf16 emulated"),
+    # ---- shape ops and views
+    Case("Tensor.view", lambda T, a: a.view(4, 3), [F(3, 4)]),
+    Case("Tensor.view", lambda T, a: a.view(-1), [F(3, 4)], note="-1"),
+    Case("Tensor.reshape", lambda T, a: a.t().reshape(12), [F(3, 4)], note="non-contiguous copy"),
+    Case("Tensor.permute", lambda T, a: a.permute(2, 0, 1), [F(2, 3, 4)]),
+    Case("Tensor.transpose", lambda T, a: a.transpose(0, 2), [F(2, 3, 4)]),
+    Case("Tensor.t", lambda T, a: a.t(), [F(2, 3)]),
+    Case("Tensor.T", lambda T, a: a.T, [F(2, 3)]),
+    Case("Tensor.contiguous", lambda T, a: a.t().contiguous(), [F(2, 3)]),
+    Case("Tensor.expand", lambda T, a: a.expand(3, 2, 4), [F(2, 1)]),
+    Case("Tensor.expand_as", lambda T, a, b: a.expand_as(b), [F(1, 4), F(3, 4, grad=False)]),
+    Case("Tensor.repeat", lambda T, a: a.repeat(2, 3), [F(2, 2)]),
+    Case("Tensor.repeat", lambda T, a: a.repeat(2, 1, 1), [F(2, 2)], note="new dim"),
+    Case("Tensor.flatten", lambda T, a: a.flatten(1), [F(2, 3, 4)]),
+    Case("Tensor.unflatten", lambda T, a: a.unflatten(1, (2, 2)), [F(3, 4)]),
+    Case("Tensor.squeeze", lambda T, a: a.squeeze(), [F(1, 3, 1)]),
+    Case("Tensor.squeeze", lambda T, a: a.squeeze(0), [F(1, 3, 1)], note="dim"),
+    Case("Tensor.unsqueeze", lambda T, a: a.unsqueeze(-1), [F(2, 3)]),
+    Case("torch.chunk", lambda T, a: T.chunk(a, 3, dim=1), [F(2, 7)]),
+    Case("torch.split", lambda T, a: T.split(a, 2, dim=0), [F(5, 2)]),
+    Case("torch.split", lambda T, a: a.split([1, 3], dim=1), [F(2, 4)], note="sizes"),
+    Case("torch.cat", lambda T, a, b: T.cat([a, b], dim=1), [F(2, 3), F(2, 2)]),
+    Case("torch.cat", lambda T, a, b: T.cat([a, b]), [F(2, 3), I(1, 3)], note="promotion"),
+    Case("torch.stack", lambda T, a, b: T.stack([a, b], dim=1), [F(2, 3), F(2, 3)]),
+    Case("Tensor.narrow", lambda T, a: a.narrow(1, 1, 2), [F(3, 4)]),
+    Case("torch.gather", lambda T, a, i: T.gather(a, 1, i), [F(3, 4), I(3, 2, hi=4)]),
+    Case("torch.scatter", lambda T, a, i, s: T.scatter(a, 1, i, s), [F(3, 4), I(3, 1, hi=4), F(3, 1)]),
+    Case("torch.scatter_add", lambda T, a, i, s: T.scatter_add(a, 0, i, s), [F(3, 2), I(4, 2, hi=3), F(4, 2)]),
+    Case("torch.index_select", lambda T, a, i: T.index_select(a, 0, i), [F(5, 3), I(4, hi=5)]),
+    Case("torch.masked_select", lambda T, a, m: T.masked_select(a, m), [F(3, 4), B(3, 4)]),
+    Case("torch.tril", lambda T, a: T.tril(a), [F(4, 4)]),
+    Case("torch.triu", lambda T, a: T.triu(a, diagonal=1), [F(4, 4)]),
+    Case("torch.flip", lambda T, a: T.flip(a, [0]), [F(3, 2)]),
+    Case("Tensor.__getitem__", lambda T, a: a[1], [F(3, 4)], note="int"),
+    Case("Tensor.__getitem__", lambda T, a: a[:, 1:3], [F(3, 4)], note="slice"),
+    Case("Tensor.__getitem__", lambda T, a: a[..., None, ::2], [F(3, 4)], note="ellipsis none step"),
+    Case("Tensor.__getitem__", lambda T, a, m: a[m], [F(3, 4), B(3, 4)], note="bool mask"),
+    Case("Tensor.__getitem__", lambda T, a, m: a[m], [F(3, 4), B(3)], note="bool rows"),
+    Case("Tensor.__getitem__", lambda T, a, i: a[i], [F(5, 2), I(3, hi=5)], note="int tensor"),
+    Case("Tensor.__getitem__", lambda T, a, i: a[:, i], [F(2, 5), I(3, hi=5)], note="int tensor dim1"),
+    Case("Tensor.__getitem__", lambda T, a: a[[0, 2]], [F(3, 2)], note="list"),
+    # ---- dtype conversions
+    Case("Tensor.to", lambda T, a: a.to(T.float64), [F(3)]),
+    Case("Tensor.float", lambda T, a: a.float(), [I(3)], grad=False),
+    Case("Tensor.half", lambda T, a: a.half(), [F(3)]),
+    Case("Tensor.bfloat16", lambda T, a: a.bfloat16(), [F(3)], rtol=0, atol=0),
+    Case("Tensor.long", lambda T, a: a.long(), [F(4, lo=-5, hi=5)], grad=False),
+    Case("Tensor.int", lambda T, a: a.int(), [F(4, lo=-5, hi=5)], grad=False),
+    Case("Tensor.bool", lambda T, a: a.bool(), [I(5, hi=2)], grad=False),
+    Case("Tensor.type_as", lambda T, a, b: a.type_as(b), [I(3), F(3, grad=False)], grad=False),
+    Case("Tensor.type", lambda T, a: a.type(), [F(3)], grad=False),
+    Case("Tensor.type", lambda T, a: a.type(T.int32), [F(3, lo=0, hi=5)], grad=False, note="convert"),
+    Case("Tensor.clone", lambda T, a: a.clone(), [F(3)]),
+    Case("Tensor.detach", lambda T, a: a.detach(), [F(3)], grad=False),
+    Case("Tensor.item", lambda T, a: a.sum().item(), [F(3)], grad=False),
+    Case("Tensor.tolist", lambda T, a: a.tolist(), [I(2, 3)], grad=False),
+    Case("Tensor.size", lambda T, a: (a.size(), a.size(-1), a.shape, a.dim(), a.numel(), a.ndim), [F(2, 3)],
+         grad=False, extra_apis=["Tensor.shape", "Tensor.dim", "Tensor.numel", "Tensor.ndim"]),
+    Case("Tensor.stride", lambda T, a: (a.stride(), a.t().stride(), a[:, 1:].stride(), a[:, 1:].storage_offset(),
+                                       a.t().is_contiguous(), a.is_contiguous(), a.element_size()),
+         [F(3, 4)], grad=False, extra_apis=["Tensor.storage_offset", "Tensor.is_contiguous", "Tensor.element_size"]),
+    # ---- bfloat16 (emulated on CPU)
+    Case("torch.add", lambda T, a, b: a + b, [F(8, dtype="bfloat16"), F(8, dtype="bfloat16")], note="bf16"),
+    Case("torch.mul", lambda T, a: a * 1.1, [F(8, dtype="bfloat16")], note="bf16 scalar"),
+    Case("torch.exp", lambda T, a: T.exp(a), [F(8, dtype="bfloat16")], note="bf16"),
+    Case("torch.softmax", lambda T, a: T.softmax(a, -1), [F(2, 8, dtype="bfloat16")], note="bf16"),
+    Case("torch.sum", lambda T, a: a.sum(-1), [F(2, 8, dtype="bfloat16")], note="bf16"),
+    Case("Tensor.__add__", lambda T, a, b: a + b, [F(4, dtype="bfloat16"), F(4, dtype="float16")],
+         note="bf16+f16->f32"),
+    # ---- in-place variants
+    _ip("Tensor.add_", lambda T, a, b: a.add_(b, alpha=2), [F(3, 4), F(4)]),
+    _ip("Tensor.sub_", lambda T, a: a.sub_(1), [F(3)]),
+    _ip("Tensor.mul_", lambda T, a, b: a.mul_(b), [F(3, 2), F(3, 1)]),
+    _ip("Tensor.div_", lambda T, a: a.div_(4), [F(3)]),
+    _ip("Tensor.pow_", lambda T, a: a.pow_(2), [F(3)]),
+    _ip("Tensor.copy_", lambda T, a, b: a.copy_(b), [F(2, 3), I(3)]),
+    _ip("Tensor.zero_", lambda T, a: a.zero_(), [F(2, 3)]),
+    _ip("Tensor.fill_", lambda T, a: a.fill_(2.5), [F(2, 3)]),
+    _ip("Tensor.clamp_", lambda T, a: a.clamp_(-0.1, 0.1), [F(5)]),
+    _ip("Tensor.masked_fill_", lambda T, a, m: a.masked_fill_(m, 0.0), [F(3, 4), B(3, 4)]),
+    _ip("Tensor.exp_", lambda T, a: a.exp_(), [F(3)]),
+    _ip("Tensor.neg_", lambda T, a: a.neg_(), [F(3)]),
+    _ip("Tensor.__iadd__", lambda T, a, b: a.__iadd__(b), [F(3), F(3)]),
+    _ip("Tensor.__imul__", lambda T, a: a.__imul__(3), [I(3)]),
+    _ip("Tensor.scatter_", lambda T, a, i, s: a.scatter_(1, i, s), [F(3, 4), I(3, 1, hi=4), F(3, 1)]),
+    _ip("Tensor.index_add_", lambda T, a, i, s: a.index_add_(0, i, s), [F(4, 2), I(3, hi=4), F(3, 2)]),
+    _ip("Tensor.__setitem__", lambda T, a: (a.__setitem__((slice(None), 1), 7.0), a)[1], [F(3, 4)],
+        note="slice scalar"),
+    _ip("Tensor.__setitem__", lambda T, a, m: (a.__setitem__(m, 0.0), a)[1], [F(3, 4), B(3, 4)], note="mask"),
+    _ip("Tensor.__setitem__", lambda T, a, i, v: (a.__setitem__(i, v), a)[1], [F(5, 2), I(2, hi=5), F(2, 2)],
+        note="int tensor"),
+    _ip("Tensor.__setitem__", lambda T, a, v: (a.__setitem__((slice(1, 3),), v), a)[1], [F(4, 2), F(2)],
+        note="broadcast value"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+def test_op_parity(case):
+    run_case(case)
+
+
+def test_inplace_dtype_rule_matches_torch():
+    import torch
+    import shim.torch as st
+    for T in (torch, st):
+        x = T.zeros(3, dtype=T.int64)
+        with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Long"):
+            x.add_(1.5)
+
+
+def test_errors_match_torch():
+    import shim.torch as st
+    with pytest.raises(RuntimeError, match="view size is not compatible"):
+        st.zeros(3, 4).t().view(12)
+    with pytest.raises(RuntimeError, match="mean\\(\\): could not infer output dtype"):
+        st.arange(3).mean()
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        st.zeros(2, 2).sum(5)
+    with pytest.raises(NotImplementedError, match="torch.Tensor.no_such_method is not implemented by the shim"):
+        st.zeros(2).no_such_method()
+
+
+def test_coverage_report(capsys):
+    apis = covered_apis(CASES)
+    with capsys.disabled():
+        print(f"\n[parity] tests/shim/test_tensor_parity.py covers {len(apis)} torch APIs in {len(CASES)} cases")
+    assert len(apis) >= 120
