@@ -1,0 +1,192 @@
+"""Let megatron-core's CUDA-addressed code run on a CPU-only real PyTorch: the CPU plays "this rank's accelerator".
+
+Why: megatron-core 0.16.1 addresses the accelerator as CUDA in ~120 places (`torch.cuda.current_device()`,
+`device="cuda"` literals in the schedules, optimizer and grad clipping, `Tensor.cuda()`, `torch.cuda` RNG state in
+`CudaRNGStatesTracker`, streams and `synchronize` around communication, `param.type() == "torch.cuda.FloatTensor"`
+in the optimizers). On a CPU-only torch build every one of those raises "Torch not compiled with CUDA enabled".
+The reference backend on these machines therefore maps them to the CPU; see
+`../shared/notes/megatron-core-cpu.md` for the measured list of call-site kinds.
+
+What `enable()` does (only when `torch.cuda.is_available()` is False; on a GPU build, and under the shim, whose
+`torch.cuda` is served by the accelerator, it does nothing and returns False):
+- a `TorchFunctionMode` (`CudaToCpuMode`) rewrites CUDA device arguments of every torch function and tensor method
+  (`device="cuda"`, `device=0`, `torch.device("cuda", i)`, `.to("cuda")`, `.cuda()`) to `"cpu"`;
+- the `torch.cuda` functions in `_CUDA_FUNCTIONS_ON_CPU` are replaced by their CPU meaning (one table): the
+  current device is index 0 of one device, RNG state is the CPU default generator's, streams/events are
+  `torch.cpu`'s (CPU kernels run synchronously on the calling thread, so `synchronize` has nothing to wait for);
+- megatron's type-string checks see CPU float tensors as `torch.cuda.*Tensor` through `Tensor.type()` in the mode.
+
+What it does not do: memory statistics (`torch.cuda.max_memory_allocated`, ...) are left as CPU torch has them
+(they report 0); callers report the process peak RSS on CPU instead (`training.peak_memory`). No CUDA kernel is
+emulated.
+
+The mode is thread-local (torch function modes are): `enable()` must run in every thread that executes megatron
+code. CPU autograd runs backward on the calling thread, so forward and backward are both covered.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+__all__ = ["enable", "is_enabled", "CudaToCpuMode"]
+
+_CPU = torch.device("cpu")
+_MODE: "CudaToCpuMode | None" = None
+
+# `Tensor.type()` results megatron compares against (optimizer.py, distrib_optimizer.py, clip_grads.py).
+_TYPE_STRINGS = {
+    "torch.FloatTensor": "torch.cuda.FloatTensor",
+    "torch.HalfTensor": "torch.cuda.HalfTensor",
+    "torch.BFloat16Tensor": "torch.cuda.BFloat16Tensor",
+}
+
+
+def _map_device(device: Any) -> Any:
+    """A CUDA device spec (str 'cuda[:i]', int index, torch.device('cuda')) → torch.device('cpu'); others unchanged."""
+    if isinstance(device, bool):
+        return device
+    if isinstance(device, int):
+        return _CPU
+    if isinstance(device, str) and device.split(":", 1)[0] == "cuda":
+        return _CPU
+    if isinstance(device, torch.device) and device.type == "cuda":
+        return _CPU
+    return device
+
+
+class CudaToCpuMode(TorchFunctionMode):
+    """Torch function mode that sends every CUDA device argument to the CPU.
+
+    Rewrites the `device=` keyword of all torch functions (factories, `Tensor.to`, `Tensor.new_*`), the positional
+    device of `Tensor.to(...)`, makes `Tensor.cuda()` the identity on CPU tensors, and makes `Tensor.type()` (no
+    argument) answer the CUDA type string for floating CPU tensors. Everything else is passed through unchanged.
+    """
+
+    def __torch_function__(self, func: Callable, types, args=(), kwargs=None):
+        kwargs = dict(kwargs) if kwargs else {}
+        if "device" in kwargs:
+            kwargs["device"] = _map_device(kwargs["device"])
+        if func is torch.Tensor.cuda:
+            tensor = args[0]
+            non_blocking = kwargs.get("non_blocking", False)
+            return tensor.to(_CPU, non_blocking=non_blocking)
+        if func is torch.Tensor.to and len(args) > 1 and not isinstance(args[1], (torch.dtype, torch.Tensor)):
+            args = (args[0], _map_device(args[1])) + tuple(args[2:])
+        if func is torch.Tensor.type and len(args) == 1 and not kwargs:
+            name = func(*args)
+            return _TYPE_STRINGS.get(name, name)
+        return func(*args, **kwargs)
+
+
+def _current_device() -> int:
+    return 0
+
+
+def _device_count() -> int:
+    return 1
+
+
+def _set_device(device: Any) -> None:
+    index = device.index if isinstance(device, torch.device) else device
+    if isinstance(device, torch.device) and device.type not in ("cuda", "cpu"):
+        raise ValueError(f"torch.cuda.set_device({device!r}) on the CPU accelerator: expected a cuda/cpu device")
+    if index not in (None, 0) and not isinstance(index, int):
+        raise ValueError(f"torch.cuda.set_device({device!r}): expected an int index")
+    # One CPU "device" per process: every local rank's index addresses its own process's CPU.
+
+
+def _synchronize(device: Any = None) -> None:
+    # CPU kernels run synchronously on the calling thread: when this is reached, all earlier work is done.
+    return None
+
+
+def _get_rng_state(device: Any = "cuda") -> torch.Tensor:
+    return torch.default_generator.get_state()
+
+
+def _set_rng_state(new_state: torch.Tensor, device: Any = "cuda") -> None:
+    torch.default_generator.set_state(new_state)
+
+
+def _manual_seed(seed: int) -> None:
+    # Not torch.manual_seed: that one calls torch.cuda.manual_seed_all itself.
+    torch.default_generator.manual_seed(int(seed))
+
+
+def _lazy_call(callable_: Callable, **kwargs: Any) -> None:
+    # torch.cuda._lazy_call defers work until CUDA initialises, which never happens on CPU: run it now.
+    callable_()
+
+
+def _lazy_init() -> None:
+    return None
+
+
+def _device_ctx(device: Any):
+    return contextlib.nullcontext()
+
+
+# torch.cuda attribute → its CPU meaning. One row per function megatron-core 0.16.1 reaches on the training path.
+_CUDA_FUNCTIONS_ON_CPU: dict[str, Any] = {
+    "current_device": _current_device,
+    "device_count": _device_count,
+    "set_device": _set_device,
+    "synchronize": _synchronize,
+    "get_rng_state": _get_rng_state,
+    "set_rng_state": _set_rng_state,
+    "manual_seed": _manual_seed,
+    "manual_seed_all": _manual_seed,
+    "current_stream": torch.cpu.current_stream,
+    "default_stream": torch.cpu.current_stream,
+    "stream": torch.cpu.stream,
+    "Stream": torch.cpu.Stream,
+    "Event": torch.cpu.Event,
+    "_lazy_call": _lazy_call,
+    "_lazy_init": _lazy_init,
+    "device": _device_ctx,
+    "default_generators": (torch.default_generator,),
+}
+# Modules that bound some of those names at import time (`from torch.cuda import _lazy_call, ...`).
+_REBIND_IN = {
+    "megatron.core.tensor_parallel.random": {
+        "_lazy_call": "_lazy_call",
+        "_lazy_init": "_lazy_init",
+        "device_ctx_manager": "device",
+    },
+}
+
+
+def is_enabled() -> bool:
+    """True when `enable()` installed the CPU mapping in this process."""
+    return _MODE is not None
+
+
+def enable() -> bool:
+    """Install the CUDA→CPU mapping for this process (idempotent); returns True when it is active.
+
+    Does nothing and returns False when `torch.cuda.is_available()` is True (a GPU build, or the shim serving an
+    accelerator). Must run before megatron-core builds models or optimizers.
+    """
+    global _MODE
+    if _MODE is not None:
+        return True
+    if torch.cuda.is_available():
+        return False
+    import importlib
+
+    for name, replacement in _CUDA_FUNCTIONS_ON_CPU.items():
+        setattr(torch.cuda, name, replacement)
+    for name in ("get_rng_state", "set_rng_state", "manual_seed", "manual_seed_all"):
+        setattr(torch.cuda.random, name, _CUDA_FUNCTIONS_ON_CPU[name])
+    for module_name, names in _REBIND_IN.items():
+        module = importlib.import_module(module_name)
+        for attr, key in names.items():
+            if not hasattr(module, attr):
+                raise RuntimeError(f"cpu_accelerator: {module_name}.{attr} not found (megatron-core version changed?)")
+            setattr(module, attr, _CUDA_FUNCTIONS_ON_CPU[key])
+    _MODE = CudaToCpuMode()
+    _MODE.__enter__()
+    return True
