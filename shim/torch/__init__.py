@@ -174,10 +174,10 @@ def from_dlpack(ext_tensor):
 
 
 # ---- lazily loaded sub-packages (some owned by other parts of the shim) ------------------------------------
-_LAZY_SUBMODULES = ("nn", "optim", "utils", "distributed", "cuda", "serialization", "amp", "backends", "jit",
-                    "testing", "fx", "onnx", "hub", "multiprocessing", "linalg", "special", "fft", "overrides",
-                    "library", "profiler", "npu", "mps", "xpu", "accelerator", "_dynamo", "_C", "_utils",
-                    "types", "version", "func", "masked", "nested", "sparse", "quantization", "ao",
+_LAZY_SUBMODULES = ("nn", "optim", "utils", "distributed", "cuda", "cpu", "serialization", "amp", "backends",
+                    "jit", "testing", "fx", "onnx", "hub", "multiprocessing", "linalg", "special", "fft",
+                    "overrides", "library", "profiler", "npu", "mps", "xpu", "accelerator", "_dynamo", "_C",
+                    "_utils", "types", "version", "func", "masked", "nested", "sparse", "quantization", "ao",
                     "distributions", "export", "storage", "functional", "compiler")
 _LAZY_ATTRS = {"save": "serialization", "load": "serialization"}
 
@@ -204,3 +204,14 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(set(globals()) | set(_LAZY_SUBMODULES) | set(_LAZY_ATTRS))
+
+
+# ---- autocast: the torch.* state functions, then the per-op policy wrappers (amp/autocast_mode.py) ---------
+from .amp.autocast_mode import (autocast, is_autocast_enabled, set_autocast_enabled,  # noqa: F401,E402
+                                get_autocast_dtype, set_autocast_dtype, get_autocast_gpu_dtype,
+                                set_autocast_gpu_dtype, get_autocast_cpu_dtype, set_autocast_cpu_dtype,
+                                is_autocast_cpu_enabled, set_autocast_cpu_enabled, is_autocast_cache_enabled,
+                                set_autocast_cache_enabled, clear_autocast_cache, autocast_increment_nesting,
+                                autocast_decrement_nesting, apply_policy as _apply_autocast_policy)
+
+_apply_autocast_policy()

@@ -30,6 +30,8 @@ def test_gpu_style_script_runs_unmodified_under_the_shim(tmp_path):
     losses = result["losses"]
     assert math.isinf(losses[2]) and all(math.isfinite(v) for i, v in enumerate(losses) if i != 2)
     assert losses[-1] < losses[0]  # it trains
+    # under cuda autocast(float16): the Linear runs in float16, mse_loss in float32 (torch's cuda policy)
+    assert result["autocast_dtypes"] == [["torch.float16", "torch.float32"]] * len(losses)
     # init 4096, overflow at step 2 -> 2048, four clean steps (3..6) -> 4096 (growth_interval=4)
     assert result["scales"] == [4096.0, 4096.0, 2048.0, 2048.0, 2048.0, 2048.0, 4096.0, 4096.0]
     assert result["scaler_state"] == {"scale": 4096.0, "growth_factor": 2.0, "backoff_factor": 0.5,

@@ -1,24 +1,18 @@
-"""``torch.amp``: ``GradScaler`` and the ``custom_fwd``/``custom_bwd`` decorators.
-
-``torch.amp.autocast`` is the core's ``torch.autocast`` (served from ``shim.torch`` when it exists; it raises
-NotImplementedError there until autocast is implemented).
+"""``torch.amp``: ``autocast`` (``autocast_mode.py``, policy table in ``_policy.py``), ``GradScaler`` and the
+``custom_fwd``/``custom_bwd`` decorators. ``torch.amp.autocast`` is ``torch.autocast``.
 """
 from __future__ import annotations
 
 from shim.torch.amp import grad_scaler  # noqa: F401
 from shim.torch.amp._custom_fwd import custom_bwd, custom_fwd
 from shim.torch.amp.grad_scaler import GradScaler
+from shim.torch.amp import autocast_mode  # noqa: F401
+from shim.torch.amp.autocast_mode import autocast, is_autocast_available
 
-__all__ = ["GradScaler", "custom_fwd", "custom_bwd"]
+__all__ = ["GradScaler", "custom_fwd", "custom_bwd", "autocast", "is_autocast_available"]
 
 
 def __getattr__(name: str):
-    if name in ("autocast", "is_autocast_available"):
-        import shim.torch as facade
-
-        impl = facade.__dict__.get(name)
-        if impl is not None:
-            return impl
     from shim.torch.cuda import _backend
 
     raise _backend.missing(f"torch.amp.{name}")

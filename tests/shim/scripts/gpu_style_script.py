@@ -2,11 +2,12 @@
 
 It does what GPU scripts do: binds its local rank's device with ``torch.cuda.set_device(local_rank)``, creates
 tensors and a model on ``"cuda"``, times a region with CUDA events, reads ``torch.cuda.max_memory_allocated``,
-trains with ``torch.amp.GradScaler`` (float16-style dynamic loss scaling, one injected overflow), checkpoints with
+trains under ``torch.autocast("cuda", dtype=torch.float16)`` with ``torch.amp.GradScaler`` (dynamic loss scaling,
+one injected overflow), checkpoints with
 ``torch.save``/``torch.load`` and seeds with ``torch.cuda.manual_seed``. It prints one JSON line of results.
 
 Usage: ``python -m shim run tests/shim/scripts/gpu_style_script.py --steps 8 --out result.json`` (LOCAL_RANK may
-be set by a launcher). Not autocast: the shim does not provide it yet.
+be set by a launcher).
 """
 from __future__ import annotations
 
@@ -40,12 +41,15 @@ def main() -> int:
 
     torch.cuda.reset_peak_memory_stats()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    losses, scales = [], []
+    losses, scales, autocast_dtypes = [], [], []
     start.record()
     for step in range(args.steps):
         optimizer.zero_grad(set_to_none=True)
         torch.cuda.nvtx.range_push(f"step {step}")
-        loss = torch.nn.functional.mse_loss(model(x), y)
+        with torch.autocast(device_type="cuda", dtype=torch.float16):
+            out = model(x)
+            loss = torch.nn.functional.mse_loss(out, y)
+        autocast_dtypes.append([str(out.dtype), str(loss.dtype)])
         if step == 2:
             loss = loss * math.inf  # an overflow: the scaler must skip this step and back off
         scaler.scale(loss).backward()
@@ -74,6 +78,7 @@ def main() -> int:
         "elapsed_ms": start.elapsed_time(end),
         "max_memory_allocated": torch.cuda.max_memory_allocated(),
         "losses": losses,
+        "autocast_dtypes": autocast_dtypes,
         "scales": scales,
         "scaler_state": restored["scaler"],
         "checkpoint_roundtrip_equal": same,

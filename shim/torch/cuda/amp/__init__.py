@@ -1,13 +1,15 @@
 """``torch.cuda.amp`` (torch's deprecated spelling of ``torch.amp`` with ``device_type="cuda"``).
 
 ``GradScaler`` is ``torch.amp.GradScaler`` for "cuda"; ``custom_fwd``/``custom_bwd`` are the ``torch.amp``
-decorators with ``device_type="cuda"``; ``autocast`` is the core's ``torch.autocast`` for "cuda" (NotImplementedError
-until the core provides it).
+decorators with ``device_type="cuda"``; ``autocast`` is ``torch.autocast("cuda", ...)`` (a subclass, as in
+torch).
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
+from shim.torch.amp import autocast_mode as _autocast_mode
 from shim.torch.amp import grad_scaler as _grad_scaler
 from shim.torch.amp._custom_fwd import custom_bwd as _custom_bwd
 from shim.torch.amp._custom_fwd import custom_fwd as _custom_fwd
@@ -35,15 +37,18 @@ def custom_bwd(bwd: Callable | None = None):
     return _custom_bwd(bwd, device_type="cuda")
 
 
-def autocast(enabled: bool = True, dtype: Any = None, cache_enabled: bool = True):
-    """torch.cuda.amp.autocast: the core's ``torch.autocast("cuda", ...)``."""
+class autocast(_autocast_mode.autocast):
+    """torch.cuda.amp.autocast(enabled=True, dtype=torch.float16, cache_enabled=True): deprecated in torch
+    (FutureWarning, as torch) for ``torch.autocast("cuda", ...)``."""
+
+    def __init__(self, enabled: bool = True, dtype: Any = None, cache_enabled: bool = True) -> None:
+        warnings.warn("`torch.cuda.amp.autocast(args...)` is deprecated. Please use "
+                      "`torch.amp.autocast('cuda', args...)` instead.", FutureWarning, stacklevel=2)
+        super().__init__("cuda", enabled=enabled, dtype=_facade_dtype("float16") if dtype is None else dtype,
+                         cache_enabled=cache_enabled)
+
+
+def _facade_dtype(name: str):
     import shim.torch as facade
 
-    impl = facade.__dict__.get("autocast")
-    if impl is None:
-        raise NotImplementedError("torch.cuda.amp.autocast is not supported by the shim yet (no torch.autocast); "
-                                  "run in float32 or cast explicitly")
-    kwargs = {"enabled": enabled, "cache_enabled": cache_enabled}
-    if dtype is not None:
-        kwargs["dtype"] = dtype
-    return impl("cuda", **kwargs)
+    return getattr(facade, name)
