@@ -1,1 +1,81 @@
-"""Named, versioned patches that let megatron-core run on the shim (see issue 6)."""
+"""Named, versioned patches that let megatron-core run on the shim (see issue 6 and `registry.py`).
+
+`install_import_hook()` (called by `shim.activate()`) arranges for `apply_all()` to run right after
+`megatron.core` is imported — or at once if it already is — in processes where the shim serves `torch`;
+under real torch nothing is ever applied. The patches themselves live in `megatron_patches/patches.py`.
+When $MEGATRON_PATCHES_STATE names a file, each process that imported megatron.core writes its patch state
+(applied, hits) there at exit,
+which `python -m megatron_patches --list --state FILE` reads back after a training run.
+"""
+from __future__ import annotations
+
+import atexit
+import importlib.abc
+import importlib.util
+import sys
+
+from .registry import (DISABLE_ENV, STATE_ENV, Patch, PatchError, apply_all, megatron_core_version, register, registered,
+                       state, state_path, write_state)
+from . import patches as _patches  # noqa: F401  (registers the patches)
+
+__all__ = ["Patch", "PatchError", "register", "registered", "apply_all", "state", "state_path", "write_state",
+           "megatron_core_version", "install_import_hook", "STATE_ENV", "DISABLE_ENV"]
+
+_TARGET = "megatron.core"
+
+
+class _PostImportFinder(importlib.abc.MetaPathFinder):
+    """Finds `megatron.core` through the other finders and wraps its loader so that the patches are applied
+    right after the package's own code has run."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != _TARGET:
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        exec_module = loader.exec_module
+
+        def exec_and_patch(module, _exec=exec_module):
+            _exec(module)
+            _uninstall()
+            apply_all()
+
+        # Wrap on this one loader instance only (other modules keep their loaders untouched).
+        loader.exec_module = exec_and_patch
+        return spec
+
+
+_FINDER = _PostImportFinder()
+
+
+def _uninstall() -> None:
+    if _FINDER in sys.meta_path:
+        sys.meta_path.remove(_FINDER)
+
+
+def install_import_hook() -> None:
+    """Apply the patches when megatron.core gets imported (now, if it already is). Idempotent. Only the shim's
+    activation calls this: the patches assume `torch` is the facade."""
+    if _TARGET in sys.modules:
+        apply_all()
+    elif _FINDER not in sys.meta_path:
+        sys.meta_path.insert(0, _FINDER)
+    if not getattr(install_import_hook, "_atexit", False):
+        install_import_hook._atexit = True
+        atexit.register(_write_state_at_exit)
+
+
+def _write_state_at_exit() -> None:
+    # Only processes that imported megatron.core report (a launcher running under the shim does not).
+    from .registry import _APPLIED
+    if _APPLIED[0] and state_path() is not None:
+        try:
+            write_state()
+        except OSError as e:  # report, never mask the process's own exit status
+            print(f"megatron_patches: could not write the patch state: {e}", file=sys.stderr)

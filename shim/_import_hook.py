@@ -37,6 +37,10 @@ class _AliasLoader(importlib.abc.Loader):
     def exec_module(self, module):
         return None  # already executed under its facade name
 
+    def get_code(self, fullname):
+        """The facade module's code: `python -m torch.distributed.launch` (runpy) runs it as __main__."""
+        return importlib.util.find_spec(self.facade_name).loader.get_code(self.facade_name)
+
 
 class _TorchDistribution(importlib.metadata.Distribution):
     """Package metadata for the facade's `torch` (name torch, version TORCH_VERSION)."""
@@ -110,12 +114,18 @@ def activate() -> None:
     if importlib.util.find_spec("shim.torch._safetensors") is not None:
         from shim.torch import _safetensors
         _safetensors.install()
+    # megatron-core's named patches (megatron_patches/, issue 6): applied right after megatron.core is imported.
+    if importlib.util.find_spec("megatron_patches") is not None:
+        import megatron_patches
+        megatron_patches.install_import_hook()
 
 
 def deactivate() -> None:
     """Remove the finder and the `torch*` aliases (used by tests; real torch may then be imported)."""
     if _finder in sys.meta_path:
         sys.meta_path.remove(_finder)
+    if "megatron_patches" in sys.modules:
+        sys.modules["megatron_patches"]._uninstall()
     for name in [n for n in sys.modules if n == _PREFIX or n.startswith(_PREFIX + ".")]:
         if getattr(sys.modules[name], "__name__", "").startswith(_FACADE):
             del sys.modules[name]

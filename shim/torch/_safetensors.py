@@ -46,7 +46,7 @@ def _check_tensor_dict(tensors: Any, api: str) -> None:
         if not t.is_contiguous():
             raise ValueError(f"{api}: you are trying to save a non contiguous tensor: `{name}`; call .contiguous() "
                              f"on it before saving")
-        base = t._base if t._base is not None else t
+        base = t._vbase if t._vbase is not None else t
         start = t.storage_offset()
         shared.setdefault(id(base), []).append((name, start, start + t.numel()))
     for spans in shared.values():

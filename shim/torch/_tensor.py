@@ -91,7 +91,7 @@ def _new(m, dt, dev=CPU, cls=None):
     t = object.__new__(cls or Tensor)
     t._m = m
     t._dt = dt
-    t._base = None
+    t._vbase = None
     t._steps = None
     t._vver = 0
     t._geom = None
@@ -133,7 +133,7 @@ def unwrap(x):
     float32 storage; use `to_ms` for the true dtype.
     """
     if x.__class__ is Tensor or isinstance(x, Tensor):
-        b = x._base
+        b = x._vbase
         if b is not None and x._vver != b._ver:
             _refresh(x)
         return x._m
@@ -229,7 +229,7 @@ def _index_map(v):
 
 
 def _refresh(v):
-    b = v._base
+    b = v._vbase
     m = b._m
     for fn, args in v._steps:
         m = fn(m, *args)
@@ -240,14 +240,14 @@ def _refresh(v):
 def _make_view(parent, fn, args, geom, cls=None):
     """A view of `parent` derived by MindSpore op ``fn(m, *args)`` with torch geometry `geom`."""
     m = fn(unwrap(parent), *args)
-    base = parent._base
+    base = parent._vbase
     if base is None:
         base = parent
         steps = ((fn, args),)
     else:
         steps = parent._steps + ((fn, args),)
     v = _new(m, parent._dt, parent._dev, cls)
-    v._base = base
+    v._vbase = base
     v._steps = steps
     v._vver = base._ver
     v._geom = geom
@@ -262,7 +262,7 @@ def _check_leaf_inplace(t):
 
 def _assign(t, new):
     """Make `new` (MindSpore tensor: t's shape, t's storage dtype) the value of `t` in place. Returns t."""
-    b = t._base
+    b = t._vbase
     if b is None:
         if t._pinned:
             _check_leaf_inplace(t)
@@ -271,7 +271,17 @@ def _assign(t, new):
             t._m = new
         t._ver += 1
         return t
-    _write_back(t, new)
+    if _GRAD[0] and b._pinned and any(fn is _stop_gradient for fn, _ in t._steps):
+        # A write through a detached alias of a leaf (`p.data.copy_(x)`, `p.detach().zero_()`): torch allows it
+        # and records nothing, so write back with autograd off.
+        from .autograd.grad_mode import _set
+        _set(False)
+        try:
+            _write_back(t, new)
+        finally:
+            _set(True)
+    else:
+        _write_back(t, new)
     t._m = new
     t._vver = b._ver
     return t
@@ -284,7 +294,7 @@ _FUNCTIONAL_WRITE_MAX = 1 << 20
 
 
 def _write_back(v, new):
-    b = v._base
+    b = v._vbase
     shape, strides, off = v._geom
     n = 1
     for s in shape:
@@ -408,7 +418,7 @@ class Tensor:
     ``Tensor._make_subclass(cls, data, requires_grad)``.
     """
 
-    __slots__ = ("_m", "_dt", "_base", "_steps", "_vver", "_geom", "_ver", "_dev", "_pinned", "_gw",
+    __slots__ = ("_m", "_dt", "_vbase", "_steps", "_vver", "_geom", "_ver", "_dev", "_pinned", "_gw",
                  "__dict__", "__weakref__")
 
     def __new__(cls, *args, **kwargs):
@@ -440,7 +450,7 @@ class Tensor:
         if not isinstance(data, Tensor):
             raise TypeError(f"_make_subclass expects a Tensor as data, got {type(data).__name__}")
         m = unwrap(data)
-        if data._base is not None:
+        if data._vbase is not None:
             data._vver = -1  # the view must not share its cache with the new owner
         if m._requires_grad or m._grad_node is not None:
             m = _stop_gradient(m)
@@ -516,25 +526,25 @@ class Tensor:
 
     def stride(self, dim=None):
         """torch strides in elements (views report their true strides into the base)."""
-        g = _geom(self) if self._base is None else self._geom
+        g = _geom(self) if self._vbase is None else self._geom
         if dim is None:
             return tuple(g[1])
         return g[1][_norm_dim(dim, len(g[0]))]
 
     def storage_offset(self) -> int:
         """Offset in elements of this view's first element in its base storage (0 for bases)."""
-        return 0 if self._base is None else self._geom[2]
+        return 0 if self._vbase is None else self._geom[2]
 
     def is_contiguous(self, memory_format=None) -> bool:
         """True when the strides are row-major for the shape (bases always; views by geometry)."""
-        if self._base is None:
+        if self._vbase is None:
             return True
         shape, strides, _ = self._geom
         return _is_contig(shape, strides)
 
     def data_ptr(self) -> int:
         """A stable fake address: id of the base's MindSpore tensor plus the byte offset of this view."""
-        base = self._base if self._base is not None else self
+        base = self._vbase if self._vbase is not None else self
         return id(base) * 16 + self.storage_offset() * self._dt.itemsize
 
     def untyped_storage(self):
@@ -591,11 +601,24 @@ class Tensor:
 
     @property
     def _version(self) -> int:
-        return (self._base if self._base is not None else self)._ver
+        return (self._vbase if self._vbase is not None else self)._ver
 
     @property
     def _base_tensor(self):
-        return self._base
+        return self._vbase
+
+    @property
+    def _base(self):
+        """torch's `Tensor._base`: the tensor this one is a view of, or None.
+
+        As in torch, `.detach()` and `.data` give tensors that share storage but are not views (`_base` None),
+        so code asserting `p.data._base is None` (megatron-core's grad buffers) holds. The facade's own storage
+        base of every alias is `_vbase`; for a view taken of a detached alias this returns that storage base
+        (torch would return the detached alias itself; both are not None)."""
+        b = self._vbase
+        if b is None or self._steps[-1][0] is _stop_gradient:
+            return None
+        return b
 
     # ---- conversion -------------------------------------------------------------------------------------
     def type(self, dtype=None, non_blocking=False, **kwargs):
@@ -821,10 +844,10 @@ class Tensor:
             return self
         if requires_grad and not self._dt.is_floating_point and not self._dt.is_complex:
             raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
-        if self._base is not None:
+        if self._vbase is not None:
             # A leaf view (e.g. of detach()): becomes its own base so that the leaf identity is stable.
             m = self._m = _clone(m) if m is not None else m
-            self._base, self._steps, self._geom = None, None, None
+            self._vbase, self._steps, self._geom = None, None, None
         m.requires_grad_(builtins.bool(requires_grad))
         if requires_grad:
             self._pinned = True
@@ -853,7 +876,7 @@ class Tensor:
         rg = self.__dict__.get("_retained_grad")
         if rg is not None:
             return rg
-        if self._base is not None:
+        if self._vbase is not None:
             return None
         g = self._m._grad
         if g is None:
@@ -868,8 +891,22 @@ class Tensor:
 
     @grad.setter
     def grad(self, value):
-        if self._base is not None:
-            raise RuntimeError("the shim keeps .grad on base tensors only; assign to the base tensor")
+        if self._vbase is not None:
+            # A view is a non-leaf: autograd never fills its .grad, but torch lets code assign one (megatron-core's
+            # distributed optimizer gives its parameter-shard views their gradient shards). Held as given.
+            if value is None:
+                self.__dict__.pop("_retained_grad", None)
+                return
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
+                                f"{type(value).__name__}")
+            if tuple(value.shape) != tuple(self.shape):
+                raise RuntimeError(f"assigned grad has data of a different size: expected {tuple(self.shape)}, "
+                                   f"got {tuple(value.shape)}")
+            if value._dt is not self._dt:
+                raise RuntimeError("assigned grad has data of a different type")
+            self.__dict__["_retained_grad"] = value
+            return
         if value is None:
             self._m._grad = None
             self._gw = None
@@ -883,7 +920,7 @@ class Tensor:
         if value._dt is not self._dt:
             raise RuntimeError("assigned grad has data of a different type")
         g = unwrap(value)
-        if value._base is not None:
+        if value._vbase is not None:
             # torch would alias the view; MindSpore accumulates into the object itself, so hand it a copy.
             g = _clone(g)
             value = _new(g, value._dt, value._dev)
@@ -936,11 +973,20 @@ class Tensor:
 
     def detach(self):
         """A view sharing this tensor's values, cut from the graph (in-place writes reach the original)."""
-        return _make_view(self, _stop_gradient, (), _geom(self) if self._base is None else self._geom)
+        v = _make_view(self, _stop_gradient, (), _geom(self) if self._vbase is None else self._geom)
+        b = v._vbase
+        if b._pinned:
+            # Remembered so that `b.data = x` can leave them holding b's old values, as torch's `.data`
+            # assignment leaves earlier `.data`/`.detach()` results on the old storage.
+            aliases = b.__dict__.get("_detached_aliases")
+            if aliases is None:
+                aliases = b.__dict__["_detached_aliases"] = weakref.WeakSet()
+            aliases.add(v)
+        return v
 
     def detach_(self):
         """Detach in place (a leaf stops requiring grad; a non-leaf is cut from its graph)."""
-        if self._base is not None:
+        if self._vbase is not None:
             raise RuntimeError("detach_() on a view is not supported by the shim")
         m = self._m
         if m._is_leaf:
@@ -957,16 +1003,34 @@ class Tensor:
 
     @data.setter
     def data(self, value):
+        """`t.data = value`: `t` takes `value`'s values, dtype and device, keeping its identity (and autograd leaf).
+
+        Unlike torch, `t` does not come to share `value`'s storage: a later in-place write to `value` (or to the
+        buffer it views) is not seen through `t`, and vice versa. Raises TypeError for a non-tensor value and
+        NotImplementedError when `t` itself is a view."""
         if not isinstance(value, Tensor):
             raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
-        if self._base is not None:
+        if self._vbase is not None:
             raise NotImplementedError("assigning .data of a view is not supported by the shim")
         m = _stop_gradient(unwrap(value))
         if value._dt is not self._dt:
             self._dt = value._dt
         # torch: `p.data = t` also moves `p` to t's device (Module.cuda()/.to() rely on it).
         self._dev = value._dev
+        aliases = self.__dict__.pop("_detached_aliases", None)
+        if aliases:
+            # torch: `old = t.data; t.data = x` leaves `old` on the old storage. Detached aliases taken earlier
+            # become independent tensors holding t's current values (views derived from them still follow t).
+            for a in list(aliases):
+                if a is value:
+                    continue
+                cur = _clone(unwrap(a))
+                a._m, a._vbase, a._steps, a._geom, a._vver, a._ver = cur, None, None, None, 0, 0
         if self._pinned and tuple(m.shape) == tuple(self._m.shape) and m.dtype == self._m.dtype:
+            if value._vbase is not None:
+                # MindSpore 2.10 CPU InplaceCopy rejects a source that is a view into a larger storage
+                # (it compares whole-storage sizes); copy the view out first.
+                m = _clone(m)
             with_grad = _GRAD[0]
             if with_grad:
                 from .autograd.grad_mode import _set
@@ -993,7 +1057,7 @@ class Tensor:
             raise NotImplementedError("torch.Tensor.view(dtype) (bit reinterpretation) is not supported by "
                                       "the shim; use .to(dtype)")
         shape = _infer_shape(_shape_arg(shape), self.numel())
-        g = _geom(self) if self._base is None else self._geom
+        g = _geom(self) if self._vbase is None else self._geom
         strides = _view_strides(g[0], g[1], shape)
         if strides is None:
             raise RuntimeError("view size is not compatible with input tensor's size and stride (at least one "
@@ -1007,7 +1071,7 @@ class Tensor:
     def reshape(self, *shape):
         """A view when the strides allow it (torch's rule), otherwise a copy."""
         shape = _infer_shape(_shape_arg(shape), self.numel())
-        g = _geom(self) if self._base is None else self._geom
+        g = _geom(self) if self._vbase is None else self._geom
         strides = _view_strides(g[0], g[1], shape)
         if strides is not None:
             return _make_view(self, _reshape, (shape,), (shape, strides, g[2]))
@@ -1027,7 +1091,7 @@ class Tensor:
 
     def transpose(self, dim0, dim1):
         """A view with dims dim0 and dim1 swapped."""
-        g = _geom(self) if self._base is None else self._geom
+        g = _geom(self) if self._vbase is None else self._geom
         n = len(g[0])
         d0, d1 = _norm_dim(dim0, n), _norm_dim(dim1, n)
         if d0 == d1 or n < 2:
@@ -1060,7 +1124,7 @@ class Tensor:
 
     def permute(self, *dims):
         """A view with dims reordered by `dims` (RuntimeError unless a permutation)."""
-        g = _geom(self) if self._base is None else self._geom
+        g = _geom(self) if self._vbase is None else self._geom
         n = len(g[0])
         dims = tuple(_norm_dim(d, n) for d in _shape_arg(dims, "dims"))
         if sorted(dims) != list(range(n)):
@@ -1071,7 +1135,7 @@ class Tensor:
     def expand(self, *sizes):
         """A view broadcasting size-1 dims to `sizes` (-1 keeps a size; new leading dims allowed)."""
         sizes = _shape_arg(sizes)
-        g = _geom(self) if self._base is None else self._geom
+        g = _geom(self) if self._vbase is None else self._geom
         shape, strides = g[0], g[1]
         extra = len(sizes) - len(shape)
         if extra < 0:
@@ -1107,7 +1171,7 @@ class Tensor:
 
     def squeeze(self, dim=None):
         """A view without size-1 dims (all, or the given dim/dims)."""
-        g = _geom(self) if self._base is None else self._geom
+        g = _geom(self) if self._vbase is None else self._geom
         shape, strides = g[0], g[1]
         if dim is None:
             dims = {i for i, s in enumerate(shape) if s == 1}
@@ -1121,7 +1185,7 @@ class Tensor:
 
     def unsqueeze(self, dim):
         """A view with a size-1 dim inserted at `dim`."""
-        g = _geom(self) if self._base is None else self._geom
+        g = _geom(self) if self._vbase is None else self._geom
         shape, strides = list(g[0]), list(g[1])
         d = _norm_dim(dim, len(shape) + 1)
         st = strides[d] * shape[d] if d < len(shape) else 1
@@ -1160,7 +1224,7 @@ class Tensor:
 
     def narrow(self, dim, start, length):
         """A view of `length` elements from `start` along `dim`."""
-        g = _geom(self) if self._base is None else self._geom
+        g = _geom(self) if self._vbase is None else self._geom
         shape = g[0]
         d = _norm_dim(dim, len(shape))
         start = builtins.int(start)
@@ -1173,7 +1237,7 @@ class Tensor:
 
     def as_strided(self, size, stride, storage_offset=None):
         """A view with explicit geometry over the base storage (torch semantics, offsets in elements)."""
-        base = self._base if self._base is not None else self
+        base = self._vbase if self._vbase is not None else self
         size, stride = tuple(size), tuple(stride)
         off = self.storage_offset() if storage_offset is None else builtins.int(storage_offset)
         geom = (size, stride, off)
@@ -1268,11 +1332,15 @@ class Tensor:
         shape = tuple(self.shape)
         if not isinstance(src, Tensor) or tuple(src.shape) != shape:
             m = mint.broadcast_to(m, shape)
-        if m is self._m or (self._base is not None and m is unwrap(self)):
+        if m is self._m or (self._vbase is not None and m is unwrap(self)):
             return self
-        if self._base is None and not self._pinned:
+        if self._vbase is None and not self._pinned:
             # the MindSpore tensor of src must not be shared by two owners
             m = _clone(m) if isinstance(src, Tensor) and (m is unwrap(src)) else m
+        elif isinstance(src, Tensor) and src._vbase is not None and (self._vbase if self._vbase is not None else self)._pinned:
+            # A pinned base is written with MindSpore's InplaceCopy, which (2.10 CPU) rejects a source that is a
+            # view into a larger storage (it compares whole-storage sizes): copy the view out first.
+            m = _clone(m)
         return _assign(self, m)
 
     def zero_(self):
@@ -1311,6 +1379,10 @@ class Tensor:
     def is_pinned(self, device=None) -> bool:
         """Always False."""
         return False
+
+    def to_dense(self, dtype=None, *, masked_grad=None):
+        """self for a dense (strided) tensor, as torch; `dtype` converts. The facade has no sparse layouts."""
+        return self if dtype is None else self.to(dtype)
 
     def share_memory_(self):
         """self (documented: tensors cross processes by pickling in the shim)."""

@@ -192,12 +192,12 @@ def _contiguous_stride(size: Iterable[int]) -> tuple[int, ...]:
 def _save_view(t) -> _SaveView:
     """Describe facade tensor ``t`` as (storage, offset, size, stride).
 
-    The facade's view model (shim/torch/_tensor.py): a view keeps its base tensor (``_base``, contiguous, owning
+    The facade's view model (shim/torch/_tensor.py): a view keeps its base tensor (``_vbase``, contiguous, owning
     the MindSpore tensor) and torch's geometry into it (``stride()``, ``storage_offset()``); a base is its own
     storage. So the storage of ``t`` is its base, and views of one base are written as one storage.
     """
     size = tuple(int(d) for d in t.shape)
-    base = getattr(t, "_base", None)
+    base = getattr(t, "_vbase", None)
     if base is None:
         base = t
     return _SaveView(

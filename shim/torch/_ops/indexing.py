@@ -28,7 +28,7 @@ def _basic_geometry(t, key):
     length) narrows, ("g", dim, index_tensor, None) gathers for stepped slices — applied before one final
     reshape to the view's shape (which drops integer-indexed dims and inserts None dims). MindSpore's own
     Python getitem is avoided: on CPU it costs a pipeline sync (measured), narrow does not."""
-    shape, strides, off = _geom(t) if t._base is None else t._geom
+    shape, strides, off = _geom(t) if t._vbase is None else t._geom
     n_real = sum(1 for k in key if k is not None and k is not Ellipsis)
     if n_real > len(shape):
         raise IndexError(f"too many indices for tensor of dimension {len(shape)}")
@@ -98,10 +98,10 @@ def _ms_index(k):
 
 def _basic_view(t, key):
     plan, geom = _basic_geometry(t, key)
-    if not plan and len(geom[0]) == len(_geom(t)[0] if t._base is None else t._geom[0]):
+    if not plan and len(geom[0]) == len(_geom(t)[0] if t._vbase is None else t._geom[0]):
         return _make_view(t, _reshape_step, (geom[0],), geom)
     # the final reshape is only needed when integer indices drop dims or None inserts them
-    same_rank = len(geom[0]) == len(_geom(t)[0] if t._base is None else t._geom[0]) and not any(
+    same_rank = len(geom[0]) == len(_geom(t)[0] if t._vbase is None else t._geom[0]) and not any(
         k is None or isinstance(k, int) for k in key)
     return _make_view(t, _apply_plan, (plan, None if same_rank else geom[0]), geom)
 
@@ -157,7 +157,7 @@ def setitem(t, key, value):
     mk = tuple(_ms_index(k) for k in key)
     mk = mk if len(mk) > 1 else mk[0]
     val = _value_ms(t, value, None)
-    if t._base is None and not t._pinned:
+    if t._vbase is None and not t._pinned:
         t._m[mk] = val
         t._ver += 1
         return

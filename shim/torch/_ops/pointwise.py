@@ -95,7 +95,8 @@ def _as_tensor_ms(x, dtype_ms):
 
 def add(input, other, *, alpha=1, out=None):
     """torch.add(input, other, alpha=1) = input + alpha * other."""
-    _no_out(out, "add")
+    if out is not None:
+        return _into_out(out, add(input, other, alpha=alpha), "add")
     (a, b), dt, like = _promote(input, other)
     if alpha != 1:
         b = b * alpha
@@ -111,7 +112,8 @@ def add(input, other, *, alpha=1, out=None):
 
 def sub(input, other, *, alpha=1, out=None):
     """torch.sub(input, other, alpha=1) = input - alpha * other."""
-    _no_out(out, "sub")
+    if out is not None:
+        return _into_out(out, sub(input, other, alpha=alpha), "sub")
     (a, b), dt, like = _promote(input, other)
     if dt is D.bool:
         raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
@@ -128,7 +130,8 @@ def rsub(input, other, *, alpha=1):
 
 def mul(input, other, *, out=None):
     """torch.mul: elementwise product with torch's type promotion (bool * bool = logical and)."""
-    _no_out(out, "mul")
+    if out is not None:
+        return _into_out(out, mul(input, other), "mul")
     (a, b), dt, like = _promote(input, other)
     if dt is D.bool:
         return _finish(mint.logical_and(_as_tensor_ms(a, ms.bool_), _as_tensor_ms(b, ms.bool_)), dt, like)
@@ -137,7 +140,8 @@ def mul(input, other, *, out=None):
 
 def div(input, other, *, rounding_mode=None, out=None):
     """torch.div: true division (integers -> default float) or rounding_mode 'trunc'/'floor'."""
-    _no_out(out, "div")
+    if out is not None:
+        return _into_out(out, div(input, other, rounding_mode=rounding_mode), "div")
     (a, b), dt, like = _promote(input, other)
     if rounding_mode is None:
         if dt._cat in _INTLIKE:
@@ -231,7 +235,8 @@ def fmin(input, other):
 
 def _cmp(msfn, name):
     def f(input, other, *, out=None):
-        _no_out(out, name)
+        if out is not None:
+            return _into_out(out, f(input, other), name)
         (a, b), dt, like = _promote(input, other)
         if not isinstance(a, ms.Tensor):
             a = ms.Tensor(a, dtype=dt.sms)
@@ -323,7 +328,8 @@ def bitwise_not(input):
 
 def _unary(msfn, name, *, float_only=True, exact=False, keep_int=False):
     def f(input, *, out=None):
-        _no_out(out, name)
+        if out is not None:
+            return _into_out(out, f(input), name)
         m = unwrap(input)
         dt = input._dt
         if float_only and dt._cat in _INTLIKE:
@@ -491,9 +497,16 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
     return add(input, q if value == 1 else mul(q, value))
 
 
-def _no_out(out, name):
-    if out is not None:
-        raise NotImplementedError(f"torch.{name}(out=...) is not supported by the shim")
+def _into_out(out, result, name):
+    """torch's `out=` contract for elementwise ops: write `result` into `out` (cast to out's dtype) and return
+    `out`. TypeError when `out` is not a tensor; NotImplementedError when its shape differs from the result's
+    (torch would resize it; the facade cannot resize storage in place)."""
+    if not isinstance(out, Tensor):
+        raise TypeError(f"torch.{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    if tuple(out.shape) != tuple(result.shape):
+        raise NotImplementedError(f"torch.{name}(out=...) with out of shape {tuple(out.shape)} for a result of "
+                                  f"shape {tuple(result.shape)} (torch resizes out) is not supported by the shim")
+    return out.copy_(result)
 
 
 # ---- in-place variants and operators --------------------------------------------------------------------------

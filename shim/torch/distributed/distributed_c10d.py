@@ -436,7 +436,8 @@ def collective_table() -> str:
 
 # ------------------------------------------------------------------------------------------------ helpers
 def _write(dst: Tensor, ms_result) -> None:
-    dst.copy_(wrap(ms_result, dtype=dst.dtype))
+    # MindSpore's collectives hand a 0-d input back as shape (1,): give the result dst's shape (same numel).
+    dst.copy_(wrap(ms_result.reshape(tuple(dst.shape)), dtype=dst.dtype))
 
 
 def _check_tensor(t, name: str) -> None:

@@ -83,7 +83,7 @@ def adam_step_fused(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step: int,
 
 def fusable(*tensors) -> bool:
     """True when every tensor is a facade base tensor (not a view), so `adam_step_fused` may write it."""
-    return all(t is None or getattr(t, "_base", 0) is None for t in tensors)
+    return all(t is None or getattr(t, "_vbase", 0) is None for t in tensors)
 
 
 def sgd_step(param, grad, buf, *, lr: float, momentum: float, dampening: float, weight_decay: float,

@@ -1,0 +1,253 @@
+"""The patch registry: named, versioned replacements of megatron-core attributes, applied under the shim only.
+
+A `Patch` names its target by dotted path (`megatron.core.pkg.module.Attr[.attr...]`: the longest importable
+module prefix, then attributes), a factory `replacement(original) -> new` (so a patch may wrap what it
+replaces), a reason, the megatron-core versions it applies to (a PEP 440 specifier such as ">=0.16,<0.17"),
+and `stacks`: whether it may be applied on top of another patch of the same target (True: it wraps the value
+the earlier patch installed; False: a second patch of that target is an error).
+
+`apply_all()` applies every registered patch whose specifier matches the installed megatron-core:
+- a target that cannot be imported or has no such attribute raises `PatchError` (never skipped silently);
+- the new value replaces the attribute, and every already-imported `megatron*` module that bound the original
+  under some name (`from x import f`) is rebound to the new value as well;
+- function replacements are wrapped so that a call records a *hit* (count per patch);
+- $MEGATRON_PATCHES_DISABLE (comma-separated names) leaves the named patches out, to show what one fixes.
+State (applied, hit count, rebound names) is kept per process; `write_state(path)` stores it as JSON and
+`python -m megatron_patches --list` shows it (see `megatron_patches/__main__.py`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+import importlib.metadata
+import json
+import os
+import sys
+import threading
+import types
+from typing import Any, Callable, Dict, List, Optional
+
+__all__ = ["Patch", "PatchError", "register", "registered", "apply_all", "state", "write_state",
+           "megatron_core_version", "STATE_ENV", "DISABLE_ENV"]
+
+# Environment variable naming the JSON file each process writes its patch state into at exit. "{rank}" in
+# the value is replaced by the process's RANK (default 0); without it, ranks other than 0 append ".rank<N>".
+STATE_ENV = "MEGATRON_PATCHES_STATE"
+# Comma-separated patch names NOT to apply (diagnosis: show what a patch fixes); unknown names are an error.
+DISABLE_ENV = "MEGATRON_PATCHES_DISABLE"
+
+
+class PatchError(RuntimeError):
+    """A patch cannot be applied: missing target, conflicting patches, bad specifier or replacement."""
+
+
+@dataclasses.dataclass
+class Patch:
+    """One named replacement of a megatron-core attribute.
+
+    name: unique identifier (shown by `--list`); target: dotted path of the attribute to replace;
+    replacement: `f(original) -> new value` (a function, or a class for class targets); reason: why megatron-core
+    needs it under the shim; versions: PEP 440 specifier of the megatron-core versions it applies to;
+    stacks: True if it may wrap another patch of the same target (applied in registration order).
+    """
+
+    name: str
+    target: str
+    replacement: Callable[[Any], Any]
+    reason: str
+    versions: str
+    stacks: bool
+    # runtime state
+    applied: bool = False
+    hits: int = 0
+    rebound: List[str] = dataclasses.field(default_factory=list)
+    skipped_reason: Optional[str] = None
+
+    def record_hit(self) -> None:
+        """Count one use of the replacement (called by the hit-counting wrapper)."""
+        with _LOCK:
+            self.hits += 1
+
+
+_LOCK = threading.Lock()
+_PATCHES: Dict[str, Patch] = {}
+_APPLIED = [False]
+
+
+def register(name: str, *, target: str, replacement: Callable[[Any], Any], reason: str, versions: str,
+             stacks: bool) -> Patch:
+    """Add a patch to the registry (see `Patch` for the fields). Raises PatchError for a duplicate name, an
+    empty reason, a target outside `megatron.` or an invalid version specifier."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    if name in _PATCHES:
+        raise PatchError(f"patch {name!r} is registered twice")
+    if not target.startswith("megatron."):
+        raise PatchError(f"patch {name!r}: target {target!r} is not a megatron dotted path")
+    if not reason.strip():
+        raise PatchError(f"patch {name!r}: a reason is required")
+    try:
+        SpecifierSet(versions)
+    except InvalidSpecifier as e:
+        raise PatchError(f"patch {name!r}: invalid megatron-core version specifier {versions!r}: {e}") from None
+    if not isinstance(stacks, bool):
+        raise PatchError(f"patch {name!r}: stacks must be True or False, got {stacks!r}")
+    p = Patch(name=name, target=target, replacement=replacement, reason=reason, versions=versions, stacks=stacks)
+    _PATCHES[name] = p
+    return p
+
+
+def registered() -> List[Patch]:
+    """Every registered patch, in registration (= application) order."""
+    return list(_PATCHES.values())
+
+
+def megatron_core_version() -> str:
+    """The installed megatron-core distribution's version (PatchError when it is not installed)."""
+    try:
+        return importlib.metadata.version("megatron-core")
+    except importlib.metadata.PackageNotFoundError:
+        raise PatchError("megatron-core is not installed") from None
+
+
+def _resolve(target: str):
+    """(owner object, attribute name, current value) of a dotted target; PatchError when missing."""
+    parts = target.split(".")
+    module = None
+    for i in range(len(parts) - 1, 0, -1):
+        modname = ".".join(parts[:i])
+        try:
+            module = importlib.import_module(modname)
+        except ModuleNotFoundError as e:
+            if e.name == modname or (e.name and modname.startswith(e.name + ".") and e.name != "megatron"):
+                continue  # this prefix is not a module: try a shorter one (the rest are attributes)
+            raise PatchError(f"target {target!r}: importing {modname} failed: {e}") from e
+        attrs = parts[i:]
+        break
+    if module is None:
+        raise PatchError(f"target {target!r}: no importable module prefix")
+    owner = module
+    for a in attrs[:-1]:
+        if not hasattr(owner, a):
+            raise PatchError(f"target {target!r}: {owner!r} has no attribute {a!r}")
+        owner = getattr(owner, a)
+    if attrs[-1] not in vars(owner) if isinstance(owner, type) else not hasattr(owner, attrs[-1]):
+        raise PatchError(f"target {target!r}: {getattr(owner, '__name__', owner)!r} has no attribute "
+                         f"{attrs[-1]!r}")
+    value = vars(owner)[attrs[-1]] if isinstance(owner, type) else getattr(owner, attrs[-1])
+    return owner, attrs[-1], value
+
+
+def _counting(patch: Patch, new):
+    """Wrap a function replacement so that each call records a hit; other values are returned unchanged
+    (a class replacement records hits itself by calling `patch.record_hit()`)."""
+    if isinstance(new, staticmethod):
+        return staticmethod(_counting(patch, new.__func__))
+    if isinstance(new, classmethod):
+        return classmethod(_counting(patch, new.__func__))
+    if isinstance(new, types.FunctionType):
+        @functools.wraps(new)
+        def hit(*args, **kwargs):
+            patch.record_hit()
+            return new(*args, **kwargs)
+        hit.__megatron_patch__ = patch.name
+        return hit
+    return new
+
+
+def _rebind(original, new, skip_owner) -> List[str]:
+    """Rebind every `megatron*` module global that is `original` to `new`; returns 'module.name' entries."""
+    out = []
+    for modname, mod in list(sys.modules.items()):
+        if mod is None or mod is skip_owner or not modname.startswith("megatron"):
+            continue
+        d = getattr(mod, "__dict__", None)
+        if not d:
+            continue
+        for k, v in list(d.items()):
+            if v is original:
+                d[k] = new
+                out.append(f"{modname}.{k}")
+    return out
+
+
+def apply_all(version: Optional[str] = None) -> List[Patch]:
+    """Apply every registered patch whose specifier matches megatron-core `version` (default: installed).
+
+    Idempotent (a second call does nothing). Returns the patches applied. Raises PatchError on a missing
+    target or two non-stacking patches of one target."""
+    from packaging.specifiers import SpecifierSet
+
+    with _LOCK:
+        if _APPLIED[0]:
+            return [p for p in _PATCHES.values() if p.applied]
+        _APPLIED[0] = True
+    version = version or megatron_core_version()
+    disabled = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+    unknown = disabled - set(_PATCHES)
+    if unknown:
+        raise PatchError(f"${DISABLE_ENV} names unknown patches: {', '.join(sorted(unknown))}")
+    done: List[Patch] = []
+    by_target: Dict[str, Patch] = {}
+    for p in _PATCHES.values():
+        if version not in SpecifierSet(p.versions):
+            p.skipped_reason = f"megatron-core {version} not in {p.versions}"
+            continue
+        if p.name in disabled:
+            p.skipped_reason = f"disabled by ${DISABLE_ENV}"
+            continue
+        prev = by_target.get(p.target)
+        if prev is not None and not p.stacks:
+            raise PatchError(f"patch {p.name!r} does not stack but {prev.name!r} already patched {p.target}")
+        owner, attr, original = _resolve(p.target)
+        new = _counting(p, p.replacement(original))
+        setattr(owner, attr, new)
+        # Functions bound under other names by `from x import f` (class attributes are found through the class).
+        if not isinstance(owner, type):
+            p.rebound = _rebind(original, new, owner)
+        p.applied = True
+        by_target[p.target] = p
+        done.append(p)
+    return done
+
+
+def state() -> dict:
+    """This process's patch state: megatron-core version, rank, and per patch applied/hits/rebound."""
+    try:
+        version = megatron_core_version()
+    except PatchError:
+        version = None
+    return {
+        "megatron_core": version,
+        "rank": int(os.environ.get("RANK", "0")),
+        "applied_all": _APPLIED[0],
+        "patches": {p.name: {"target": p.target, "versions": p.versions, "stacks": p.stacks, "reason": p.reason,
+                             "applied": p.applied, "hits": p.hits, "rebound": list(p.rebound),
+                             "skipped_reason": p.skipped_reason} for p in _PATCHES.values()},
+    }
+
+
+def state_path(value: Optional[str] = None) -> Optional[str]:
+    """The state file of this process from `value` (default: $MEGATRON_PATCHES_STATE), or None when unset."""
+    value = value if value is not None else os.environ.get(STATE_ENV)
+    if not value:
+        return None
+    rank = int(os.environ.get("RANK", "0"))
+    if "{rank}" in value:
+        return value.replace("{rank}", str(rank))
+    return value if rank == 0 else f"{value}.rank{rank}"
+
+
+def write_state(path: Optional[str] = None) -> Optional[str]:
+    """Write `state()` as JSON to `path` (default: `state_path()`); returns the path written, or None."""
+    path = path or state_path()
+    if path is None:
+        return None
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(state(), f, indent=1)
+    os.replace(tmp, path)
+    return path

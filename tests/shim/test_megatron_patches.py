@@ -1,0 +1,85 @@
+"""megatron_patches' registry: version matching, stacking, rebinding of names imported with `from x import f`,
+hit counting, the error on a missing target, automatic application under the shim only, and `--list`.
+
+Each case runs tests/shim/megatron_scripts/patch_registry_check.py in a fresh interpreter (megatron-core is
+imported there, patched, and thrown away).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "tests" / "shim" / "megatron_scripts" / "patch_registry_check.py"
+PY = sys.executable
+
+
+def _check(mode: str, *args: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("SHIM_BACKEND", "MEGATRON_PATCHES_STATE", "RANK")}
+    env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    r = subprocess.run([PY, str(SCRIPT), mode, *args], cwd=REPO, env=env, capture_output=True, text=True,
+                       timeout=240)
+    assert r.returncode == 0, r.stderr[-4000:]
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert line, r.stdout[-2000:] + r.stderr[-2000:]
+    return json.loads(line[-1][len("RESULT "):])
+
+
+def test_apply_stacks_rebinds_and_counts_hits(tmp_path):
+    state_file = tmp_path / "state.json"
+    out = _check("mechanics", str(state_file))
+    # test_seven returns 7, test_plus_one wraps it: 8, through the module and through `from ... import` names
+    assert out["module_value"] == 8 and out["layers_value"] == 8
+    p = out["state"]["patches"]
+    assert p["test_seven"]["applied"] and p["test_plus_one"]["applied"]
+    assert not p["test_old_versions"]["applied"]
+    assert p["test_old_versions"]["skipped_reason"] == "megatron-core 0.16.1 not in <0.1"
+    assert "megatron.core.tensor_parallel.layers.get_tensor_model_parallel_world_size" in p["test_seven"]["rebound"]
+    assert p["test_seven"]["hits"] == 2 and p["test_plus_one"]["hits"] == 2
+    assert p["test_old_versions"]["hits"] == 0
+    # --list reads the state file back
+    r = subprocess.run([PY, "-m", "megatron_patches", "--list", "--state", str(state_file)], cwd=REPO,
+                       capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0, r.stderr
+    assert "state from 1 process(es)" in r.stdout
+    assert "recorded patches not in this registry: test_old_versions, test_plus_one, test_seven" in r.stdout
+
+
+def test_missing_target_is_an_error_at_apply_time():
+    out = _check("missing")
+    assert out["error"] is not None and "no_such_function" in out["error"]
+
+
+def test_second_non_stacking_patch_is_an_error():
+    out = _check("nostack")
+    assert out["error"] == ("patch 'test_b' does not stack but 'test_a' already patched "
+                            "megatron.core.parallel_state.get_tensor_model_parallel_world_size")
+
+
+@pytest.mark.slow
+def test_applied_automatically_under_the_shim_only():
+    shim_out = _check("shim")
+    assert shim_out["module_value"] == 8 and shim_out["layers_value"] == 8
+    assert shim_out["state"]["applied_all"] is True
+    torch_out = _check("torch")
+    assert torch_out["state"]["applied_all"] is False
+    assert torch_out["patched"] == [None, None]
+    assert shim_out["patched"] == ["test_plus_one", "test_plus_one"]
+
+
+def test_list_without_state_and_bad_state(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("MEGATRON_PATCHES_STATE", None)
+    r = subprocess.run([PY, "-m", "megatron_patches", "--list"], cwd=REPO, capture_output=True, text=True,
+                       timeout=60, env=env)
+    assert r.returncode == 0 and "megatron-core 0.16.1" in r.stdout and "applied/hit unknown" in r.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    r = subprocess.run([PY, "-m", "megatron_patches", "--list", "--state", str(bad)], cwd=REPO,
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 2 and str(bad) in r.stderr

@@ -1,0 +1,64 @@
+"""tools/train.py at TP=2 in 2 processes on MindSpore CPU through the shim's launcher
+(`SHIM_BACKEND=mindspore python -m torch.distributed.launch --nproc_per_node 2`), against the same run on real
+torch (`python -m torch.distributed.launch --nproc_per_node 2`, gloo): per-step loss within 1e-4 absolute, other
+metrics under the parity tool's default tolerances (`shim.parity.compare_runs`); both ranks report their
+megatron-core patch state. Same tiny model and data as test_megatron_train_shim.py.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import free_port
+from tests.shim.test_megatron_train_shim import ARGS, PY, STEPS, _env, _run
+
+pytestmark = [pytest.mark.slow, pytest.mark.shared, pytest.mark.multiproc]
+
+
+def two_process_runs(root, *extra: str, env: dict | None = None) -> dict:
+    """In `root`: model, data, then a 2-process reference run and a 2-process shim run with `extra` flags
+    (`env` adds variables to the shim run's environment)."""
+    from tests.conftest import shared_path
+
+    tokenizer = shared_path("assets", "qwen2.5-tokenizer")
+    alpaca = shared_path("data", "alpaca_zh_demo.json")
+    data, model = root / "data", root / "tiny"
+    _run([PY, "tools/make_tiny_model.py", "--output_path", str(model), "--untie_word_embeddings",
+          "--vocab_size", "151665", "--seed", "3", "--tokenizer_path", str(tokenizer)], _env())
+    _run([PY, "tools/data_convert.py", "--input_path", str(alpaca), "--tokenizer_path", str(tokenizer),
+          "--output_path", str(data), "--seq_length", "64", "--overlength", "truncate", "--no_progress"], _env())
+    common = ["--model_path", str(model), "--data_path", str(data), *ARGS, *extra]
+    launch = [PY, "-m", "torch.distributed.launch", "--nproc_per_node", "2"]
+    ref, shim, state = root / "ref", root / "shim", root / "patch_state.json"
+    _run([*launch, "--master_port", str(free_port()), "tools/train.py", *common, "--output_path", str(ref)],
+         _env(), timeout=420)
+    _run([*launch, "--master_port", str(free_port()), "tools/train.py", *common, "--output_path", str(shim)],
+         _env(SHIM_BACKEND="mindspore", MEGATRON_PATCHES_STATE=str(state), **(env or {})), timeout=720)
+    return {"ref": ref, "shim": shim, "state": state}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict:
+    """The TP=2 reference run and the TP=2 shim run."""
+    return two_process_runs(tmp_path_factory.mktemp("megatron_shim_tp2"), "--tp", "2")
+
+
+def test_tp2_shim_run_matches_reference(runs):
+    from shim.parity import Tolerance, compare_runs
+    from shim.parity.metrics import format_run_report
+
+    manifest = json.loads((runs["shim"] / "manifest.json").read_text())
+    assert manifest["parallel"]["tensor_model_parallel_size"] == 2 and manifest["parallel"]["world_size"] == 2
+    cmp = compare_runs(runs["ref"], runs["shim"], step_range=(1, STEPS), tolerances={"loss": Tolerance(atol=1e-4)})
+    assert cmp.ok, format_run_report(cmp)
+    steps = [json.loads(x)["step"] for x in (runs["shim"] / "metrics.jsonl").read_text().splitlines()
+             if json.loads(x)["kind"] == "train"]
+    assert steps == list(range(1, STEPS + 1))
+
+
+def test_tp2_both_ranks_report_patch_state(runs):
+    for path in (runs["state"], runs["state"].with_name(runs["state"].name + ".rank1")):
+        st = json.loads(path.read_text())
+        assert st["applied_all"] is True and st["megatron_core"] == "0.16.1", path
+    assert json.loads(runs["state"].with_name(runs["state"].name + ".rank1").read_text())["rank"] == 1
