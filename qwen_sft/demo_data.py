@@ -1,103 +1,215 @@
 """The built-in demo dataset: generated Alpaca-format instruction records in Chinese and English.
 
-The demo runs on a fresh machine without ``../shared``, trains a tiny model for a few dozen steps on 2 CPU
-cores and then generates, so the data must be (a) shipped with the code — hence generated, not stored —
-and (b) learnable in that budget: short, regular tasks whose answers follow from the prompt.
+The demo runs on a fresh machine without ``../shared``, trains a tiny randomly initialised model (2 layers,
+hidden 128) for 150 steps of 16 samples on 2 CPU cores and then generates, so the data must be (a) shipped with the
+code — hence generated, not stored — and (b) learnable in that budget. A 2-layer model from random weights learns
+an answer only through per-token associations (operand token → answer token), so the operand set is small and
+closed (6 words), every answer is one or two tokens, each operand is the same token in every phrasing (quoted or on
+its own line, never after a space), and prompts are short (``scripts/demo.sh`` passes a short system prompt to
+conversion and generation). Measured with ``scripts/demo.sh`` (150 steps, lr 3e-3): before training no held-out
+answer is even of the right kind; after, all 24 are of the right kind (a Chinese word for ``to_zh``, capitals for
+``upper`` ...) and 10 of 24 exactly right. The task is learnt first, the word-to-answer binding later and at a step
+that varies with the data order (single-process runs with the same initialisation and settings but another order
+reached 20/24 at step 100 and 24/24 at step 150).
 
-Tasks (each in ``en`` and ``zh``; the answer is always short):
+Tasks (each phrased in ``en`` and ``zh``, each with the operand inline in ``instruction`` or in ``input``):
 
-* ``add``: add two numbers in 0–9 → the sum, e.g. ``"3 + 4"`` → ``"7"``;
-* ``reverse``: reverse a short English word → e.g. ``"cat"`` → ``"tac"``;
-* ``upper``: upper-case a short English word → e.g. ``"cat"`` → ``"CAT"``;
-* ``double``: repeat a word twice, separated by a space → ``"cat cat"``.
+* ``to_zh``: an English word → its Chinese translation, e.g. ``"red"`` → ``"红色"``;
+* ``to_en``: a Chinese word → its English translation, e.g. ``"红色"`` → ``"red"``;
+* ``upper``: an English word → upper case, e.g. ``"cat"`` → ``"CAT"``;
+* ``double``: an English word → the word twice, separated by a space, e.g. ``"cat cat"``.
 
-Half of the records carry the operand in ``input`` (Alpaca's instruction + input form), the other half inline
-it in ``instruction`` with an empty ``input``, so both prompt shapes are exercised.
+Operands are the :data:`DEMO_WORDS` (with their :data:`DEMO_ZH` translations). Every (task, word) pair is seen in
+training in three of its four phrasings (language × operand-in-input); the fourth is *held out*
+(:func:`make_heldout_records`), so the demo measures whether the model answers a known word in a phrasing it never
+saw for that word, rather than replaying a memorised prompt.
 """
 from __future__ import annotations
 
 import json
 import os
 import random
+import re
 from pathlib import Path
-from typing import Union
+from typing import Any, Iterable, Mapping, Union
 
-__all__ = ["DEMO_TASKS", "DEMO_WORDS", "make_demo_records", "write_demo_dataset"]
+__all__ = ["DEMO_TASKS", "DEMO_WORDS", "DEMO_ZH", "make_demo_records",
+           "answer_kind_ok", "make_heldout_records", "record_task", "score_generations", "write_demo_dataset"]
 
-#: Short, common English words (3–5 letters) used as operands.
-DEMO_WORDS: tuple[str, ...] = (
-    "cat", "dog", "sun", "moon", "star", "tree", "fish", "bird", "book", "milk",
-    "rain", "snow", "fire", "wind", "lake", "road", "ship", "king", "frog", "lamp",
-    "rose", "gold", "ring", "bell", "cake", "door", "hand", "leaf", "wolf", "bear",
-    "apple", "river", "cloud", "stone", "light", "green", "happy", "music", "tiger", "plant",
-)
+#: English operand words (each one token in the Qwen2.5 vocabulary, and so is its upper-case form).
+DEMO_WORDS: tuple[str, ...] = ("red", "blue", "green", "black", "cat", "dog")
 
-# (task, lang) -> (instruction with the operand inline, instruction when the operand is in `input`)
-_TEMPLATES: dict[tuple[str, str], tuple[str, str]] = {
-    ("add", "en"): ("What is {a} + {b}? Answer with the number only.", "Add the two numbers."),
-    ("add", "zh"): ("{a} 加 {b} 等于多少？只回答数字。", "计算这两个数的和。"),
-    ("reverse", "en"): ("Reverse the letters of the word \"{w}\".", "Reverse the letters of the word."),
-    ("reverse", "zh"): ("把单词“{w}”的字母倒过来写。", "把这个单词的字母倒过来写。"),
-    ("upper", "en"): ("Write the word \"{w}\" in capital letters.", "Write the word in capital letters."),
-    ("upper", "zh"): ("把单词“{w}”写成大写字母。", "把这个单词写成大写字母。"),
-    ("double", "en"): ("Repeat the word \"{w}\" twice.", "Repeat the word twice."),
-    ("double", "zh"): ("把单词“{w}”重复两遍。", "把这个单词重复两遍。"),
-}
+#: Chinese translations of :data:`DEMO_WORDS`.
+DEMO_ZH: dict[str, str] = {"red": "红色", "blue": "蓝色", "green": "绿色", "black": "黑色",
+                           "cat": "猫", "dog": "狗"}
+
 #: The task names, in generation order.
-DEMO_TASKS: tuple[str, ...] = ("add", "reverse", "upper", "double")
+DEMO_TASKS: tuple[str, ...] = ("to_zh", "to_en", "upper", "double")
+
 _LANGS = ("en", "zh")
+# The four phrasings of a task: (instruction language, operand in `input`).
+_FORMS: tuple[tuple[str, bool], ...] = tuple((lang, sep) for lang in _LANGS for sep in (False, True))
+
+# (task, lang) -> (instruction with the operand inline, quoted; instruction when the operand is in `input`)
+_TEMPLATES: dict[tuple[str, str], tuple[str, str]] = {
+    ("to_zh", "en"): ('Translate "{x}" into Chinese.', "Translate the word into Chinese."),
+    ("to_zh", "zh"): ("把“{x}”翻译成中文。", "把这个词翻译成中文。"),
+    ("to_en", "en"): ('Translate "{x}" into English.', "Translate the word into English."),
+    ("to_en", "zh"): ("把“{x}”翻译成英文。", "把这个词翻译成英文。"),
+    ("upper", "en"): ('Write "{x}" in capital letters.', "Write the word in capital letters."),
+    ("upper", "zh"): ("把“{x}”写成大写字母。", "把这个单词写成大写字母。"),
+    ("double", "en"): ('Repeat "{x}" twice.', "Repeat the word twice."),
+    ("double", "zh"): ("把“{x}”重复两遍。", "把这个词重复两遍。"),
+}
 
 
-def _one(task: str, lang: str, with_input: bool, rng: random.Random) -> dict[str, str]:
-    inline, separate = _TEMPLATES[(task, lang)]
-    if task == "add":
-        a, b = rng.randint(0, 9), rng.randint(0, 9)
-        operand, output = (f"{a} + {b}", str(a + b))
-        fields = {"a": a, "b": b}
-    else:
-        w = rng.choice(DEMO_WORDS)
-        operand = w
-        output = {"reverse": w[::-1], "upper": w.upper(), "double": f"{w} {w}"}[task]
-        fields = {"w": w}
-    if with_input:
-        return {"instruction": separate, "input": operand, "output": output}
-    return {"instruction": inline.format(**fields), "input": "", "output": output}
+def _heldout_form(task: str, word_index: int) -> tuple[str, bool]:
+    """The phrasing of (task, word) that training never shows (a different one per word, rotating)."""
+    return _FORMS[(DEMO_TASKS.index(task) + word_index) % len(_FORMS)]
+
+
+def _render(task: str, word: str, lang: str, separate: bool) -> dict[str, str]:
+    inline, sep_text = _TEMPLATES[(task, lang)]
+    operand = DEMO_ZH[word] if task == "to_en" else word
+    output = {"to_zh": DEMO_ZH[word], "to_en": word, "upper": word.upper(), "double": f"{word} {word}"}[task]
+    if separate:
+        return {"instruction": sep_text, "input": operand, "output": output}
+    return {"instruction": inline.format(x=operand), "input": "", "output": output}
 
 
 def make_demo_records(n: int, seed: int = 0) -> list[dict[str, str]]:
-    """Generate ``n`` Alpaca records ``{"instruction", "input", "output"}`` (all strings), deterministically.
+    """Generate ``n`` training records ``{"instruction", "input", "output"}`` (all strings).
 
-    Records cycle through every (task, language, operand-in-input) combination — 4 tasks × en/zh × 2 forms
-    — so any 16 consecutive records cover all of them; operands come from ``random.Random(seed)``.
+    Records cycle through every (task, language, operand-in-input) combination — 4 tasks × en/zh × 2 forms — so
+    any 16 consecutive records cover all of them; the word is drawn by ``random.Random(seed)`` from the words
+    whose held-out phrasing (see :func:`make_heldout_records`) is not this one, so no held-out prompt is ever a
+    training prompt.
 
     Args:
         n: number of records, >= 1.
-        seed: RNG seed; the same (n, seed) always gives the same records.
+        seed: RNG seed; the same (n, seed) always gives the same records (and a prefix of a longer list).
 
     Raises:
         ValueError: ``n`` < 1.
     """
-    if not isinstance(n, int) or n < 1:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"make_demo_records: n must be a positive int, got {n!r}")
     rng = random.Random(seed)
-    combos = [(t, lang, w) for t in DEMO_TASKS for lang in _LANGS for w in (False, True)]
-    return [_one(*combos[i % len(combos)], rng) for i in range(n)]
+    combos = [(t, lang, sep) for t in DEMO_TASKS for (lang, sep) in _FORMS]
+    records = []
+    for i in range(n):
+        task, lang, sep = combos[i % len(combos)]
+        allowed = [w for k, w in enumerate(DEMO_WORDS) if _heldout_form(task, k) != (lang, sep)]
+        records.append(_render(task, rng.choice(allowed), lang, sep))
+    return records
 
 
-def write_demo_dataset(path: Union[str, os.PathLike], n: int = 512, seed: int = 0) -> Path:
-    """Write :func:`make_demo_records` ``(n, seed)`` to ``path`` as a ``.json`` list or ``.jsonl`` lines
-    (UTF-8).
+def make_heldout_records() -> list[dict[str, str]]:
+    """The held-out evaluation records: for every (task, word) the one phrasing training never shows.
 
-    Creates parent directories. Returns the path.
+    ``len(DEMO_TASKS) * len(DEMO_WORDS)`` records (24), each ``{"id", "instruction", "input", "output"}`` with
+    ``id = "<task>/<lang>/<word>"`` (``tools/generate.py`` copies ``id`` and the ``output``, as
+    ``reference``, into its result file; :func:`score_generations` reads them back). Deterministic.
+    """
+    out = []
+    for task in DEMO_TASKS:
+        for k, word in enumerate(DEMO_WORDS):
+            lang, sep = _heldout_form(task, k)
+            out.append({"id": f"{task}/{lang}/{word}", **_render(task, word, lang, sep)})
+    return out
+
+
+def record_task(record: Mapping[str, Any]) -> str:
+    """The demo task of a record (or of a generate result row with ``id``), from its ``id`` or its instruction.
 
     Raises:
-        ValueError: ``path`` does not end in ``.json`` or ``.jsonl``, or ``n`` < 1.
+        ValueError: the record matches no demo task template.
+    """
+    rid = record.get("id")
+    if isinstance(rid, str) and rid.split("/", 1)[0] in DEMO_TASKS:
+        return rid.split("/", 1)[0]
+    instruction = str(record.get("instruction", record.get("prompt", ""))).split("\n", 1)[0]
+    for (task, _lang), (inline, sep_text) in _TEMPLATES.items():
+        before, after = inline.split("{x}", 1)
+        if instruction == sep_text or re.fullmatch(re.escape(before) + ".+" + re.escape(after), instruction):
+            return task
+    raise ValueError(f"record_task: {instruction[:60]!r} is not a demo task instruction "
+                     f"(expected one of the templates of {DEMO_TASKS})")
+
+
+def answer_kind_ok(task: str, output: str) -> bool:
+    """Whether ``output`` is an answer of the right kind for ``task``, right or wrong word.
+
+    The kinds: ``to_zh`` — one of the :data:`DEMO_ZH` translations; ``to_en`` — one of :data:`DEMO_WORDS`;
+    ``upper`` — an upper-cased demo word; ``double`` — a demo word twice, separated by a space. This separates
+    "recognised the task" from "got the word right" (:func:`score_generations` counts both).
+
+    Raises:
+        ValueError: unknown ``task``.
+    """
+    out = output.strip()
+    if task == "to_zh":
+        return out in DEMO_ZH.values()
+    if task == "to_en":
+        return out in DEMO_WORDS
+    if task == "upper":
+        return out in {w.upper() for w in DEMO_WORDS}
+    if task == "double":
+        parts = out.split(" ")
+        return len(parts) == 2 and parts[0] == parts[1] and parts[0] in DEMO_WORDS
+    raise ValueError(f"answer_kind_ok: unknown task {task!r}; expected one of {DEMO_TASKS}")
+
+
+def score_generations(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """Accuracy per task of generate results against their reference answers.
+
+    Args:
+        rows: ``tools/generate.py --output_file`` records (``output`` and ``reference`` strings, ``id`` or
+            ``prompt``) of the prompts from :func:`make_heldout_records`. An output is ``correct`` when, with
+            surrounding whitespace stripped, it equals the reference, and of the right ``kind`` when
+            :func:`answer_kind_ok` holds (every correct output is also of the right kind).
+
+    Returns:
+        ``{task: {"correct": int, "kind": int, "total": int}}`` in :data:`DEMO_TASKS` order (tasks without rows
+        are left out).
+
+    Raises:
+        ValueError: a row has no ``reference`` string or no recognisable task.
+    """
+    counts = {t: {"correct": 0, "kind": 0, "total": 0} for t in DEMO_TASKS}
+    for i, row in enumerate(rows):
+        ref = row.get("reference")
+        if not isinstance(ref, str):
+            raise ValueError(f"score_generations: row {i} has no 'reference' string (generate the prompts of "
+                             f"make_heldout_records, which carry their answer as 'output')")
+        task = record_task(row)
+        output = str(row.get("output", ""))
+        counts[task]["total"] += 1
+        counts[task]["correct"] += int(output.strip() == ref.strip())
+        counts[task]["kind"] += int(answer_kind_ok(task, output))
+    return {t: c for t, c in counts.items() if c["total"]}
+
+
+def write_demo_dataset(path: Union[str, os.PathLike], n: int = 512, seed: int = 0,
+                       split: str = "train") -> Path:
+    """Write demo records to ``path`` as a ``.json`` list or ``.jsonl`` lines (UTF-8).
+
+    ``split="train"`` writes :func:`make_demo_records` ``(n, seed)``; ``split="heldout"`` writes
+    :func:`make_heldout_records` (``n`` and ``seed`` unused). Creates parent directories. Returns the path.
+
+    Raises:
+        ValueError: ``path`` does not end in ``.json`` or ``.jsonl``, ``n`` < 1, or an unknown ``split``.
     """
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in (".json", ".jsonl"):
         raise ValueError(f"write_demo_dataset: path {str(path)!r} must end in .json or .jsonl")
-    records = make_demo_records(n, seed)
+    if split == "train":
+        records = make_demo_records(n, seed)
+    elif split == "heldout":
+        records = make_heldout_records()
+    else:
+        raise ValueError(f"write_demo_dataset: split must be 'train' or 'heldout', got {split!r}")
     p.parent.mkdir(parents=True, exist_ok=True)
     with open(p, "w", encoding="utf-8") as f:
         if suffix == ".json":
