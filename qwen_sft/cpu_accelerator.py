@@ -31,10 +31,12 @@ from typing import Any, Callable
 import torch
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["enable", "is_enabled", "CudaToCpuMode"]
+__all__ = ["enable", "disable", "is_enabled", "CudaToCpuMode"]
 
 _CPU = torch.device("cpu")
 _MODE: "CudaToCpuMode | None" = None
+# (object, attribute name, original value) for every attribute `enable()` replaced, so `disable()` can restore it.
+_REPLACED: list = []
 
 # `Tensor.type()` results megatron compares against (optimizer.py, distrib_optimizer.py, clip_grads.py).
 _TYPE_STRINGS = {
@@ -177,16 +179,47 @@ def enable() -> bool:
         return False
     import importlib
 
+    def replace(obj, attr, value):
+        _REPLACED.append((obj, attr, obj.__dict__.get(attr, _ABSENT) if hasattr(obj, "__dict__") else _ABSENT))
+        setattr(obj, attr, value)
+
     for name, replacement in _CUDA_FUNCTIONS_ON_CPU.items():
-        setattr(torch.cuda, name, replacement)
+        replace(torch.cuda, name, replacement)
     for name in ("get_rng_state", "set_rng_state", "manual_seed", "manual_seed_all"):
-        setattr(torch.cuda.random, name, _CUDA_FUNCTIONS_ON_CPU[name])
+        replace(torch.cuda.random, name, _CUDA_FUNCTIONS_ON_CPU[name])
     for module_name, names in _REBIND_IN.items():
         module = importlib.import_module(module_name)
         for attr, key in names.items():
             if not hasattr(module, attr):
                 raise RuntimeError(f"cpu_accelerator: {module_name}.{attr} not found (megatron-core version changed?)")
-            setattr(module, attr, _CUDA_FUNCTIONS_ON_CPU[key])
+            replace(module, attr, _CUDA_FUNCTIONS_ON_CPU[key])
     _MODE = CudaToCpuMode()
     _MODE.__enter__()
+    return True
+
+
+_ABSENT = object()
+
+
+def disable() -> bool:
+    """Undo `enable()`: leave the mode and restore every replaced `torch.cuda` / megatron attribute.
+
+    For processes that use real torch both with and without the mapping (the test suite compares the shim
+    against an unmodified torch in the same process). Returns True when something was undone. Must run on the
+    thread that called `enable()` (torch function modes are thread-local).
+    """
+    global _MODE
+    if _MODE is None:
+        return False
+    _MODE.__exit__(None, None, None)
+    _MODE = None
+    while _REPLACED:
+        obj, attr, original = _REPLACED.pop()
+        if original is _ABSENT:
+            try:
+                delattr(obj, attr)
+            except AttributeError:
+                pass
+        else:
+            setattr(obj, attr, original)
     return True

@@ -1,6 +1,7 @@
 """torch.cuda on the shim (MindSpore CPU target here): devices, events, streams, memory, nvtx, RNG, torch_npu."""
 from __future__ import annotations
 
+import mmap
 import os
 import time
 
@@ -134,12 +135,15 @@ def test_memory_statistics_track_the_process_on_cpu():
     before = cuda.memory_allocated()
     assert abs(before - _vm_rss()) < 16 * 2 ** 20
     cuda.reset_peak_memory_stats()
-    block = np.ones(48 * 2 ** 20 // 8)  # 48 MiB, touched
+    # 48 MiB in a fresh anonymous mapping, every page touched: resident whatever the heap allocator keeps cached
+    # (np.ones could reuse memory a long-running process already holds, and RSS would not grow).
+    block = mmap.mmap(-1, 48 * 2 ** 20)
+    block.write(b"\x01" * (48 * 2 ** 20))
     grown = cuda.memory_allocated()
     assert grown - before > 40 * 2 ** 20
     peak = cuda.max_memory_allocated()
     assert peak >= grown and cuda.max_memory_reserved() >= cuda.memory_reserved() > 0
-    del block
+    block.close()
     cuda.reset_peak_memory_stats()
     assert cuda.max_memory_allocated() < peak - 30 * 2 ** 20  # the peak restarted at the current level
     free, total = cuda.mem_get_info()
