@@ -240,9 +240,6 @@ def test_megatron_rng_tracker_pattern_repeats_draws_after_restoring_states():
         assert creation.rand(6).tolist() == forked
 
 
-@pytest.mark.xfail(strict=True, reason="nn.functional.dropout draws its mask from MindSpore's own RNG "
-                                      "(ops.dropout), not the facade generator, so torch.cuda.set_rng_state "
-                                      "cannot repeat it yet (shim-nn)")
 def test_dropout_masks_repeat_after_restoring_the_cuda_rng_state():
     from shim.torch.nn import functional as F
 

@@ -444,7 +444,11 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) when ``training``; identity
-    otherwise. The mask comes from MindSpore's RNG (``ops.dropout``). ValueError for p outside [0, 1]."""
+    otherwise. ValueError for p outside [0, 1].
+
+    The mask is drawn from the facade's default generator (``torch.manual_seed`` / ``torch.cuda.get_rng_state`` /
+    ``set_rng_state``), so restoring an RNG state repeats the masks — megatron-core's ``CudaRNGStatesTracker``
+    relies on that. The draws are the shim's, not torch's bit stream. Cost: one host draw and copy per call."""
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
@@ -453,7 +457,10 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     if p == 1.0:
         result = _out(x * 0, input)
     else:
-        result = _out(ops.dropout(x, p=p, training=True), input)
+        from ..random import _default_or
+        keep = _default_or(None)._np.random(tuple(x.shape)) >= p
+        scale = ms.Tensor((keep / (1.0 - p)).astype(ms.dtype_to_nptype(x.dtype)))
+        result = _out(x * scale, input)
     return _inplace_result(input, result, inplace)
 
 
