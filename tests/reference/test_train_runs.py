@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers.session_run import run_in_session
 from tests.conftest import free_port
 
 pytestmark = [pytest.mark.multiproc, pytest.mark.shared, pytest.mark.slow]
@@ -50,32 +50,8 @@ def _env(**extra: str) -> dict:
 
 
 def _run(cmd: list[str], env: dict, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess:
-    """Run a (possibly multi-process) command in its own session and return its exit status and output.
-
-    Output goes to a file, not a pipe: a process killed on purpose may leave helper processes (dist_checkpointing's
-    writers) that would hold a pipe open. After the command ends, or on timeout, every process left in its
-    session is killed.
-    """
-    import tempfile
-
-    with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
-        try:
-            proc.wait(timeout=timeout)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
-        log.seek(0)
-        out = log.read()
-    if timed_out:
-        pytest.fail(f"{' '.join(cmd[:6])} ... timed out after {timeout} s:\n{out[-4000:]}")
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, None)
+    """Run `cmd` from the repository root in its own session (tests.helpers.session_run)."""
+    return run_in_session(cmd, env, REPO, timeout)
 
 
 def _check(r: subprocess.CompletedProcess) -> str:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.session_run import run_in_session
 from tests.conftest import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
@@ -44,26 +43,10 @@ def _env(**extra: str) -> dict:
 
 
 def _run(cmd: list[str], env: dict, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess:
-    """Run `cmd` in its own session (output to a file); kill what is left of the session afterwards."""
-    with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
-        try:
-            proc.wait(timeout=timeout)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
-        log.seek(0)
-        out = log.read()
-    if timed_out:
-        pytest.fail(f"{' '.join(cmd[:6])} ... timed out after {timeout} s:\n{out[-4000:]}")
-    assert proc.returncode == 0, f"{' '.join(cmd[:6])} ... exit {proc.returncode}:\n{out[-6000:]}"
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, None)
+    """Run `cmd` from the repository root in its own session (tests.helpers.session_run)."""
+    res = run_in_session(cmd, env, REPO, timeout)
+    assert res.returncode == 0, f"{' '.join(cmd[:6])} ... exit {res.returncode}:\n{res.stdout[-6000:]}"
+    return res
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,16 @@ _cast = ops.cast
 _INTLIKE = (D._BOOL, D._INT)
 
 
+def _storage_as(input, dtype, widen_ints=False):
+    """`(storage, dtype)` of `input` after torch's `dtype=` argument: the requested dtype, else int64 for
+    bool/integer inputs when `widen_ints` (sum/prod/cumsum/cumprod accumulate there), else the input's own."""
+    m = unwrap(input)
+    dt = _dtype_arg(dtype) or (D.int64 if widen_ints and input._dt._cat in _INTLIKE else input._dt)
+    if dt is not input._dt:
+        m = _cast_storage(m, input._dt, dt)
+    return m, dt
+
+
 def _rt(name, fields=("values", "indices")):
     cls = collections.namedtuple(name, fields)
     cls.__module__ = "torch.return_types"
@@ -44,10 +54,7 @@ def _reduce_all_dims(m):
 
 def sum(input, dim=None, keepdim=False, *, dtype=None):
     """torch.sum: bool/integer inputs accumulate in int64; `dtype` casts before summing."""
-    m = unwrap(input)
-    dt = _dtype_arg(dtype) or (D.int64 if input._dt._cat in _INTLIKE else input._dt)
-    if dt is not input._dt:
-        m = _cast_storage(m, input._dt, dt)
+    m, dt = _storage_as(input, dtype, widen_ints=True)
     d = _dims(dim, len(m.shape))
     if not m.shape:
         r = m
@@ -93,10 +100,7 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None):
 
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     """torch.prod: product over all elements or `dim` (integers accumulate in int64)."""
-    m = unwrap(input)
-    dt = _dtype_arg(dtype) or (D.int64 if input._dt._cat in _INTLIKE else input._dt)
-    if dt is not input._dt:
-        m = _cast_storage(m, input._dt, dt)
+    m, dt = _storage_as(input, dtype, widen_ints=True)
     if dim is None:
         r = mint.prod(m.reshape(-1), 0, False)
         if keepdim:
@@ -208,37 +212,25 @@ def argsort(input, dim=-1, descending=False, stable=False):
 
 def cumsum(input, dim, *, dtype=None):
     """torch.cumsum: running sum along `dim` (integers accumulate in int64)."""
-    m = unwrap(input)
-    dt = _dtype_arg(dtype) or (D.int64 if input._dt._cat in _INTLIKE else input._dt)
-    if dt is not input._dt:
-        m = _cast_storage(m, input._dt, dt)
+    m, dt = _storage_as(input, dtype, widen_ints=True)
     return _finish(ops.cumsum(m, _norm_dim(dim, len(m.shape))), dt, input)  # mint.cumsum: no CPU kernel
 
 
 def cumprod(input, dim, *, dtype=None):
     """torch.cumprod: running product along `dim` (integers accumulate in int64)."""
-    m = unwrap(input)
-    dt = _dtype_arg(dtype) or (D.int64 if input._dt._cat in _INTLIKE else input._dt)
-    if dt is not input._dt:
-        m = _cast_storage(m, input._dt, dt)
+    m, dt = _storage_as(input, dtype, widen_ints=True)
     return _finish(ops.cumprod(m, _norm_dim(dim, len(m.shape))), dt, input)
 
 
 def softmax(input, dim, dtype=None):
     """torch.softmax along `dim` (dtype casts first)."""
-    m = unwrap(input)
-    dt = _dtype_arg(dtype) or input._dt
-    if dt is not input._dt:
-        m = _cast_storage(m, input._dt, dt)
+    m, dt = _storage_as(input, dtype)
     return _finish(mint.softmax(m, _norm_dim(dim, len(m.shape))), dt, input)
 
 
 def log_softmax(input, dim, dtype=None):
     """torch.log_softmax (MindSpore's mint kernel is missing on CPU: ops.log_softmax)."""
-    m = unwrap(input)
-    dt = _dtype_arg(dtype) or input._dt
-    if dt is not input._dt:
-        m = _cast_storage(m, input._dt, dt)
+    m, dt = _storage_as(input, dtype)
     return _finish(ops.log_softmax(m, _norm_dim(dim, len(m.shape))), dt, input)
 
 
@@ -299,10 +291,7 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     """torch.norm: p in {'fro', 2, 1, inf, -inf, 0, other floats} over all elements or `dim` (vector norms)."""
-    m = unwrap(input)
-    dt = _dtype_arg(dtype) or input._dt
-    if dt is not input._dt:
-        m = _cast_storage(m, input._dt, dt)
+    m, dt = _storage_as(input, dtype)
     d = _dims(dim, len(m.shape))
     if d is None:
         d = _reduce_all_dims(m)
