@@ -13,7 +13,11 @@ a ZIP archive, entries stored uncompressed, every entry under one top-level fold
     <archive>/byteorder              "little" | "big"
     <archive>/data/<key>             the raw bytes of storage <key> (numel * itemsize)
     <archive>/version                "3\\n"
-    <archive>/.data/serialization_id a 40-digit identifier
+    <archive>/.data/serialization_id a 40-digit identifier (torch's deterministic one)
+
+The ZIP container is written by ``shim.torch._zip_writer.TorchZipWriter`` with real torch's exact layout (headers,
+padding records, data descriptors, ZIP64 end records, serialization id), so the same object saved under the shim
+and under real torch gives byte-identical files.
 
 Storages are what tensors view: two tensors that view one storage write it once and, after loading, view one
 storage again (their (storage, offset, size, stride) quadruples are kept). dtypes without a legacy storage class
@@ -35,7 +39,6 @@ import contextlib
 import io
 import os
 import pickle
-import random
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -44,6 +47,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from shim.torch._weights_only_unpickler import WeightsOnlyUnpickler, user_safe_globals
+from shim.torch._zip_writer import TorchZipWriter
 
 __all__ = [
     "save",
@@ -309,9 +313,10 @@ class _Pickler(pickle._Pickler):  # the pure-Python pickler: lets us write torch
             raise RuntimeError("torch.save: cannot save multiple tensors that view the same storage as different dtypes")
         return saved, view
 
-    def _tensor_reduce(self, t):
+    def _tensor_reduce(self, t, requires_grad: bool | None = None):
         saved, view = self._storage_for(t)
-        args = (saved, view.offset, view.size, view.stride, bool(t.requires_grad), collections.OrderedDict())
+        requires_grad = bool(t.requires_grad) if requires_grad is None else requires_grad
+        args = (saved, view.offset, view.size, view.stride, requires_grad, collections.OrderedDict())
         if STORAGE_DTYPES[saved.dtype_name].legacy_storage is None:
             return (_ref("torch._utils", "_rebuild_tensor_v3"), args + (_dtype_ref(saved.dtype_name),))
         return (_ref("torch._utils", "_rebuild_tensor_v2"), args)
@@ -327,7 +332,7 @@ class _Pickler(pickle._Pickler):  # the pure-Python pickler: lets us write torch
             return (_ref("torch._utils", "_rebuild_parameter"),
                     (plain, bool(obj.requires_grad), collections.OrderedDict()))
         if isinstance(obj, _PlainTensor):
-            return self._tensor_reduce(obj.tensor)
+            return self._tensor_reduce(obj.tensor, requires_grad=False)  # torch pickles `param.data` (detached)
         if isinstance(obj, self._tensor_cls):
             state = _python_state(obj)
             if state:  # torch: a tensor with Python attributes goes through _rebuild_from_type_v2
@@ -400,23 +405,6 @@ def _archive_name(f) -> str:
     return "archive"
 
 
-def _write_record(zf: zipfile.ZipFile, name: str, data, align: bool) -> None:
-    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-    info.compress_type = zipfile.ZIP_STORED
-    view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
-    info.file_size = view.nbytes
-    if align:
-        start = zf.fp.tell() if zf._seekable else zf.start_dir  # where the local header will go
-        zip64 = info.file_size * 1.05 > zipfile.ZIP64_LIMIT
-        header = 30 + len(name.encode("utf-8")) + (20 if zip64 else 0) + 4  # + our extra field's 4-byte header
-        pad = (-(start + header)) % _STORAGE_ALIGNMENT
-        info.extra = b"FB" + pad.to_bytes(2, "little") + b"Z" * pad
-    with zf.open(info, mode="w", force_zip64=info.file_size * 1.05 > zipfile.ZIP64_LIMIT) as dest:
-        chunk = 64 << 20
-        for begin in range(0, view.nbytes, chunk):
-            dest.write(view[begin:begin + chunk])
-
-
 def save(obj: Any, f, pickle_module: Any = None, pickle_protocol: int = DEFAULT_PROTOCOL,
          _use_new_zipfile_serialization: bool = True, _disable_byteorder_record: bool = False) -> None:
     """Save ``obj`` to ``f`` in torch's zip format (loadable by real torch, ``weights_only=True`` included).
@@ -454,20 +442,21 @@ def save(obj: Any, f, pickle_module: Any = None, pickle_protocol: int = DEFAULT_
             if not hasattr(f, "write"):
                 raise TypeError(f"torch.save: f must be a path or a writable binary file object, got {type(f).__name__}")
             fh = f
-        zf = stack.enter_context(zipfile.ZipFile(fh, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True))
-        _write_record(zf, prefix + "data.pkl", buf.getvalue(), align=False)
-        _write_record(zf, prefix + ".format_version", b"1", align=False)
-        _write_record(zf, prefix + ".storage_alignment", str(_STORAGE_ALIGNMENT).encode(), align=False)
+        zw = TorchZipWriter(fh, prefix[:-1], _STORAGE_ALIGNMENT)  # torch's exact bytes (shim/torch/_zip_writer.py)
+        zw.write_record("data.pkl", buf.getvalue())
+        zw.write_record(".format_version", b"1")
+        zw.write_record(".storage_alignment", str(_STORAGE_ALIGNMENT).encode())
         if not _disable_byteorder_record:
-            _write_record(zf, prefix + "byteorder", sys.byteorder.encode(), align=False)
+            zw.write_record("byteorder", sys.byteorder.encode())
         for key, saved in pickler.storages.items():
             data = saved.view.storage_numpy()
             if sys.byteorder == "big" and data.dtype.itemsize > 1:
                 data = data.astype(data.dtype.newbyteorder(">"))  # records follow the byteorder record
-            _write_record(zf, f"{prefix}data/{key}", np.ascontiguousarray(data), align=True)
-        _write_record(zf, prefix + "version", _FILE_VERSION, align=False)
-        serial = "".join(str(random.randint(0, 9)) for _ in range(40)).encode()
-        _write_record(zf, prefix + ".data/serialization_id", serial, align=False)
+            zw.write_record(f"data/{key}", np.ascontiguousarray(data))
+        zw.write_record("version", _FILE_VERSION)
+        if _disable_byteorder_record:  # torch's writer adds the record at the end of the file anyway
+            zw.write_record("byteorder", sys.byteorder.encode())
+        zw.finish()
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -88,9 +88,12 @@ def test_every_dtype_loads_in_real_torch_weights_only(tmp_path):
         names = zf.namelist()
         assert "all_dtypes/data.pkl" in names and "all_dtypes/byteorder" in names
         assert zf.read("all_dtypes/version") == b"3\n"
+        raw = path.read_bytes()
         for info in zf.infolist():
-            if "/data/" in info.filename:
-                start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+            if "/data/" in info.filename:  # the padding is in the local header's extra field only (as torch's)
+                name_len, extra_len = int.from_bytes(raw[info.header_offset + 26:info.header_offset + 28], "little"), \
+                    int.from_bytes(raw[info.header_offset + 28:info.header_offset + 30], "little")
+                start = info.header_offset + 30 + name_len + extra_len
                 assert start % 64 == 0, info.filename
 
 
