@@ -390,6 +390,11 @@ def _package_version(name: str) -> Optional[str]:
         return None
 
 
+def _rng_backend() -> str:
+    """'mindspore' when `torch` is the shim's facade, else 'torch' (the backend whose generators wrote an RNG state)."""
+    return "mindspore" if "shim" in (getattr(torch, "__file__", "") or "") else "torch"
+
+
 def latest_checkpoint(checkpoints_dir: str | os.PathLike) -> Optional[Path]:
     """The checkpoint directory named by `<checkpoints_dir>/latest_checkpointed_iteration.txt`, or None.
 
@@ -571,6 +576,7 @@ class _Trainer:
         from megatron.core import tensor_parallel
 
         return {
+            "backend": _rng_backend(),
             "random": __import__("random").getstate(),
             "numpy": np.random.get_state(),
             "torch": torch.get_rng_state(),
@@ -579,15 +585,24 @@ class _Trainer:
         }
 
     @staticmethod
-    def _set_rng_state(state: dict) -> None:
+    def _set_rng_state(state: dict) -> Optional[str]:
+        """Restore the checkpoint's RNG states. The torch/accelerator/megatron-tracker generator states are opaque
+        per backend (real torch: Mersenne Twister states; the shim: NumPy Philox states), so a checkpoint saved by
+        the other backend restores only Python's and NumPy's; returns a note saying so (None when all were)."""
         from megatron.core import tensor_parallel
 
         __import__("random").setstate(state["random"])
         np.random.set_state(state["numpy"])
+        saved_backend = state.get("backend", _rng_backend())
+        if saved_backend != _rng_backend():
+            return (f"the checkpoint's torch/accelerator RNG states come from the {saved_backend} backend and cannot "
+                    f"seed {_rng_backend()}'s generators: Python and NumPy RNG states restored, torch/accelerator/"
+                    f"tracker generators keep this run's seeding (dropout masks differ from the saving run)")
         torch.set_rng_state(state["torch"])
         if state.get("cuda") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state(state["cuda"])
         tensor_parallel.get_cuda_rng_tracker().set_states(state["tracker"])
+        return None
 
     def save_checkpoint(self) -> Path:
         """Save step `self.step` atomically; returns the final directory."""
@@ -678,7 +693,9 @@ class _Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
             self._restore_adam_steps(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self._set_rng_state(state["rng_state"])
+        rng_note = self._set_rng_state(state["rng_state"])
+        if rng_note:
+            self._log(f"note: {rng_note}")
         self.step = int(state["iteration"])
         saved_seed = state["data_position"]["seed"]
         if saved_seed != cfg.seed:

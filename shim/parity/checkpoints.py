@@ -15,7 +15,11 @@ Readable inputs (`load_checkpoint`):
   dicts/lists are flattened with "/" (`model/decoder.layers.0...`); non-tensor leaves are listed, not compared.
 - Megatron-LM checkpoint directories (`latest_checkpointed_iteration.txt` → `release/` or `iter_XXXXXXX/` →
   `mp_rank_*/model_optim_rng.pt`), tensor names prefixed by the rank folder (`mp_rank_00/model/...`).
-  megatron-core distributed (torch_dist) checkpoints are not readable here: compare the HF export instead.
+- megatron-core distributed checkpoints (`tools/train.py`'s `iter_XXXXXXX/` with metadata.json, common.pt, a DCP
+  `.metadata` and `*.distcp` files; the directory itself or its parent with the tracker file), format "torch_dist":
+  one entry per saved global tensor (`model/...`, `optimizer/...` keys as megatron named them), read by
+  `megatron_patches.torch_dist_strategy` (needs `import torch`, real or the shim); ShardedObject blobs are listed,
+  not compared.
 
 Per tensor: missing/extra names, shape and dtype mismatches, max |diff|, max relative diff, number of elements
 outside the tolerance (rule in `shim.parity.tolerance`). Default tolerances depend on the dtype
@@ -283,6 +287,8 @@ def load_checkpoint(path: Union[str, Path], unsafe_pickle: bool = False) -> Chec
     tracker = path / "latest_checkpointed_iteration.txt"
     if tracker.is_file():
         return _load_megatron(path, tracker, unsafe_pickle)
+    if (path / "metadata.json").is_file():
+        return _load_torch_dist(path)
     raise ParityInputError(f"{path}: no checkpoint found (looked for model.safetensors.index.json, "
                            f"model.safetensors, *.safetensors, pytorch_model.bin.index.json, pytorch_model.bin, "
                            f"latest_checkpointed_iteration.txt)")
@@ -323,6 +329,28 @@ def _load_index(index_path: Path, unsafe_pickle: bool) -> Checkpoint:
     return ckpt
 
 
+def _load_torch_dist(it_dir: Path) -> Checkpoint:
+    """A megatron-core distributed checkpoint directory (metadata.json, common.pt, .metadata, *.distcp) through
+    `megatron_patches.torch_dist_strategy.parity_checkpoint` (needs `import torch`: real torch or the shim)."""
+    try:
+        meta = json.loads((it_dir / "metadata.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ParityInputError(f"{it_dir / 'metadata.json'}: not readable JSON ({e})") from e
+    backend = meta.get("sharded_backend") if isinstance(meta, dict) else None
+    if backend != "torch_dist":
+        raise ParityInputError(f"{it_dir}: a megatron-core distributed checkpoint with sharded_backend "
+                               f"{backend!r}; only 'torch_dist' is readable")
+    try:
+        from megatron_patches.torch_dist_strategy import parity_checkpoint
+    except ImportError as e:
+        raise ParityInputError(f"{it_dir}: reading a torch_dist checkpoint needs torch and megatron_patches "
+                               f"({e})") from e
+    try:
+        return parity_checkpoint(it_dir)
+    except FileNotFoundError as e:
+        raise ParityInputError(f"{it_dir}: an incomplete torch_dist checkpoint ({e})") from e
+
+
 def _load_megatron(path: Path, tracker: Path, unsafe_pickle: bool) -> Checkpoint:
     text = tracker.read_text(encoding="utf-8").strip()
     if text == "release":
@@ -334,9 +362,7 @@ def _load_megatron(path: Path, tracker: Path, unsafe_pickle: bool) -> Checkpoint
     if not it_dir.is_dir():
         raise ParityInputError(f"{tracker}: names {it_dir.name!r}, which is not a directory of {path}")
     if (it_dir / "metadata.json").is_file():
-        raise ParityInputError(f"{it_dir}: a megatron-core distributed (torch_dist) checkpoint, which the parity "
-                               f"tool does not read; compare the HF exports (the training output directory) "
-                               f"instead")
+        return _load_torch_dist(it_dir)
     ckpt = Checkpoint(str(path), "megatron", [], {})
     rank_dirs = sorted(d for d in it_dir.glob("mp_rank_*") if d.is_dir())
     if not rank_dirs:

@@ -83,3 +83,42 @@ def test_list_without_state_and_bad_state(tmp_path):
     r = subprocess.run([PY, "-m", "megatron_patches", "--list", "--state", str(bad)], cwd=REPO,
                        capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 2 and str(bad) in r.stderr
+
+
+# ----------------------------------------------------------------------- torch_dist_strategies_without_dcp
+TORCH_DIST_SCRIPT = REPO / "tests" / "shim" / "megatron_scripts" / "torch_dist_checkpoint_check.py"
+
+
+def _torch_dist(mode: str, directory: Path, disable: str = "") -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SHIM_BACKEND", "MEGATRON_PATCHES_STATE", "MEGATRON_PATCHES_DISABLE", "RANK", "WORLD_SIZE",
+                        "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    if disable:
+        env["MEGATRON_PATCHES_DISABLE"] = disable
+    r = subprocess.run([PY, str(TORCH_DIST_SCRIPT), mode, str(directory)], cwd=REPO, env=env, capture_output=True,
+                       text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-4000:]
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert line, r.stdout[-2000:] + r.stderr[-2000:]
+    return json.loads(line[-1][len("RESULT "):])
+
+
+@pytest.mark.slow
+def test_torch_dist_save_load_under_the_shim_needs_the_patch_and_real_torch_reads_it(tmp_path):
+    """dist_checkpointing.save/load ('torch_dist') under the shim: fails without the patch (megatron's strategy
+    needs DCP); with it, the checkpoint (two chunks of one key, layer-stacked shards, a ShardedObject) reads back,
+    and megatron-core's own DCP strategy on real torch reads the same values from it."""
+    (tmp_path / "without").mkdir()
+    without = _torch_dist("save_shim", tmp_path / "without", disable="torch_dist_strategies_without_dcp")
+    assert without["error"] is not None and "Cannot import a default strategy" in without["error"], without
+    (tmp_path / "with").mkdir()
+    shim_out = _torch_dist("save_shim", tmp_path / "with")
+    assert shim_out["error"] is None, shim_out
+    assert shim_out["torch"].endswith("+mindspore")
+    assert shim_out["files"] == [".metadata", "__0_0.distcp", "common.pt", "metadata.json"]
+    real = _torch_dist("load_real", tmp_path / "with")
+    assert real["error"] is None and not real["torch"].endswith("+mindspore"), real
+    for out in (shim_out, real):
+        assert out["w"] == out["expected"]["w"] and out["stack"] == out["expected"]["stack"], out
+        assert (out["obj_a"], out["obj_t"], out["iteration"]) == ([1, 2], [3, 4], 7), out

@@ -1,0 +1,190 @@
+"""megatron-core `torch_dist` checkpoints of tools/train.py under the shim, against real torch (TP=1, one process).
+
+Same tiny model and data as test_megatron_train_shim.py (fp32, seq_length 64). One module fixture runs:
+- phase 1 (in parallel): the reference run R (real torch) and the shim run A, each 2 steps with `--save_steps 1`
+  (checkpoints at steps 1 and 2) and the final HF export;
+- phase 2 (in parallel), each continuing from a step-1 checkpoint to step 2 with `--load <iter_0000001>`:
+  B = shim from A's checkpoint, C = shim from R's checkpoint, D = real torch from A's checkpoint.
+Checked: the shim checkpoint has the torch_dist layout and its `.metadata` unpickles on real torch with the
+reference's keys, shapes and dtypes; tensor by tensor (all keys: model, optimizer buffers) it equals the reference
+checkpoint of the same step within 1e-4 (fp32); B's step 2 equals A's step 2 within 1e-6 (resume under the shim
+reproduces the uninterrupted run); C and D's step 2 equal the reference step 2 within 1e-4 (each backend loads the
+other's checkpoint); the shim's HF export equals the reference export within 1e-4 per tensor (safetensors read
+back by `shim.parity`), config.json with the same keys; the torch_dist patch was applied and hit.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import free_port
+from tests.shim.test_megatron_train_shim import ARGS, PY, _env, _run
+
+pytestmark = [pytest.mark.slow, pytest.mark.shared]
+
+STEPS = 2
+COMMON = [a for a in ARGS if a not in ("--no_export",)]
+for _flag, _value in (("--train_iters", str(STEPS)), ("--save_steps", "1")):
+    COMMON[COMMON.index(_flag) + 1] = _value
+LAUNCH = [PY, "-m", "torch.distributed.launch", "--nproc_per_node", "1"]
+PATCH = "torch_dist_strategies_without_dcp"
+
+
+def _parallel(*jobs):
+    """Run (cmd, env, timeout) jobs at once (each through `_run`, which asserts exit 0); their outputs in order."""
+    with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
+        futures = [pool.submit(_run, cmd, env, timeout) for cmd, env, timeout in jobs]
+        return [f.result().stdout for f in futures]
+
+
+def _shim_cmd(*args: str) -> list:
+    return [*LAUNCH, "--master_port", str(free_port()), "tools/train.py", *args]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict:
+    """Model, data, R and A (phase 1), then B, C and D (phase 2)."""
+    from tests.conftest import shared_path
+
+    tokenizer = shared_path("assets", "qwen2.5-tokenizer")
+    alpaca = shared_path("data", "alpaca_zh_demo.json")
+    root = tmp_path_factory.mktemp("megatron_ckpt_shim")
+    data, model = root / "data", root / "tiny"
+    _run([PY, "tools/make_tiny_model.py", "--output_path", str(model), "--untie_word_embeddings",
+          "--vocab_size", "151665", "--seed", "3", "--tokenizer_path", str(tokenizer)], _env())
+    _run([PY, "tools/data_convert.py", "--input_path", str(alpaca), "--tokenizer_path", str(tokenizer),
+          "--output_path", str(data), "--seq_length", "64", "--overlength", "truncate", "--no_progress"], _env())
+    base = ["--model_path", str(model), "--data_path", str(data), *COMMON]
+    out = {k: root / k for k in "RABCD"}
+    state = root / "patch_state.json"
+    shim_env = _env(SHIM_BACKEND="mindspore", MEGATRON_PATCHES_STATE=str(state))
+    logs = dict(zip("RA", _parallel(
+        ([PY, "tools/train.py", *base, "--output_path", str(out["R"])], _env(), 420),
+        (_shim_cmd(*base, "--output_path", str(out["A"])), shim_env, 720))))
+    step1 = {k: out[k] / "checkpoints" / "iter_0000001" for k in "RA"}
+    cont = [*base, "--no_export"]  # continue to step 2 without saving
+    cont[cont.index("--save_steps") + 1] = "0"
+    logs.update(zip("BCD", _parallel(
+        (_shim_cmd(*cont, "--load", str(step1["A"]), "--output_path", str(out["B"])), _env(SHIM_BACKEND="mindspore"),
+         600),
+        (_shim_cmd(*cont, "--load", str(step1["R"]), "--output_path", str(out["C"])), _env(SHIM_BACKEND="mindspore"),
+         600),
+        ([PY, "tools/train.py", *cont, "--load", str(step1["A"]), "--output_path", str(out["D"])], _env(), 420))))
+    return {**out, "logs": logs, "state": state}
+
+
+def _train(path: Path) -> dict:
+    return {r["step"]: r for r in map(json.loads, (path / "metrics.jsonl").read_text().splitlines())
+            if r["kind"] == "train"}
+
+
+def _ckpt(run: Path, step: int) -> Path:
+    return run / "checkpoints" / f"iter_{step:07d}"
+
+
+def test_shim_checkpoint_layout_and_metadata_read_by_real_torch(runs):
+    import torch  # real torch in the test process
+    from torch.distributed.checkpoint.metadata import Metadata, TensorStorageMetadata
+
+    assert not torch.__version__.endswith("+mindspore")
+    assert (runs["A"] / "checkpoints" / "latest_checkpointed_iteration.txt").read_text().strip() == str(STEPS)
+    for step in range(1, STEPS + 1):
+        shim_dir, ref_dir = _ckpt(runs["A"], step), _ckpt(runs["R"], step)
+        assert sorted(p.name for p in shim_dir.iterdir()) == [".metadata", "__0_0.distcp", "common.pt",
+                                                              "metadata.json"]
+        assert json.loads((shim_dir / "metadata.json").read_text()) == json.loads(
+            (ref_dir / "metadata.json").read_text())
+        with open(shim_dir / ".metadata", "rb") as f:
+            shim_md = pickle.load(f)
+        with open(ref_dir / ".metadata", "rb") as f:
+            ref_md = pickle.load(f)
+        assert type(shim_md) is Metadata and shim_md.version == ref_md.version == "1.0.0"
+        assert shim_md.state_dict_metadata.keys() == ref_md.state_dict_metadata.keys()
+        for key, ref in ref_md.state_dict_metadata.items():
+            got = shim_md.state_dict_metadata[key]
+            assert type(got) is type(ref), key
+            if isinstance(ref, TensorStorageMetadata):
+                assert (got.size, got.properties, got.chunks) == (ref.size, ref.properties, ref.chunks), key
+        assert {i.fqn for i in shim_md.storage_data} == {i.fqn for i in ref_md.storage_data}
+        assert len(shim_md.all_local_plans) == 1
+        common = torch.load(shim_dir / "common.pt", weights_only=False)
+        assert common["iteration"] == step and common["data_position"]["consumed_samples"] == 2 * step
+
+
+def test_shim_checkpoint_equals_reference_tensor_by_tensor(runs):
+    from megatron_patches.torch_dist_strategy import load_tensors, parity_checkpoint
+    from shim.parity import compare_checkpoints
+    from shim.parity.checkpoints import format_checkpoint_report
+
+    for step in range(1, STEPS + 1):
+        shim_ck, ref_ck = parity_checkpoint(_ckpt(runs["A"], step)), parity_checkpoint(_ckpt(runs["R"], step))
+        cmp = compare_checkpoints(shim_ck, ref_ck, atol=1e-4, rtol=0.0)
+        assert cmp.ok, format_checkpoint_report(cmp)
+        names = [t.name for t in cmp.tensors]
+        assert len(names) == len(ref_ck.tensors) > 10 and not cmp.only_in_a and not cmp.only_in_b
+        assert any(n.endswith("exp_avg_sq") for n in names)  # optimizer state compared too
+        assert all(t.diff is not None and t.diff.numel == int(np.prod(t.shape_a)) for t in cmp.tensors)
+        assert shim_ck.non_tensors.keys() == ref_ck.non_tensors.keys() and "rng_state/shard_0.0.0_1.1.1" in \
+            shim_ck.non_tensors
+        if step > 1:  # the weights moved between the saves: not two copies of one state
+            now = load_tensors(_ckpt(runs["A"], step), ["output_layer.weight"])["output_layer.weight"]
+            earlier = load_tensors(_ckpt(runs["A"], step - 1), ["output_layer.weight"])["output_layer.weight"]
+            assert not np.array_equal(now, earlier)
+
+
+def test_parity_cli_compares_torch_dist_checkpoints(runs, capsys):
+    """`python -m shim.parity compare-checkpoints` reads torch_dist directories (the checkpoints root with its
+    tracker file, or an iter_ directory): equal within 1e-4, and a default-tolerance mismatch is not hidden."""
+    from shim.parity.cli import main
+
+    shim_root, ref_root = runs["A"] / "checkpoints", runs["R"] / "checkpoints"
+    assert main(["compare-checkpoints", str(shim_root), str(ref_root), "--atol", "1e-4", "--rtol", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "output_layer.weight" in out and "exp_avg_sq" in out
+    assert main(["compare-checkpoints", str(_ckpt(runs["A"], 1)), str(_ckpt(runs["A"], STEPS)),
+                 "--atol", "1e-4", "--rtol", "0"]) == 1  # step 1 vs step 2: the weights moved
+    assert "MISMATCH" in capsys.readouterr().out
+
+
+def test_resume_under_shim_reproduces_uninterrupted_run(runs):
+    assert "loaded checkpoint" in runs["logs"]["B"] and "note:" not in runs["logs"]["B"]
+    a, b = _train(runs["A"]), _train(runs["B"])
+    assert sorted(b) == [2]
+    for field in ("loss", "grad_norm", "lr"):
+        assert abs(a[2][field] - b[2][field]) <= 1e-6, (field, a[2][field], b[2][field])
+    assert (a[2]["consumed_samples"], a[2]["learnable_tokens"]) == (b[2]["consumed_samples"], b[2]["learnable_tokens"])
+
+
+@pytest.mark.parametrize("run, saved_by", [("D", "mindspore"), ("C", "torch")])
+def test_each_backend_loads_the_others_checkpoint(runs, run, saved_by):
+    """D: real torch continues from the shim's step-1 checkpoint; C: the shim from real torch's. Step 2 matches
+    the reference's step 2; the RNG generator states (opaque per backend) are reported as not restored."""
+    log = runs["logs"][run]
+    assert "loaded checkpoint" in log and f"come from the {saved_by} backend" in log, log[-3000:]
+    ref, got = _train(runs["R"]), _train(runs[run])
+    assert sorted(got) == [2]
+    assert abs(got[2]["loss"] - ref[2]["loss"]) <= 1e-4, (got[2]["loss"], ref[2]["loss"])
+    assert abs(got[2]["grad_norm"] - ref[2]["grad_norm"]) <= 1e-4 * ref[2]["grad_norm"]
+    assert got[2]["lr"] == pytest.approx(ref[2]["lr"], rel=1e-9)
+
+
+def test_shim_hf_export_equals_reference(runs):
+    from shim.parity import compare_checkpoints
+    from shim.parity.checkpoints import format_checkpoint_report
+
+    cmp = compare_checkpoints(runs["A"], runs["R"], atol=1e-4, rtol=0.0)
+    assert cmp.ok, format_checkpoint_report(cmp)
+    assert len(cmp.tensors) >= 10 and not cmp.only_in_a and not cmp.only_in_b
+    shim_cfg = json.loads((runs["A"] / "config.json").read_text())
+    ref_cfg = json.loads((runs["R"] / "config.json").read_text())
+    assert shim_cfg.keys() == ref_cfg.keys()
+
+
+def test_torch_dist_patch_applied_and_hit(runs):
+    rec = json.loads(runs["state"].read_text())["patches"][PATCH]
+    assert rec["applied"] and rec["hits"] >= 2 * STEPS, rec  # save: sharded + common strategy per checkpoint
