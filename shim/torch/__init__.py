@@ -15,6 +15,7 @@ import builtins as _builtins
 import importlib as _importlib
 
 from . import _dtype
+from . import _dispatch  # noqa: F401  (SHIM_SYNC_DISPATCH=1: synchronous MindSpore dispatch)
 from ._dtype import (dtype, finfo, iinfo, get_default_dtype, set_default_dtype, promote_types,  # noqa: F401
                      bool, uint8, int8, int16, uint16, int32, uint32, int64, uint64, float16, bfloat16,
                      float32, float64, complex64, complex128)

@@ -332,17 +332,21 @@ def _write_back(v, new):
         # as megatron-core's gradient buffer) -> assign on the base's first dimension. Otherwise through
         # MindSpore's storage-sharing view(-1); that assignment only writes through with MindSpore's
         # enable_grad off (measured), so it is switched off around the write.
+        # Both assignments run with enable_grad off: nothing here is recorded anyway (see the condition above),
+        # and with it on MindSpore 2.10 takes its general setitem path (host-built index arrays + a scatter):
+        # ~50x slower, e.g. 6.5 s instead of 0.12 s for a 9.7M-element region (measured,
+        # benchmarks/bench_megatron_shim.py --profile: megatron's main_grad.add_ into the gradient buffer).
         inner = total // bshape[0] if bshape and bshape[0] else 0
-        if inner and off % inner == 0 and n % inner == 0:
-            rows = n // inner
-            bm[off // inner:off // inner + rows] = new.reshape((rows,) + bshape[1:])
-        else:
-            prev = _pynative_executor.enable_grad()
-            _pynative_executor.set_enable_grad(False)
-            try:
+        prev = _pynative_executor.enable_grad()
+        _pynative_executor.set_enable_grad(False)
+        try:
+            if inner and off % inner == 0 and n % inner == 0:
+                rows = n // inner
+                bm[off // inner:off // inner + rows] = new.reshape((rows,) + bshape[1:])
+            else:
                 bm.view(-1)[off:off + n] = new.reshape(-1)
-            finally:
-                _pynative_executor.set_enable_grad(prev)
+        finally:
+            _pynative_executor.set_enable_grad(prev)
         b._ver += 1
     else:
         nf = _scatter(bm.reshape(-1), 0, _index_map(v), new.reshape(-1))

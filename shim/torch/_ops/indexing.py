@@ -235,13 +235,13 @@ def masked_fill(input, mask, value):
         value = value.item()
     m = unwrap(input)
     k = unwrap(mask)
-    if k.dtype != ms.bool_:
+    # dtypes from the facade's records: asking a just-computed MindSpore tensor for its dtype or shape waits for
+    # MindSpore's pipeline (a broadcast result, mask larger than input, is torch's out-of-place behaviour too)
+    if mask._dt is not D.bool:
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
-    out = ops.masked_fill(m, k, ms.Tensor(value, dtype=m.dtype))
+    out = ops.masked_fill(m, k, ms.Tensor(value, dtype=input._dt.sms))
     if input._dt.emulated:
         out = _round_bf16(out)
-    if tuple(out.shape) != tuple(m.shape):
-        pass  # broadcast result (mask larger than input) is torch's out-of-place behaviour too
     return _new(out, input._dt, input._dev)
 
 

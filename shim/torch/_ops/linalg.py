@@ -5,10 +5,10 @@ is computed in float32 and rounded to bfloat16 — MindSpore 2.10 has no bfloat1
 kernel is native."""
 from __future__ import annotations
 
-from mindspore import mint
+from mindspore import mint, ops
 
 from .. import _dtype as D
-from .._tensor import Tensor, unwrap, _cast_storage
+from .._tensor import Tensor, unwrap, _cast_storage, _transpose
 from .pointwise import _finish
 
 __all__ = ["matmul", "mm", "bmm", "baddbmm", "addmm", "addmv", "einsum", "outer", "ger", "dot", "mv", "inner"]
@@ -25,18 +25,64 @@ def _pair(a, b, name):
                        f"expected both arguments of matmul to have the same dtype, got {a._dt} and {b._dt}")
 
 
+# MindSpore 2.10 on CPU multiplies a transposed (strided) operand by first copying it to row-major order, and that
+# copy is slow: x[64, 64] @ w.t() with w [151936, 64] took 5-7x the time of the product itself (measured,
+# benchmarks/bench_megatron_shim.py --profile). megatron-core's linear layers do exactly this (`input @ weight.t()`
+# forward, `grad_output.t() @ input` for the weight gradient), so a 2-D operand that is a transpose view is handed
+# to MatMul in its original layout with the kernel's transpose flag instead. Same kernel, same accumulation order:
+# results are bit-identical (checked in tests/shim/test_tensor_parity.py), and MatMul is differentiable.
+_MATMUL_T = {(ta, tb): ops.MatMul(transpose_a=ta, transpose_b=tb) for ta in (False, True) for tb in (False, True)}
+
+
+def _mat_operand(t, m):
+    """(MindSpore matrix, transposed?) for 2-D facade tensor `t` with storage `m`: a view whose last step is a
+    transpose gives `m` transposed back (a view of `m` in its source layout) and True."""
+    st = t._steps
+    if st is not None and st[-1][0] is _transpose:
+        return mint.transpose(m, 0, 1), True
+    return m, False
+
+
+def _matmul_2d(a, am, b, bm):
+    """[n, k] @ [k, m] for 2-D facade tensors a, b (storages am, bm), using MatMul's transpose flags."""
+    am, ta = _mat_operand(a, am)
+    bm, tb = _mat_operand(b, bm)
+    if not (ta or tb):
+        return mint.matmul(am, bm)
+    return _MATMUL_T[ta, tb](am, bm)
+
+
 def matmul(input, other):
     """torch.matmul: 1-D/2-D/batched with broadcasting; same-dtype operands (torch raises otherwise)."""
     am, bm, dt = _pair(input, other, "matmul")
+    na, nb = input.dim(), other.dim()
+    if nb == 2 and other._steps is not None and na >= 2:
+        if na == 2:
+            return _finish(_matmul_2d(input, am, other, bm), dt, input)
+        bt, tb = _mat_operand(other, bm)
+        if tb:
+            # [*, n, k] @ w.t(): flatten the leading dims (torch does the same for this case) and multiply once.
+            lead = tuple(input.shape[:-1])
+            k = input.shape[-1]
+            if k != other.shape[0]:
+                rows = 1
+                for d in lead:
+                    rows *= d
+                raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{k} and "
+                                   f"{other.shape[0]}x{other.shape[1]})")
+            r = _MATMUL_T[False, True](am.reshape((-1, k)), bt)
+            return _finish(r.reshape(lead + (other.shape[1],)), dt, input)
+    if na == 2 and nb == 2 and input._steps is not None:
+        return _finish(_matmul_2d(input, am, other, bm), dt, input)
     return _finish(mint.matmul(am, bm), dt, input)
 
 
 def mm(input, mat2):
     """torch.mm: [n, k] @ [k, m] -> [n, m] (same dtype operands)."""
     am, bm, dt = _pair(input, mat2, "mm")
-    if len(am.shape) != 2 or len(bm.shape) != 2:
+    if input.dim() != 2 or mat2.dim() != 2:
         raise RuntimeError("mm(): both arguments must be 2-D matrices")
-    return _finish(mint.matmul(am, bm), dt, input)  # mint.mm: no CPU kernel
+    return _finish(_matmul_2d(input, am, mat2, bm), dt, input)  # mint.mm: no CPU kernel
 
 
 def bmm(input, mat2):

@@ -114,8 +114,19 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         if b is not None:
             out = out + b
     else:
-        out = mint.nn.functional.linear(x, w, b)
+        # One MatMul with transpose_b on the flattened input, then the bias: bit-identical to
+        # mint.nn.functional.linear, which on CPU (MindSpore 2.10) first copies weight.T to row-major order and
+        # takes several times as long for large weights (see shim/torch/_ops/linalg.py).
+        k = weight.shape[-1]
+        out = _MATMUL_NT(x.reshape((-1, k)), w).reshape(tuple(input.shape[:-1]) + (weight.shape[0],))
+        if b is not None:
+            from ..autograd.grad_mode import _GRAD
+            # Add's backward needs CPU's missing Clone kernel when both sides require grad (see _ops/pointwise.add)
+            out = mint.sub(out, b, alpha=-1) if _GRAD[0] else out + b
     return _out(out, input)
+
+
+_MATMUL_NT = ops.MatMul(transpose_b=True)
 
 
 def bilinear(input1, input2, weight, bias=None):

@@ -1,0 +1,382 @@
+"""tools/train.py on real torch vs on MindSpore through the shim (`SHIM_BACKEND=mindspore`), plus a profile of the
+shim's training step.
+
+Configuration (the one of tests/shim/test_megatron_train_shim.py): a tiny untied Qwen2 (hidden 64, 2 layers, 4 heads
+/ 2 KV heads, intermediate 128, vocabulary 151,665 rows padded by megatron to 151,680 at TP=1/2), seq_length 64,
+global batch 2 = 2 micro-batches of 1, lr 1e-3, seed 7. Data: ../shared/data/alpaca_zh_demo.json tokenized with the
+real Qwen2.5 tokenizer (../shared/assets/qwen2.5-tokenizer) when ../shared is present, else the built-in demo
+dataset (qwen_sft.demo_data) with the labelled stand-in tokenizer (qwen_sft.tokenizer); never the network.
+
+Measure mode (default): for every precision (`--precision`, fp32 and bf16) and layout (`--tp`, 1 and 2 processes) it
+runs the reference backend and then the shim (alternately, so a load change hits both), `--steps` steps each, and
+prints one row per run: backend, layout, precision, measured steps (the first `--warmup_steps` left out: lazy
+initialisation), median step time (s), median CPU seconds per step (process CPU time of the step summed over the
+ranks, recorded by benchmarks/_step_cpu.py; on an overloaded machine the wall time mostly measures the scheduler's
+share, the CPU time the work), learnable and total tokens/s (sums over the measured steps from metrics.jsonl), peak
+memory (the largest `peak_*` field in metrics.jsonl: `peak_rss_mib` = rank 0's peak RSS) and the 1-minute load
+average before and after the run. `--backends ... shim-base --base_repo DIR` adds runs of another checkout's facade
+(e.g. `git archive HEAD | tar -x -C DIR` before a change) for before/after numbers; `shim-sync` runs the shim with
+SHIM_SYNC_DISPATCH=1 (synchronous MindSpore dispatch, shim/torch/_dispatch.py). With `--native` (default on,
+fp32 only) it adds the same tiny model's step hand-written three ways in one process each
+(benchmarks/bench_shim_step.py's builders): native MindSpore PyNative (mint/ops + value_and_grad + AdamW in
+MindSpore ops), the same torch-style model on the facade, and on real torch; that splits the shim's cost into the
+framework's own and the facade's / megatron-core's.
+
+Profile mode (`--profile`): one shim run at TP=1 (fp32) with rank 0 under cProfile, enabled only inside
+`_Trainer.train_step` for the steps after the warm-up ones. `--blocking` (default on) runs MindSpore with
+`mindspore.runtime.launch_blocking()` so that each op's kernel time is charged to the Python call that launched it
+(asynchronous dispatch charges it to whichever later call waits: `.shape`, `.dtype`, `asnumpy`, setitem). Prints the
+top functions by own time and the time per category (MindSpore op execution, autograd backward, facade Python,
+megatron-core Python, training loop, host syncs). `--profile_out F` keeps the pstats file.
+
+Usage:
+  .venv/bin/python benchmarks/bench_megatron_shim.py [--steps 4] [--tp 1 2] [--precision fp32 bf16] [--json OUT]
+  .venv/bin/python benchmarks/bench_megatron_shim.py --profile [--steps 3] [--no-blocking] [--profile_out F]
+Exit status 0 when every run finished; a failed run prints its log tail and exits 1.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+PY = sys.executable
+TRAIN_ARGS = ["--seq_length", "64", "--batch_size", "2", "--micro_batch_size", "1", "--learning_rate", "1e-3",
+              "--seed", "7", "--save_steps", "0", "--no_export", "--log_interval", "1"]
+# The tiny model of the megatron shim tests (tests/shim/test_megatron_train_shim.py) in bench_shim_step's terms;
+# vocab = megatron's padded_vocab_size for 151,665 rows at TP=1 (multiple of 128).
+TINY_STEP_CFG = dict(vocab=151680, hidden=64, layers=2, heads=4, kv_heads=2, head_dim=16, ffn=128, batch=2, seq=64,
+                     rope_base=1e6, eps=1e-6, lr=1e-3, betas=(0.9, 0.999), weight_decay=0.0, adam_eps=1e-8)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(shim: bool, repo: Path = REPO) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SHIM_BACKEND")}
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1",
+               PYTHONPATH=str(repo))
+    if shim:
+        env["SHIM_BACKEND"] = "mindspore"
+    return env
+
+
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
+def _check(r: subprocess.CompletedProcess, what: str) -> None:
+    if r.returncode:
+        raise RuntimeError(f"{what} failed (exit {r.returncode}):\n{(r.stdout or '')[-3000:]}\n"
+                           f"{(r.stderr or '')[-3000:]}")
+
+
+def prepare(work: Path) -> dict:
+    """Tiny model + tokenized data in `work`. Returns {"model", "data", "tokenizer", "source"} (paths, str)."""
+    tokenizer = SHARED / "assets" / "qwen2.5-tokenizer"
+    alpaca = SHARED / "data" / "alpaca_zh_demo.json"
+    model_args = ["--untie_word_embeddings", "--seed", "3"]
+    if tokenizer.is_dir() and alpaca.is_file():
+        source = f"{alpaca.name} + real Qwen2.5 tokenizer"
+        model_args += ["--vocab_size", "151665"]
+    else:
+        from qwen_sft.demo_data import write_demo_dataset
+        from qwen_sft.tokenizer import standin_tokenizer_dir
+
+        tokenizer = Path(standin_tokenizer_dir())
+        alpaca = Path(write_demo_dataset(work / "demo.json", n=512))
+        source = "built-in demo data + stand-in tokenizer (../shared absent)"
+    model, data = work / "tiny", work / "data"
+    r = subprocess.run([PY, str(REPO / "tools" / "make_tiny_model.py"), "--output_path", str(model), *model_args,
+                        "--tokenizer_path", str(tokenizer)], cwd=REPO, env=_env(False), capture_output=True,
+                       text=True, timeout=600)
+    _check(r, "make_tiny_model.py")
+    r = subprocess.run([PY, str(REPO / "tools" / "data_convert.py"), "--input_path", str(alpaca), "--tokenizer_path",
+                        str(tokenizer), "--output_path", str(data), "--seq_length", "64", "--overlength",
+                        "truncate", "--no_progress"], cwd=REPO, env=_env(False), capture_output=True, text=True,
+                       timeout=600)
+    _check(r, "data_convert.py")
+    return {"model": str(model), "data": str(data), "tokenizer": str(tokenizer), "source": source}
+
+
+def _train_cmd(backend: str, tp: int, precision: str, steps: int, inputs: dict, out: Path) -> list[str]:
+    args = ["--model_path", inputs["model"], "--data_path", inputs["data"], "--output_path", str(out),
+            "--train_iters", str(steps), "--mixed_precision", precision, "--tp", str(tp), *TRAIN_ARGS]
+    wrapper = str(REPO / "benchmarks" / "_step_cpu.py")  # records each step's process CPU time
+    if backend == "torch" and tp == 1:
+        return [PY, wrapper, "tools/train.py", *args]
+    # real torch: the legacy launcher of torch; shim: the same command served by the facade's launcher
+    return [PY, "-m", "torch.distributed.launch", "--nproc_per_node", str(tp), "--master_port", str(_free_port()),
+            wrapper, "tools/train.py", *args]
+
+
+def run_train(backend: str, tp: int, precision: str, steps: int, warmup: int, inputs: dict, work: Path,
+              timeout: float, base_repo: Path | None = None) -> dict:
+    """One tools/train.py run; returns its row (median step time over steps > warmup, tokens/s, peak memory).
+
+    backend: "torch" (real torch), "shim" (this checkout's facade), "shim-sync" (the same with
+    SHIM_SYNC_DISPATCH=1, shim/torch/_dispatch.py) or "shim-base" (the facade of another checkout,
+    `base_repo`, e.g. `git archive` of an older commit: its tools/, qwen_sft/ and shim/ are used, for before/after
+    comparisons in one session)."""
+    out = work / f"{backend}_tp{tp}_{precision}"
+    repo = REPO
+    if backend == "shim-base":
+        if base_repo is None or not (Path(base_repo) / "shim").is_dir():
+            raise ValueError(f"backend shim-base needs --base_repo pointing at a checkout with shim/, got {base_repo}")
+        repo = Path(base_repo).resolve()
+    load0, t0 = _load(), time.time()
+    env = _env(backend != "torch", repo)
+    env["SHIM_SYNC_DISPATCH"] = "1" if backend == "shim-sync" else "0"
+    env["BENCH_STEP_CPU_OUT"] = str(work / f"cpu_{backend}_tp{tp}_{precision}")
+    r = subprocess.run(_train_cmd(backend, tp, precision, steps, inputs, out), cwd=repo,
+                       env=env, capture_output=True, text=True, timeout=timeout)
+    wall, load1 = time.time() - t0, _load()
+    _check(r, f"{backend} TP={tp} {precision}")
+    records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    train = [x for x in records if x["kind"] == "train"]
+    measured = [x for x in train if x["step"] > warmup]
+    if not measured:
+        raise RuntimeError(f"--steps {steps} leaves no step after --warmup_steps {warmup}")
+    time_s = sum(x["step_time_s"] for x in measured)
+    peaks = {k: max(x[k] for x in train if k in x) for k in {k for x in train for k in x if k.startswith("peak_")}}
+    cpu: dict[int, float] = {}  # step -> CPU seconds summed over the ranks
+    for f in work.glob(f"cpu_{backend}_tp{tp}_{precision}.rank*.jsonl"):
+        for rec in map(json.loads, f.read_text().splitlines()):
+            cpu[rec["step"]] = cpu.get(rec["step"], 0.0) + rec["cpu_s"]
+    cpu_measured = [v for k, v in cpu.items() if k > warmup]
+    return {"backend": backend, "tp": tp, "precision": precision, "steps": len(measured),
+            "median_step_s": statistics.median(x["step_time_s"] for x in measured),
+            "median_step_cpu_s": statistics.median(cpu_measured) if cpu_measured else None,
+            "step_times_s": [x["step_time_s"] for x in train],
+            "learnable_tokens_per_s": sum(x["learnable_tokens"] for x in measured) / time_s,
+            "total_tokens_per_s": sum(x["total_tokens"] for x in measured) / time_s,
+            "peak": peaks, "losses": [x["loss"] for x in train], "load_before": load0, "load_after": load1,
+            "wall_s": wall}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the tiny step written directly (bench_shim_step's builders with the tiny configuration)
+
+
+def _step_child(mode: str, steps: int, warmup: int) -> dict:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import bench_shim_step as b
+
+    if mode == "native":
+        step = b.build_native(TINY_STEP_CFG)
+    elif mode == "shim-plain":
+        import shim.torch as torch
+        step = b.build_torch_style(torch, TINY_STEP_CFG)
+    elif mode == "torch-plain":
+        import torch
+        step = b.build_torch_style(torch, TINY_STEP_CFG)
+    else:
+        raise ValueError(f"unknown step mode {mode!r} (expected native, shim-plain or torch-plain)")
+    times, cpu, first = [], [], None
+    for i in range(warmup + steps):
+        t0, c0 = time.perf_counter(), time.process_time()
+        loss = step()
+        if first is None:
+            first = loss
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+    return {"median_step_s": statistics.median(times), "median_step_cpu_s": statistics.median(cpu),
+            "first_loss": first}
+
+
+def run_step_mode(mode: str, steps: int, warmup: int, timeout: float) -> dict:
+    load0 = _load()
+    env = _env(False)
+    r = subprocess.run([PY, os.path.abspath(__file__), "--_step_child", mode, "--steps", str(steps),
+                        "--warmup_steps", str(warmup)], cwd=REPO, env=env, capture_output=True, text=True,
+                       timeout=timeout)
+    _check(r, f"step mode {mode}")
+    row = json.loads(r.stdout.strip().splitlines()[-1])
+    row.update(backend=mode, tp=1, precision="fp32", steps=steps, load_before=load0, load_after=_load(),
+               learnable_tokens_per_s=None, total_tokens_per_s=TINY_STEP_CFG["batch"] * TINY_STEP_CFG["seq"]
+               / row["median_step_s"], peak={})
+    return row
+
+
+# ----------------------------------------------------------------------------------------------------------
+# profile
+
+
+_CATEGORIES = (  # (name, predicate on (file, function name)); first match wins
+    ("autograd backward (MindSpore run_backward, incl. its kernels)", lambda f, n: "run_backward" in n),
+    ("host syncs (asnumpy / item / setitem write-backs)",
+     lambda f, n: "asnumpy" in n or "setitem_index_info" in n or "_data_ptr" in n),
+    ("framework op execution (MindSpore pyboost / primitives / tensor methods; torch builtins)",
+     lambda f, n: f == "~" or "/mindspore/" in f),
+    ("collectives (shim/_comm)", lambda f, n: "/shim/_comm/" in f),
+    ("facade Python (shim/torch; includes ops run through Tensor operators)", lambda f, n: "/shim/" in f),
+    ("megatron-core Python", lambda f, n: "/megatron/" in f),
+    ("training loop (qwen_sft, tools)", lambda f, n: "/qwen_sft/" in f or "/tools/" in f),
+)
+
+
+def summarize_profile(path: str, top: int = 25) -> str:
+    """Text summary of a pstats file: time per category (own time) and the top functions by own time."""
+    import pstats
+
+    st = pstats.Stats(path)
+    total = sum(v[2] for v in st.stats.values())
+    cats: dict[str, float] = {}
+    for (file, _line, name), (_cc, _nc, tt, _ct, _callers) in st.stats.items():
+        cat = next((c for c, pred in _CATEGORIES if pred(file, name)), "other Python (numpy, stdlib, ...)")
+        cats[cat] = cats.get(cat, 0.0) + tt
+    lines = [f"profiled time {total:.2f} s, {sum(v[1] for v in st.stats.values())} calls"]
+    for cat, t in sorted(cats.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {t:8.2f} s {100 * t / total:5.1f}%  {cat}")
+    lines.append(f"top {top} functions by own time:")
+    rows = sorted(st.stats.items(), key=lambda kv: -kv[1][2])[:top]
+    for (file, line, name), (_cc, nc, tt, ct, _callers) in rows:
+        where = name if file == "~" else f"{Path(file).parent.name}/{Path(file).name}:{line}({name})"
+        lines.append(f"  {tt:8.2f} s own {ct:8.2f} s cum {nc:7d} calls  {where}")
+    return "\n".join(lines)
+
+
+def _profile_child(prof_out: str, warmup: int, blocking: bool, train_argv: list[str]) -> None:
+    """Runs in the shim process: tools/train.py with cProfile around the measured train steps."""
+    import cProfile
+    import runpy
+
+    if blocking:
+        import mindspore
+        mindspore.runtime.launch_blocking()
+    from qwen_sft import training
+
+    prof = cProfile.Profile()
+    inner = training._Trainer.train_step
+
+    def train_step(self):
+        if self.step >= warmup:
+            prof.enable()
+            try:
+                return inner(self)
+            finally:
+                prof.disable()
+        return inner(self)
+
+    training._Trainer.train_step = train_step
+    sys.argv = train_argv
+    try:
+        runpy.run_path(train_argv[0], run_name="__main__")
+    finally:
+        prof.dump_stats(prof_out)
+
+
+def run_profile(args, inputs: dict, work: Path) -> str:
+    out = work / "profile_run"
+    prof = args.profile_out or str(work / "shim_step.prof")
+    train_argv = ["tools/train.py", "--model_path", inputs["model"], "--data_path", inputs["data"], "--output_path",
+                  str(out), "--train_iters", str(args.steps), "--mixed_precision", "fp32", "--tp", "1", *TRAIN_ARGS]
+    cmd = [PY, os.path.abspath(__file__), "--_profile_child", prof, "--warmup_steps", str(args.warmup_steps),
+           *(["--blocking"] if args.blocking else ["--no-blocking"]), "--", *train_argv]
+    load0 = _load()
+    r = subprocess.run(cmd, cwd=REPO, env=_env(True), capture_output=True, text=True, timeout=args.timeout)
+    _check(r, "profile run")
+    train = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [x["step_time_s"] for x in train if x["kind"] == "train" and x["step"] > args.warmup_steps]
+    head = (f"shim TP=1 fp32, profiled steps {len(steps)} (after {args.warmup_steps} warm-up), step times "
+            f"{', '.join(f'{s:.2f}' for s in steps)} s (under cProfile{', launch_blocking' if args.blocking else ''}), "
+            f"load average {load0:.1f} -> {_load():.1f}")
+    return head + "\n" + summarize_profile(prof, args.profile_top)
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+
+def format_table(rows: list[dict]) -> str:
+    hdr = (f"{'backend':<12}{'layout':<8}{'prec':<6}{'steps':>6}{'median step s':>15}{'CPU s/step':>12}"
+           f"{'learn tok/s':>13}{'total tok/s':>13}{'peak MiB':>10}{'load before/after':>19}")
+    out = [hdr]
+    for r in rows:
+        peak = max(r["peak"].values()) if r["peak"] else None
+        learn = f"{r['learnable_tokens_per_s']:.1f}" if r["learnable_tokens_per_s"] is not None else "-"
+        cpu = f"{r['median_step_cpu_s']:.2f}" if r.get("median_step_cpu_s") is not None else "-"
+        out.append(f"{r['backend']:<12}{'TP=' + str(r['tp']):<8}{r['precision']:<6}{r['steps']:>6}"
+                   f"{r['median_step_s']:>15.3f}{cpu:>12}{learn:>13}{r['total_tokens_per_s']:>13.1f}"
+                   f"{(f'{peak:.0f}' if peak is not None else '-'):>10}"
+                   f"{r['load_before']:>10.1f} / {r['load_after']:<6.1f}")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--steps", type=int, default=4, help="train steps per run (default 4)")
+    p.add_argument("--warmup_steps", type=int, default=1, help="first steps left out of the statistics (default 1)")
+    p.add_argument("--tp", type=int, nargs="+", default=[1, 2], help="tensor_model_parallel_size values (processes)")
+    p.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=("fp32", "bf16"))
+    p.add_argument("--backends", nargs="+", default=["torch", "shim"],
+                   choices=("torch", "shim", "shim-sync", "shim-base"),
+                   help="shim-sync: the shim with SHIM_SYNC_DISPATCH=1 (synchronous MindSpore dispatch); "
+                        "shim-base: the facade of --base_repo (before/after comparisons)")
+    p.add_argument("--base_repo", default=None, help="checkout used by the shim-base backend")
+    p.add_argument("--native", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time the tiny step hand-written (native MindSpore / facade / torch), fp32")
+    p.add_argument("--profile", action="store_true", help="profile one shim TP=1 fp32 run instead")
+    p.add_argument("--blocking", action=argparse.BooleanOptionalAction, default=True,
+                   help="profile with mindspore.runtime.launch_blocking() (kernel time charged to its op)")
+    p.add_argument("--profile_top", type=int, default=25)
+    p.add_argument("--profile_out", default=None, help="keep the pstats file here")
+    p.add_argument("--json", default=None, help="also write the rows here")
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
+    p.add_argument("--_step_child", help=argparse.SUPPRESS)
+    p.add_argument("--_profile_child", help=argparse.SUPPRESS)
+    p.add_argument("train_argv", nargs="*", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args._step_child:
+        print(json.dumps(_step_child(args._step_child, args.steps, args.warmup_steps)))
+        return 0
+    if args._profile_child:
+        _profile_child(args._profile_child, args.warmup_steps, args.blocking, args.train_argv)
+        return 0
+    if args.steps <= args.warmup_steps:
+        p.error("--steps must exceed --warmup_steps")
+    with tempfile.TemporaryDirectory(prefix="bench_megatron_shim_") as tmp:
+        work = Path(tmp)
+        inputs = prepare(work)
+        print(f"data: {inputs['source']}; {os.cpu_count()} CPUs; load average at start {_load():.1f}", flush=True)
+        if args.profile:
+            print(run_profile(args, inputs, work))
+            return 0
+        rows = []
+        for precision in args.precision:
+            for tp in args.tp:
+                for backend in args.backends:
+                    row = run_train(backend, tp, precision, args.steps, args.warmup_steps, inputs, work,
+                                    args.timeout, args.base_repo)
+                    rows.append(row)
+                    print(format_table([row]).splitlines()[-1], flush=True)
+        if args.native and "fp32" in args.precision:
+            for mode in ("torch-plain", "native", "shim-plain"):
+                rows.append(run_step_mode(mode, max(args.steps - args.warmup_steps, 1), args.warmup_steps,
+                                          args.timeout))
+                print(format_table([rows[-1]]).splitlines()[-1], flush=True)
+    print(f"\ntools/train.py, tiny untied Qwen2 (hidden 64, 2 layers, vocab 151665), seq 64, global batch 2 "
+          f"(2 x micro-batch 1); median of {args.steps - args.warmup_steps} steps after {args.warmup_steps} warm-up")
+    print(format_table(rows))
+    print("(*-plain / native: the same tiny model's step hand-written in one process, bench_shim_step.py builders; "
+          "total tok/s = 128 tokens per step)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

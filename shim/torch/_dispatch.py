@@ -1,0 +1,34 @@
+"""How the facade has MindSpore PyNative dispatch its ops: asynchronously (MindSpore's default) or synchronously.
+
+`SHIM_SYNC_DISPATCH=1` in the environment (read once, when the facade is imported) calls
+`mindspore.runtime.launch_blocking()`: each op runs to completion in the calling thread before the next Python
+line. Results and their order are the same either way; what changes is cost and error reporting:
+- cost: measured on the 2-core CPU machines (MindSpore 2.10, tools/train.py tiny Qwen2 TP=1, 4 steps, load ~20):
+  the whole run used 25 s of CPU time synchronously vs 55 s asynchronously (MindSpore's pipeline threads
+  compete with the Python thread for the cores), see BENCHMARKS.md "train.py: shim vs torch (session 2)";
+- errors: a failing kernel raises at the facade call that launched it (asynchronously, at a later sync point).
+Unset or `0`: MindSpore's default (asynchronous). Any other value raises ValueError naming the variable.
+"""
+from __future__ import annotations
+
+import os
+
+ENV = "SHIM_SYNC_DISPATCH"
+
+
+def configure(environ=os.environ) -> bool:
+    """Apply `SHIM_SYNC_DISPATCH` from `environ`; returns True when synchronous dispatch was switched on.
+
+    Raises ValueError when the variable holds something other than "", "0" or "1"."""
+    value = environ.get(ENV, "")
+    if value in ("", "0"):
+        return False
+    if value != "1":
+        raise ValueError(f"{ENV} must be 0 or 1 (synchronous MindSpore dispatch), got {value!r}")
+    import mindspore
+
+    mindspore.runtime.launch_blocking()
+    return True
+
+
+SYNC = configure()
