@@ -37,7 +37,48 @@ def _ms():
     return mindspore
 
 
+# MindSpore 2.10's CPU collectives (mccl) give up when a member has not joined within about 30 s (measured: a
+# Broadcast whose peer arrives 25 s late works, 35 s late fails with "CollectiveWait ... failed"). On a slow or
+# loaded CPU a rank routinely waits longer for its peers (a pipeline stage for the other stage's forward/backward,
+# the last stage for the first one's backward before the grad-norm all-reduce). So on mccl every collective first
+# drains this process's PyNative queue (the kernel would wait for it anyway) and then waits in the launcher's
+# store until every member has arrived (`_arrive`), up to ARRIVAL_TIMEOUT_S (torch's default process-group
+# timeout); only then is the kernel launched, with all members present. Without a store (no launcher) or on
+# other backends collectives start at once.
+ARRIVAL_TIMEOUT_S = 1800.0
+_arrivals: dict[str, int] = {}
+
+
+def _arrive(group: Group) -> None:
+    """Wait until every member of ``group`` reached its next collective in it (store keys
+    ``coll/<group name>/<n>/<rank>``, n counting this group's collectives; a member deletes its key n-1 at n,
+    when every member has read it). Raises ``CommError`` naming the missing ranks after ARRIVAL_TIMEOUT_S."""
+    from . import world as _w
+
+    store = _w.store()
+    if store is None or group.size < 2 or _backend() != "mccl":
+        return
+    from mindspore.common.api import _pynative_executor
+
+    _pynative_executor.sync()
+    me = _rank()
+    n = _arrivals.get(group.name, 0)
+    _arrivals[group.name] = n + 1
+    prefix = f"coll/{group.name}"
+    store.set(f"{prefix}/{n}/{me}", "1")
+    missing = [r for r in group.ranks
+               if r != me and store.get(f"{prefix}/{n}/{r}", timeout=ARRIVAL_TIMEOUT_S) is None]
+    if missing:
+        raise CommError(f"collective #{n} in group {list(group.ranks)}: rank(s) {missing} did not arrive within "
+                        f"{ARRIVAL_TIMEOUT_S:.0f} s (rank {me} waiting)")
+    if n > 0:
+        store.delete(f"{prefix}/{n - 1}/{me}")
+
+
 def _prim(kind: str, group: Group, *extra):
+    """The MindSpore collective primitive of ``kind`` for ``group`` (cached). Every call site launches it at
+    once, so this is also where the members meet before the launch (`_arrive`)."""
+    _arrive(group)
     key = (kind, group.name, extra)
     prim = _prims.get(key)
     if prim is None:

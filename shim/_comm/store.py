@@ -5,7 +5,9 @@ scheduler port from it, and every worker records ``joined/<rank>`` in it at ``in
 rank that never joins is reported *by rank* after the timeout instead of hanging in MindSpore's topology
 build. Failure of any node is published under ``job/failed`` so every launcher stops its workers.
 
-Protocol: one JSON object per line, request ``{"op": "set"|"get"|"keys"|"ping", ...}``, reply
+On MindSpore CPU every collective's members meet in it first (``coll/...`` keys, see ``ops._arrive``).
+
+Protocol: one JSON object per line, request ``{"op": "set"|"get"|"keys"|"delete"|"ping", ...}``, reply
 ``{"ok": true, "value": ...}`` or ``{"ok": false, "error": "..."}``. Values are strings.
 """
 from __future__ import annotations
@@ -80,6 +82,9 @@ class StoreServer:
                         return {"ok": True, "value": None}
                     self._cond.wait(min(left, 1.0))
                 return {"ok": True, "value": self._data[key]}
+        if op == "delete":
+            with self._cond:
+                return {"ok": True, "value": self._data.pop(str(req["key"]), None) is not None}
         if op == "keys":
             prefix = str(req.get("prefix", ""))
             with self._cond:
@@ -153,6 +158,10 @@ class StoreClient:
     def keys(self, prefix: str = "") -> list[str]:
         """All keys that start with ``prefix``, sorted."""
         return self._call({"op": "keys", "prefix": prefix})
+
+    def delete(self, key: str) -> bool:
+        """Remove ``key``; True if it existed."""
+        return self._call({"op": "delete", "key": key})
 
     def close(self) -> None:
         """Close the connection."""

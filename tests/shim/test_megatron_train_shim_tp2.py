@@ -11,31 +11,33 @@ import json
 import pytest
 
 from tests.conftest import free_port
-from tests.shim.test_megatron_train_shim import ARGS, PY, STEPS, _env, _run
+from tests.shim.test_megatron_train_shim import (PY, STEPS, _env, _run, model_and_data, shim_timeout,
+                                                 train_args)
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared, pytest.mark.multiproc]
 
 
-def two_process_runs(root, *extra: str, env: dict | None = None) -> dict:
-    """In `root`: model, data, then a 2-process reference run and a 2-process shim run with `extra` flags
-    (`env` adds variables to the shim run's environment)."""
-    from tests.conftest import shared_path
-
-    tokenizer = shared_path("assets", "qwen2.5-tokenizer")
-    alpaca = shared_path("data", "alpaca_zh_demo.json")
-    data, model = root / "data", root / "tiny"
-    _run([PY, "tools/make_tiny_model.py", "--output_path", str(model), "--untie_word_embeddings",
-          "--vocab_size", "151665", "--seed", "3", "--tokenizer_path", str(tokenizer)], _env())
-    _run([PY, "tools/data_convert.py", "--input_path", str(alpaca), "--tokenizer_path", str(tokenizer),
-          "--output_path", str(data), "--seq_length", "64", "--overlength", "truncate", "--no_progress"], _env())
-    common = ["--model_path", str(model), "--data_path", str(data), *ARGS, *extra]
-    launch = [PY, "-m", "torch.distributed.launch", "--nproc_per_node", "2"]
+def launcher_runs(root, *extra: str, nproc: int = 2, steps: int = STEPS, env: dict | None = None,
+                  ref_timeout: float = 420) -> dict:
+    """In `root`: model, data, then an `nproc`-process reference run and an `nproc`-process shim run of
+    `steps` steps with `extra` flags (`env` adds variables to the shim run's environment). Returns the output
+    directories {"ref", "shim"} and the shim run's patch-state path {"state"} (rank r > 0 writes
+    `<state>.rank<r>`)."""
+    model, data = model_and_data(root)
+    common = [*train_args(model, data, steps), *extra]
+    launch = [PY, "-m", "torch.distributed.launch", "--nproc_per_node", str(nproc)]
     ref, shim, state = root / "ref", root / "shim", root / "patch_state.json"
     _run([*launch, "--master_port", str(free_port()), "tools/train.py", *common, "--output_path", str(ref)],
-         _env(), timeout=420)
+         _env(), timeout=ref_timeout)
     _run([*launch, "--master_port", str(free_port()), "tools/train.py", *common, "--output_path", str(shim)],
-         _env(SHIM_BACKEND="mindspore", MEGATRON_PATCHES_STATE=str(state), **(env or {})), timeout=720)
+         _env(SHIM_BACKEND="mindspore", MEGATRON_PATCHES_STATE=str(state), **(env or {})),
+         timeout=shim_timeout(steps) * (1.5 if nproc > 2 else 1.0))
     return {"ref": ref, "shim": shim, "state": state}
+
+
+def two_process_runs(root, *extra: str, env: dict | None = None) -> dict:
+    """`launcher_runs` with 2 processes and STEPS (10) steps (the TP=2 and DP=2 runs)."""
+    return launcher_runs(root, *extra, nproc=2, env=env)
 
 
 @pytest.fixture(scope="module")

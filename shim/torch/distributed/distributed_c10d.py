@@ -437,7 +437,11 @@ def collective_table() -> str:
 # ------------------------------------------------------------------------------------------------ helpers
 def _write(dst: Tensor, ms_result) -> None:
     # MindSpore's collectives hand a 0-d input back as shape (1,): give the result dst's shape (same numel).
-    dst.copy_(wrap(ms_result.reshape(tuple(dst.shape)), dtype=dst.dtype))
+    # torch's c10d writes outside autograd, so a leaf that requires grad may receive (megatron's pipeline p2p
+    # receives into `torch.empty(..., requires_grad=True)`): write with grad mode off, as torch records nothing.
+    from ..autograd.grad_mode import no_grad
+    with no_grad():
+        dst.copy_(wrap(ms_result.reshape(tuple(dst.shape)), dtype=dst.dtype))
 
 
 def _check_tensor(t, name: str) -> None:
