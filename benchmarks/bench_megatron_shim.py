@@ -15,8 +15,9 @@ ranks, recorded by benchmarks/_step_cpu.py; on an overloaded machine the wall ti
 share, the CPU time the work), learnable and total tokens/s (sums over the measured steps from metrics.jsonl), peak
 memory (the largest `peak_*` field in metrics.jsonl: `peak_rss_mib` = rank 0's peak RSS) and the 1-minute load
 average before and after the run. `--backends ... shim-base --base_repo DIR` adds runs of another checkout's facade
-(e.g. `git archive HEAD | tar -x -C DIR` before a change) for before/after numbers; `shim-sync` runs the shim with
-SHIM_SYNC_DISPATCH=1 (synchronous MindSpore dispatch, shim/torch/_dispatch.py). With `--native` (default on,
+(e.g. `git archive HEAD | tar -x -C DIR` before a change) for before/after numbers; `shim` runs the shim with
+SHIM_SYNC_DISPATCH=0 (MindSpore's asynchronous dispatch), `shim-sync` with SHIM_SYNC_DISPATCH=1 (synchronous, the
+facade's default on the CPU target, shim/torch/_dispatch.py). With `--native` (default on,
 fp32 only) it adds the same tiny model's step hand-written three ways in one process each
 (benchmarks/bench_shim_step.py's builders): native MindSpore PyNative (mint/ops + value_and_grad + AdamW in
 MindSpore ops), the same torch-style model on the facade, and on real torch; that splits the shim's cost into the
@@ -127,8 +128,8 @@ def run_train(backend: str, tp: int, precision: str, steps: int, warmup: int, in
               timeout: float, base_repo: Path | None = None) -> dict:
     """One tools/train.py run; returns its row (median step time over steps > warmup, tokens/s, peak memory).
 
-    backend: "torch" (real torch), "shim" (this checkout's facade), "shim-sync" (the same with
-    SHIM_SYNC_DISPATCH=1, shim/torch/_dispatch.py) or "shim-base" (the facade of another checkout,
+    backend: "torch" (real torch), "shim" (this checkout's facade, asynchronous dispatch:
+    SHIM_SYNC_DISPATCH=0), "shim-sync" (the same with SHIM_SYNC_DISPATCH=1, the CPU default, shim/torch/_dispatch.py) or "shim-base" (the facade of another checkout,
     `base_repo`, e.g. `git archive` of an older commit: its tools/, qwen_sft/ and shim/ are used, for before/after
     comparisons in one session)."""
     out = work / f"{backend}_tp{tp}_{precision}"

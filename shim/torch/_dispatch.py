@@ -7,7 +7,10 @@ line. Results and their order are the same either way; what changes is cost and 
   the whole run used 25 s of CPU time synchronously vs 55 s asynchronously (MindSpore's pipeline threads
   compete with the Python thread for the cores), see BENCHMARKS.md "train.py: shim vs torch (session 2)";
 - errors: a failing kernel raises at the facade call that launched it (asynchronously, at a later sync point).
-Unset or `0`: MindSpore's default (asynchronous). Any other value raises ValueError naming the variable.
+Unset: synchronous when MindSpore's device target is CPU (the measurement above), MindSpore's asynchronous
+default on any other target (on Ascend the host keeps queueing kernels while the device runs: that overlap is the
+point of asynchronous dispatch there). `1`: synchronous; `0`: asynchronous, on every target. Any other value
+raises ValueError naming the variable.
 """
 from __future__ import annotations
 
@@ -17,16 +20,17 @@ ENV = "SHIM_SYNC_DISPATCH"
 
 
 def configure(environ=os.environ) -> bool:
-    """Apply `SHIM_SYNC_DISPATCH` from `environ`; returns True when synchronous dispatch was switched on.
+    """Apply `SHIM_SYNC_DISPATCH` from `environ` (unset: synchronous on the CPU target only); returns True when
+    synchronous dispatch was switched on.
 
     Raises ValueError when the variable holds something other than "", "0" or "1"."""
-    value = environ.get(ENV, "")
-    if value in ("", "0"):
-        return False
-    if value != "1":
-        raise ValueError(f"{ENV} must be 0 or 1 (synchronous MindSpore dispatch), got {value!r}")
     import mindspore
 
+    value = environ.get(ENV, "")
+    if value not in ("", "0", "1"):
+        raise ValueError(f"{ENV} must be 0 or 1 (synchronous MindSpore dispatch), got {value!r}")
+    if value == "0" or (value == "" and mindspore.get_context("device_target") != "CPU"):
+        return False
     mindspore.runtime.launch_blocking()
     return True
 
