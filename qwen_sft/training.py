@@ -390,9 +390,10 @@ def _package_version(name: str) -> Optional[str]:
         return None
 
 
-def _rng_backend() -> str:
-    """'mindspore' when `torch` is the shim's facade, else 'torch' (the backend whose generators wrote an RNG state)."""
-    return "mindspore" if "shim" in (getattr(torch, "__file__", "") or "") else "torch"
+def _backend_name() -> str:
+    """'mindspore' when `torch` is the shim's facade (its version ends in "+mindspore"), else 'torch': the backend
+    recorded in the manifest and with the RNG states a checkpoint holds."""
+    return "mindspore" if str(getattr(torch, "__version__", "")).endswith("+mindspore") else "torch"
 
 
 def latest_checkpoint(checkpoints_dir: str | os.PathLike) -> Optional[Path]:
@@ -576,7 +577,7 @@ class _Trainer:
         from megatron.core import tensor_parallel
 
         return {
-            "backend": _rng_backend(),
+            "backend": _backend_name(),
             "random": __import__("random").getstate(),
             "numpy": np.random.get_state(),
             "torch": torch.get_rng_state(),
@@ -593,10 +594,10 @@ class _Trainer:
 
         __import__("random").setstate(state["random"])
         np.random.set_state(state["numpy"])
-        saved_backend = state.get("backend", _rng_backend())
-        if saved_backend != _rng_backend():
+        saved_backend = state.get("backend", _backend_name())
+        if saved_backend != _backend_name():
             return (f"the checkpoint's torch/accelerator RNG states come from the {saved_backend} backend and cannot "
-                    f"seed {_rng_backend()}'s generators: Python and NumPy RNG states restored, torch/accelerator/"
+                    f"seed {_backend_name()}'s generators: Python and NumPy RNG states restored, torch/accelerator/"
                     f"tracker generators keep this run's seeding (dropout masks differ from the saving run)")
         torch.set_rng_state(state["torch"])
         if state.get("cuda") is not None and torch.cuda.is_available():
@@ -820,7 +821,7 @@ class _Trainer:
 
         cfg, lay = self.cfg, self.layout
         meta_path = Path(cfg.data_path) / "meta.json"
-        backend = "mindspore" if "shim" in (getattr(torch, "__file__", "") or "") else "torch"
+        backend = _backend_name()
         manifest = {
             "backend": backend,
             "versions": {

@@ -19,6 +19,7 @@ arithmetic: bfloat16/float16 round after every step, integers wrap), which is ho
 """
 from __future__ import annotations
 
+import time
 from typing import Optional, Sequence
 
 import numpy as np
@@ -52,7 +53,9 @@ _arrivals: dict[str, int] = {}
 def _arrive(group: Group) -> None:
     """Wait until every member of ``group`` reached its next collective in it (store keys
     ``coll/<group name>/<n>/<rank>``, n counting this group's collectives; a member deletes its key n-1 at n,
-    when every member has read it). Raises ``CommError`` naming the missing ranks after ARRIVAL_TIMEOUT_S."""
+    when every member has read it). Raises ``CommError`` naming the missing ranks when they have not all arrived
+    ARRIVAL_TIMEOUT_S after this rank did (one deadline for the whole group; the process group's own `timeout` is
+    not consulted), and the store's ``StoreError`` if the store connection is lost."""
     from . import world as _w
 
     store = _w.store()
@@ -66,8 +69,9 @@ def _arrive(group: Group) -> None:
     _arrivals[group.name] = n + 1
     prefix = f"coll/{group.name}"
     store.set(f"{prefix}/{n}/{me}", "1")
-    missing = [r for r in group.ranks
-               if r != me and store.get(f"{prefix}/{n}/{r}", timeout=ARRIVAL_TIMEOUT_S) is None]
+    deadline = time.monotonic() + ARRIVAL_TIMEOUT_S
+    missing = [r for r in group.ranks if r != me and store.get(
+        f"{prefix}/{n}/{r}", timeout=max(0.001, deadline - time.monotonic())) is None]
     if missing:
         raise CommError(f"collective #{n} in group {list(group.ranks)}: rank(s) {missing} did not arrive within "
                         f"{ARRIVAL_TIMEOUT_S:.0f} s (rank {me} waiting)")

@@ -291,7 +291,7 @@ def load_checkpoint(path: Union[str, Path], unsafe_pickle: bool = False) -> Chec
         return _load_torch_dist(path)
     raise ParityInputError(f"{path}: no checkpoint found (looked for model.safetensors.index.json, "
                            f"model.safetensors, *.safetensors, pytorch_model.bin.index.json, pytorch_model.bin, "
-                           f"latest_checkpointed_iteration.txt)")
+                           f"latest_checkpointed_iteration.txt, metadata.json)")
 
 
 def _load_index(index_path: Path, unsafe_pickle: bool) -> Checkpoint:
@@ -341,10 +341,11 @@ def _load_torch_dist(it_dir: Path) -> Checkpoint:
         raise ParityInputError(f"{it_dir}: a megatron-core distributed checkpoint with sharded_backend "
                                f"{backend!r}; only 'torch_dist' is readable")
     try:
+        import torch  # noqa: F401  (the reader unpickles torch's DCP classes; it imports torch lazily)
         from megatron_patches.torch_dist_strategy import parity_checkpoint
     except ImportError as e:
-        raise ParityInputError(f"{it_dir}: reading a torch_dist checkpoint needs torch and megatron_patches "
-                               f"({e})") from e
+        raise ParityInputError(f"{it_dir}: reading a torch_dist checkpoint needs torch (real or the shim) and "
+                               f"megatron_patches ({e})") from e
     try:
         return parity_checkpoint(it_dir)
     except FileNotFoundError as e:

@@ -80,6 +80,28 @@ def test_transposed_matmul_shape_error_names_both_shapes():
         T.matmul(T.tensor(X3), T.tensor(W[:, :6]).t())
 
 
+@pytest.mark.parametrize("call", ["matmul", "mm", "@ on the left operand"])
+def test_transposed_2d_shape_error_is_torchs(call):
+    def run(m):
+        a, b = m.tensor(X2[:2, :3]), m.tensor(W[:4, :5]).t()
+        return {"matmul": lambda: m.matmul(a, b), "mm": lambda: m.mm(a, b),
+                "@ on the left operand": lambda: b.t() @ m.tensor(W[:5, :2]).t()}[call]()
+
+    with pytest.raises(RuntimeError) as ref:
+        run(T)
+    with pytest.raises(RuntimeError) as got:
+        run(S)
+    assert str(got.value) == str(ref.value) and "cannot be multiplied" in str(got.value)
+
+
+def test_empty_inner_dimension_gives_torchs_zeros():
+    lin_ref = T.nn.functional.linear(T.zeros(2, 3, 0), T.zeros(5, 0), T.arange(5.0))
+    lin_got = S.nn.functional.linear(S.zeros(2, 3, 0), S.zeros(5, 0), S.arange(5.0))
+    np.testing.assert_array_equal(lin_got.numpy(), lin_ref.numpy())
+    mm_got = S.mm(S.zeros(4, 0), S.zeros(3, 0).t())
+    np.testing.assert_array_equal(mm_got.numpy(), np.zeros((4, 3), np.float32))
+
+
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 def test_true_division_matches_torch_and_plain_div_bits(dtype):
     a = (RNG.standard_normal(1000) * 10).astype(dtype)

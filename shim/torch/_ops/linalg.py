@@ -30,7 +30,7 @@ def _pair(a, b, name):
 # benchmarks/bench_megatron_shim.py --profile). megatron-core's linear layers do exactly this (`input @ weight.t()`
 # forward, `grad_output.t() @ input` for the weight gradient), so a 2-D operand that is a transpose view is handed
 # to MatMul in its original layout with the kernel's transpose flag instead. Same kernel, same accumulation order:
-# results are bit-identical (checked in tests/shim/test_tensor_parity.py), and MatMul is differentiable.
+# results are bit-identical (checked in tests/shim/test_matmul_fast_paths.py), and MatMul is differentiable.
 _MATMUL_T = {(ta, tb): ops.MatMul(transpose_a=ta, transpose_b=tb) for ta in (False, True) for tb in (False, True)}
 
 
@@ -44,7 +44,14 @@ def _mat_operand(t, m):
 
 
 def _matmul_2d(a, am, b, bm):
-    """[n, k] @ [k, m] for 2-D facade tensors a, b (storages am, bm), using MatMul's transpose flags."""
+    """[n, k] @ [k, m] for 2-D facade tensors a, b (storages am, bm), using MatMul's transpose flags.
+
+    Raises RuntimeError (torch's message) when the inner dimensions differ."""
+    if a.shape[1] != b.shape[0]:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({a.shape[0]}x{a.shape[1]} and "
+                           f"{b.shape[0]}x{b.shape[1]})")
+    if a.shape[1] == 0:  # empty inner dimension: the flagged kernels reject it; torch returns zeros
+        return mint.zeros((a.shape[0], b.shape[1]), dtype=am.dtype)
     am, ta = _mat_operand(a, am)
     bm, tb = _mat_operand(b, bm)
     if not (ta or tb):
@@ -60,7 +67,7 @@ def matmul(input, other):
         if na == 2:
             return _finish(_matmul_2d(input, am, other, bm), dt, input)
         bt, tb = _mat_operand(other, bm)
-        if tb:
+        if tb and input.shape[-1] != 0:
             # [*, n, k] @ w.t(): flatten the leading dims (torch does the same for this case) and multiply once.
             lead = tuple(input.shape[:-1])
             k = input.shape[-1]

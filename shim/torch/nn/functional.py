@@ -109,7 +109,12 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     x = unwrap(input)
     w = unwrap(weight)
     b = unwrap(bias) if bias is not None else None
-    if weight.dim() == 1:
+    if weight.dim() == 2 and weight.shape[-1] == 0:
+        # in_features 0: torch gives zeros (+ bias); MatMul rejects the empty inner dimension.
+        out = mint.zeros(tuple(input.shape[:-1]) + (weight.shape[0],), dtype=x.dtype)
+        if b is not None:
+            out = out + b
+    elif weight.dim() == 1:
         out = mint.matmul(x, w)
         if b is not None:
             out = out + b
