@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import free_port
-from tests.shim.test_megatron_train_shim import ARGS, PY, _env, _run
+from tests.shim.test_megatron_train_shim import ARGS, PY, _env, _run, model_and_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 
@@ -49,16 +49,8 @@ def _shim_cmd(*args: str) -> list:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict:
     """Model, data, R and A (phase 1), then B, C and D (phase 2)."""
-    from tests.conftest import shared_path
-
-    tokenizer = shared_path("assets", "qwen2.5-tokenizer")
-    alpaca = shared_path("data", "alpaca_zh_demo.json")
     root = tmp_path_factory.mktemp("megatron_ckpt_shim")
-    data, model = root / "data", root / "tiny"
-    _run([PY, "tools/make_tiny_model.py", "--output_path", str(model), "--untie_word_embeddings",
-          "--vocab_size", "151665", "--seed", "3", "--tokenizer_path", str(tokenizer)], _env())
-    _run([PY, "tools/data_convert.py", "--input_path", str(alpaca), "--tokenizer_path", str(tokenizer),
-          "--output_path", str(data), "--seq_length", "64", "--overlength", "truncate", "--no_progress"], _env())
+    model, data = model_and_data(root)
     base = ["--model_path", str(model), "--data_path", str(data), *COMMON]
     out = {k: root / k for k in "RABCD"}
     state = root / "patch_state.json"

@@ -14,7 +14,7 @@ import pytest
 
 from tests.shim.test_megatron_checkpoint_shim import COMMON, _ckpt, _parallel, _train
 from tests.conftest import free_port
-from tests.shim.test_megatron_train_shim import PY, _env, _run
+from tests.shim.test_megatron_train_shim import PY, _env, model_and_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared, pytest.mark.multiproc]
 
@@ -28,16 +28,8 @@ def _cmd(*args: str) -> list:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict:
     """Model, data, R2 and A2, then B2 and D2."""
-    from tests.conftest import shared_path
-
-    tokenizer = shared_path("assets", "qwen2.5-tokenizer")
-    alpaca = shared_path("data", "alpaca_zh_demo.json")
     root = tmp_path_factory.mktemp("megatron_ckpt_shim_tp2")
-    data, model = root / "data", root / "tiny"
-    _run([PY, "tools/make_tiny_model.py", "--output_path", str(model), "--untie_word_embeddings",
-          "--vocab_size", "151665", "--seed", "3", "--tokenizer_path", str(tokenizer)], _env())
-    _run([PY, "tools/data_convert.py", "--input_path", str(alpaca), "--tokenizer_path", str(tokenizer),
-          "--output_path", str(data), "--seq_length", "64", "--overlength", "truncate", "--no_progress"], _env())
+    model, data = model_and_data(root)
     base = ["--model_path", str(model), "--data_path", str(data), *COMMON, "--tp", "2", "--no_export"]
     out = {k: root / k for k in ("R2", "A2", "B2", "D2")}
     shim_env = _env(SHIM_BACKEND="mindspore")
