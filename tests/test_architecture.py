@@ -1,6 +1,6 @@
 """The project's architecture, checked from its import graph (issue 15; CONTRIBUTING.md, "Layers").
 
-The graph is read from the source with `ast` (nothing is imported, so the check takes about a second): every
+The graph is read from the source with `ast` (nothing is imported; about two seconds on 2 cores): every
 `import x.y`, `from x import y` (relative ones resolved) and `importlib.import_module("x")` / `__import__("x")`
 with a literal name, at module top or inside functions, in the packages PACKAGES (tests/ and benchmarks/ are not
 part of the graph). An edge goes to the longest project module the statement names: `from a import b` names the
@@ -24,7 +24,6 @@ from __future__ import annotations
 import ast
 import io
 import re
-import time
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
@@ -379,11 +378,9 @@ def graph():
     return build_graph(REPO, PACKAGES)
 
 
-def test_the_graph_is_read_from_the_source_in_seconds(graph):
-    t0 = time.perf_counter()
-    modules, edges = build_graph(REPO, PACKAGES)
-    assert time.perf_counter() - t0 < 30  # a bound against a hang, not a speed target (pure AST, ~1 s)
-    # sanity: the graph is the project's (a walk that found nothing would pass every rule)
+def test_the_graph_is_the_projects(graph):
+    # a walk that found nothing would pass every rule
+    modules, edges = graph
     assert {"shim", "shim._comm.world", "shim.torch", "shim.launcher.agent", "megatron_patches.registry",
             "qwen_sft.training", "tools.train"} <= modules
     assert any(e.src == "shim._comm.ops" and e.dst == "shim._comm.world" for e in edges)
