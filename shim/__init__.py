@@ -23,6 +23,11 @@ BACKEND_ENV = "SHIM_BACKEND"
 #   megatron_patches: installs the post-import hook that applies megatron-core's named patches right after
 #                     `megatron.core` is imported (issue 6), under the shim only.
 PLUGINS = ("megatron_patches",)
-for _name in PLUGINS:
-    register_plugin(_name)
-del _name
+
+
+def _register_plugins() -> None:
+    for name in PLUGINS:
+        register_plugin(name)
+
+
+_register_plugins()

@@ -135,7 +135,8 @@ def is_active() -> bool:
 
 
 def activate() -> None:
-    """Serve `import torch` from the facade for the rest of this process.
+    """Serve `import torch` from the facade for the rest of this process, then call each registered plugin's
+    `on_shim_activate()` (see register_plugin).
 
     Raises RuntimeError if real torch was already imported (its objects would mix with the facade's).
     Idempotent."""
@@ -158,7 +159,8 @@ def activate() -> None:
 
 
 def deactivate() -> None:
-    """Remove the finder and the `torch*` aliases (used by tests; real torch may then be imported)."""
+    """Remove the finder and the `torch*` aliases (used by tests; real torch may then be imported); imported
+    plugins get `on_shim_deactivate()`, in reverse registration order."""
     if _finder in sys.meta_path:
         sys.meta_path.remove(_finder)
     for name in reversed(_PLUGINS):
