@@ -26,7 +26,7 @@ checkpoint saved with another tensor-parallel layout loads too (resharding); Sha
 ``flattened_range`` (megatron's legacy flattened optimizer layouts) raise NotImplementedError naming them.
 
 ``load_tensors(dir)`` returns every saved tensor of a ``torch_dist`` checkpoint as a global numpy array (any
-backend); ``parity_checkpoint(dir)`` wraps them for ``shim.parity.compare_checkpoints`` (tensor by tensor).
+backend); ``parity_checkpoint(dir)`` wraps them for ``parity.compare_checkpoints`` (tensor by tensor).
 """
 from __future__ import annotations
 
@@ -552,11 +552,11 @@ def load_tensors(checkpoint_dir: Union[str, Path], keys: Optional[List[str]] = N
 
 
 def parity_checkpoint(checkpoint_dir: Union[str, Path]):
-    """A ``torch_dist`` checkpoint directory as a ``shim.parity.checkpoints.Checkpoint`` (format "torch_dist"), for
-    ``shim.parity.compare_checkpoints``: one lazily loaded entry per saved tensor (global arrays, see
+    """A ``torch_dist`` checkpoint directory as a ``parity.checkpoints.Checkpoint`` (format "torch_dist"), for
+    ``parity.compare_checkpoints``: one lazily loaded entry per saved tensor (global arrays, see
     ``load_tensors``); ShardedObject blobs are listed as non-tensors ("bytes"). Raises FileNotFoundError when
     `checkpoint_dir` has no ``.metadata``."""
-    from shim.parity.checkpoints import Checkpoint, TensorEntry
+    from parity.checkpoints import Checkpoint, TensorEntry
 
     md_mod, _, _ = _dcp_classes()
     metadata = read_metadata(checkpoint_dir)

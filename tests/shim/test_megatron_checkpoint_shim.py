@@ -10,7 +10,7 @@ reference's keys, shapes and dtypes; tensor by tensor (all keys: model, optimize
 checkpoint of the same step within 1e-4 (fp32); B's step 2 equals A's step 2 within 1e-6 (resume under the shim
 reproduces the uninterrupted run); C and D's step 2 equal the reference step 2 within 1e-4 (each backend loads the
 other's checkpoint); the shim's HF export equals the reference export within 1e-4 per tensor (safetensors read
-back by `shim.parity`), config.json with the same keys; the torch_dist patch was applied and hit.
+back by the parity tool), config.json with the same keys; the torch_dist patch was applied and hit.
 """
 from __future__ import annotations
 
@@ -110,8 +110,8 @@ def test_shim_checkpoint_layout_and_metadata_read_by_real_torch(runs):
 
 def test_shim_checkpoint_equals_reference_tensor_by_tensor(runs):
     from megatron_patches.torch_dist_strategy import load_tensors, parity_checkpoint
-    from shim.parity import compare_checkpoints
-    from shim.parity.checkpoints import format_checkpoint_report
+    from parity import compare_checkpoints
+    from parity.checkpoints import format_checkpoint_report
 
     for step in range(1, STEPS + 1):
         shim_ck, ref_ck = parity_checkpoint(_ckpt(runs["A"], step)), parity_checkpoint(_ckpt(runs["R"], step))
@@ -130,9 +130,9 @@ def test_shim_checkpoint_equals_reference_tensor_by_tensor(runs):
 
 
 def test_parity_cli_compares_torch_dist_checkpoints(runs, capsys):
-    """`python -m shim.parity compare-checkpoints` reads torch_dist directories (the checkpoints root with its
+    """`python -m parity compare-checkpoints` reads torch_dist directories (the checkpoints root with its
     tracker file, or an iter_ directory): equal within 1e-4, and a default-tolerance mismatch is not hidden."""
-    from shim.parity.cli import main
+    from parity.cli import main
 
     shim_root, ref_root = runs["A"] / "checkpoints", runs["R"] / "checkpoints"
     assert main(["compare-checkpoints", str(shim_root), str(ref_root), "--atol", "1e-4", "--rtol", "0"]) == 0
@@ -166,8 +166,8 @@ def test_each_backend_loads_the_others_checkpoint(runs, run, saved_by):
 
 
 def test_shim_hf_export_equals_reference(runs):
-    from shim.parity import compare_checkpoints
-    from shim.parity.checkpoints import format_checkpoint_report
+    from parity import compare_checkpoints
+    from parity.checkpoints import format_checkpoint_report
 
     cmp = compare_checkpoints(runs["A"], runs["R"], atol=1e-4, rtol=0.0)
     assert cmp.ok, format_checkpoint_report(cmp)

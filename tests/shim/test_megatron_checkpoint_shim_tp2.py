@@ -49,7 +49,7 @@ def test_tp2_shim_checkpoint_layout_and_values(runs):
     import pickle
 
     from megatron_patches.torch_dist_strategy import load_tensors
-    from shim.parity.tolerance import Tolerance, compare_arrays
+    from parity.tolerance import Tolerance, compare_arrays
 
     for step in (1, 2):
         shim_dir, ref_dir = _ckpt(runs["A2"], step), _ckpt(runs["R2"], step)

@@ -5,7 +5,7 @@ STEPS steps on ../shared/data/alpaca_zh_demo.json (converted with the real token
 TP=1, once on real torch and once with `SHIM_BACKEND=mindspore` through the legacy launcher
 (`python -m torch.distributed.launch --nproc_per_node 1`, served by the facade). Same initial weights, same data
 order: the per-step loss must agree within 1e-4 absolute (grad norm, lr and token counts under the parity tool's
-default tolerances), checked with `shim.parity.compare_runs`. The shim run also writes its megatron-core patch
+default tolerances), checked with `parity.compare_runs`. The shim run also writes its megatron-core patch
 state ($MEGATRON_PATCHES_STATE), which `python -m megatron_patches --list` reads back.
 """
 from __future__ import annotations
@@ -107,8 +107,8 @@ def runs(tmp_path_factory) -> dict:
 
 
 def test_shim_run_matches_reference_per_step(runs):
-    from shim.parity import Tolerance, compare_runs
-    from shim.parity.metrics import format_run_report
+    from parity import Tolerance, compare_runs
+    from parity.metrics import format_run_report
 
     manifest = json.loads((runs["shim"] / "manifest.json").read_text())
     assert manifest["versions"]["torch"].endswith("+mindspore"), manifest["versions"]

@@ -54,8 +54,8 @@ def _train_loss(path) -> list[float]:
 
 
 def test_bf16_shim_run_matches_reference_within_stated_tolerance(runs):
-    from shim.parity import Tolerance, compare_runs
-    from shim.parity.metrics import format_run_report
+    from parity import Tolerance, compare_runs
+    from parity.metrics import format_run_report
 
     manifest = json.loads((runs["shim"] / "manifest.json").read_text())
     assert manifest["versions"]["torch"].endswith("+mindspore"), manifest["versions"]

@@ -1,7 +1,7 @@
 """tools/train.py at PP=2 (2 processes, TP=1, DP=1, megatron-core's 1F1B schedule, 2 micro-batches per step) on
 MindSpore CPU through the shim's launcher, against the same run on real torch: per-step loss within 1e-4
 absolute over the first PP_STEPS = 10 steps (measured max 3.8e-6), other metrics under the parity tool's
-default tolerances (`shim.parity.compare_runs`). Same tiny model and data as test_megatron_train_shim.py.
+default tolerances (`parity.compare_runs`). Same tiny model and data as test_megatron_train_shim.py.
 
 The pipeline's activations and gradients travel through the facade's point-to-point layer
 (`batch_isend_irecv`, MindSpore has no CPU Send/Receive: a broadcast in the pair's group). Two facade facts
@@ -37,8 +37,8 @@ def runs(tmp_path_factory) -> dict:
 
 
 def test_pp2_shim_run_matches_reference(runs):
-    from shim.parity import Tolerance, compare_runs
-    from shim.parity.metrics import format_run_report
+    from parity import Tolerance, compare_runs
+    from parity.metrics import format_run_report
 
     manifest = json.loads((runs["shim"] / "manifest.json").read_text())
     p = manifest["parallel"]

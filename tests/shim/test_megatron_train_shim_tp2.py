@@ -1,7 +1,7 @@
 """tools/train.py at TP=2 in 2 processes on MindSpore CPU through the shim's launcher
 (`SHIM_BACKEND=mindspore python -m torch.distributed.launch --nproc_per_node 2`), against the same run on real
 torch (`python -m torch.distributed.launch --nproc_per_node 2`, gloo): per-step loss within 1e-4 absolute, other
-metrics under the parity tool's default tolerances (`shim.parity.compare_runs`); both ranks report their
+metrics under the parity tool's default tolerances (`parity.compare_runs`); both ranks report their
 megatron-core patch state. Same tiny model and data as test_megatron_train_shim.py.
 """
 from __future__ import annotations
@@ -47,8 +47,8 @@ def runs(tmp_path_factory) -> dict:
 
 
 def test_tp2_shim_run_matches_reference(runs):
-    from shim.parity import Tolerance, compare_runs
-    from shim.parity.metrics import format_run_report
+    from parity import Tolerance, compare_runs
+    from parity.metrics import format_run_report
 
     manifest = json.loads((runs["shim"] / "manifest.json").read_text())
     assert manifest["parallel"]["tensor_model_parallel_size"] == 2 and manifest["parallel"]["world_size"] == 2

@@ -1,4 +1,4 @@
-"""The parity tool (`python -m shim.parity`): training runs, checkpoints and generation outputs.
+"""The parity tool (`python -m parity`): training runs, checkpoints and generation outputs.
 
 Inputs are hand-made files in the formats `tools/train.py` (metrics.jsonl + manifest.json, field names of
 `qwen_sft/training.py`) and `tools/generate.py --output_file` write, with known differences; tests assert the
@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from shim.parity import (ParityInputError, Tolerance, compare_checkpoints, compare_generations, compare_runs,
+from parity import (ParityInputError, Tolerance, compare_checkpoints, compare_generations, compare_runs,
                          load_checkpoint, load_run, parse_tolerance_overrides)
-from shim.parity.checkpoints import bf16_bits_to_float32, float32_to_bf16_bits
-from shim.parity.cli import main
-from shim.parity.metrics import tolerance_for
-from shim.parity.tolerance import check_scalar, compare_arrays
+from parity.checkpoints import bf16_bits_to_float32, float32_to_bf16_bits
+from parity.cli import main
+from parity.metrics import tolerance_for
+from parity.tolerance import check_scalar, compare_arrays
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -301,13 +301,13 @@ def test_plot_png_and_json(run_a, tmp_path):
 
 
 def test_cli_module_subprocess_does_not_import_torch(run_a, tmp_path):
-    """`python -m shim.parity` in a fresh interpreter: exit codes, and neither torch nor mindspore imported."""
+    """`python -m parity` in a fresh interpreter: exit codes, and neither torch nor mindspore imported."""
     losses = base_losses()
     losses[2] += 1.0
     b = write_run(tmp_path / "b", [train_record(s, l) for s, l in enumerate(losses, 1)], manifest())
     env = {k: v for k, v in os.environ.items() if k != "SHIM_BACKEND"}
-    code = ("import runpy, sys; sys.argv = ['shim.parity'] + sys.argv[1:]\n"
-            "try:\n    runpy.run_module('shim.parity', run_name='__main__')\n"
+    code = ("import runpy, sys; sys.argv = ['parity'] + sys.argv[1:]\n"
+            "try:\n    runpy.run_module('parity', run_name='__main__')\n"
             "except SystemExit as e:\n"
             "    assert 'torch' not in sys.modules and 'mindspore' not in sys.modules, sorted(sys.modules)\n"
             "    raise\n")
@@ -315,7 +315,7 @@ def test_cli_module_subprocess_does_not_import_torch(run_a, tmp_path):
                        env=env, timeout=120, cwd=REPO)
     assert p.returncode == 1, p.stderr
     assert "first diverging step 3 (train.loss)" in p.stdout
-    p = subprocess.run([sys.executable, "-m", "shim.parity", "compare", str(run_a), str(tmp_path / "none")],
+    p = subprocess.run([sys.executable, "-m", "parity", "compare", str(run_a), str(tmp_path / "none")],
                        capture_output=True, text=True, env=env, timeout=120, cwd=REPO)
     assert p.returncode == 2 and "none: metrics file not found" in p.stderr
 

@@ -10,7 +10,7 @@ real tokenizer, and ../shared/data/alpaca_zh_demo.json:
 * `tools/convert_ckpt.py` HF → Megatron at TP=2 PP=2 (legacy per-rank `torch.save` files) and Megatron → HF
   (safetensors, config) write the same bytes as on real torch;
 * `scripts/generate_qwen25_7b_ms.sh` (env overrides, TP=1) generates the same greedy tokens as
-  `tools/generate.py` on real torch (`python -m shim.parity compare-generations`);
+  `tools/generate.py` on real torch (`python -m parity compare-generations`);
 * `tools/evaluate.py` gives the same valid loss within 1e-5 relative (fp32);
 * a one-step `tools/train.py` run through `python -m torch.distributed.launch` with a checkpoint save leaves a
   $MEGATRON_PATCHES_STATE file in which `python -m megatron_patches --list` shows every registered patch applied
@@ -176,7 +176,7 @@ def test_generate_script_tokens_equal_reference(runs):
     assert all(len(r["output_token_ids"]) == MAX_NEW_TOKENS for r in shim)
     assert [r["model_name"] for r in shim] == ["qwen2.5-7b"] * 3
     _assert_ran_on_shim(runs["gen_log"])
-    cmp = subprocess.run([PY, "-m", "shim.parity", "compare-generations", str(runs["gen_ref"]), str(runs["gen_shim"])],
+    cmp = subprocess.run([PY, "-m", "parity", "compare-generations", str(runs["gen_ref"]), str(runs["gen_shim"])],
                          cwd=REPO, env=_env(), capture_output=True, text=True, timeout=120)
     assert cmp.returncode == 0, cmp.stdout + cmp.stderr
     assert "OK: 3 records identical token by token" in cmp.stdout

@@ -22,7 +22,7 @@ Readable inputs (`load_checkpoint`):
   not compared.
 
 Per tensor: missing/extra names, shape and dtype mismatches, max |diff|, max relative diff, number of elements
-outside the tolerance (rule in `shim.parity.tolerance`). Default tolerances depend on the dtype
+outside the tolerance (rule in `parity.tolerance`). Default tolerances depend on the dtype
 (`DTYPE_TOLERANCES`; the looser of the two when dtypes differ); `atol`/`rtol` arguments override them.
 """
 from __future__ import annotations
