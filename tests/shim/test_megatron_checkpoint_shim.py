@@ -109,12 +109,12 @@ def test_shim_checkpoint_layout_and_metadata_read_by_real_torch(runs):
 
 
 def test_shim_checkpoint_equals_reference_tensor_by_tensor(runs):
-    from megatron_patches.torch_dist_strategy import load_tensors, parity_checkpoint
-    from parity import compare_checkpoints
+    from parity import compare_checkpoints, load_checkpoint
     from parity.checkpoints import format_checkpoint_report
 
     for step in range(1, STEPS + 1):
-        shim_ck, ref_ck = parity_checkpoint(_ckpt(runs["A"], step)), parity_checkpoint(_ckpt(runs["R"], step))
+        shim_ck, ref_ck = load_checkpoint(_ckpt(runs["A"], step)), load_checkpoint(_ckpt(runs["R"], step))
+        assert shim_ck.format == ref_ck.format == "torch_dist"
         cmp = compare_checkpoints(shim_ck, ref_ck, atol=1e-4, rtol=0.0)
         assert cmp.ok, format_checkpoint_report(cmp)
         names = [t.name for t in cmp.tensors]
@@ -124,9 +124,23 @@ def test_shim_checkpoint_equals_reference_tensor_by_tensor(runs):
         assert shim_ck.non_tensors.keys() == ref_ck.non_tensors.keys() and "rng_state/shard_0.0.0_1.1.1" in \
             shim_ck.non_tensors
         if step > 1:  # the weights moved between the saves: not two copies of one state
-            now = load_tensors(_ckpt(runs["A"], step), ["output_layer.weight"])["output_layer.weight"]
-            earlier = load_tensors(_ckpt(runs["A"], step - 1), ["output_layer.weight"])["output_layer.weight"]
+            now = shim_ck.tensors["output_layer.weight"].load()
+            earlier = load_checkpoint(_ckpt(runs["A"], step - 1)).tensors["output_layer.weight"].load()
             assert not np.array_equal(now, earlier)
+
+
+def test_facade_reader_reads_what_real_torch_reads(runs):
+    """The facade's DCP reader (shim/torch/distributed/checkpoint) and real torch's DCP reader give the same keys,
+    dtypes, shapes and values for the checkpoints both backends wrote."""
+    from parity.torch_dist import open_torch_dist
+
+    for run in ("A", "R"):
+        d = _ckpt(runs[run], STEPS)
+        facade, real = open_torch_dist(d, backend="shim"), open_torch_dist(d, backend="torch")
+        assert (facade.tensors, facade.objects, facade.files) == (real.tensors, real.objects, real.files)
+        assert len(facade.tensors) > 10 and facade.objects
+        for key in facade.tensors:
+            np.testing.assert_array_equal(facade.load(key), real.load(key), err_msg=f"{run} {key}")
 
 
 def test_parity_cli_compares_torch_dist_checkpoints(runs, capsys):

@@ -48,8 +48,8 @@ def runs(tmp_path_factory) -> dict:
 def test_tp2_shim_checkpoint_layout_and_values(runs):
     import pickle
 
-    from megatron_patches.torch_dist_strategy import load_tensors
     from parity.tolerance import Tolerance, compare_arrays
+    from parity.torch_dist import open_torch_dist
 
     for step in (1, 2):
         shim_dir, ref_dir = _ckpt(runs["A2"], step), _ckpt(runs["R2"], step)
@@ -61,10 +61,11 @@ def test_tp2_shim_checkpoint_layout_and_values(runs):
         assert {info.relative_path for info in md.storage_data.values()} == {"__0_0.distcp", "__1_0.distcp"}
         qkv = md.state_dict_metadata["decoder.layers.self_attention.linear_qkv.weight"]
         assert len(qkv.chunks) == 4  # 2 layers x 2 tensor-parallel shards
-        shim_t, ref_t = load_tensors(shim_dir), load_tensors(ref_dir)
-        assert shim_t.keys() == ref_t.keys()
-        for key, ref in ref_t.items():
-            diff = compare_arrays(shim_t[key], ref, Tolerance(atol=1e-4, rtol=0.0))
+        shim_ck, ref_ck = open_torch_dist(shim_dir, backend="shim"), open_torch_dist(ref_dir, backend="torch")
+        assert shim_ck.tensors == ref_ck.tensors  # keys, dtypes, global shapes
+        for key in ref_ck.tensors:
+            ref = ref_ck.load(key)
+            diff = compare_arrays(shim_ck.load(key), ref, Tolerance(atol=1e-4, rtol=0.0))
             assert diff.mismatches == 0 and diff.numel == ref.size, (step, key, diff)
 
 

@@ -19,11 +19,13 @@ import pytest
 from safetensors.numpy import save_file
 
 from parity import (ParityInputError, Tolerance, compare_checkpoints, compare_generations, compare_runs,
-                         load_checkpoint, load_run, parse_tolerance_overrides)
+                    load_checkpoint, load_run, parse_tolerance_overrides)
 from parity.checkpoints import bf16_bits_to_float32, float32_to_bf16_bits
 from parity.cli import main
 from parity.metrics import tolerance_for
+from parity.records import TRACKER_FILE, Tracker, iteration_dir, read_tracker, sha256_file
 from parity.tolerance import check_scalar, compare_arrays
+from parity.torch_dist import open_torch_dist
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -480,6 +482,53 @@ def test_bad_checkpoint_inputs(tmp_path, capsys):
     (tmp_path / "dist" / "latest_checkpointed_iteration.txt").write_text("5")
     assert main(["compare-checkpoints", str(tmp_path / "dist"), str(tmp_path / "dist")]) == 2
     assert "torch_dist" in capsys.readouterr().err
+    (td / "metadata.json").write_text(json.dumps({"sharded_backend": "torch_dist"}))
+    assert main(["compare-checkpoints", str(tmp_path / "dist"), str(tmp_path / "dist")]) == 2
+    assert "iter_0000005: an incomplete torch_dist checkpoint (no .metadata file)" in capsys.readouterr().err
+    (td / ".metadata").write_bytes(b"not a pickle")
+    for backend in ("torch", "shim"):
+        with pytest.raises(ParityInputError, match=r"\.metadata: not a readable DCP metadata file"):
+            open_torch_dist(td, backend=backend)
+    (tmp_path / "dist" / TRACKER_FILE).write_text("latest")
+    assert main(["compare-checkpoints", str(tmp_path / "dist"), str(tmp_path / "dist")]) == 2
+    assert "expected 'release' or an iteration number, found 'latest'" in capsys.readouterr().err
+    (tmp_path / "dist" / TRACKER_FILE).write_text("6")
+    assert main(["compare-checkpoints", str(tmp_path / "dist"), str(tmp_path / "dist")]) == 2
+    assert "names 'iter_0000006', which is not a directory" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------ records
+def test_sha256_file_known_digests(tmp_path):
+    import hashlib
+
+    (tmp_path / "empty").write_bytes(b"")
+    assert sha256_file(tmp_path / "empty") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    (tmp_path / "abc").write_bytes(b"abc")
+    assert sha256_file(str(tmp_path / "abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    big = bytes(range(256)) * 5000  # > one 1 MiB block
+    (tmp_path / "big").write_bytes(big)
+    assert sha256_file(tmp_path / "big") == hashlib.sha256(big).hexdigest()
+    with pytest.raises(FileNotFoundError):
+        sha256_file(tmp_path / "missing")
+
+
+def test_read_tracker_and_iteration_dir(tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"{TRACKER_FILE}: no Megatron checkpoint tracker file"):
+        read_tracker(tmp_path)
+    cases = (("12\n", Tracker(12, False)), ("  0 ", Tracker(0, False)), ("release\n", Tracker(None, True)))
+    for text, expected in cases:
+        (tmp_path / TRACKER_FILE).write_text(text)
+        assert read_tracker(tmp_path) == expected
+    iteration, release = read_tracker(tmp_path)
+    assert iteration_dir(tmp_path, iteration, release) == tmp_path / "release"
+    assert iteration_dir(tmp_path, 12) == tmp_path / "iter_0000012"
+    for bad in ("", "-3", "1.5", "Release", "７"):
+        (tmp_path / TRACKER_FILE).write_text(bad)
+        with pytest.raises(ValueError, match="expected 'release' or an iteration number"):
+            read_tracker(tmp_path)
+    for bad in (None, -1, True, 2.0):
+        with pytest.raises(ValueError, match="non-negative int iteration"):
+            iteration_dir(tmp_path, bad)
 
 
 # ------------------------------------------------------------------------------------------------ generations
