@@ -10,8 +10,7 @@ import json
 
 import pytest
 
-from tests.shim.test_megatron_train_shim import STEPS
-from tests.shim.test_megatron_train_shim_tp2 import two_process_runs
+from tests.helpers.megatron_runs import STEPS, two_process_runs
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared, pytest.mark.multiproc]
 

@@ -22,8 +22,7 @@ import json
 import pytest
 
 from tests.conftest import free_port
-from tests.shim.test_megatron_train_shim import PY, _env, _run
-from tests.shim.test_megatron_train_shim_tp2 import launcher_runs
+from tests.helpers.megatron_runs import PY, launcher_runs, run_tool, tool_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared, pytest.mark.multiproc]
 
@@ -65,10 +64,10 @@ def test_p2p_waits_for_a_peer_later_than_mindspores_collective_timeout():
     measured 25 s works, 35 s fails); send, isend and a batch_isend_irecv exchange all arrive (the first into a
     leaf that requires grad, as megatron's receive buffers) and the store keeps only the last collective's
     arrival keys."""
-    env = _env(SHIM_BACKEND="mindspore", LATE_S="35")
+    env = tool_env(SHIM_BACKEND="mindspore", LATE_S="35")
     cmd = [PY, "-m", "torch.distributed.launch", "--nproc_per_node", "2", "--master_port", str(free_port()),
            "tests/shim/dist_scripts/p2p_late_peer.py"]
-    out = _run(cmd, env, timeout=420).stdout  # own session: killed with its workers on timeout
+    out = run_tool(cmd, env, timeout=420).stdout  # own session: killed with its workers on timeout
     lines = {}
     for line in out.splitlines():
         if "P2P {" in line:

@@ -10,34 +10,9 @@ import json
 
 import pytest
 
-from tests.conftest import free_port
-from tests.shim.test_megatron_train_shim import (PY, STEPS, _env, _run, model_and_data, shim_timeout,
-                                                 train_args)
+from tests.helpers.megatron_runs import STEPS, two_process_runs
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared, pytest.mark.multiproc]
-
-
-def launcher_runs(root, *extra: str, nproc: int = 2, steps: int = STEPS, env: dict | None = None,
-                  ref_timeout: float = 420) -> dict:
-    """In `root`: model, data, then an `nproc`-process reference run and an `nproc`-process shim run of
-    `steps` steps with `extra` flags (`env` adds variables to the shim run's environment). Returns the output
-    directories {"ref", "shim"} and the shim run's patch-state path {"state"} (rank r > 0 writes
-    `<state>.rank<r>`)."""
-    model, data = model_and_data(root)
-    common = [*train_args(model, data, steps), *extra]
-    launch = [PY, "-m", "torch.distributed.launch", "--nproc_per_node", str(nproc)]
-    ref, shim, state = root / "ref", root / "shim", root / "patch_state.json"
-    _run([*launch, "--master_port", str(free_port()), "tools/train.py", *common, "--output_path", str(ref)],
-         _env(), timeout=ref_timeout)
-    _run([*launch, "--master_port", str(free_port()), "tools/train.py", *common, "--output_path", str(shim)],
-         _env(SHIM_BACKEND="mindspore", MEGATRON_PATCHES_STATE=str(state), **(env or {})),
-         timeout=shim_timeout(steps) * (1.5 if nproc > 2 else 1.0))
-    return {"ref": ref, "shim": shim, "state": state}
-
-
-def two_process_runs(root, *extra: str, env: dict | None = None) -> dict:
-    """`launcher_runs` with 2 processes and STEPS (10) steps (the TP=2 and DP=2 runs)."""
-    return launcher_runs(root, *extra, nproc=2, env=env)
 
 
 @pytest.fixture(scope="module")

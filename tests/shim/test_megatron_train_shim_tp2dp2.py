@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from tests.shim.test_megatron_train_shim_tp2 import launcher_runs
+from tests.helpers.megatron_runs import launcher_runs
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared, pytest.mark.multiproc]
 
