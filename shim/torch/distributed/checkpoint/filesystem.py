@@ -202,7 +202,7 @@ def _read_box(reader: _ItemReader, fqn: str, storage_md: TensorStorageMetadata, 
     elements not covered keep their value). Raises what :class:`_ItemReader` raises."""
     if not isinstance(storage_md, TensorStorageMetadata):
         raise TypeError(f"{reader.dir}: {fqn!r} is not a saved tensor ({type(storage_md).__name__})")
-    import shim.torch as torch
+    import shim.torch as torch  # the facade's namespace, looked up at call time as metadata.py does
 
     wanted = ChunkStorageMetadata(offsets=torch.Size([int(o) for o in offsets]), sizes=torch.Size(out.shape))
     covered = 0
@@ -222,7 +222,7 @@ def _read_box(reader: _ItemReader, fqn: str, storage_md: TensorStorageMetadata, 
 def _read_global_tensor(reader: _ItemReader, fqn: str, storage_md: TensorStorageMetadata):
     """The whole saved tensor `fqn` (global size, saved dtype) as one facade tensor. Raises ValueError when the
     saved chunks do not cover it."""
-    import shim.torch as torch
+    import shim.torch as torch  # the facade's namespace, looked up at call time as metadata.py does
 
     out = torch.zeros(tuple(storage_md.size), dtype=storage_md.properties.dtype)
     covered = _read_box(reader, fqn, storage_md, [0] * len(storage_md.size), out)

@@ -20,7 +20,7 @@ __all__ = ["create_read_items_for_chunk_list"]
 
 
 def _size(values):
-    import shim.torch as torch
+    import shim.torch as torch  # the facade's namespace, looked up at call time as metadata.py does
 
     return torch.Size(tuple(int(v) for v in values))
 
