@@ -54,7 +54,7 @@ def _torch_module():
     """The importable torch (real or the active facade), or None when there is none. Imported here, not at module
     top: the parity tool needs torch only for torch checkpoint formats."""
     try:
-        import torch
+        import torch  # optional dependency: real torch or the active facade
     except ImportError:
         return None
     return torch
@@ -65,6 +65,7 @@ def _dtype_name(dtype) -> str:
 
 
 def _open_real(path: Path, torch) -> TorchDistCheckpoint:
+    # optional dependency (real torch), imported only to read a torch_dist checkpoint
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.metadata import TensorStorageMetadata
 
@@ -82,6 +83,7 @@ def _open_real(path: Path, torch) -> TorchDistCheckpoint:
 
 
 def _open_facade(path: Path) -> TorchDistCheckpoint:
+    # import cost (the facade loads MindSpore), paid only when a torch_dist checkpoint is read through it
     import shim.torch as ft
     from shim.torch.distributed.checkpoint import filesystem
     from shim.torch.distributed.checkpoint.metadata import TensorStorageMetadata
@@ -123,7 +125,7 @@ def open_torch_dist(path, backend: Optional[str] = None) -> TorchDistCheckpoint:
         raise ParityInputError(f"torch_dist reader backend must be 'torch' or 'shim', got {backend!r}")
     try:
         if backend == "torch":
-            import torch
+            import torch  # optional dependency: real torch (the module docstring says when)
             return _open_real(path, torch)
         return _open_facade(path)
     except ImportError as e:
