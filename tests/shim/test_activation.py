@@ -91,8 +91,7 @@ def test_python_m_shim_run_passes_args_and_exit_status(probe_script):
 
 def test_shim_run_console_script(probe_script):
     exe = Path(PY).with_name("shim-run")
-    if not exe.exists():
-        pytest.skip(f"console script {exe} not installed (pip install -e . creates it)")
+    assert exe.exists(), f"console script {exe} not installed (pip install -e . creates it)"
     proc = _run([str(exe), str(probe_script), "a", "b"], cwd=probe_script.parent)
     assert proc.returncode == 0, proc.stderr[-3000:]
     _check_facade(_report(proc), ["a", "b"])
@@ -119,8 +118,7 @@ def test_pth_file_activates_only_with_env(tmp_path, probe_script):
 def test_installed_pth_in_site_packages(probe_script):
     from shim._pth import pth_path, PTH_LINE
     path = pth_path()
-    if not path.exists():
-        pytest.skip(f"{path} not installed; run `python -m shim install-pth` (scripts/setup_env.sh does)")
+    assert path.exists(), f"{path} not installed; run `python -m shim install-pth` (scripts/setup_env.sh does)"
     assert path.read_text() == PTH_LINE
     proc = _run([PY, str(probe_script), "0"], env=_env(SHIM_BACKEND="mindspore"), cwd=probe_script.parent)
     assert proc.returncode == 0, proc.stderr[-3000:]
