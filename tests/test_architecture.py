@@ -54,8 +54,8 @@ LAYERS = (
           "activation (the import hook), `python -m shim`/shim-run, the .pth file; names the plugins"),
     Layer("launcher", ("shim.launcher",), False,
           "torchrun/torch.distributed.launch semantics: store, MindSpore scheduler, workers"),
-    Layer("on the shim", ("megatron_patches", "parity", "shim.parity", "shim.coverage"), False,
-          "megatron-core's patches, the parity tool, the OpInfo coverage harness (shim.parity until it moves)"),
+    Layer("on the shim", ("megatron_patches", "parity", "shim.coverage"), False,
+          "megatron-core's patches, the parity tool, the OpInfo coverage harness"),
     Layer("library", ("qwen_sft",), False, "the SFT workflow as a library"),
     Layer("programs", ("tools",), False, "thin CLIs over qwen_sft"),
 )
@@ -73,11 +73,7 @@ FACADE_CORE = ("shim.torch", "shim.torch_npu")
 
 # Cycles being removed on another branch, tolerated until that lands (exact module sets: a cycle that changes
 # or moves is an error). Delete an entry once its cycle is gone.
-PENDING_CYCLES = {
-    frozenset({"megatron_patches.torch_dist_strategy", "shim.parity.checkpoints"}):
-        "issue 15 item 2: the torch_dist/DCP format moves to shim/torch/distributed/checkpoint and parity moves "
-        "to the top-level package parity/ (branch wt-homes)",
-}
+PENDING_CYCLES: dict = {}
 
 # Where a function-level import must carry a reason comment (rule 3): folders end in "/", else files.
 REASON_REQUIRED = (
