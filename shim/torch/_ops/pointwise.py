@@ -356,14 +356,6 @@ def _unary(msfn, name, *, float_only=True, exact=False, keep_int=False):
     return f
 
 
-def _pick(*cands):
-    for mod, name in cands:
-        fn = getattr(mod, name, None)
-        if fn is not None:
-            return fn
-    return None
-
-
 neg = _unary(mint.neg, "neg", float_only=False, exact=True)
 negative = neg
 abs = _unary(mint.abs, "abs", float_only=False, exact=True)
