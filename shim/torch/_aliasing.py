@@ -67,7 +67,7 @@ def bind_tensor_class(cls) -> None:
 # ----------------------------------------------------------------------------------------------------------
 # storage-level MindSpore calls
 
-# Workaround row "Clone" (_workarounds.py): MindSpore 2.10 registers no CPU kernel for Clone (mint.clone /
+# workaround "Clone" (shim/torch/_workarounds.py): MindSpore 2.10 registers no CPU kernel for Clone (mint.clone /
 # Tensor.clone fail for every dtype); ops.deepcopy (an Identity node) copies and is differentiable.
 clone = ops.deepcopy if ms.get_context("device_target") == "CPU" else mint.clone
 # clone(m) -> mindspore.Tensor: a differentiable copy of m.
@@ -77,14 +77,14 @@ def scatter(m, dim, index, src):
     """Out-of-place scatter with torch.scatter semantics on MindSpore tensors: a copy of `m` with
     `out[index[i]][j] = src[i][j]` along `dim` (int64 `index` shaped like `src`). Differentiable.
 
-    Workaround row "mint.scatter" (_workarounds.py): mint.scatter is avoided: on CPU (MindSpore 2.10) it returns
+    workaround "mint.scatter" (shim/torch/_workarounds.py): mint.scatter is avoided: on CPU (MindSpore 2.10) it returns
     wrong positions when called again with different shapes (a kernel cache bug, measured)."""
     return ops.tensor_scatter_elements(m, index, src, dim)
 
 
 def round_bf16(m):
     """Round a float32 MindSpore tensor to bfloat16 values (kept in float32): the emulated-bf16 result step
-    (workaround row "bfloat16" in _workarounds.py). Differentiable (two casts)."""
+    (workaround "bfloat16", shim/torch/_workarounds.py). Differentiable (two casts)."""
     return _cast(_cast(m, ms.bfloat16), ms.float32)
 
 
@@ -148,7 +148,9 @@ def is_contig(shape, strides) -> bool:
 
 def geom(t):
     """`(shape, strides, storage_offset)` of base `t`, computed from its storage once and cached in `_geom`
-    (the one place a base's MindSpore `.shape` is read: that read waits on MindSpore's pipeline)."""
+    (the one place a base's MindSpore `.shape` is read: that read waits on MindSpore's pipeline).
+
+    workaround "pipeline waits" (shim/torch/_workarounds.py)"""
     g = t._geom
     if g is None:
         shape = tuple(t._m.shape)
@@ -260,7 +262,11 @@ def assign(t, new):
     recording, torch's rule). Either way the base's `_ver` is bumped.
     View: the value is carried into the base by `write_back` (which bumps the base's `_ver`), then `t` caches
     `new` as current. A write through a detached alias of a pinned base (`p.data.copy_(x)`, `p.detach().zero_()`)
-    runs with recording off: torch allows it and records nothing."""
+    runs with recording off: torch allows it and records nothing.
+
+    MindSpore's own in-place methods are not used: most have no CPU kernel (workaround "in-place kernels") and
+    `add_`/`mul_`/`sub_` silently leave self unchanged (workaround "silent in-place"); only `copy_` and slice
+    assignment write in place (rows in shim/torch/_workarounds.py)."""
     b = t._vbase
     if b is None:
         if t._pinned:
@@ -300,8 +306,9 @@ def write_back(v, new):
       functionally (`narrow` + `cat` for a contiguous region, `scatter` over `index_map(v)` otherwise) and
       assigned with `assign` (so gradients flow through the write, as torch's in-place op on a view);
     - larger bases outside recording: a contiguous region is written in place into the base's storage by one
-      slice assignment with MindSpore's enable_grad off (workaround rows "setitem general path" and
-      "view(-1) setitem" in _workarounds.py), bumping the base's `_ver`; other geometries scatter as above.
+      slice assignment with MindSpore's enable_grad off (workaround "setitem general path" and
+      workaround "view(-1) setitem" in shim/torch/_workarounds.py), bumping the base's `_ver`; other
+      geometries scatter as above.
     The view's own cache is left to the caller (`assign` sets it)."""
     b = v._vbase
     shape, strides, off = v._geom

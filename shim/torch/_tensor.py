@@ -630,6 +630,7 @@ class Tensor:
             self._gw = None
             return None
         w = self._gw
+        # workaround "_grad wrapper" (shim/torch/_workarounds.py)
         # MindSpore hands out a new Python wrapper of the same gradient on every `_grad` read: compare storage.
         if w is None or (w._m is not g and w._m.data_ptr() != g.data_ptr()):
             w = self._gw = _new(g, self._dt, self._dev)
@@ -679,6 +680,7 @@ class Tensor:
     def _grad(self):
         return self.grad
 
+    # workaround "Clone" (shim/torch/_workarounds.py)
     def retain_grad(self):
         """Keep the gradient of a non-leaf in .grad after backward (accumulating like torch). Implemented with
         a tensor hook: MindSpore's own retain_grad needs a Clone kernel that CPU lacks."""
@@ -775,6 +777,7 @@ class Tensor:
                 a._m, a._vbase, a._steps, a._geom, a._vver, a._ver = cur, None, None, None, 0, 0
         if self._pinned and tuple(m.shape) == tuple(self._m.shape) and m.dtype == self._m.dtype:
             if value._vbase is not None:
+                # workaround "InplaceCopy view source" (shim/torch/_workarounds.py)
                 # MindSpore 2.10 CPU InplaceCopy rejects a source that is a view into a larger storage
                 # (it compares whole-storage sizes); copy the view out first.
                 m = _clone(m)
@@ -1085,6 +1088,7 @@ class Tensor:
             # the MindSpore tensor of src must not be shared by two owners
             m = _clone(m) if isinstance(src, Tensor) and (m is unwrap(src)) else m
         elif isinstance(src, Tensor) and src._vbase is not None and (self._vbase if self._vbase is not None else self)._pinned:
+            # workaround "InplaceCopy view source" (shim/torch/_workarounds.py)
             # A pinned base is written with MindSpore's InplaceCopy, which (2.10 CPU) rejects a source that is a
             # view into a larger storage (it compares whole-storage sizes): copy the view out first.
             m = _clone(m)
@@ -1098,6 +1102,7 @@ class Tensor:
         """Fill with `value` in place (views write through)."""
         if isinstance(value, Tensor):
             value = value.item()
+        # workaround "FillScalar" (shim/torch/_workarounds.py)
         m = ops.full(tuple(self.shape), value, dtype=self._dt.sms)
         if self._dt.emulated:
             m = _round_bf16(m)
