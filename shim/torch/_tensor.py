@@ -62,7 +62,6 @@ class Size(tuple):
         return (Size, (tuple(self),))
 
 
-
 # ----------------------------------------------------------------------------------------------------------
 # the engine and helpers this class is built on, under the names the rest of the facade imports from here
 
