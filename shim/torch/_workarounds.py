@@ -15,7 +15,9 @@ or to re-measure and update it. This module is not imported by the facade at run
 Probes run with synchronous dispatch (`mindspore.runtime.launch_blocking()`, set by `run_probes`) so that a
 failing kernel raises at the call. Timing probes compare the slow path with its fast twin (best of several runs)
 and call the defect present when the slow path takes more than twice as long (Div: 1.5x); each was measured
-at 3x or more (MatMul transposed 10-13x, Div 3-5x, setitem general path >100x on the probe's sizes).
+at 3x or more (MatMul transposed 10-13x, Div 3-5x, setitem general path >100x on the probe's sizes). Those rows
+are marked `timed`: the test reports a timed row that reads "gone" as a warning, never a failure (wall times
+on a loaded machine are no pass/fail criterion; re-measure with `python -m shim.torch._workarounds` when idle).
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ class Workaround:
     probe: Optional[Callable[[], bool]]
     unprobed: str = ""
     target: str = "CPU"
+    timed: bool = False  # the probe compares wall times: reported, never a test failure (load makes it noisy)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -403,18 +406,18 @@ WORKAROUNDS = (
                    "checked by tests/shim/test_matmul_fast_paths.py); F.linear is MatMul(transpose_b=True) + bias",
         reason="the operand is first copied to row-major order: 742 ms vs 104 ms for the tiny model's output "
                "layer (151,680 x 64)", measured=_V,
-        sites=("_ops/linalg.py::_MATMUL_T", "nn/functional.py::_MATMUL_NT"), probe=_probe_matmul_transposed),
+        sites=("_ops/linalg.py::_MATMUL_T", "nn/functional.py::_MATMUL_NT"), probe=_probe_matmul_transposed, timed=True),
     Workaround(
         key="Div", op="Div kernel (`mint.div`, `Tensor.__truediv__`) on floats",
         workaround="true division uses the RealDiv kernel (bit-identical, differentiable)",
         reason="3-5x slower than RealDiv from ~64K elements up (9.7M float32: ~150 ms vs 30-60 ms)", measured=_V,
-        sites=("_ops/pointwise.py::_real_div",), probe=_probe_div),
+        sites=("_ops/pointwise.py::_real_div",), probe=_probe_div, timed=True),
     Workaround(
         key="setitem general path", op="slice assignment (`m[a:b] = v`) with MindSpore's enable_grad on",
         workaround="large-base write-backs assign with enable_grad switched off around the write",
         reason="with enable_grad on, setitem takes its general path (host-built index arrays + a scatter): "
                "~50x slower (6.5 s vs 0.12 s for megatron's 9.7M-element main_grad.add_)", measured=_V,
-        sites=("_aliasing.py::write_back",), probe=_probe_setitem_general_path),
+        sites=("_aliasing.py::write_back",), probe=_probe_setitem_general_path, timed=True),
     Workaround(
         key="view(-1) setitem", op="slice assignment into `m.view(-1)` (a storage-sharing view)",
         workaround="done with enable_grad off (see row \"setitem general path\")",
