@@ -48,6 +48,7 @@ CONFIGS = [
     ("AdamW", dict(lr=1e-2)),
     ("AdamW", dict(lr=3e-3, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1)),
     ("AdamW", dict(lr=1e-2, amsgrad=True)),
+    ("AdamW", dict(lr=3e-3, betas=(0.9, 0.95), weight_decay=0.1, fused=True)),  # nanoGPT on "cuda"
     ("Adam", dict(lr=1e-2)),
     ("Adam", dict(lr=1e-2, weight_decay=0.05, maximize=True)),
     ("SGD", dict(lr=0.05)),

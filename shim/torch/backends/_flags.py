@@ -31,8 +31,8 @@ def _check(what: str, value, current):
         if not isinstance(value, (bool, int)) or value not in (0, 1):
             raise TypeError(f"{what} expects a bool, got {value!r}")
         return bool(value)
-    if isinstance(current, int) and not isinstance(value, int):
-        raise TypeError(f"{what} expects an int, got {value!r}")
+    if isinstance(current, int) and value is not None and not isinstance(value, int):
+        raise TypeError(f"{what} expects an int or None, got {value!r}")
     return value
 
 

@@ -1,7 +1,8 @@
 """``torch.backends.cudnn`` on the shim: there is no cuDNN (``is_available()`` False, ``version()`` None); the
 switches ``enabled``, ``benchmark``, ``benchmark_limit``, ``deterministic`` and ``allow_tf32`` are settable with
-torch's defaults and type checks, and recorded: MindSpore's kernels are not chosen by benchmarking, and float32
-convolutions stay full float32 (``allow_tf32`` is a permission). See ``torch.backends``."""
+the defaults of a torch build without cuDNN (``benchmark_limit`` None) and torch's type checks, and recorded:
+MindSpore's kernels are not chosen by benchmarking, and float32 convolutions stay full float32 (``allow_tf32`` is
+a permission). See ``torch.backends``."""
 from __future__ import annotations
 
 import contextlib
@@ -46,5 +47,5 @@ def _missing(name: str):
     raise UnsupportedAPI(f"torch.backends.cudnn.{name} is not implemented by the shim")
 
 
-install(__name__, {"enabled": True, "benchmark": False, "benchmark_limit": 10, "deterministic": False,
+install(__name__, {"enabled": True, "benchmark": False, "benchmark_limit": None, "deterministic": False,
                    "allow_tf32": True}, _missing)
