@@ -2,14 +2,18 @@
 
 What each switch means here (the facade runs every op on MindSpore; "cuda" is this rank's accelerator):
 
-| switch | torch default | meaning under the shim |
-|---|---|---|
-| ``cuda.matmul.allow_tf32`` | False | recorded. A *permission* for float32 matmuls to use TF32 tensor cores; the facade's float32 matmuls always run in full float32 (MindSpore CPU has no reduced mode; on Ascend the facade does not turn on HF32), which every value of the switch allows. |
-| ``cuda.matmul.allow_fp16_reduced_precision_reduction``, ``..._bf16_...`` | True | recorded; a permission, as above (reductions keep float32 accumulation). |
-| ``cudnn.allow_tf32`` | True | recorded; a permission for cuDNN convolutions, as above. |
-| ``cudnn.enabled``, ``cudnn.benchmark``, ``cudnn.deterministic``, ``cudnn.benchmark_limit`` | True, False, False, None | recorded; there is no cuDNN (``cudnn.is_available()`` is False): kernels are MindSpore's and are not chosen by benchmarking. |
-| ``cuda.enable_flash_sdp`` / ``mem_efficient`` / ``math`` / ``cudnn_sdp`` | all True | recorded; ``F.scaled_dot_product_attention`` has one (math) implementation, used whatever is enabled. |
-| ``mps.is_available()`` / ``is_built()`` | — | False (no Apple GPU backend). |
+- ``cuda.matmul.allow_tf32`` (torch default False): recorded. A *permission* for float32 matmuls to use TF32
+  tensor cores; the facade's float32 matmuls always run in full float32 (MindSpore CPU has no reduced mode; on
+  Ascend the facade does not turn on HF32), which every value of the switch allows.
+- ``cuda.matmul.allow_fp16_reduced_precision_reduction`` / ``..._bf16_...`` (True): recorded; a permission, as
+  above (reductions keep float32 accumulation).
+- ``cudnn.allow_tf32`` (True): recorded; a permission for cuDNN convolutions, as above.
+- ``cudnn.enabled``, ``cudnn.benchmark``, ``cudnn.deterministic``, ``cudnn.benchmark_limit`` (True, False, False,
+  None: a torch build without cuDNN): recorded; there is no cuDNN (``cudnn.is_available()`` is False): kernels are
+  MindSpore's and are not chosen by benchmarking.
+- ``cuda.enable_flash_sdp`` / ``mem_efficient`` / ``math`` / ``cudnn_sdp`` (all True): recorded;
+  ``F.scaled_dot_product_attention`` has one implementation, used whatever is enabled.
+- ``mps.is_available()`` / ``is_built()``: False (no Apple GPU backend).
 
 Every other ``torch.backends.X`` raises NotImplementedError naming it.
 """
