@@ -84,8 +84,8 @@ def _run(program: Path, cmd: list, shim: bool) -> str:
     return proc.stdout
 
 
-def _train(program: Path, out_dir: str, shim: bool, *extra: str) -> str:
-    return _run(program, [sys.executable, "train.py", *TRAIN_ARGS, f"--out_dir={out_dir}", *extra], shim)
+def _train(program: Path, out_dir: str, shim: bool, *extra: str, args=TRAIN_ARGS) -> str:
+    return _run(program, [sys.executable, "train.py", *args, f"--out_dir={out_dir}", *extra], shim)
 
 
 def _losses(stdout: str) -> dict:
@@ -131,8 +131,12 @@ def test_single_process_cpu_runs_and_checkpoint_loads_in_real_torch(program, shi
 
 @pytest.mark.slow
 def test_default_cuda_path_equals_cpu_path(program, shim_cpu):
-    # device='cuda' under the shim: autocast(float32) context, pin_memory, fused AdamW; same numbers as --device=cpu
-    assert _losses(_train(program, "out_cuda", shim=True)) == shim_cpu
+    # device='cuda' under the shim: autocast(float32) context, pin_memory, fused AdamW, and nanoGPT's default
+    # compile=True (torch.compile is eager under the shim); the same numbers as --device=cpu
+    args = [a for a in TRAIN_ARGS if a != "--compile=False"]
+    stdout = _train(program, "out_cuda", True, args=args)
+    assert "compiling the model" in stdout and "using fused AdamW: True" in stdout
+    assert _losses(stdout) == shim_cpu
 
 
 @pytest.mark.slow

@@ -78,3 +78,60 @@ def test_ddp_two_ranks_equals_real_torch(tmp_path):
     assert got[1]["init_params"] == got[0]["init_params"]
     assert got[1]["stat_after_forward"] == [10.0, 10.0] and got[1]["stat_not_broadcast"] == [2.0, 2.0]
     assert "module.fc1.weight" in got[0]["state_dict_keys"] and "module.stat" in got[0]["state_dict_keys"]
+
+
+# ------------------------------------------------------------------------------ in-process (a world of one)
+@pytest.fixture
+def one_rank_world():
+    import shim.torch.distributed as dist
+    saved = {k: os.environ.pop(k) for k in ("RANK", "WORLD_SIZE", "MS_ROLE") if k in os.environ}
+    dist.init_process_group("nccl", init_method="env://", world_size=1, rank=0)
+    try:
+        yield dist
+    finally:
+        dist.destroy_process_group()
+        os.environ.update(saved)
+
+
+def test_ddp_one_rank_equals_plain_training_and_refuses_what_it_lacks(one_rank_world):
+    import shim.torch as mt
+    from shim.torch.nn.parallel import DistributedDataParallel as DDP
+
+    assert one_rank_world.get_backend() == "nccl"
+    torch = pytest.importorskip("torch")
+    w0 = np.random.RandomState(0).uniform(-1, 1, size=(3, 4)).astype(np.float32)
+    x = np.random.RandomState(1).uniform(-1, 1, size=(5, 4)).astype(np.float32)
+    ref = torch.nn.Linear(4, 3, bias=False)
+    with torch.no_grad():
+        ref.weight.copy_(torch.tensor(w0))
+    (ref(torch.tensor(x)) ** 2).mean().backward()
+    m = mt.nn.Linear(4, 3, bias=False)
+    with mt.no_grad():
+        m.weight.copy_(mt.tensor(w0))
+    ddp = DDP(m, device_ids=[0])
+    (ddp(mt.tensor(x)) ** 2).mean().backward()
+    np.testing.assert_allclose(m.weight.grad.numpy(), ref.weight.grad.numpy(), rtol=1e-5, atol=1e-7)
+    assert list(ddp.state_dict()) == ["module.weight"] and ddp.module is m
+    with ddp.no_sync():
+        assert ddp.require_backward_grad_sync is False
+    assert ddp.require_backward_grad_sync is True
+
+    with pytest.raises(RuntimeError, match="doesn't have any parameter that requires a gradient"):
+        DDP(mt.nn.Linear(2, 2).requires_grad_(False))
+    with pytest.raises(ValueError, match="device_ids must be None or a list of one device"):
+        DDP(mt.nn.Linear(2, 2), device_ids=[0, 1])
+    with pytest.raises(TypeError, match="must be a torch.nn.Module"):
+        DDP(lambda v: v)
+    with pytest.raises(NotImplementedError, match=r"DistributedDataParallel\(device_mesh=...\)"):
+        DDP(mt.nn.Linear(2, 2), device_mesh=object())
+    with pytest.raises(NotImplementedError, match="register_comm_hook"):
+        ddp.register_comm_hook(None, None)
+    with pytest.raises(NotImplementedError, match="torch.nn.parallel.DataParallel"):
+        mt.nn.parallel.DataParallel
+
+
+def test_ddp_needs_an_initialised_group():
+    import shim.torch as mt
+    from shim.torch.nn.parallel import DistributedDataParallel as DDP
+    with pytest.raises(RuntimeError, match="Default process group has not been initialized"):
+        DDP(mt.nn.Linear(2, 2))
