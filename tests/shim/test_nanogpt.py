@@ -175,12 +175,8 @@ def test_ddp_torchrun_two_processes(program, shim_cpu):
 
 
 @pytest.mark.slow
-def test_sample_greedy_equals_real_torch(program, reference, shim_cpu):
-    # the checkpoint real torch saved, sampled greedily by both backends: the same text
-    want = _sample(program, "out_ref", False, "--device=cpu", "--top_k=1")
-    assert _sample(program, "out_ref", True, "--device=cpu", "--top_k=1") == want
-    assert _sample(program, "out_ref", True, "--top_k=1") == want  # the default device='cuda'
-    # and the shim's checkpoint is sampled alike by both
+def test_sample_greedy_equals_real_torch(program, shim_cpu):
+    # the checkpoint the shim saved, sampled greedily (independent of the random stream) by both backends
     assert _sample(program, "out_shim", True, "--top_k=1") == _sample(program, "out_shim", False, "--device=cpu",
                                                                       "--top_k=1")
 
