@@ -98,6 +98,7 @@ def test_ddp_one_rank_equals_plain_training_and_refuses_what_it_lacks(one_rank_w
     from shim.torch.nn.parallel import DistributedDataParallel as DDP
 
     assert one_rank_world.get_backend() == "nccl"
+    assert mt.nn.parallel.DistributedDataParallel is DDP  # reachable as an attribute, as in torch
     torch = pytest.importorskip("torch")
     w0 = np.random.RandomState(0).uniform(-1, 1, size=(3, 4)).astype(np.float32)
     x = np.random.RandomState(1).uniform(-1, 1, size=(5, 4)).astype(np.float32)

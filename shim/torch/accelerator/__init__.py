@@ -14,6 +14,7 @@ from typing import Any
 from shim.torch._unsupported import module_getattr as _module_getattr
 
 from .. import cuda as _cuda
+from .._device import device as _device
 
 __all__ = ["current_accelerator", "current_device_idx", "current_device_index", "current_stream", "device_count",
            "device_index", "empty_cache", "is_available", "max_memory_allocated", "max_memory_reserved",
@@ -23,10 +24,9 @@ __all__ = ["current_accelerator", "current_device_idx", "current_device_index", 
 
 def current_accelerator(check_available: bool = False):
     """``torch.device('cuda')`` (the shim's accelerator); None when ``check_available`` and it is unusable."""
-    from .._device import device
     if check_available and not _cuda.is_available():
         return None
-    return device("cuda")
+    return _device("cuda")
 
 
 def is_available() -> bool:

@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
+from shim.torch._tensor import Tensor
 from shim.torch._unsupported import module_getattr as _module_getattr
 
 __all__ = ["assert_close"]
@@ -32,7 +33,6 @@ class _Mismatch(AssertionError):
 
 
 def _is_tensor(x) -> bool:
-    from .._tensor import Tensor
     return isinstance(x, Tensor)
 
 

@@ -1,6 +1,8 @@
 """``torch.backends.cpu`` on the shim: ``get_cpu_capability()``."""
 from __future__ import annotations
 
+import platform
+
 from shim.torch._unsupported import module_getattr as _module_getattr
 
 __all__ = ["get_cpu_capability"]
@@ -9,7 +11,6 @@ __all__ = ["get_cpu_capability"]
 def get_cpu_capability() -> str:
     """The widest SIMD level the host CPU reports, in torch's spelling ("AVX512", "AVX2", "DEFAULT"; "NEON"/"SVE256"
     on Arm): read from the CPU flags (``/proc/cpuinfo`` on Linux)."""
-    import platform
     machine = platform.machine().lower()
     flags = set()
     try:

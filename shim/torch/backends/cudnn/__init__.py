@@ -6,6 +6,7 @@ a permission). See ``torch.backends``."""
 from __future__ import annotations
 
 import contextlib
+import sys
 
 from shim.torch._unsupported import UnsupportedAPI
 
@@ -28,7 +29,6 @@ def version():
 @contextlib.contextmanager
 def flags(enabled=False, benchmark=False, benchmark_limit=10, deterministic=False, allow_tf32=True):
     """Set the switches for the duration of the block (torch.backends.cudnn.flags); restores them after."""
-    import sys
     mod = sys.modules[__name__]
     saved = dict(mod._flags)
     try:

@@ -35,7 +35,9 @@ import warnings
 import weakref
 from typing import Any, Optional
 
+from ... import cat, float32, is_grad_enabled, no_grad, tensor, zeros
 from ... import distributed as dist
+from ..._tensor import Tensor
 from ..modules.module import Module
 
 __all__ = ["DistributedDataParallel"]
@@ -47,7 +49,6 @@ _DEFAULT_FIRST_BUCKET_BYTES = 1024 * 1024  # torch.distributed._DEFAULT_FIRST_BU
 
 def _tensors_in(obj, out: list) -> list:
     """The facade tensors inside (nested) tuples, lists, dicts and dataclass-like outputs, in order."""
-    from ..._tensor import Tensor
     if isinstance(obj, Tensor):
         out.append(obj)
     elif isinstance(obj, (list, tuple)):
@@ -204,7 +205,6 @@ class DistributedDataParallel(Module):
     def forward(self, *inputs, **kwargs):
         """Run the wrapped module (after broadcasting buffers when configured) and arm the gradient reduction
         for the backward pass of its outputs when grad mode is on and ``require_backward_grad_sync`` is set."""
-        from ... import is_grad_enabled
         grad_sync = is_grad_enabled() and self.require_backward_grad_sync
         if grad_sync:
             self._check_prior_reduction_finished()
@@ -245,7 +245,6 @@ class DistributedDataParallel(Module):
 
     def _broadcast(self, tensors: list) -> None:
         """Overwrite ``tensors`` with group rank 0's values (one flat broadcast per dtype)."""
-        from ... import cat, no_grad
         if self._world == 1 or not tensors:
             return
         by_dtype: dict = {}
@@ -329,7 +328,6 @@ class DistributedDataParallel(Module):
         self._mark_ready(i)
 
     def _sync_usage(self) -> None:
-        from ... import tensor, float32
         flags = tensor([1.0 if u else 0.0 for u in self._locally_used], dtype=float32)
         if self._world > 1:
             dist.all_reduce(flags, group=self.process_group)
@@ -349,7 +347,6 @@ class DistributedDataParallel(Module):
             self._expect_hooks = False
 
     def _reduce(self, bucket: _Bucket) -> None:
-        from ... import cat, no_grad, zeros
         params = [self._params[i] for i in bucket.indices]
         keep = [True] * len(params)
         if self._global_used is not None:
