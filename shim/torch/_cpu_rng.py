@@ -376,7 +376,7 @@ def randint(eng: Engine, n: int, low: int, high: int, wide_ok: bool = True) -> n
     """`random_(low, high)` n times as int64 (`wide_ok`: the element type may take 64-bit draws)."""
     rng = int(high) - int(low)
     if rng <= 0:
-        raise ValueError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     raw = eng.random64(n) if (wide_ok and rng >= 1 << 32) else eng.random32(n)
     return (raw % np.uint64(rng)).astype(np.int64) + np.int64(low)
 

@@ -169,3 +169,46 @@ def test_sync_dispatch_survives(failure):
     with pytest.raises(Exception):
         _matmul_mismatch(st)
     assert (x * 2).sum().item() == 30.0
+
+
+def _bad_randint(T):
+    T.randint(5, 2, (3,))
+
+
+def _bad_multinomial(T):
+    T.multinomial(T.tensor([0.5, -1.0, 0.5]), 1)
+
+
+def _bad_normal(T):
+    T.empty(20).normal_(0.0, -1.0)
+
+
+def _bad_uniform(T):
+    T.empty(20).uniform_(2.0, 1.0)
+
+
+RANDOM_FAILURES = [_bad_randint, _bad_multinomial, _bad_normal, _bad_uniform]
+
+
+@pytest.mark.parametrize("failure", RANDOM_FAILURES + BOTH_FAIL,
+                         ids=[f.__name__.lstrip("_") for f in RANDOM_FAILURES] + BOTH_IDS)
+def test_rng_state_survives(failure):
+    """A failing op (random or not) draws nothing: the generator state is unchanged and the next draws are real
+    torch's (the facade generates torch's CPU streams, tests/shim/test_random_streams.py)."""
+    draws = {}
+    for T in (torch, st):
+        T.manual_seed(21)
+        T.randn(3)                                   # leaves a cached normal value in the state
+        before = T.get_rng_state().numpy().copy()
+        _fail(T, failure)
+        assert np.array_equal(T.get_rng_state().numpy(), before)
+        draws[T] = (T.randn(40).numpy(), T.rand(5).numpy(), T.randint(0, 9, (6,)).numpy())
+    for a, b in zip(draws[torch], draws[st]):
+        assert np.array_equal(a, b)
+
+
+def test_rng_state_survives_a_mindspore_error():
+    st.manual_seed(4)
+    before = st.get_rng_state().numpy().copy()
+    _fail(st, _cumsum_0d)
+    assert np.array_equal(st.get_rng_state().numpy(), before)

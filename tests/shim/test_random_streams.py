@@ -230,3 +230,33 @@ def test_fork_rng_and_cuda_generator_share_the_stream():
     st.cuda.manual_seed(11)
     torch.manual_seed(11)
     _same(torch.rand(5), st.rand(5))
+
+
+@pytest.mark.slow
+def test_unmodified_script_draws_torchs_initial_weights(tmp_path):
+    """tests/shim/scripts/tiny_transformer.py seeded with torch.manual_seed(0) and initialised by its own modules
+    (`--write-init`, each backend writing its own draws) starts from the same weights bit for bit and trains to
+    the same loss curve as real torch (the tolerance of test_tiny_transformer_script)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).parent / "scripts" / "tiny_transformer.py"
+    outs = {}
+    for backend in ("torch", "mindspore"):
+        env = {k: v for k, v in __import__("os").environ.items() if k != "SHIM_BACKEND"}
+        if backend == "mindspore":
+            env["SHIM_BACKEND"] = "mindspore"
+        init, out = tmp_path / f"{backend}.npz", tmp_path / f"{backend}.json"
+        proc = subprocess.run([sys.executable, str(script), "--write-init", str(init), "--out", str(out),
+                               "--steps", "6", "--save-at", "3"], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=900)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        outs[backend] = (np.load(init), json.loads(out.read_text()))
+    (ref_w, ref), (got_w, got) = outs["torch"], outs["mindspore"]
+    assert got["torch_version"].endswith("+mindspore")
+    assert sorted(ref_w.files) == sorted(got_w.files)
+    for k in ref_w.files:
+        assert ref_w[k].dtype == got_w[k].dtype and np.array_equal(ref_w[k], got_w[k]), k
+    errors = [abs(a - b) / abs(b) for a, b in zip(got["losses"], ref["losses"])]
+    assert max(errors) <= 1e-5, errors
