@@ -488,7 +488,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
             elif input._dt.name == "float16":
                 scale = np.float32(np.float16(scale))
             noise = keep.astype(np.float32) * scale
-        result = _out(x * ms.Tensor(noise.astype(ms.dtype_to_nptype(x.dtype))), input)
+        result = _out(x * ms.Tensor(noise.astype(np.float32 if input._dt.emulated else input._dt.np)), input)
     return _inplace_result(input, result, inplace)
 
 
