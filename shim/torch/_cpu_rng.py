@@ -18,7 +18,7 @@ torch 2.13 CPU wheel in tests/shim/test_random_streams.py) and written anew:
 - **uniform_** (`aten/src/ATen/native/cpu/DistributionTemplates.h` `uniform_kernel`,
   `aten/src/ATen/core/DistributionsHelper.h` `uniform_real_distribution`, `aten/src/ATen/core/TransformationHelper.h`
   `uniform_real`): one draw per element in memory order; float32 takes the low 24 bits of `random()` times 2^-24,
-  float64 the low 53 bits of `random64()` times 2^-53 (bfloat16: 8 bits, float16: 11 bits, computed in float);
+  float64 the low 53 bits of `random64()` times 2^-53 (bfloat16 and float16 are drawn as float32 and rounded; a value rounding up to `to` becomes `from`);
   then `x * (to - from) + from` in the element type, which torch's compiler contracts into one fused multiply-add.
 - **normal_ / randn** (`DistributionTemplates.h` `normal_kernel`, `normal_fill`, `normal_fill_16`,
   `normal_fill_AVX2`, `normal_fill_16_AVX2`; `DistributionKernels.cpp` registers the normal kernel without its
@@ -31,6 +31,8 @@ torch 2.13 CPU wheel in tests/shim/test_random_streams.py) and written anew:
   torch in ~0.1–1 % of the values). float64 uses libm `log`/`cos`/`sin` (Python's `math`, i.e. the same glibc).
   Fewer than 16 elements or a non-contiguous tensor: `normal_distribution<double>` per element (`u1`, `u2` from
   `random64()`, `r = sqrt(-2 log1p(-u2))`, `θ = 2π u1`, returns `r cos θ`, caches `r sin θ` for the next call).
+  bfloat16/float16 (measured against torch 2.13): the float32 AVX2 path drawn block by block (so the overlapping
+  last block follows the full blocks directly, without draws for the leftover elements), rounded to the type.
 - **randint / random_(from, to)** (`random_from_to_kernel`, `uniform_int_from_to`): `(random() % range) + from`,
   `random64()` when `range >= 2^32`. **random_()** (`uniform_int_distribution`, `uniform_int`): int64/float64
   `random64() % (max+1)` (float64: `% (2^53 + 1)`), other types `random()` modulo their range.
@@ -235,7 +237,7 @@ def _libm(fn, x: np.ndarray) -> np.ndarray:
 
 # ---- uniform -----------------------------------------------------------------------------------------------
 
-_DIGITS = {"float32": 24, "float64": 53, "bfloat16": 8, "float16": 11}
+_DIGITS = {"float32": 24, "float64": 53}
 
 
 def uniform01(eng: Engine, n: int, kind: str) -> np.ndarray:
@@ -248,29 +250,22 @@ def uniform01(eng: Engine, n: int, kind: str) -> np.ndarray:
 
 def uniform(eng: Engine, n: int, kind: str, low: float, high: float) -> np.ndarray:
     """`uniform_(low, high)` on n elements of `kind` ("float32", "float64", "bfloat16", "float16"): float64
-    values for float64, float32 values otherwise (bfloat16/float16 still to be rounded by the caller)."""
-    x = uniform01(eng, n, kind)
+    values for float64, float32 values otherwise (bfloat16/float16 already rounded: torch draws them as float32
+    and rounds, replacing a value that rounds up to `high` by `low`, so the range stays half-open)."""
     if kind == "float64":
+        x = uniform01(eng, n, kind)
         lo, hi = float(low), float(high)
         if lo == 0.0 and hi == 1.0:
             return x
         return fma64(x, hi - lo, lo)
+    x = uniform01(eng, n, "float32")
+    lo, hi = _F32(low), _F32(high)
+    v = x if (lo == 0 and hi == 1) else fma32(x, _F32(hi - lo), lo)
     if kind == "float32":
-        lo, hi = _F32(low), _F32(high)
-        if lo == 0 and hi == 1:
-            return x
-        return fma32(x, _F32(hi - lo), lo)
-    lo, hi = _round_half(float(low), kind), _round_half(float(high), kind)
-    span = _round_half(float(_F32(hi) - _F32(lo)), kind)
-    return fma32(x, _F32(span), _F32(lo))
-
-
-def _round_half(v: float, kind: str) -> float:
-    if kind == "float16":
-        return float(np.float16(v))
-    u = np.array([v], _F32).view(np.uint32)
-    u = ((u.astype(np.uint64) + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000).astype(np.uint32)
-    return float(u.view(_F32)[0])
+        return v
+    v = round_half(v, kind)
+    lo_h, hi_h = round_half(np.array([lo]), kind)[0], round_half(np.array([hi]), kind)[0]
+    return np.where(v >= hi_h, lo_h, v).astype(_F32)
 
 
 # ---- normal ------------------------------------------------------------------------------------------------
@@ -361,6 +356,17 @@ def _fill16_f64(blocks: np.ndarray, mean: float, std: float) -> np.ndarray:
     return fma64(out, std, mean)
 
 
+def round_half(x: np.ndarray, kind: str) -> np.ndarray:
+    """Round float32/float64 values to bfloat16 or float16 (nearest even), returned as float32."""
+    x = np.asarray(x)
+    if kind == "float16":
+        return x.astype(np.float16).astype(_F32)
+    # a double goes through float first, as c10::BFloat16(float(x)) does
+    u = x.astype(_F32).view(np.uint32).astype(np.uint64)
+    u = (u + 0x7FFF + ((u >> np.uint64(16)) & np.uint64(1))) & np.uint64(0xFFFF0000)
+    return u.astype(np.uint32).view(_F32)
+
+
 def normal(eng: Engine, n: int, kind: str, mean: float = 0.0, std: float = 1.0,
            contiguous: bool = True) -> np.ndarray:
     """`normal_(mean, std)` on n elements of `kind` (float64 values for float64, float32 otherwise)."""
@@ -375,7 +381,17 @@ def normal(eng: Engine, n: int, kind: str, mean: float = 0.0, std: float = 1.0,
             d[n - 16:] = fill(uniform01(eng, 16, kind).reshape(1, 16), mean, std).reshape(-1)
         return d
     if n >= 16 and contiguous:
-        raise NotImplementedError(f"torch's normal_ stream for {kind} tensors of 16 or more elements")
+        # bfloat16 / float16: torch's float32 path drawn block by block (16 uniforms per block, then 16 more for
+        # the overlapping last block: no draws for the n % 16 leftovers), rounded to the 16-bit type
+        k = n // 16
+        d = np.empty(n, _F32)
+        blocks = uniform01(eng, 16 * k, "float32").reshape(k, 16)
+        for i in range(0, k, _CHUNK_BLOCKS):
+            blocks[i:i + _CHUNK_BLOCKS] = _fill16_f32(blocks[i:i + _CHUNK_BLOCKS], mean, std)
+        d[:16 * k] = blocks.reshape(-1)
+        if n % 16:
+            d[n - 16:] = _fill16_f32(uniform01(eng, 16, "float32").reshape(1, 16), mean, std).reshape(-1)
+        return round_half(d, kind)
     return _normal_serial(eng, n, mean, std).astype(np.float64 if kind == "float64" else _F32)
 
 

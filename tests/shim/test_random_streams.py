@@ -67,6 +67,16 @@ def test_inplace_distributions(n, name, tdt, sdt):
 
 
 @pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("name", ["bfloat16", "float16"])
+def test_reduced_precision_draws(n, name):
+    def draws(T):
+        dt = getattr(T, name)
+        return (T.randn(n, dtype=dt).float(), T.empty(n, dtype=dt).normal_(0.5, 2.0).float(),
+                T.empty(n, dtype=dt).uniform_(-0.3, 0.7).float(), T.rand(n, dtype=dt).float())
+    _check(draws)
+
+
+@pytest.mark.parametrize("n", SIZES)
 def test_randint_randperm(n):
     _check(lambda T: (T.randint(0, 7, (n,)), T.randint(-3, 2 ** 40, (n,)), T.randint(10, (2, n)),
                       T.randperm(n), T.empty(n, dtype=T.int64).random_()))
