@@ -270,3 +270,19 @@ def test_unmodified_script_draws_torchs_initial_weights(tmp_path):
         assert ref_w[k].dtype == got_w[k].dtype and np.array_equal(ref_w[k], got_w[k]), k
     errors = [abs(a - b) / abs(b) for a, b in zip(got["losses"], ref["losses"])]
     assert max(errors) <= 1e-5, errors
+
+
+def test_data_loader_without_generator_follows_the_global_stream():
+    """A shuffling DataLoader with no generator draws its seeds from the default generator, as torch does: the
+    order and the draws after it equal torch's."""
+    res = {}
+    for T in (torch, st):
+        T.manual_seed(17)
+        data = T.arange(23)
+        loader = T.utils.data.DataLoader(data, batch_size=5, shuffle=True)
+        order = [b.tolist() for b in loader] + [b.tolist() for b in loader]
+        split = [list(s.indices) for s in T.utils.data.random_split(range(10), [4, 6])]
+        res[T] = (order, split, T.randn(20).numpy())
+    assert res[torch][0] == res[st][0]
+    assert res[torch][1] == res[st][1]
+    assert np.array_equal(res[torch][2], res[st][2])
