@@ -100,6 +100,9 @@ def test_grad_flag_survives(failure):
     _fail(st, failure)
     rg, g = _train_step(st)
     ref_rg, ref_g = _train_step(torch)
+    a, b = st.ones(3, requires_grad=True), st.full((3,), 2.0, requires_grad=True)
+    (a + b * a).sum().backward()                     # add of two recorded operands (the facade's Sub path)
+    assert a.grad.tolist() == [3.0, 3.0, 3.0] and b.grad.tolist() == [1.0, 1.0, 1.0]
     assert rg and ref_rg
     np.testing.assert_allclose(g, ref_g, rtol=1e-6, atol=1e-7)
 
@@ -123,6 +126,9 @@ def test_grad_mode_survives(failure, mode):
             _fail(T, failure)
             assert T.is_grad_enabled() is mode
             assert (T.ones(3, requires_grad=True) * 2).requires_grad is mode
+            if T is st:
+                from shim.torch.autograd import grad_mode
+                assert grad_mode._GRAD[0] is mode     # the facade's cached copy of the mode agrees
         assert T.is_grad_enabled() is True
         assert (T.ones(3, requires_grad=True) * 2).requires_grad
 
