@@ -1,6 +1,7 @@
 """Named, versioned patches that let megatron-core run on the shim (see issue 6 and `registry.py`).
 
-`install_import_hook()` (called by `shim.activate()`) arranges for `apply_all()` to run right after
+`install_import_hook()` (called by `shim.activate()` through the plugin hook `on_shim_activate()`; the shim's
+bootstrap names this package in `shim.PLUGINS`) arranges for `apply_all()` to run right after
 `megatron.core` is imported — or at once if it already is — in processes where the shim serves `torch`;
 under real torch nothing is ever applied. The patches themselves live in `megatron_patches/patches.py`.
 When $MEGATRON_PATCHES_STATE names a file, each process that imported megatron.core writes its patch state
@@ -14,12 +15,14 @@ import importlib.abc
 import importlib.util
 import sys
 
+from . import registry as _registry
 from .registry import (DISABLE_ENV, STATE_ENV, Patch, PatchError, apply_all, megatron_core_version, register, registered,
                        state, state_path, write_state)
 from . import patches as _patches  # noqa: F401  (registers the patches)
 
 __all__ = ["Patch", "PatchError", "register", "registered", "apply_all", "state", "state_path", "write_state",
-           "megatron_core_version", "install_import_hook", "STATE_ENV", "DISABLE_ENV"]
+           "megatron_core_version", "install_import_hook", "on_shim_activate", "on_shim_deactivate", "STATE_ENV",
+           "DISABLE_ENV"]
 
 _TARGET = "megatron.core"
 
@@ -71,10 +74,20 @@ def install_import_hook() -> None:
         atexit.register(_write_state_at_exit)
 
 
+def on_shim_activate() -> None:
+    """The shim's plugin hook, called by every `shim.activate()`: `install_import_hook()`."""
+    install_import_hook()
+
+
+def on_shim_deactivate() -> None:
+    """The shim's plugin hook, called by `shim.deactivate()`: stop waiting for megatron.core's import (patches
+    already applied stay applied)."""
+    _uninstall()
+
+
 def _write_state_at_exit() -> None:
     # Only processes that imported megatron.core report (a launcher running under the shim does not).
-    from .registry import _APPLIED
-    if _APPLIED[0] and state_path() is not None:
+    if _registry._APPLIED[0] and state_path() is not None:
         try:
             write_state()
         except OSError as e:  # report, never mask the process's own exit status

@@ -4,7 +4,8 @@ Each entry says what it replaces, why, and for which megatron-core versions; `re
 fields. Generic torch semantics belong in the facade (shim/torch); the blockers found while running
 tools/train.py at TP=1 and TP=2 were fixed there. What is left here: a facade gap that only megatron-core's buffer
 layout exposes (`param_gather_copies_into_params`), and megatron's `torch_dist` checkpoint strategies served without
-PyTorch DCP (`torch_dist_strategies_without_dcp`, format in torch_dist_strategy.py).
+PyTorch DCP's API (`torch_dist_strategies_without_dcp`, megatron's layer in torch_dist_strategy.py, the format in
+shim/torch/distributed/checkpoint/).
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ register(
 
 
 def _torch_dist_without_dcp(original):
+    # imported when the patch is applied: the module imports megatron-core and the facade at its top
     from .torch_dist_strategy import default_strategy_without_dcp
 
     return default_strategy_without_dcp(original)
@@ -57,7 +59,8 @@ register(
             "on PyTorch DCP internals (planners, torch ShardedTensor, FileSystemWriterAsync) that the shim does not "
             "implement, and get_default_strategy imports that module first for every action. Serves the "
             "('torch_dist', 1) sharded save/load defaults with megatron_patches.torch_dist_strategy, which writes "
-            "and reads the same files (.metadata pickled under torch's class names, __<rank>_0.distcp items), and "
+            "and reads the same files through the facade's DCP format code (shim/torch/distributed/checkpoint: "
+            ".metadata pickled under torch's class names, __<rank>_0.distcp items), and "
             "looks the common strategies up without the DCP import. Megatron-specific: the format's ShardedTensor/"
             "ShardedObject keys, prepend axes, replica dedup and all_local_plans are megatron-core's own layer."),
     versions=">=0.16,<0.17",

@@ -28,6 +28,8 @@ import threading
 import types
 from typing import Any, Callable, Dict, List, Optional
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
 __all__ = ["Patch", "PatchError", "register", "registered", "apply_all", "state", "write_state",
            "megatron_core_version", "STATE_ENV", "DISABLE_ENV"]
 
@@ -79,8 +81,6 @@ def register(name: str, *, target: str, replacement: Callable[[Any], Any], reaso
              stacks: bool) -> Patch:
     """Add a patch to the registry (see `Patch` for the fields). Raises PatchError for a duplicate name, an
     empty reason, a target outside `megatron.` or an invalid version specifier."""
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
     if name in _PATCHES:
         raise PatchError(f"patch {name!r} is registered twice")
     if not target.startswith("megatron."):
@@ -177,8 +177,6 @@ def apply_all(version: Optional[str] = None) -> List[Patch]:
 
     Idempotent (a second call does nothing). Returns the patches applied. Raises PatchError on a missing
     target or two non-stacking patches of one target."""
-    from packaging.specifiers import SpecifierSet
-
     with _LOCK:
         if _APPLIED[0]:
             return [p for p in _PATCHES.values() if p.applied]

@@ -10,9 +10,13 @@
 """
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import runpy
 import sys
+
+from . import TORCH_VERSION, activate
+from ._pth import install_pth, uninstall_pth
 
 USAGE = __doc__
 
@@ -21,7 +25,6 @@ def _run(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: shim-run [-m module | script.py] [args…]", file=sys.stderr if not argv else sys.stdout)
         return 2 if not argv else 0
-    from shim._import_hook import activate
     activate()
     if argv[0] == "-m":
         if len(argv) < 2:
@@ -63,17 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "run":
         return _exit(_run, rest)
     if cmd == "install-pth":
-        from ._pth import install_pth
         print(install_pth(_site_arg(rest)))
         return 0
     if cmd == "uninstall-pth":
-        from ._pth import uninstall_pth
         print("removed" if uninstall_pth(_site_arg(rest)) else "not installed")
         return 0
     if cmd == "version":
-        import importlib.metadata as md
-        from . import TORCH_VERSION
-        print(f"torch (facade) {TORCH_VERSION}; mindspore {md.version('mindspore')}")
+        print(f"torch (facade) {TORCH_VERSION}; mindspore {importlib.metadata.version('mindspore')}")
         return 0
     print(f"unknown command {cmd!r}\n{USAGE}", file=sys.stderr)
     return 2

@@ -3,6 +3,9 @@
 `import torch.nn` returns the very module object `shim.torch.nn` (aliasing, not a copy: sys.modules holds the
 same object under both names), `importlib.metadata.version("torch")` answers TORCH_VERSION, and while the
 finder is active real torch cannot be imported (every `torch*` name is answered by the facade).
+
+Plugins: packages built on the facade that must act at activation (megatron_patches) are named by module with
+`register_plugin` — by the bootstrap, `shim/__init__.py` — so that this module imports nothing above the facade.
 """
 from __future__ import annotations
 
@@ -11,9 +14,10 @@ import importlib.abc
 import importlib.machinery
 import importlib.metadata
 import importlib.util
+import pathlib
 import sys
 
-__all__ = ["activate", "deactivate", "is_active", "TORCH_VERSION", "ShimFinder"]
+__all__ = ["activate", "deactivate", "is_active", "register_plugin", "plugins", "TORCH_VERSION", "ShimFinder"]
 
 # The torch API level the facade follows, plus a local version tag naming the backend (PEP 440 local label).
 TORCH_VERSION = "2.13.0+mindspore"
@@ -54,7 +58,6 @@ class _TorchDistribution(importlib.metadata.Distribution):
         return None
 
     def locate_file(self, path):
-        import pathlib
         return pathlib.Path(__file__).parent / "torch" / path
 
 
@@ -90,6 +93,41 @@ class ShimFinder(importlib.abc.MetaPathFinder):
 
 _finder = ShimFinder()
 
+# Module names of the plugins, in registration (= call) order; see register_plugin.
+_PLUGINS: list[str] = []
+
+# The names of the plugin hooks a plugin module defines.
+ACTIVATE_HOOK = "on_shim_activate"
+DEACTIVATE_HOOK = "on_shim_deactivate"
+
+
+def register_plugin(module: str) -> None:
+    """Name a module to call at activation. Each `activate()` imports it after `torch` is served by the facade
+    and calls its `on_shim_activate()`; `deactivate()` calls its `on_shim_deactivate()` when it was imported.
+    A module whose top-level package is not installed is passed over (the plugin is optional, e.g. a deployment
+    without megatron_patches); one that is installed but fails to import raises. Idempotent per name; raises
+    ValueError for a name that is not a dotted module name."""
+    if not isinstance(module, str) or not all(part.isidentifier() for part in module.split(".")):
+        raise ValueError(f"register_plugin: expected a dotted module name, got {module!r}")
+    if module not in _PLUGINS:
+        _PLUGINS.append(module)
+
+
+def plugins() -> tuple[str, ...]:
+    """The registered plugin module names, in call order."""
+    return tuple(_PLUGINS)
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module.split(".")[0]) is not None
+
+
+def _hook(module, name: str):
+    hook = getattr(module, name, None)
+    if not callable(hook):
+        raise TypeError(f"shim plugin {module.__name__!r} defines no {name}() (see shim._import_hook.register_plugin)")
+    return hook
+
 
 def is_active() -> bool:
     """Whether the torch facade is installed as `torch`."""
@@ -97,7 +135,8 @@ def is_active() -> bool:
 
 
 def activate() -> None:
-    """Serve `import torch` from the facade for the rest of this process.
+    """Serve `import torch` from the facade for the rest of this process, then call each registered plugin's
+    `on_shim_activate()` (see register_plugin).
 
     Raises RuntimeError if real torch was already imported (its objects would mix with the facade's).
     Idempotent."""
@@ -108,24 +147,25 @@ def activate() -> None:
         raise RuntimeError("real torch is already imported in this process; activate the shim before anything "
                            "imports torch (use shim-run, SHIM_BACKEND=mindspore, or call shim.activate() first)")
     sys.meta_path.insert(0, _finder)
+    # import cost: the facade imports MindSpore; it is loaded at activation, never by `import shim`
     import shim.torch as facade
     sys.modules[_PREFIX] = facade
-    # safetensors.torch must hand out facade tensors (shim.torch._safetensors patches it on import)
-    if importlib.util.find_spec("shim.torch._safetensors") is not None:
-        from shim.torch import _safetensors
-        _safetensors.install()
-    # megatron-core's named patches (megatron_patches/, issue 6): applied right after megatron.core is imported.
-    if importlib.util.find_spec("megatron_patches") is not None:
-        import megatron_patches
-        megatron_patches.install_import_hook()
+    # safetensors.torch must hand out facade tensors (import cost: part of the facade, as above)
+    from shim.torch import _safetensors
+    _safetensors.install()
+    for name in _PLUGINS:
+        if _installed(name):
+            _hook(importlib.import_module(name), ACTIVATE_HOOK)()
 
 
 def deactivate() -> None:
-    """Remove the finder and the `torch*` aliases (used by tests; real torch may then be imported)."""
+    """Remove the finder and the `torch*` aliases (used by tests; real torch may then be imported); imported
+    plugins get `on_shim_deactivate()`, in reverse registration order."""
     if _finder in sys.meta_path:
         sys.meta_path.remove(_finder)
-    if "megatron_patches" in sys.modules:
-        sys.modules["megatron_patches"]._uninstall()
+    for name in reversed(_PLUGINS):
+        if name in sys.modules:
+            _hook(sys.modules[name], DEACTIVATE_HOOK)()
     for name in [n for n in sys.modules if n == _PREFIX or n.startswith(_PREFIX + ".")]:
         if getattr(sys.modules[name], "__name__", "").startswith(_FACADE):
             del sys.modules[name]

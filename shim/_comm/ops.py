@@ -19,20 +19,21 @@ arithmetic: bfloat16/float16 round after every step, integers wrap), which is ho
 """
 from __future__ import annotations
 
+import pickle
 import time
 from typing import Optional, Sequence
 
 import numpy as np
 
 from . import table
-from .world import CommError, Group, ensure_created, backend as _backend, rank as _rank
+from .world import CommError, Group, ensure_created, backend as _backend, rank as _rank, state as _state
+from .world import store as _store
 
 REDUCE_OPS = ("sum", "avg", "max", "min", "prod")
 
-_prims: dict = {}
-
 
 def _ms():
+    # import cost: MindSpore is imported at the first collective, not with `shim._comm` (see world.init)
     import mindspore
 
     return mindspore
@@ -47,27 +48,27 @@ def _ms():
 # timeout); only then is the kernel launched, with all members present. Without a store (no launcher) or on
 # other backends collectives start at once.
 ARRIVAL_TIMEOUT_S = 1800.0
-_arrivals: dict[str, int] = {}
 
 
 def _arrive(group: Group) -> None:
     """Wait until every member of ``group`` reached its next collective in it (store keys
-    ``coll/<group name>/<n>/<rank>``, n counting this group's collectives; a member deletes its key n-1 at n,
-    when every member has read it). Raises ``CommError`` naming the missing ranks when they have not all arrived
-    ARRIVAL_TIMEOUT_S after this rank did (one deadline for the whole group; the process group's own `timeout` is
-    not consulted), and the store's ``StoreError`` if the store connection is lost."""
-    from . import world as _w
-
-    store = _w.store()
+    ``coll/<job>/<group name>/<n>/<rank>``, job numbering the jobs this process joined (``world.CommState.job``),
+    n counting this group's collectives in the job; a member deletes its key n-1 at n, when every member has read
+    it). Raises ``CommError`` naming the missing ranks when they have not all arrived ARRIVAL_TIMEOUT_S after this
+    rank did (one deadline for the whole group; the process group's own `timeout` is not consulted), and the
+    store's ``StoreError`` if the store connection is lost."""
+    store = _store()
     if store is None or group.size < 2 or _backend() != "mccl":
         return
+    # import cost: MindSpore, see _ms()
     from mindspore.common.api import _pynative_executor
 
     _pynative_executor.sync()
     me = _rank()
-    n = _arrivals.get(group.name, 0)
-    _arrivals[group.name] = n + 1
-    prefix = f"coll/{group.name}"
+    st = _state()
+    n = st.arrivals.get(group.name, 0)
+    st.arrivals[group.name] = n + 1
+    prefix = f"coll/{st.job}/{group.name}"
     store.set(f"{prefix}/{n}/{me}", "1")
     deadline = time.monotonic() + ARRIVAL_TIMEOUT_S
     missing = [r for r in group.ranks if r != me and store.get(
@@ -83,10 +84,11 @@ def _prim(kind: str, group: Group, *extra):
     """The MindSpore collective primitive of ``kind`` for ``group`` (cached). Every call site launches it at
     once, so this is also where the members meet before the launch (`_arrive`)."""
     _arrive(group)
+    prims = _state().prims
     key = (kind, group.name, extra)
-    prim = _prims.get(key)
+    prim = prims.get(key)
     if prim is None:
-        from mindspore import ops
+        from mindspore import ops  # import cost: MindSpore, see _ms()
 
         ensure_created(group)
         if kind == "all_reduce":
@@ -97,7 +99,7 @@ def _prim(kind: str, group: Group, *extra):
             prim = ops.Broadcast(extra[0], group=group.name)
         else:  # pragma: no cover - internal misuse
             raise KeyError(kind)
-        _prims[key] = prim
+        prims[key] = prim
     return prim
 
 
@@ -295,8 +297,6 @@ def all_to_all(inputs: Sequence, group: Group) -> list:
     if len(dtypes) != 1:
         raise ValueError(f"all_to_all: inputs must share one dtype, got {sorted(map(str, dtypes))}")
     # Shapes travel as a header so receivers need no preallocated shape.
-    import pickle
-
     header = pickle.dumps([h.shape for h in hosts])
     payload = header + b"".join(h.tobytes() for h in hosts)
     blobs = gather_varbytes(group, len(header).to_bytes(8, "little") + payload)

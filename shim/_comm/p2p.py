@@ -40,16 +40,6 @@ class Transfer:
     result: Optional[np.ndarray] = field(default=None, repr=False)
 
 
-_pending: list[Transfer] = []
-_seq: dict[tuple[int, int], int] = {}
-
-
-def reset() -> None:
-    """Drop queued transfers and sequence numbers (at ``destroy_process_group``)."""
-    _pending.clear()
-    _seq.clear()
-
-
 def _pair_group(a: int, b: int) -> _w.Group:
     if _w.world_size() == 2:
         return _w.world()
@@ -66,22 +56,24 @@ def enqueue(peer: int, *, payload: Optional[np.ndarray] = None, nbytes: Optional
         raise ValueError(f"point-to-point peer {peer} invalid for rank {me} of world_size {size}")
     is_send = payload is not None
     src, dst = (me, peer) if is_send else (peer, me)
-    seq = _seq.get((src, dst), 0)
-    _seq[(src, dst)] = seq + 1
+    st = _w.state()
+    seq = st.p2p_seq.get((src, dst), 0)
+    st.p2p_seq[(src, dst)] = seq + 1
     if is_send:
         payload = np.ascontiguousarray(payload, dtype=np.uint8).reshape(-1)
         nbytes = payload.size
     tr = Transfer(peer=peer, is_send=is_send, nbytes=int(nbytes or 0), payload=payload, on_done=on_done,
                   key=(min(src, dst), max(src, dst), src, seq))
-    _pending.append(tr)
+    st.p2p_pending.append(tr)
     return tr
 
 
 def flush() -> None:
     """Run every queued transfer of this process in global key order (blocks until they all ran)."""
-    while _pending:
-        _pending.sort(key=lambda t: t.key)
-        tr = _pending.pop(0)
+    pending = _w.state().p2p_pending
+    while pending:
+        pending.sort(key=lambda t: t.key)
+        tr = pending.pop(0)
         me = _w.rank()
         group = _pair_group(me, tr.peer)
         src = me if tr.is_send else tr.peer
@@ -95,4 +87,4 @@ def flush() -> None:
 
 def pending() -> int:
     """Number of queued transfers."""
-    return len(_pending)
+    return len(_w.state().p2p_pending)

@@ -17,6 +17,7 @@ def main() -> int:
         if not os.environ.get(name):
             raise SystemExit(f"shim._comm.scheduler: environment variable {name} is not set")
     os.environ["MS_ROLE"] = "MS_SCHED"
+    # imported once MS_ROLE is set: MindSpore's communication takes its role from the environment
     from mindspore.communication import init
 
     init()

@@ -31,14 +31,6 @@ BACKEND_ALIASES: dict[Optional[str], str] = {
     "undefined": "platform",
 }
 
-# MindSpore backend -> its world-group name (what ``mindspore.communication.GlobalComm.WORLD_COMM_GROUP``
-# holds after ``init()``).
-WORLD_GROUP_NAMES: dict[str, str] = {
-    "mccl": "mccl_world_group",
-    "hccl": "hccl_world_group",
-    "nccl": "nccl_world_group",
-}
-
 _F16_F32 = frozenset({"float32", "float16"})
 _HCCL_DTYPES = frozenset({"float32", "float16", "bfloat16", "int32", "int8"})
 

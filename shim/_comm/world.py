@@ -23,7 +23,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
-from . import table
 from .store import StoreClient, StoreError
 
 
@@ -63,19 +62,49 @@ class Group:
 
 
 @dataclass
-class _State:
+class MindSporeProcess:
+    """What MindSpore's communication did in this process. It outlives a job (MindSpore's cluster and the groups
+    it created are torn down only at process exit), so :func:`destroy` carries it over to the next state."""
+
+    initialized: bool = False    # mindspore.communication.init() ran (it runs once per process)
+    created: set = field(default_factory=set)   # MindSpore group names created in this process
+    jobs: int = 0                # jobs joined so far in this process (numbers each job's arrival keys)
+
+
+@dataclass
+class CommState:
+    """Everything the communication core holds about the job this process joined, in one object:
+    :func:`destroy` replaces it whole (keeping only ``mindspore``, see :class:`MindSporeProcess`).
+
+    ``world``/``groups``: the default group and every group by sorted rank tuple; ``prims``: MindSpore
+    collective primitives by (kind, group name, extra arguments) (``ops``); ``arrivals``: collectives so far per
+    group name (the store rendezvous, ``ops._arrive``); ``p2p_pending``/``p2p_seq``: queued point-to-point
+    transfers and the sequence number per (source, destination) (``p2p``); ``job``: this job's number in the
+    process (names its arrival keys, so that keys a destroyed job left in the launcher's store never answer
+    for the next one).
+    """
+
     rank: int = -1
     world_size: int = 0
     backend: str = ""            # the MindSpore library really in use: "mccl" / "hccl" / "nccl" / "local"
     local: bool = False          # one-process world without a MindSpore cluster
     world: Optional[Group] = None
     groups: dict = field(default_factory=dict)   # tuple(ranks) -> Group
-    ms_created: set = field(default_factory=set)  # MindSpore group names created in this process
     store: Optional[StoreClient] = None
-    ms_initialized: bool = False  # mindspore.communication.init() ran in this process (it runs once)
+    job: int = 0
+    prims: dict = field(default_factory=dict)
+    arrivals: dict = field(default_factory=dict)
+    p2p_pending: list = field(default_factory=list)
+    p2p_seq: dict = field(default_factory=dict)
+    mindspore: MindSporeProcess = field(default_factory=MindSporeProcess)
 
 
-_state = _State()
+_state = CommState()
+
+
+def state() -> CommState:
+    """The current :class:`CommState` (a new object after :func:`destroy`: fetch it per use, do not keep it)."""
+    return _state
 
 
 def is_initialized() -> bool:
@@ -83,7 +112,7 @@ def is_initialized() -> bool:
     return _state.world is not None
 
 
-def _require() -> _State:
+def _require() -> CommState:
     if _state.world is None:
         raise CommError("the default process group is not initialized; call "
                         "torch.distributed.init_process_group() first")
@@ -203,16 +232,20 @@ def init(*, rank: Optional[int] = None, world_size: Optional[int] = None, init_m
         _state.store = store
     os.environ.setdefault("MS_TOPO_TIMEOUT", str(int(max(timeout, 1))))
 
+    # import cost: MindSpore is imported when a job forms its cluster, not when `shim._comm` is imported (the
+    # launcher and the table/store tests use this package without MindSpore)
     from mindspore.communication import GlobalComm, get_group_size, get_rank
     from mindspore.communication import init as ms_init
 
-    if not _state.ms_initialized:
+    ms = _state.mindspore
+    if not ms.initialized:
         ms_init()
-        _state.ms_initialized = True
+        ms.initialized = True
     got_rank, got_size = get_rank(), get_group_size()
     if (got_rank, got_size) != (me, size):
         raise CommError(f"MindSpore formed the cluster with rank {got_rank} of {got_size}, expected {me} of {size}")
-    _state.rank, _state.world_size, _state.local = me, size, False
+    ms.jobs += 1
+    _state.rank, _state.world_size, _state.local, _state.job = me, size, False, ms.jobs
     _state.backend = str(GlobalComm.BACKEND)
     world_name = str(GlobalComm.WORLD_COMM_GROUP)
     _state.world = Group(tuple(range(size)), world_name, True)
@@ -257,14 +290,14 @@ def new_group(ranks: Optional[Sequence[int]]) -> Group:
 def ensure_created(group: Group) -> None:
     """Create the MindSpore communicator of ``group`` in this process if not done (members only)."""
     st = _require()
-    if group.is_world or st.local or group.name in st.ms_created:
+    if group.is_world or st.local or group.name in st.mindspore.created:
         return
     if st.rank not in group.ranks:
         raise CommError(f"rank {st.rank} used group {list(group.ranks)} it is not a member of")
-    from mindspore.communication import create_group
+    from mindspore.communication import create_group  # import cost: see init()
 
     create_group(group.name, list(group.ranks))
-    st.ms_created.add(group.name)
+    st.mindspore.created.add(group.name)
 
 
 def store() -> Optional[StoreClient]:
@@ -273,18 +306,16 @@ def store() -> Optional[StoreClient]:
 
 
 def destroy() -> None:
-    """Forget all groups and leave the job. MindSpore's cluster itself is torn down at process exit (it cannot
-    be re-formed in the same process); a later :func:`init` in the same process reuses it."""
-    from . import p2p
-
+    """Leave the job: close the store connection and replace the :class:`CommState` whole (groups, primitives,
+    arrival counts, queued point-to-point transfers). MindSpore's cluster itself is torn down at process exit (it
+    cannot be re-formed in the same process); a later :func:`init` in the same process reuses it."""
+    global _state
     if _state.world is None:
         return
-    p2p.reset()
     if _state.store is not None:
         _state.store.close()
-    _state.world, _state.groups, _state.store = None, {}, None
-    _state.rank, _state.world_size = -1, 0
+    _state = CommState(mindspore=_state.mindspore)
 
 
-__all__ = ["CommError", "Group", "init", "is_initialized", "rank", "world_size", "backend", "world",
-           "new_group", "group_name", "ensure_created", "destroy", "store", "table"]
+__all__ = ["CommError", "Group", "CommState", "MindSporeProcess", "state", "init", "is_initialized", "rank",
+           "world_size", "backend", "world", "new_group", "group_name", "ensure_created", "destroy", "store"]

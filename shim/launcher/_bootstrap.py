@@ -21,6 +21,7 @@ def _activate() -> None:
         # and import the real package now.
         for name in [n for n in sys.modules if n == "shim" or n.startswith("shim.")]:
             del sys.modules[name]
+    # imported here, after a stale namespace-package `shim` was dropped above (a module-top import would bind it)
     import shim
 
     activate = getattr(shim, "activate", None)

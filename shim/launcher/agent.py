@@ -22,6 +22,7 @@ SIGTERM sent to the launcher are forwarded to every worker; it then exits with 1
 from __future__ import annotations
 
 import collections
+import ctypes
 import errno
 import json
 import os
@@ -37,7 +38,7 @@ from typing import IO, Optional
 
 from shim._comm.store import StoreClient, StoreError, StoreServer
 
-from .cli import LaunchConfig
+from .config import LaunchConfig
 
 STDERR_TAIL_LINES = 20
 
@@ -77,8 +78,6 @@ def _die_with_launcher() -> None:
     """``preexec_fn`` of every child: on Linux, SIGKILL the child when the launcher dies (even by SIGKILL), so
     a killed launcher leaves no orphaned workers or scheduler behind."""
     if sys.platform.startswith("linux"):
-        import ctypes
-
         PR_SET_PDEATHSIG = 1
         try:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -109,7 +108,7 @@ def _pump(stream: IO[bytes], prefix: str, sink: Optional[IO[str]], log: Optional
 
 
 class Agent:
-    """Runs one node's share of a job described by a :class:`~shim.launcher.cli.LaunchConfig`."""
+    """Runs one node's share of a job described by a :class:`~shim.launcher.config.LaunchConfig`."""
 
     def __init__(self, cfg: LaunchConfig) -> None:
         self.cfg = cfg

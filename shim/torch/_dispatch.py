@@ -35,4 +35,5 @@ def configure(environ=os.environ) -> bool:
     return True
 
 
+# workaround "asynchronous dispatch" (shim/torch/_workarounds.py)
 SYNC = configure()

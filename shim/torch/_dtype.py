@@ -17,6 +17,7 @@ __all__ = ["dtype", "finfo", "iinfo", "get_default_dtype", "set_default_dtype", 
            "DTYPES", "from_ms", "from_np", "result_type_of"]
 
 # bfloat16 is emulated where MindSpore's device target lacks bfloat16 kernels (CPU); native on Ascend.
+# workaround "bfloat16" (shim/torch/_workarounds.py)
 BF16_EMULATED = ms.get_context("device_target") == "CPU"
 
 # Category of a dtype for promotion: 0 bool, 1 integer, 2 floating, 3 complex.

@@ -10,36 +10,31 @@ Contract for the other parts of the shim (see shim/README.md):
   lacks bfloat16 CPU kernels for almost everything). ``to_ms(x)`` returns a tensor of the true dtype
   (bfloat16), for serialization and collectives. On Ascend the storage is native bfloat16.
 
-Aliasing (torch's rules, MindSpore CPU copies on slices/transposes): a *base* tensor owns its MindSpore tensor
-and a version counter. A *view* (view, reshape-as-view, basic indexing, narrow, transpose, permute, t, expand,
-squeeze/unsqueeze, split/chunk/unbind, as_strided, detach, .data) records its base, the chain of MindSpore ops
-that derives it from the base (`_steps`), torch's geometry (shape, strides, storage offset) and the base version
-it was derived at. Reading a view whose base changed re-derives it (one op per step). An in-place op on a view
-computes the new value out of place and writes it back into the base: a contiguous region with one slice
-assignment into the base's storage, anything else with a scatter; with autograd recording the write-back is
-functional so gradients flow. In-place ops on a base rebind its MindSpore tensor (cheap, autograd-correct) unless
-the base is *pinned* (leaf tensors that require grad, `.grad` tensors), whose MindSpore object identity matters
-to MindSpore's autograd; those are updated with an in-place copy.
+Where things live: this module is the `Tensor` class (metadata, conversion, autograd, views, a few in-place
+basics) plus `Size`, `wrap`, `unwrap`, `to_ms`, `is_tensor`. The aliasing engine behind views and in-place
+writes (`new`, `make_view`, `assign`, `write_back`, `cast_storage`, view geometry) is `_aliasing.py`; argument
+normalisation is `_args.py`; both are re-exported here under `_`-prefixed names (`_new`, `_assign`, ...). Most
+torch.Tensor methods (`add_`, `sum`, `gather`, ...) are the op families' functions in `_ops/`, attached by the
+table `TENSOR_METHODS` in `_ops/__init__.py` (one row per method name). MindSpore kernel workarounds are
+listed in `_workarounds.py`.
 """
 from __future__ import annotations
 
 import builtins
-import math
 import weakref
 
-import numpy as np
 import mindspore as ms
 from mindspore import mint, ops
 
+from . import _aliasing, _args
 from . import _dtype as D
 from ._device import CPU, device as _device_cls, normalize_device
-from .autograd.grad_mode import _GRAD, _pynative_executor, grad_flag as _grad_flag, restore_grad_flag
+from .autograd.grad_mode import _GRAD, grad_flag as _grad_flag, restore_grad_flag
 
 __all__ = ["Tensor", "wrap", "unwrap", "to_ms", "is_tensor", "Size"]
 
 _FROM_MS = D._FROM_MS
 _BF16 = D.bfloat16
-_F32 = D.float32
 _cast = ops.cast
 _stop_gradient = ops.stop_gradient
 
@@ -68,38 +63,38 @@ class Size(tuple):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# construction helpers
+# the engine and helpers this class is built on, under the names the rest of the facade imports from here
+
+_new = _aliasing.new
+_make_view = _aliasing.make_view
+_refresh = _aliasing.refresh
+_assign = _aliasing.assign
+_write_back = _aliasing.write_back
+_check_leaf_inplace = _aliasing.check_leaf_inplace
+_cast_storage = _aliasing.cast_storage
+_geom = _aliasing.geom
+_index_map = _aliasing.index_map
+_view_strides = _aliasing.view_strides
+_contig_strides = _aliasing.contig_strides
+_is_contig = _aliasing.is_contig
+_clone = _aliasing.clone
+_scatter = _aliasing.scatter
+_round_bf16 = _aliasing.round_bf16
+_FUNCTIONAL_WRITE_MAX = _aliasing.FUNCTIONAL_WRITE_MAX  # read-only copy; the engine reads its own
+_reshape = _aliasing.step_reshape
+_transpose = _aliasing.step_transpose
+_permute = _aliasing.step_permute
+_broadcast_to = _aliasing.step_broadcast_to
+_gather_flat = _aliasing.step_gather_flat
+
+_shape_arg = _args.shape_arg
+_norm_dim = _args.norm_dim
+_dtype_arg = _args.dtype_arg
+_infer_shape = _args.infer_shape
 
 
-# MindSpore 2.10 registers no CPU kernel for Clone (mint.clone / Tensor.clone fail for every dtype);
-# ops.deepcopy (an Identity node) copies and is differentiable.
-_clone = ops.deepcopy if ms.get_context("device_target") == "CPU" else mint.clone
-
-
-def _scatter(m, dim, index, src):
-    """out-of-place scatter (torch.scatter semantics). mint.scatter is avoided: on CPU (MindSpore 2.10) it
-    returns wrong positions when called again with different shapes (a kernel cache bug, measured)."""
-    return ops.tensor_scatter_elements(m, index, src, dim)
-
-
-def _round_bf16(m):
-    """Round a float32 MindSpore tensor to bfloat16 values (kept in float32): the emulated-bf16 result step."""
-    return _cast(_cast(m, ms.bfloat16), ms.float32)
-
-
-def _new(m, dt, dev=CPU, cls=None):
-    t = object.__new__(cls or Tensor)
-    t._m = m
-    t._dt = dt
-    t._vbase = None
-    t._steps = None
-    t._vver = 0
-    t._geom = None
-    t._ver = 0
-    t._dev = dev
-    t._pinned = False
-    t._gw = None
-    return t
+# ----------------------------------------------------------------------------------------------------------
+# the facade's contract: wrap / unwrap / to_ms
 
 
 def wrap(m, dtype=None, device=None) -> "Tensor":
@@ -119,11 +114,6 @@ def wrap(m, dtype=None, device=None) -> "Tensor":
     elif m.dtype != dtype.ms:
         m = _cast(m, dtype.ms)
     return _new(m, dtype, CPU if device is None else normalize_device(device))
-
-
-def _wrap_like(m, like: "Tensor", dt=None):
-    """Wrap a fresh MindSpore result computed from `like` (same device), storage dtype already right."""
-    return _new(m, dt or like._dt, like._dev)
 
 
 def unwrap(x):
@@ -153,254 +143,6 @@ def to_ms(x):
 def is_tensor(obj) -> bool:
     """torch.is_tensor: True for facade tensors (and Parameters)."""
     return isinstance(obj, Tensor)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# view geometry (torch's strides/offsets, in elements)
-
-
-def _contig_strides(shape):
-    strides = [1] * len(shape)
-    acc = 1
-    for i in range(len(shape) - 1, -1, -1):
-        strides[i] = acc
-        acc *= max(shape[i], 1)
-    return tuple(strides)
-
-
-def _is_contig(shape, strides) -> bool:
-    expected = 1
-    for size, stride in zip(reversed(shape), reversed(strides)):
-        if size != 1 and stride != expected:
-            return False
-        expected *= size
-    return True
-
-
-def _geom(t):
-    g = t._geom
-    if g is None:
-        shape = tuple(t._m.shape)
-        g = t._geom = (shape, _contig_strides(shape), 0)
-    return g
-
-
-def _view_strides(old_shape, old_strides, new_shape):
-    """torch's computeStride: strides for viewing (old_shape, old_strides) as new_shape, or None."""
-    numel = 1
-    for s in old_shape:
-        numel *= s
-    if numel == 0:
-        return _contig_strides(new_shape) if old_shape != new_shape else tuple(old_strides)
-    new_strides = [0] * len(new_shape)
-    view_d = len(new_shape) - 1
-    chunk_base_stride = old_strides[-1] if old_strides else 1
-    tensor_numel = 1
-    view_numel = 1
-    for tensor_d in range(len(old_shape) - 1, -1, -1):
-        tensor_numel *= old_shape[tensor_d]
-        if tensor_d == 0 or (old_shape[tensor_d - 1] != 1 and
-                             old_strides[tensor_d - 1] != tensor_numel * chunk_base_stride):
-            while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
-                new_strides[view_d] = view_numel * chunk_base_stride
-                view_numel *= new_shape[view_d]
-                view_d -= 1
-            if view_numel != tensor_numel:
-                return None
-            if tensor_d > 0:
-                chunk_base_stride = old_strides[tensor_d - 1]
-                tensor_numel = 1
-                view_numel = 1
-    if view_d != -1:
-        return None
-    return tuple(new_strides)
-
-
-def _index_map(v):
-    """Flat storage indices (int64 MindSpore tensor, cached) of every element of view `v`, row-major."""
-    idx = v.__dict__.get("_idx_cache")
-    if idx is None:
-        shape, strides, off = v._geom
-        acc = np.full((1,) * len(shape), off, dtype=np.int64)
-        for d, (size, stride) in enumerate(zip(shape, strides)):
-            r = np.arange(size, dtype=np.int64) * stride
-            acc = acc + r.reshape((1,) * d + (size,) + (1,) * (len(shape) - d - 1))
-        idx = ms.Tensor(np.array(np.broadcast_to(acc, shape)).reshape(-1))
-        v.__dict__["_idx_cache"] = idx
-    return idx
-
-
-def _refresh(v):
-    b = v._vbase
-    m = b._m
-    for fn, args in v._steps:
-        m = fn(m, *args)
-    v._m = m
-    v._vver = b._ver
-
-
-def _make_view(parent, fn, args, geom, cls=None):
-    """A view of `parent` derived by MindSpore op ``fn(m, *args)`` with torch geometry `geom`."""
-    m = fn(unwrap(parent), *args)
-    base = parent._vbase
-    if base is None:
-        base = parent
-        steps = ((fn, args),)
-    else:
-        steps = parent._steps + ((fn, args),)
-    v = _new(m, parent._dt, parent._dev, cls)
-    v._vbase = base
-    v._steps = steps
-    v._vver = base._ver
-    v._geom = geom
-    return v
-
-
-def _check_leaf_inplace(t):
-    m = t._m
-    if _GRAD[0] and m._requires_grad and m._is_leaf:
-        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-
-
-def _assign(t, new):
-    """Make `new` (MindSpore tensor: t's shape, t's storage dtype) the value of `t` in place. Returns t."""
-    b = t._vbase
-    if b is None:
-        if t._pinned:
-            _check_leaf_inplace(t)
-            t._m.copy_(new)
-        else:
-            t._m = new
-        t._ver += 1
-        return t
-    if _GRAD[0] and b._pinned and any(fn is _stop_gradient for fn, _ in t._steps):
-        # A write through a detached alias of a leaf (`p.data.copy_(x)`, `p.detach().zero_()`): torch allows it
-        # and records nothing, so write back with autograd off.
-        from .autograd.grad_mode import _set
-        _set(False)
-        try:
-            _write_back(t, new)
-        finally:
-            _set(True)
-    else:
-        _write_back(t, new)
-    t._m = new
-    t._vver = b._ver
-    return t
-
-
-# Write-backs into bases up to this many elements rebuild the base functionally; larger bases are written in
-# place by slice assignment, which costs a pipeline sync in MindSpore 2.10 (its setitem waits for all queued
-# work, measured) but only O(view) memory traffic.
-_FUNCTIONAL_WRITE_MAX = 1 << 20
-
-
-def _write_back(v, new):
-    b = v._vbase
-    shape, strides, off = v._geom
-    n = 1
-    for s in shape:
-        n *= s
-    if n == 0:
-        return
-    bm = b._m
-    bshape = _geom(b)[0]
-    total = 1
-    for s in bshape:
-        total *= s
-    contiguous = _is_contig(shape, strides)
-    if contiguous and off == 0 and n == total:
-        _assign(b, new.reshape(bshape))
-        return
-    if b._pinned and _GRAD[0] and bm._requires_grad and bm._is_leaf:
-        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
-    # Functional rebuild of the base (no pipeline sync, gradients flow through it; O(base) memory traffic)
-    # for small bases and whenever autograd must see the write; large bases outside recording are written
-    # in place below. (Asking a small base whether it requires grad would wait on MindSpore's pipeline.)
-    if total <= _FUNCTIONAL_WRITE_MAX or (_GRAD[0] and (bm._requires_grad or new._requires_grad)):
-        flat = bm.reshape(-1)
-        if contiguous:
-            parts = [p for p in (mint.narrow(flat, 0, 0, off) if off else None, new.reshape(-1),
-                                 mint.narrow(flat, 0, off + n, total - off - n) if off + n < total else None)
-                     if p is not None]
-            nf = mint.cat(parts) if len(parts) > 1 else parts[0]
-        else:
-            nf = _scatter(flat, 0, _index_map(v), new.reshape(-1))
-        _assign(b, nf.reshape(bshape))
-        return
-    if contiguous:
-        # Large base: in place into the base's storage with one slice assignment (also for pinned leaves outside
-        # recording). Fast path: the region is a run of whole rows of the base (always so for 1-D buffers such
-        # as megatron-core's gradient buffer) -> assign on the base's first dimension. Otherwise through
-        # MindSpore's storage-sharing view(-1); that assignment only writes through with MindSpore's
-        # enable_grad off (measured), so it is switched off around the write.
-        # Both assignments run with enable_grad off: nothing here is recorded anyway (see the condition above),
-        # and with it on MindSpore 2.10 takes its general setitem path (host-built index arrays + a scatter):
-        # ~50x slower, e.g. 6.5 s instead of 0.12 s for a 9.7M-element region (measured,
-        # benchmarks/bench_megatron_shim.py --profile: megatron's main_grad.add_ into the gradient buffer).
-        inner = total // bshape[0] if bshape and bshape[0] else 0
-        prev = _pynative_executor.enable_grad()
-        _pynative_executor.set_enable_grad(False)
-        try:
-            if inner and off % inner == 0 and n % inner == 0:
-                rows = n // inner
-                bm[off // inner:off // inner + rows] = new.reshape((rows,) + bshape[1:])
-            else:
-                bm.view(-1)[off:off + n] = new.reshape(-1)
-        finally:
-            _pynative_executor.set_enable_grad(prev)
-        b._ver += 1
-    else:
-        nf = _scatter(bm.reshape(-1), 0, _index_map(v), new.reshape(-1))
-        _assign(b, nf.reshape(bshape))
-
-
-# ----------------------------------------------------------------------------------------------------------
-# argument parsing helpers
-
-
-def _shape_arg(args, name="size"):
-    """Accept f(2, 3), f((2, 3)), f([2, 3]), f(torch.Size([2, 3])) -> tuple of ints."""
-    if len(args) == 1 and isinstance(args[0], (tuple, list)):
-        args = args[0]
-    try:
-        return tuple(int(a) if not isinstance(a, Tensor) else int(a.item()) for a in args)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a sequence of ints, got {args!r}") from None
-
-
-def _norm_dim(dim, ndim, name="dim"):
-    n = builtins.max(ndim, 1)
-    if not -n <= dim < n:
-        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
-    return dim + n if dim < 0 else dim
-
-
-def _dtype_arg(d):
-    if d is None or isinstance(d, D.dtype):
-        return d
-    if d is builtins.float:
-        return D.get_default_dtype()
-    if d is builtins.int:
-        return D.int64
-    if d is builtins.bool:
-        return D.bool
-    if isinstance(d, str):
-        name = d[len("torch."):] if d.startswith("torch.") else d
-        if name in D.DTYPES:
-            return D.DTYPES[name]
-        if name in D.ALIASES:
-            return D.ALIASES[name]
-    raise TypeError(f"expected a torch dtype, got {d!r}")
-
-
-def _cast_storage(m, src: D.dtype, dst: D.dtype):
-    """Cast a storage tensor of dtype `src` to the storage of dtype `dst` (rounding for emulated bf16)."""
-    if src is dst:
-        return m
-    if dst.emulated:
-        return _round_bf16(m if m.dtype == ms.float32 else _cast(m, ms.float32))
-    return _cast(m, dst.sms)
 
 
 _LEGACY_TYPES = {
@@ -889,6 +631,7 @@ class Tensor:
             self._gw = None
             return None
         w = self._gw
+        # workaround "_grad wrapper" (shim/torch/_workarounds.py)
         # MindSpore hands out a new Python wrapper of the same gradient on every `_grad` read: compare storage.
         if w is None or (w._m is not g and w._m.data_ptr() != g.data_ptr()):
             w = self._gw = _new(g, self._dt, self._dev)
@@ -938,6 +681,7 @@ class Tensor:
     def _grad(self):
         return self.grad
 
+    # workaround "Clone" (shim/torch/_workarounds.py)
     def retain_grad(self):
         """Keep the gradient of a non-leaf in .grad after backward (accumulating like torch). Implemented with
         a tensor hook: MindSpore's own retain_grad needs a Clone kernel that CPU lacks."""
@@ -1034,6 +778,7 @@ class Tensor:
                 a._m, a._vbase, a._steps, a._geom, a._vver, a._ver = cur, None, None, None, 0, 0
         if self._pinned and tuple(m.shape) == tuple(self._m.shape) and m.dtype == self._m.dtype:
             if value._vbase is not None:
+                # workaround "InplaceCopy view source" (shim/torch/_workarounds.py)
                 # MindSpore 2.10 CPU InplaceCopy rejects a source that is a view into a larger storage
                 # (it compares whole-storage sizes); copy the view out first.
                 m = _clone(m)
@@ -1344,6 +1089,7 @@ class Tensor:
             # the MindSpore tensor of src must not be shared by two owners
             m = _clone(m) if isinstance(src, Tensor) and (m is unwrap(src)) else m
         elif isinstance(src, Tensor) and src._vbase is not None and (self._vbase if self._vbase is not None else self)._pinned:
+            # workaround "InplaceCopy view source" (shim/torch/_workarounds.py)
             # A pinned base is written with MindSpore's InplaceCopy, which (2.10 CPU) rejects a source that is a
             # view into a larger storage (it compares whole-storage sizes): copy the view out first.
             m = _clone(m)
@@ -1357,6 +1103,7 @@ class Tensor:
         """Fill with `value` in place (views write through)."""
         if isinstance(value, Tensor):
             value = value.item()
+        # workaround "FillScalar" (shim/torch/_workarounds.py)
         m = ops.full(tuple(self.shape), value, dtype=self._dt.sms)
         if self._dt.emulated:
             m = _round_bf16(m)
@@ -1369,10 +1116,6 @@ class Tensor:
     def resize_(self, *sizes, **kwargs):
         """Not supported: raises NotImplementedError."""
         raise NotImplementedError("torch.Tensor.resize_ is not supported by the shim; create a new tensor")
-
-    def untyped_storage_(self, *a, **k):
-        """Not supported: raises NotImplementedError."""
-        raise NotImplementedError("torch.Tensor.untyped_storage is not supported by the shim")
 
     def record_stream(self, stream):
         """No-op by design: MindSpore manages the lifetime of device memory across streams itself."""
@@ -1410,50 +1153,4 @@ def _rebuild(array, dtype_name, dev, requires_grad):
     return t
 
 
-def _infer_shape(shape, numel):
-    if -1 in shape:
-        if shape.count(-1) > 1:
-            raise RuntimeError("only one dimension can be inferred")
-        known = 1
-        for s in shape:
-            if s != -1:
-                known *= s
-        if known == 0 or numel % known:
-            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
-        shape = tuple(numel // known if s == -1 else s for s in shape)
-    n = 1
-    for s in shape:
-        n *= s
-    if n != numel:
-        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
-    return shape
-
-
-# MindSpore step functions used by views (module-level so that view chains hold no closures).
-def _reshape(m, shape):
-    return m.reshape(shape)
-
-
-def _identity(m):
-    # a real (cheap) op, so that a full view of a leaf is a non-leaf with a grad_fn, as in torch
-    return m.reshape(m.shape)
-
-
-def _transpose(m, d0, d1):
-    return mint.transpose(m, d0, d1)
-
-
-def _permute(m, dims):
-    return mint.permute(m, dims)
-
-
-def _broadcast_to(m, shape):
-    return mint.broadcast_to(m, shape)
-
-
-def _getitem(m, key):
-    return m[key]
-
-
-def _gather_flat(m, idx, shape):
-    return ops.gather(m.reshape(-1), idx, 0).reshape(shape)
+_aliasing.bind_tensor_class(Tensor)

@@ -283,11 +283,12 @@ class _Pickler(pickle._Pickler):  # the pure-Python pickler: lets us write torch
         self._keys: dict[Any, _SavedStorage] = {}
         self._tensor_cls = _tensor_class()
         self._param_cls = _parameter_class()
+        from shim.torch import layout
         from shim.torch._device import device
         from shim.torch._dtype import dtype
         from shim.torch._tensor import Size
 
-        self._dtype_cls, self._device_cls, self._size_cls = dtype, device, Size
+        self._dtype_cls, self._device_cls, self._size_cls, self._layout_cls = dtype, device, Size, layout
 
     # -- storages ------------------------------------------------------------------------------------------
     def persistent_id(self, obj):
@@ -344,6 +345,8 @@ class _Pickler(pickle._Pickler):  # the pure-Python pickler: lets us write torch
             return (_ref("torch", "device"), args)
         if self._size_cls is not None and type(obj) is self._size_cls:
             return (_ref("torch", "Size"), (tuple(int(d) for d in obj),))
+        if isinstance(obj, self._layout_cls):  # torch registers this reduction for torch.layout with copyreg
+            return (_ref("torch.serialization", "_get_layout"), (f"torch.{obj.name}",))
         return NotImplemented
 
     def save(self, obj, save_persistent_id=True):
@@ -644,6 +647,18 @@ def _size_ctor(dims=()):
     from shim.torch._tensor import Size
 
     return Size(dims)
+
+
+def _get_layout(name: str):
+    """``torch.serialization._get_layout``: the layout named `name` (``"torch.strided"``). Real torch pickles every
+    ``torch.layout`` as a call of this function (a DCP ``.metadata`` file holds one per saved tensor); so does the
+    facade's pickler. Raises pickle.UnpicklingError for a layout the shim does not have."""
+    import shim.torch as torch
+
+    value = getattr(torch, str(name).rpartition(".")[2], None)
+    if not isinstance(value, torch.layout):
+        raise pickle.UnpicklingError(f"torch.serialization._get_layout: the shim has no layout {name!r}")
+    return value
 
 
 def _torch_globals() -> dict[tuple[str, str], Any]:

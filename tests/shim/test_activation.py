@@ -91,8 +91,7 @@ def test_python_m_shim_run_passes_args_and_exit_status(probe_script):
 
 def test_shim_run_console_script(probe_script):
     exe = Path(PY).with_name("shim-run")
-    if not exe.exists():
-        pytest.skip(f"console script {exe} not installed (pip install -e . creates it)")
+    assert exe.exists(), f"console script {exe} not installed (pip install -e . creates it)"
     proc = _run([str(exe), str(probe_script), "a", "b"], cwd=probe_script.parent)
     assert proc.returncode == 0, proc.stderr[-3000:]
     _check_facade(_report(proc), ["a", "b"])
@@ -119,12 +118,58 @@ def test_pth_file_activates_only_with_env(tmp_path, probe_script):
 def test_installed_pth_in_site_packages(probe_script):
     from shim._pth import pth_path, PTH_LINE
     path = pth_path()
-    if not path.exists():
-        pytest.skip(f"{path} not installed; run `python -m shim install-pth` (scripts/setup_env.sh does)")
+    assert path.exists(), f"{path} not installed; run `python -m shim install-pth` (scripts/setup_env.sh does)"
     assert path.read_text() == PTH_LINE
     proc = _run([PY, str(probe_script), "0"], env=_env(SHIM_BACKEND="mindspore"), cwd=probe_script.parent)
     assert proc.returncode == 0, proc.stderr[-3000:]
     _check_facade(_report(proc), ["0"])
+
+
+def test_every_way_in_calls_the_plugins_the_bootstrap_names(tmp_path):
+    """The activation core imports no plugin; `shim/__init__.py` registers shim.PLUGINS, so even the .pth file's
+    `shim._import_hook.activate()` installs megatron_patches' post-import hook. A plugin's hooks run at each
+    activate/deactivate; a plugin package that is not installed is passed over; one without hooks is an error."""
+    (tmp_path / "probe_plugin.py").write_text(
+        "calls = []\ndef on_shim_activate(): calls.append('on')\ndef on_shim_deactivate(): calls.append('off')\n")
+    (tmp_path / "hookless_plugin.py").write_text("x = 1\n")
+    code = textwrap.dedent(f"""
+        import importlib, json, sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        hook = importlib.import_module('shim._import_hook')  # what the .pth file runs
+        import shim
+        out = {{"plugins": list(hook.plugins()), "PLUGINS": list(shim.PLUGINS)}}
+        hook.register_plugin('probe_plugin')
+        hook.register_plugin('no_such_plugin_package')
+        hook.activate()
+        import megatron_patches, probe_plugin
+        out["megatron_hook"] = megatron_patches._FINDER in sys.meta_path
+        hook.deactivate()
+        out["megatron_hook_after_deactivate"] = megatron_patches._FINDER in sys.meta_path
+        hook.activate()
+        out["calls"] = list(probe_plugin.calls)
+        out["no_such"] = 'no_such_plugin_package' in sys.modules
+        try:
+            hook.register_plugin('not a module')
+        except ValueError as e:
+            out["bad_name"] = str(e)
+        hook.deactivate()
+        hook.register_plugin('hookless_plugin')
+        try:
+            hook.activate()
+        except TypeError as e:
+            out["hookless"] = str(e)
+        print(json.dumps(out))
+    """)
+    proc = _run([PY, "-c", code])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rep = _report(proc)
+    assert rep["plugins"] == rep["PLUGINS"] == ["megatron_patches"]
+    assert rep["megatron_hook"] is True and rep["megatron_hook_after_deactivate"] is False
+    assert rep["calls"] == ["on", "off", "on"]
+    assert rep["no_such"] is False
+    assert rep["bad_name"] == "register_plugin: expected a dotted module name, got 'not a module'"
+    assert rep["hookless"] == ("shim plugin 'hookless_plugin' defines no on_shim_activate() "
+                               "(see shim._import_hook.register_plugin)")
 
 
 def test_activate_refuses_after_real_torch():

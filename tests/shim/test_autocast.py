@@ -10,14 +10,12 @@ loss, thread-locality, and the cost of the wrappers when autocast is off.
 from __future__ import annotations
 
 import threading
-import time
 import warnings
 
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("mindspore")
+import torch
 
 import shim.torch as st  # noqa: E402
 from shim.torch.amp import _policy as P  # noqa: E402
@@ -498,36 +496,27 @@ def test_autocast_state_is_thread_local():
     assert seen == [(False, st.float32)]
 
 
-def test_cost_when_autocast_is_off_is_negligible():
-    """The wrapper's extra cost per op while no region is active: an extra call plus a module-global check,
-    well under a microsecond (measured ≈ 0.1 µs; a facade op costs a few µs)."""
+def test_wrapper_calls_the_op_directly_when_autocast_is_off(monkeypatch):
+    """Outside an autocast region the wrapper only checks the module flag and calls the op (never the policy);
+    inside one, the call goes through the policy. The off-path cost (target < 1 µs per call) is measured by
+    benchmarks/bench_autocast_overhead.py, not asserted here."""
     wrapped = st.Tensor.__dict__["exp"]
-    raw = wrapped.__wrapped__
+    assert wrapped._autocast_op == "exp" and wrapped.__wrapped__ is not wrapped
+    calls = []
+
+    def run(fn, name, args, kwargs):
+        calls.append(name)
+        return fn(*args, **kwargs)
+
+    monkeypatch.setattr(AM, "_run", run)
     x = st.tensor(np.ones(4, np.float32))
-    wrapped(x), raw(x)
-
-    def best(fn, n, sync=False):
-        times = []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            for _ in range(n):
-                y = fn(x)
-            times.append((time.perf_counter() - t0) / n)
-            if sync:  # MindSpore dispatch is asynchronous: drain the queue outside the timed block
-                y.numpy()
-        return min(times)
-
-    # the pure wrapper overhead on a trivial callee, and the relative cost on a real op (alternating blocks)
-    trivial = AM._wrap(lambda v: v, "exp")
-    overhead = best(trivial, 20000) - best(lambda v: v, 20000)
-    raws, wrappeds = [], []
-    for _ in range(3):
-        raws.append(best(raw, 30, sync=True))
-        wrappeds.append(best(wrapped, 30, sync=True))
-    op_raw, op_wrapped = min(raws), min(wrappeds)
-    print(f"autocast-off wrapper overhead {overhead * 1e9:.0f} ns/call; exp {op_raw * 1e6:.1f} µs raw, "
-          f"{op_wrapped * 1e6:.1f} µs wrapped")
-    assert overhead < 1e-6  # the op-level numbers are printed only: too noisy on a shared machine to assert
+    np.testing.assert_allclose(wrapped(x).numpy(), np.exp(np.ones(4, np.float32)), rtol=1e-6)
+    assert calls == []
+    with st.autocast("cpu"):
+        wrapped(x)
+    assert calls == ["exp"]
+    wrapped(x)
+    assert calls == ["exp"]
 
 
 def test_cast_helper_matches_torch():

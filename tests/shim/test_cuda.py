@@ -9,8 +9,7 @@ import numpy as np
 import psutil
 import pytest
 
-ms = pytest.importorskip("mindspore")
-
+import mindspore as ms
 import shim.torch.cuda as cuda  # noqa: E402
 from shim.torch import random as facade_random  # noqa: E402
 from shim.torch._device import device  # noqa: E402
@@ -76,24 +75,28 @@ def test_device_name_properties_and_capability():
     assert cuda.is_bf16_supported() is True
 
 
-def test_event_elapsed_time_is_real_time_including_queued_work():
+def test_event_elapsed_time_is_real_time_including_queued_work(monkeypatch):
+    """Events measure wall time in milliseconds, and record() drains MindSpore's queue before stamping, so queued
+    work between two events is counted. What share of the wall time the events see is measured by
+    benchmarks/bench_cuda_events.py (a timing ratio, not asserted here)."""
     start, end = cuda.Event(enable_timing=True), cuda.Event(enable_timing=True)
     start.record()
     time.sleep(0.05)
     end.record()
     end.synchronize()
-    assert 45.0 <= start.elapsed_time(end) < 1000.0
-    # queued (asynchronous) MindSpore work between the events is counted: record() drains the queue first
-    x = ms.Tensor(np.ones((768, 768), np.float32))
+    assert start.elapsed_time(end) >= 50.0 - 0.5  # at least the sleep (the clock's resolution aside)
+    syncs = []
+    drain = _backend.synchronize
+    monkeypatch.setattr(_backend, "synchronize", lambda: (syncs.append(True), drain())[1])
+    x = ms.Tensor(np.ones((256, 256), np.float32))
     t0 = time.perf_counter()
     start.record()
-    for _ in range(20):
+    for _ in range(5):
         x = ms.ops.matmul(x, x) * 1e-3
     end.record()
     wall_ms = (time.perf_counter() - t0) * 1e3
-    elapsed = start.elapsed_time(end)
-    assert 0.0 < elapsed <= wall_ms + 1.0
-    assert elapsed > 0.5 * wall_ms  # the events saw the compute, not only the dispatch
+    assert len(syncs) == 2  # each record() drained the queue first
+    assert 0.0 < start.elapsed_time(end) <= wall_ms + 1.0  # inside the wall-clock interval around the records
     with pytest.raises(RuntimeError, match="enable_timing"):
         cuda.Event().elapsed_time(end)
     with pytest.raises(RuntimeError, match="recorded"):
@@ -285,8 +288,7 @@ def test_torch_npu_and_torch_npu_namespace_are_the_cuda_mapping():
 def test_megatron_cuda_rng_states_tracker_under_the_shim():
     """megatron-core's own CudaRNGStatesTracker (add / fork / get_states / set_states) on the shim's torch.cuda.
 
-    Runs in a subprocess with the import hook active; skipped (with the import error) while megatron-core does not
-    import under the shim yet.
+    Runs in a subprocess with the import hook active; megatron-core failing to import under the shim is a failure.
     """
     import subprocess
     import sys
@@ -297,10 +299,7 @@ def test_megatron_cuda_rng_states_tracker_under_the_shim():
     script = textwrap.dedent("""
         import shim; shim.activate()
         import torch
-        try:
-            from megatron.core.tensor_parallel import random as mrandom
-        except Exception as exc:
-            print("IMPORT-FAILED", repr(exc)[:300]); raise SystemExit(0)
+        from megatron.core.tensor_parallel import random as mrandom
         torch.manual_seed(42)
         torch.cuda.manual_seed(42)
         tracker = mrandom.get_cuda_rng_tracker()
@@ -322,6 +321,4 @@ def test_megatron_cuda_rng_states_tracker_under_the_shim():
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                           cwd=str(repo))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    if "IMPORT-FAILED" in proc.stdout:
-        pytest.skip(f"megatron-core does not import under the shim yet: {proc.stdout.strip()}")
     assert "OK" in proc.stdout, proc.stdout + proc.stderr[-2000:]

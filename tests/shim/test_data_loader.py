@@ -6,8 +6,8 @@ import collections
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-mt = pytest.importorskip("shim.torch")
+import torch
+import shim.torch as mt
 from shim.torch.utils import data as mdata  # noqa: E402
 from torch.utils import data as tdata  # noqa: E402
 

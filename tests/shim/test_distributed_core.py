@@ -98,6 +98,33 @@ def test_world_of_one_needs_no_cluster():
     assert out.returncode != 0 and "world_size=2 needs the launcher" in out.stderr
 
 
+def test_destroy_replaces_the_whole_state_but_keeps_what_mindspore_did(monkeypatch):
+    from shim._comm import p2p, world
+
+    for name in ("MS_ROLE", "RANK", "WORLD_SIZE", "SHIM_STORE_ADDR", "SHIM_STORE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    world.init()  # a one-process world: no MindSpore cluster, no store
+    try:
+        st = world.state()
+        assert (st.rank, st.world_size, st.backend, st.local) == (0, 1, "local", True)
+        st.prims[("all_reduce", "g", ("sum",))] = object()
+        st.arrivals["g"] = 3
+        st.p2p_seq[(0, 1)] = 2
+        st.p2p_pending.append(object())
+        st.mindspore.created.add("shim_g_0_1")
+        assert p2p.pending() == 1
+    finally:
+        world.destroy()
+    fresh = world.state()
+    assert fresh is not st and not world.is_initialized()
+    assert (fresh.prims, fresh.arrivals, fresh.p2p_seq, fresh.p2p_pending, fresh.groups) == ({}, {}, {}, [], {})
+    assert (fresh.rank, fresh.world_size, fresh.world, fresh.store, fresh.job) == (-1, 0, None, None, 0)
+    assert p2p.pending() == 0
+    # MindSpore's own state outlives the job: its groups stay created in this process
+    assert fresh.mindspore is st.mindspore and "shim_g_0_1" in fresh.mindspore.created
+    fresh.mindspore.created.discard("shim_g_0_1")
+
+
 # ------------------------------------------------------------------------------------ multi-process runs
 def _env(out: Path) -> dict:
     return dict(os.environ, SHIM_BACKEND="off", SHIM_TEST_OUT=str(out), PYTHONUNBUFFERED="1")

@@ -206,8 +206,7 @@ def test_killed_launcher_leaves_no_orphans(tmp_path):
 
 def test_torchrun_command_serves_the_launcher_when_the_shim_is_active(tmp_path):
     torchrun = Path(PY).parent / "torchrun"
-    if not torchrun.exists():
-        pytest.skip("no torchrun console script (real torch not installed)")
+    assert torchrun.exists(), "no torchrun console script (real torch, the reference backend, not installed)"
     env = _env(tmp_path, SHIM_BACKEND="mindspore")  # activation at interpreter start (msshim-activate.pth)
     proc = subprocess.run([str(torchrun), "--nproc-per-node", "2", "--master-port", str(free_port()),
                            str(SCRIPTS / "env_dump.py")], cwd=REPO, env=env, capture_output=True, text=True,

@@ -10,36 +10,26 @@ reference's keys, shapes and dtypes; tensor by tensor (all keys: model, optimize
 checkpoint of the same step within 1e-4 (fp32); B's step 2 equals A's step 2 within 1e-6 (resume under the shim
 reproduces the uninterrupted run); C and D's step 2 equal the reference step 2 within 1e-4 (each backend loads the
 other's checkpoint); the shim's HF export equals the reference export within 1e-4 per tensor (safetensors read
-back by `shim.parity`), config.json with the same keys; the torch_dist patch was applied and hit.
+back by the parity tool), config.json with the same keys; the torch_dist patch was applied and hit.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.conftest import free_port
-from tests.shim.test_megatron_train_shim import ARGS, PY, _env, _run, model_and_data
+from tests.helpers.megatron_runs import (PY, checkpoint_args, checkpoint_dir, model_and_data, run_parallel,
+                                         tool_env, train_records)
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 
 STEPS = 2
-COMMON = [a for a in ARGS if a not in ("--no_export",)]
-for _flag, _value in (("--train_iters", str(STEPS)), ("--save_steps", "1")):
-    COMMON[COMMON.index(_flag) + 1] = _value
+COMMON = checkpoint_args(STEPS)
 LAUNCH = [PY, "-m", "torch.distributed.launch", "--nproc_per_node", "1"]
 PATCH = "torch_dist_strategies_without_dcp"
-
-
-def _parallel(*jobs):
-    """Run (cmd, env, timeout) jobs at once (each through `_run`, which asserts exit 0); their outputs in order."""
-    with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
-        futures = [pool.submit(_run, cmd, env, timeout) for cmd, env, timeout in jobs]
-        return [f.result().stdout for f in futures]
 
 
 def _shim_cmd(*args: str) -> list:
@@ -54,29 +44,20 @@ def runs(tmp_path_factory) -> dict:
     base = ["--model_path", str(model), "--data_path", str(data), *COMMON]
     out = {k: root / k for k in "RABCD"}
     state = root / "patch_state.json"
-    shim_env = _env(SHIM_BACKEND="mindspore", MEGATRON_PATCHES_STATE=str(state))
-    logs = dict(zip("RA", _parallel(
-        ([PY, "tools/train.py", *base, "--output_path", str(out["R"])], _env(), 420),
+    shim_env = tool_env(SHIM_BACKEND="mindspore", MEGATRON_PATCHES_STATE=str(state))
+    logs = dict(zip("RA", run_parallel(
+        ([PY, "tools/train.py", *base, "--output_path", str(out["R"])], tool_env(), 420),
         (_shim_cmd(*base, "--output_path", str(out["A"])), shim_env, 720))))
     step1 = {k: out[k] / "checkpoints" / "iter_0000001" for k in "RA"}
     cont = [*base, "--no_export"]  # continue to step 2 without saving
     cont[cont.index("--save_steps") + 1] = "0"
-    logs.update(zip("BCD", _parallel(
-        (_shim_cmd(*cont, "--load", str(step1["A"]), "--output_path", str(out["B"])), _env(SHIM_BACKEND="mindspore"),
+    logs.update(zip("BCD", run_parallel(
+        (_shim_cmd(*cont, "--load", str(step1["A"]), "--output_path", str(out["B"])), tool_env(SHIM_BACKEND="mindspore"),
          600),
-        (_shim_cmd(*cont, "--load", str(step1["R"]), "--output_path", str(out["C"])), _env(SHIM_BACKEND="mindspore"),
+        (_shim_cmd(*cont, "--load", str(step1["R"]), "--output_path", str(out["C"])), tool_env(SHIM_BACKEND="mindspore"),
          600),
-        ([PY, "tools/train.py", *cont, "--load", str(step1["A"]), "--output_path", str(out["D"])], _env(), 420))))
+        ([PY, "tools/train.py", *cont, "--load", str(step1["A"]), "--output_path", str(out["D"])], tool_env(), 420))))
     return {**out, "logs": logs, "state": state}
-
-
-def _train(path: Path) -> dict:
-    return {r["step"]: r for r in map(json.loads, (path / "metrics.jsonl").read_text().splitlines())
-            if r["kind"] == "train"}
-
-
-def _ckpt(run: Path, step: int) -> Path:
-    return run / "checkpoints" / f"iter_{step:07d}"
 
 
 def test_shim_checkpoint_layout_and_metadata_read_by_real_torch(runs):
@@ -86,7 +67,7 @@ def test_shim_checkpoint_layout_and_metadata_read_by_real_torch(runs):
     assert not torch.__version__.endswith("+mindspore")
     assert (runs["A"] / "checkpoints" / "latest_checkpointed_iteration.txt").read_text().strip() == str(STEPS)
     for step in range(1, STEPS + 1):
-        shim_dir, ref_dir = _ckpt(runs["A"], step), _ckpt(runs["R"], step)
+        shim_dir, ref_dir = checkpoint_dir(runs["A"], step), checkpoint_dir(runs["R"], step)
         assert sorted(p.name for p in shim_dir.iterdir()) == [".metadata", "__0_0.distcp", "common.pt",
                                                               "metadata.json"]
         assert json.loads((shim_dir / "metadata.json").read_text()) == json.loads(
@@ -109,12 +90,12 @@ def test_shim_checkpoint_layout_and_metadata_read_by_real_torch(runs):
 
 
 def test_shim_checkpoint_equals_reference_tensor_by_tensor(runs):
-    from megatron_patches.torch_dist_strategy import load_tensors, parity_checkpoint
-    from shim.parity import compare_checkpoints
-    from shim.parity.checkpoints import format_checkpoint_report
+    from parity import compare_checkpoints, load_checkpoint
+    from parity.checkpoints import format_checkpoint_report
 
     for step in range(1, STEPS + 1):
-        shim_ck, ref_ck = parity_checkpoint(_ckpt(runs["A"], step)), parity_checkpoint(_ckpt(runs["R"], step))
+        shim_ck, ref_ck = load_checkpoint(checkpoint_dir(runs["A"], step)), load_checkpoint(checkpoint_dir(runs["R"], step))
+        assert shim_ck.format == ref_ck.format == "torch_dist"
         cmp = compare_checkpoints(shim_ck, ref_ck, atol=1e-4, rtol=0.0)
         assert cmp.ok, format_checkpoint_report(cmp)
         names = [t.name for t in cmp.tensors]
@@ -124,28 +105,42 @@ def test_shim_checkpoint_equals_reference_tensor_by_tensor(runs):
         assert shim_ck.non_tensors.keys() == ref_ck.non_tensors.keys() and "rng_state/shard_0.0.0_1.1.1" in \
             shim_ck.non_tensors
         if step > 1:  # the weights moved between the saves: not two copies of one state
-            now = load_tensors(_ckpt(runs["A"], step), ["output_layer.weight"])["output_layer.weight"]
-            earlier = load_tensors(_ckpt(runs["A"], step - 1), ["output_layer.weight"])["output_layer.weight"]
+            now = shim_ck.tensors["output_layer.weight"].load()
+            earlier = load_checkpoint(checkpoint_dir(runs["A"], step - 1)).tensors["output_layer.weight"].load()
             assert not np.array_equal(now, earlier)
 
 
+def test_facade_reader_reads_what_real_torch_reads(runs):
+    """The facade's DCP reader (shim/torch/distributed/checkpoint) and real torch's DCP reader give the same keys,
+    dtypes, shapes and values for the checkpoints both backends wrote."""
+    from parity.torch_dist import open_torch_dist
+
+    for run in ("A", "R"):
+        d = checkpoint_dir(runs[run], STEPS)
+        facade, real = open_torch_dist(d, backend="shim"), open_torch_dist(d, backend="torch")
+        assert (facade.tensors, facade.objects, facade.files) == (real.tensors, real.objects, real.files)
+        assert len(facade.tensors) > 10 and facade.objects
+        for key in facade.tensors:
+            np.testing.assert_array_equal(facade.load(key), real.load(key), err_msg=f"{run} {key}")
+
+
 def test_parity_cli_compares_torch_dist_checkpoints(runs, capsys):
-    """`python -m shim.parity compare-checkpoints` reads torch_dist directories (the checkpoints root with its
+    """`python -m parity compare-checkpoints` reads torch_dist directories (the checkpoints root with its
     tracker file, or an iter_ directory): equal within 1e-4, and a default-tolerance mismatch is not hidden."""
-    from shim.parity.cli import main
+    from parity.cli import main
 
     shim_root, ref_root = runs["A"] / "checkpoints", runs["R"] / "checkpoints"
     assert main(["compare-checkpoints", str(shim_root), str(ref_root), "--atol", "1e-4", "--rtol", "0"]) == 0
     out = capsys.readouterr().out
     assert "output_layer.weight" in out and "exp_avg_sq" in out
-    assert main(["compare-checkpoints", str(_ckpt(runs["A"], 1)), str(_ckpt(runs["A"], STEPS)),
+    assert main(["compare-checkpoints", str(checkpoint_dir(runs["A"], 1)), str(checkpoint_dir(runs["A"], STEPS)),
                  "--atol", "1e-4", "--rtol", "0"]) == 1  # step 1 vs step 2: the weights moved
     assert "MISMATCH" in capsys.readouterr().out
 
 
 def test_resume_under_shim_reproduces_uninterrupted_run(runs):
     assert "loaded checkpoint" in runs["logs"]["B"] and "note:" not in runs["logs"]["B"]
-    a, b = _train(runs["A"]), _train(runs["B"])
+    a, b = train_records(runs["A"]), train_records(runs["B"])
     assert sorted(b) == [2]
     for field in ("loss", "grad_norm", "lr"):
         assert abs(a[2][field] - b[2][field]) <= 1e-6, (field, a[2][field], b[2][field])
@@ -158,7 +153,7 @@ def test_each_backend_loads_the_others_checkpoint(runs, run, saved_by):
     the reference's step 2; the RNG generator states (opaque per backend) are reported as not restored."""
     log = runs["logs"][run]
     assert "loaded checkpoint" in log and f"come from the {saved_by} backend" in log, log[-3000:]
-    ref, got = _train(runs["R"]), _train(runs[run])
+    ref, got = train_records(runs["R"]), train_records(runs[run])
     assert sorted(got) == [2]
     assert abs(got[2]["loss"] - ref[2]["loss"]) <= 1e-4, (got[2]["loss"], ref[2]["loss"])
     assert abs(got[2]["grad_norm"] - ref[2]["grad_norm"]) <= 1e-4 * ref[2]["grad_norm"]
@@ -166,8 +161,8 @@ def test_each_backend_loads_the_others_checkpoint(runs, run, saved_by):
 
 
 def test_shim_hf_export_equals_reference(runs):
-    from shim.parity import compare_checkpoints
-    from shim.parity.checkpoints import format_checkpoint_report
+    from parity import compare_checkpoints
+    from parity.checkpoints import format_checkpoint_report
 
     cmp = compare_checkpoints(runs["A"], runs["R"], atol=1e-4, rtol=0.0)
     assert cmp.ok, format_checkpoint_report(cmp)

@@ -12,9 +12,9 @@ import json
 
 import pytest
 
-from tests.shim.test_megatron_checkpoint_shim import COMMON, _ckpt, _parallel, _train
 from tests.conftest import free_port
-from tests.shim.test_megatron_train_shim import PY, _env, model_and_data
+from tests.helpers.megatron_runs import (PY, checkpoint_args, checkpoint_dir, model_and_data, run_parallel,
+                                         tool_env, train_records)
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared, pytest.mark.multiproc]
 
@@ -30,29 +30,29 @@ def runs(tmp_path_factory) -> dict:
     """Model, data, R2 and A2, then B2 and D2."""
     root = tmp_path_factory.mktemp("megatron_ckpt_shim_tp2")
     model, data = model_and_data(root)
-    base = ["--model_path", str(model), "--data_path", str(data), *COMMON, "--tp", "2", "--no_export"]
+    base = ["--model_path", str(model), "--data_path", str(data), *checkpoint_args(2), "--tp", "2", "--no_export"]
     out = {k: root / k for k in ("R2", "A2", "B2", "D2")}
-    shim_env = _env(SHIM_BACKEND="mindspore")
-    logs = dict(zip(("R2", "A2"), _parallel(
-        (_cmd(*base, "--output_path", str(out["R2"])), _env(), 480),
+    shim_env = tool_env(SHIM_BACKEND="mindspore")
+    logs = dict(zip(("R2", "A2"), run_parallel(
+        (_cmd(*base, "--output_path", str(out["R2"])), tool_env(), 480),
         (_cmd(*base, "--output_path", str(out["A2"])), shim_env, 840))))
     cont = list(base)
     cont[cont.index("--save_steps") + 1] = "0"
-    step1 = str(_ckpt(out["A2"], 1))
-    logs.update(zip(("B2", "D2"), _parallel(
+    step1 = str(checkpoint_dir(out["A2"], 1))
+    logs.update(zip(("B2", "D2"), run_parallel(
         (_cmd(*cont, "--load", step1, "--output_path", str(out["B2"])), shim_env, 840),
-        (_cmd(*cont, "--load", step1, "--output_path", str(out["D2"])), _env(), 480))))
+        (_cmd(*cont, "--load", step1, "--output_path", str(out["D2"])), tool_env(), 480))))
     return {**out, "logs": logs}
 
 
 def test_tp2_shim_checkpoint_layout_and_values(runs):
     import pickle
 
-    from megatron_patches.torch_dist_strategy import load_tensors
-    from shim.parity.tolerance import Tolerance, compare_arrays
+    from parity.tolerance import Tolerance, compare_arrays
+    from parity.torch_dist import open_torch_dist
 
     for step in (1, 2):
-        shim_dir, ref_dir = _ckpt(runs["A2"], step), _ckpt(runs["R2"], step)
+        shim_dir, ref_dir = checkpoint_dir(runs["A2"], step), checkpoint_dir(runs["R2"], step)
         assert sorted(p.name for p in shim_dir.iterdir()) == [".metadata", "__0_0.distcp", "__1_0.distcp",
                                                               "common.pt", "metadata.json"]
         with open(shim_dir / ".metadata", "rb") as f:
@@ -61,15 +61,16 @@ def test_tp2_shim_checkpoint_layout_and_values(runs):
         assert {info.relative_path for info in md.storage_data.values()} == {"__0_0.distcp", "__1_0.distcp"}
         qkv = md.state_dict_metadata["decoder.layers.self_attention.linear_qkv.weight"]
         assert len(qkv.chunks) == 4  # 2 layers x 2 tensor-parallel shards
-        shim_t, ref_t = load_tensors(shim_dir), load_tensors(ref_dir)
-        assert shim_t.keys() == ref_t.keys()
-        for key, ref in ref_t.items():
-            diff = compare_arrays(shim_t[key], ref, Tolerance(atol=1e-4, rtol=0.0))
+        shim_ck, ref_ck = open_torch_dist(shim_dir, backend="shim"), open_torch_dist(ref_dir, backend="torch")
+        assert shim_ck.tensors == ref_ck.tensors  # keys, dtypes, global shapes
+        for key in ref_ck.tensors:
+            ref = ref_ck.load(key)
+            diff = compare_arrays(shim_ck.load(key), ref, Tolerance(atol=1e-4, rtol=0.0))
             assert diff.mismatches == 0 and diff.numel == ref.size, (step, key, diff)
 
 
 def test_tp2_resume_under_shim_and_real_torch_load(runs):
-    a2, b2, r2, d2 = (_train(runs[k]) for k in ("A2", "B2", "R2", "D2"))
+    a2, b2, r2, d2 = (train_records(runs[k]) for k in ("A2", "B2", "R2", "D2"))
     assert "loaded checkpoint" in runs["logs"]["B2"] and "loaded checkpoint" in runs["logs"]["D2"]
     assert sorted(b2) == sorted(d2) == [2]
     for field in ("loss", "grad_norm", "lr"):

@@ -28,7 +28,7 @@ import json
 
 import pytest
 
-from tests.shim.test_megatron_train_shim import PY, _env, _run, tp1_runs, train_args
+from tests.helpers.megatron_runs import PY, run_tool, tool_env, tp1_runs, train_args
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 
@@ -43,8 +43,8 @@ def runs(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("megatron_shim_bf16")
     out = tp1_runs(root, steps=BF16_STEPS, precision="bf16")
     out["ref_fp32"] = root / "ref_fp32"
-    _run([PY, "tools/train.py", *train_args(root / "tiny", root / "data", 1, "fp32"),
-          "--output_path", str(out["ref_fp32"])], _env())
+    run_tool([PY, "tools/train.py", *train_args(root / "tiny", root / "data", 1, "fp32"),
+          "--output_path", str(out["ref_fp32"])], tool_env())
     return out
 
 
@@ -54,8 +54,8 @@ def _train_loss(path) -> list[float]:
 
 
 def test_bf16_shim_run_matches_reference_within_stated_tolerance(runs):
-    from shim.parity import Tolerance, compare_runs
-    from shim.parity.metrics import format_run_report
+    from parity import Tolerance, compare_runs
+    from parity.metrics import format_run_report
 
     manifest = json.loads((runs["shim"] / "manifest.json").read_text())
     assert manifest["versions"]["torch"].endswith("+mindspore"), manifest["versions"]

@@ -1,6 +1,6 @@
 """tools/train.py at DP=2 (2 processes, TP=1, megatron-core's distributed optimizer) on MindSpore CPU through
 the shim's launcher, against the same run on real torch: per-step loss within 1e-4 absolute
-(`shim.parity.compare_runs`). This is the test of the `param_gather_copies_into_params` patch: without it
+(`parity.compare_runs`). This is the test of the `param_gather_copies_into_params` patch: without it
 (`MEGATRON_PATCHES_DISABLE=param_gather_copies_into_params`) each rank keeps only its own optimizer shard's
 update and the loss leaves the reference from step 2 on.
 """
@@ -10,8 +10,7 @@ import json
 
 import pytest
 
-from tests.shim.test_megatron_train_shim import STEPS
-from tests.shim.test_megatron_train_shim_tp2 import two_process_runs
+from tests.helpers.megatron_runs import STEPS, two_process_runs
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared, pytest.mark.multiproc]
 
@@ -23,8 +22,8 @@ def runs(tmp_path_factory) -> dict:
 
 
 def test_dp2_shim_run_matches_reference(runs):
-    from shim.parity import Tolerance, compare_runs
-    from shim.parity.metrics import format_run_report
+    from parity import Tolerance, compare_runs
+    from parity.metrics import format_run_report
 
     manifest = json.loads((runs["shim"] / "manifest.json").read_text())
     assert manifest["parallel"]["data_parallel_size"] == 2

@@ -1,7 +1,7 @@
 """tools/train.py at PP=2 (2 processes, TP=1, DP=1, megatron-core's 1F1B schedule, 2 micro-batches per step) on
 MindSpore CPU through the shim's launcher, against the same run on real torch: per-step loss within 1e-4
 absolute over the first PP_STEPS = 10 steps (measured max 3.8e-6), other metrics under the parity tool's
-default tolerances (`shim.parity.compare_runs`). Same tiny model and data as test_megatron_train_shim.py.
+default tolerances (`parity.compare_runs`). Same tiny model and data as test_megatron_train_shim.py.
 
 The pipeline's activations and gradients travel through the facade's point-to-point layer
 (`batch_isend_irecv`, MindSpore has no CPU Send/Receive: a broadcast in the pair's group). Two facade facts
@@ -22,8 +22,7 @@ import json
 import pytest
 
 from tests.conftest import free_port
-from tests.shim.test_megatron_train_shim import PY, _env, _run
-from tests.shim.test_megatron_train_shim_tp2 import launcher_runs
+from tests.helpers.megatron_runs import PY, launcher_runs, run_tool, tool_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared, pytest.mark.multiproc]
 
@@ -37,8 +36,8 @@ def runs(tmp_path_factory) -> dict:
 
 
 def test_pp2_shim_run_matches_reference(runs):
-    from shim.parity import Tolerance, compare_runs
-    from shim.parity.metrics import format_run_report
+    from parity import Tolerance, compare_runs
+    from parity.metrics import format_run_report
 
     manifest = json.loads((runs["shim"] / "manifest.json").read_text())
     p = manifest["parallel"]
@@ -65,10 +64,10 @@ def test_p2p_waits_for_a_peer_later_than_mindspores_collective_timeout():
     measured 25 s works, 35 s fails); send, isend and a batch_isend_irecv exchange all arrive (the first into a
     leaf that requires grad, as megatron's receive buffers) and the store keeps only the last collective's
     arrival keys."""
-    env = _env(SHIM_BACKEND="mindspore", LATE_S="35")
+    env = tool_env(SHIM_BACKEND="mindspore", LATE_S="35")
     cmd = [PY, "-m", "torch.distributed.launch", "--nproc_per_node", "2", "--master_port", str(free_port()),
            "tests/shim/dist_scripts/p2p_late_peer.py"]
-    out = _run(cmd, env, timeout=420).stdout  # own session: killed with its workers on timeout
+    out = run_tool(cmd, env, timeout=420).stdout  # own session: killed with its workers on timeout
     lines = {}
     for line in out.splitlines():
         if "P2P {" in line:

@@ -1,7 +1,7 @@
 """tools/train.py at TP=2 in 2 processes on MindSpore CPU through the shim's launcher
 (`SHIM_BACKEND=mindspore python -m torch.distributed.launch --nproc_per_node 2`), against the same run on real
 torch (`python -m torch.distributed.launch --nproc_per_node 2`, gloo): per-step loss within 1e-4 absolute, other
-metrics under the parity tool's default tolerances (`shim.parity.compare_runs`); both ranks report their
+metrics under the parity tool's default tolerances (`parity.compare_runs`); both ranks report their
 megatron-core patch state. Same tiny model and data as test_megatron_train_shim.py.
 """
 from __future__ import annotations
@@ -10,34 +10,9 @@ import json
 
 import pytest
 
-from tests.conftest import free_port
-from tests.shim.test_megatron_train_shim import (PY, STEPS, _env, _run, model_and_data, shim_timeout,
-                                                 train_args)
+from tests.helpers.megatron_runs import STEPS, two_process_runs
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared, pytest.mark.multiproc]
-
-
-def launcher_runs(root, *extra: str, nproc: int = 2, steps: int = STEPS, env: dict | None = None,
-                  ref_timeout: float = 420) -> dict:
-    """In `root`: model, data, then an `nproc`-process reference run and an `nproc`-process shim run of
-    `steps` steps with `extra` flags (`env` adds variables to the shim run's environment). Returns the output
-    directories {"ref", "shim"} and the shim run's patch-state path {"state"} (rank r > 0 writes
-    `<state>.rank<r>`)."""
-    model, data = model_and_data(root)
-    common = [*train_args(model, data, steps), *extra]
-    launch = [PY, "-m", "torch.distributed.launch", "--nproc_per_node", str(nproc)]
-    ref, shim, state = root / "ref", root / "shim", root / "patch_state.json"
-    _run([*launch, "--master_port", str(free_port()), "tools/train.py", *common, "--output_path", str(ref)],
-         _env(), timeout=ref_timeout)
-    _run([*launch, "--master_port", str(free_port()), "tools/train.py", *common, "--output_path", str(shim)],
-         _env(SHIM_BACKEND="mindspore", MEGATRON_PATCHES_STATE=str(state), **(env or {})),
-         timeout=shim_timeout(steps) * (1.5 if nproc > 2 else 1.0))
-    return {"ref": ref, "shim": shim, "state": state}
-
-
-def two_process_runs(root, *extra: str, env: dict | None = None) -> dict:
-    """`launcher_runs` with 2 processes and STEPS (10) steps (the TP=2 and DP=2 runs)."""
-    return launcher_runs(root, *extra, nproc=2, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +22,8 @@ def runs(tmp_path_factory) -> dict:
 
 
 def test_tp2_shim_run_matches_reference(runs):
-    from shim.parity import Tolerance, compare_runs
-    from shim.parity.metrics import format_run_report
+    from parity import Tolerance, compare_runs
+    from parity.metrics import format_run_report
 
     manifest = json.loads((runs["shim"] / "manifest.json").read_text())
     assert manifest["parallel"]["tensor_model_parallel_size"] == 2 and manifest["parallel"]["world_size"] == 2

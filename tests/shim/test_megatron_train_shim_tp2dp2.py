@@ -1,6 +1,6 @@
 """tools/train.py at TP=2 × DP=2 (4 processes, megatron-core's distributed optimizer) on MindSpore CPU through
 the shim's launcher (`--nproc_per_node 4 ... --tp 2`), against the same 4-process run on real torch: per-step
-loss within 1e-4 absolute (`shim.parity.compare_runs`, other metrics under its default tolerances) over the
+loss within 1e-4 absolute (`parity.compare_runs`, other metrics under its default tolerances) over the
 first TP2DP2_STEPS = 3 steps — fewer than the 10 of the acceptance list to keep the time of 4 MindSpore
 processes on 2 cores bounded (measured 2026-11-30: module 2.3 min at low load, 7.2 min at load average ~20,
 where the 4-process shim run took ~4.6 min at 45-70 s per step and the 4-process reference ~2 min). Every rank
@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from tests.shim.test_megatron_train_shim_tp2 import launcher_runs
+from tests.helpers.megatron_runs import launcher_runs
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared, pytest.mark.multiproc]
 
@@ -28,8 +28,8 @@ def runs(tmp_path_factory) -> dict:
 
 
 def test_tp2dp2_shim_run_matches_reference(runs):
-    from shim.parity import Tolerance, compare_runs
-    from shim.parity.metrics import format_run_report
+    from parity import Tolerance, compare_runs
+    from parity.metrics import format_run_report
 
     manifest = json.loads((runs["shim"] / "manifest.json").read_text())
     p = manifest["parallel"]

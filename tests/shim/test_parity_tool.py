@@ -1,4 +1,4 @@
-"""The parity tool (`python -m shim.parity`): training runs, checkpoints and generation outputs.
+"""The parity tool (`python -m parity`): training runs, checkpoints and generation outputs.
 
 Inputs are hand-made files in the formats `tools/train.py` (metrics.jsonl + manifest.json, field names of
 `qwen_sft/training.py`) and `tools/generate.py --output_file` write, with known differences; tests assert the
@@ -18,12 +18,14 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from shim.parity import (ParityInputError, Tolerance, compare_checkpoints, compare_generations, compare_runs,
-                         load_checkpoint, load_run, parse_tolerance_overrides)
-from shim.parity.checkpoints import bf16_bits_to_float32, float32_to_bf16_bits
-from shim.parity.cli import main
-from shim.parity.metrics import tolerance_for
-from shim.parity.tolerance import check_scalar, compare_arrays
+from parity import (ParityInputError, Tolerance, compare_checkpoints, compare_generations, compare_runs,
+                    load_checkpoint, load_run, parse_tolerance_overrides)
+from parity.checkpoints import bf16_bits_to_float32, float32_to_bf16_bits
+from parity.cli import main
+from parity.metrics import tolerance_for
+from parity.records import TRACKER_FILE, Tracker, iteration_dir, read_tracker, sha256_file
+from parity.tolerance import check_scalar, compare_arrays
+from parity.torch_dist import open_torch_dist
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -301,13 +303,13 @@ def test_plot_png_and_json(run_a, tmp_path):
 
 
 def test_cli_module_subprocess_does_not_import_torch(run_a, tmp_path):
-    """`python -m shim.parity` in a fresh interpreter: exit codes, and neither torch nor mindspore imported."""
+    """`python -m parity` in a fresh interpreter: exit codes, and neither torch nor mindspore imported."""
     losses = base_losses()
     losses[2] += 1.0
     b = write_run(tmp_path / "b", [train_record(s, l) for s, l in enumerate(losses, 1)], manifest())
     env = {k: v for k, v in os.environ.items() if k != "SHIM_BACKEND"}
-    code = ("import runpy, sys; sys.argv = ['shim.parity'] + sys.argv[1:]\n"
-            "try:\n    runpy.run_module('shim.parity', run_name='__main__')\n"
+    code = ("import runpy, sys; sys.argv = ['parity'] + sys.argv[1:]\n"
+            "try:\n    runpy.run_module('parity', run_name='__main__')\n"
             "except SystemExit as e:\n"
             "    assert 'torch' not in sys.modules and 'mindspore' not in sys.modules, sorted(sys.modules)\n"
             "    raise\n")
@@ -315,7 +317,7 @@ def test_cli_module_subprocess_does_not_import_torch(run_a, tmp_path):
                        env=env, timeout=120, cwd=REPO)
     assert p.returncode == 1, p.stderr
     assert "first diverging step 3 (train.loss)" in p.stdout
-    p = subprocess.run([sys.executable, "-m", "shim.parity", "compare", str(run_a), str(tmp_path / "none")],
+    p = subprocess.run([sys.executable, "-m", "parity", "compare", str(run_a), str(tmp_path / "none")],
                        capture_output=True, text=True, env=env, timeout=120, cwd=REPO)
     assert p.returncode == 2 and "none: metrics file not found" in p.stderr
 
@@ -433,9 +435,9 @@ def test_checkpoints_dtype_mismatch(tmp_path):
 
 
 def test_checkpoints_torch_files(tmp_path):
-    torch = pytest.importorskip("torch")
-    if "shim" in (getattr(torch, "__file__", "") or ""):
-        pytest.skip("torch is the shim's facade in this process")
+    import torch
+
+    assert not torch.__version__.endswith("+mindspore"), "the test process must hold real torch"
     sd = {"a.weight": torch.arange(6, dtype=torch.float32).reshape(2, 3),
           "b.weight": torch.tensor([1.0, -2.5, 3.140625], dtype=torch.bfloat16)}
     torch.save(sd, tmp_path / "pytorch_model.bin")
@@ -480,6 +482,53 @@ def test_bad_checkpoint_inputs(tmp_path, capsys):
     (tmp_path / "dist" / "latest_checkpointed_iteration.txt").write_text("5")
     assert main(["compare-checkpoints", str(tmp_path / "dist"), str(tmp_path / "dist")]) == 2
     assert "torch_dist" in capsys.readouterr().err
+    (td / "metadata.json").write_text(json.dumps({"sharded_backend": "torch_dist"}))
+    assert main(["compare-checkpoints", str(tmp_path / "dist"), str(tmp_path / "dist")]) == 2
+    assert "iter_0000005: an incomplete torch_dist checkpoint (no .metadata file)" in capsys.readouterr().err
+    (td / ".metadata").write_bytes(b"not a pickle")
+    for backend in ("torch", "shim"):
+        with pytest.raises(ParityInputError, match=r"\.metadata: not a readable DCP metadata file"):
+            open_torch_dist(td, backend=backend)
+    (tmp_path / "dist" / TRACKER_FILE).write_text("latest")
+    assert main(["compare-checkpoints", str(tmp_path / "dist"), str(tmp_path / "dist")]) == 2
+    assert "expected 'release' or an iteration number, found 'latest'" in capsys.readouterr().err
+    (tmp_path / "dist" / TRACKER_FILE).write_text("6")
+    assert main(["compare-checkpoints", str(tmp_path / "dist"), str(tmp_path / "dist")]) == 2
+    assert "names 'iter_0000006', which is not a directory" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------ records
+def test_sha256_file_known_digests(tmp_path):
+    import hashlib
+
+    (tmp_path / "empty").write_bytes(b"")
+    assert sha256_file(tmp_path / "empty") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    (tmp_path / "abc").write_bytes(b"abc")
+    assert sha256_file(str(tmp_path / "abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    big = bytes(range(256)) * 5000  # > one 1 MiB block
+    (tmp_path / "big").write_bytes(big)
+    assert sha256_file(tmp_path / "big") == hashlib.sha256(big).hexdigest()
+    with pytest.raises(FileNotFoundError):
+        sha256_file(tmp_path / "missing")
+
+
+def test_read_tracker_and_iteration_dir(tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"{TRACKER_FILE}: no Megatron checkpoint tracker file"):
+        read_tracker(tmp_path)
+    cases = (("12\n", Tracker(12, False)), ("  0 ", Tracker(0, False)), ("release\n", Tracker(None, True)))
+    for text, expected in cases:
+        (tmp_path / TRACKER_FILE).write_text(text)
+        assert read_tracker(tmp_path) == expected
+    iteration, release = read_tracker(tmp_path)
+    assert iteration_dir(tmp_path, iteration, release) == tmp_path / "release"
+    assert iteration_dir(tmp_path, 12) == tmp_path / "iter_0000012"
+    for bad in ("", "-3", "1.5", "Release", "７"):
+        (tmp_path / TRACKER_FILE).write_text(bad)
+        with pytest.raises(ValueError, match="expected 'release' or an iteration number"):
+            read_tracker(tmp_path)
+    for bad in (None, -1, True, 2.0):
+        with pytest.raises(ValueError, match="non-negative int iteration"):
+            iteration_dir(tmp_path, bad)
 
 
 # ------------------------------------------------------------------------------------------------ generations
@@ -543,3 +592,18 @@ def test_generations_stop_reason_and_bad_input(tmp_path, capsys):
     assert main(["compare-generations", str(a), str(bad)]) == 2
     assert f"{bad}:2: invalid JSON" in capsys.readouterr().err
     assert main(["compare-generations", str(a), str(tmp_path / "missing.jsonl")]) == 2
+
+
+def test_console_scripts_and_packages_in_pyproject():
+    """pyproject.toml's console scripts name importable callables (`shim-parity` -> parity.cli:main) and the
+    package list includes the top-level `parity` package (an editable or wheel install would miss it otherwise)."""
+    import importlib
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    scripts = project["project"]["scripts"]
+    assert scripts["shim-parity"] == "parity.cli:main"
+    for name, target in scripts.items():
+        module, _, attr = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), attr)), name
+    assert "parity*" in project["tool"]["setuptools"]["packages"]["find"]["include"]

@@ -19,7 +19,7 @@ import re
 
 import pytest
 
-from tests.shim.test_megatron_train_shim import REPO, _env, _run
+from tests.helpers.megatron_runs import REPO, run_tool, tool_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared, pytest.mark.multiproc]
 
@@ -32,8 +32,8 @@ def test_real_input_e2e_script_under_shim(tmp_path):
     shared_path("assets", "qwen2.5-tokenizer")
     shared_path("data", "alpaca_zh_demo.json")
     work = tmp_path / "e2e"
-    res = _run(["bash", str(REPO / "scripts" / "real_input_e2e.sh")],
-               _env(SHIM_BACKEND="mindspore", SHARED=str(SHARED_DIR), WORK_DIR=str(work), TRAIN_ITERS=str(STEPS),
+    res = run_tool(["bash", str(REPO / "scripts" / "real_input_e2e.sh")],
+               tool_env(SHIM_BACKEND="mindspore", SHARED=str(SHARED_DIR), WORK_DIR=str(work), TRAIN_ITERS=str(STEPS),
                     MIXED_PRECISION="fp32", TP="2", PP="1"),
                timeout=1800)
     out = res.stdout

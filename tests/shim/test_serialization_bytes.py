@@ -14,8 +14,8 @@ import io
 import numpy as np
 import pytest
 
-ms = pytest.importorskip("mindspore")
-torch = pytest.importorskip("torch")
+import mindspore as ms
+import torch
 
 from shim.torch import _dtype as D  # noqa: E402
 from shim.torch import serialization as S  # noqa: E402

@@ -1,10 +1,10 @@
 """Op parity of the Tensor facade against real torch: creation-independent ops on random inputs, forward and
-backward (see parity_utils). Prints how many torch APIs the table covers."""
+backward (see tests/helpers/op_parity.py). Prints how many torch APIs the table covers."""
 from __future__ import annotations
 
 import pytest
 
-from tests.shim.parity_utils import B, Case, F, I, case_id, covered_apis, run_case
+from tests.helpers.op_parity import B, Case, F, I, case_id, covered_apis, run_case
 
 P = dict(lo=0.1, hi=2.0)  # positive inputs (log, sqrt, pow bases …)
 

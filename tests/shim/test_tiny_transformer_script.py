@@ -29,7 +29,6 @@ def _run(args, env_extra, cwd, timeout=900):
 
 @pytest.mark.slow
 def test_loss_curve_matches_real_torch(tmp_path):
-    pytest.importorskip("torch")
     init = tmp_path / "init.npz"
     ref_out, shim_out = tmp_path / "torch.json", tmp_path / "shim.json"
     _run(["--write-init", str(init), "--out", str(ref_out)], {}, tmp_path)

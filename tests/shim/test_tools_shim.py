@@ -10,7 +10,7 @@ real tokenizer, and ../shared/data/alpaca_zh_demo.json:
 * `tools/convert_ckpt.py` HF → Megatron at TP=2 PP=2 (legacy per-rank `torch.save` files) and Megatron → HF
   (safetensors, config) write the same bytes as on real torch;
 * `scripts/generate_qwen25_7b_ms.sh` (env overrides, TP=1) generates the same greedy tokens as
-  `tools/generate.py` on real torch (`python -m shim.parity compare-generations`);
+  `tools/generate.py` on real torch (`python -m parity compare-generations`);
 * `tools/evaluate.py` gives the same valid loss within 1e-5 relative (fp32);
 * a one-step `tools/train.py` run through `python -m torch.distributed.launch` with a checkpoint save leaves a
   $MEGATRON_PATCHES_STATE file in which `python -m megatron_patches --list` shows every registered patch applied
@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
-from tests.shim.test_megatron_train_shim import PY, REPO, _env, _run
+from tests.helpers.megatron_runs import PY, REPO, run_tool, tool_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 
@@ -41,7 +41,7 @@ EVAL_SAMPLES = 8
 
 
 def _shim_env(**extra: str) -> dict:
-    return _env(SHIM_BACKEND="mindspore", PYTHONPROFILEIMPORTTIME="1", **extra)
+    return tool_env(SHIM_BACKEND="mindspore", PYTHONPROFILEIMPORTTIME="1", **extra)
 
 
 def _assert_ran_on_shim(log: str) -> None:
@@ -67,10 +67,10 @@ def _twice(ref_cmd: list[str], shim_cmd: list[str], out: Path, shim_extra: dict 
            ) -> tuple[Path, Path, str]:
     """Run the reference into `out`, move it to `out`_ref, run the shim into `out`, move it to `out`_shim.
     Returns both folders and the shim run's log."""
-    _run(ref_cmd, _env())
+    run_tool(ref_cmd, tool_env())
     ref = out.with_name(out.name + "_ref")
     out.rename(ref)
-    log = _run(shim_cmd, _shim_env(**(shim_extra or {}))).stdout
+    log = run_tool(shim_cmd, _shim_env(**(shim_extra or {}))).stdout
     shim = out.with_name(out.name + "_shim")
     out.rename(shim)
     return ref, shim, log
@@ -86,8 +86,8 @@ def runs(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("tools_shim")
     r: dict = {"root": root}
     tiny = root / "tiny"
-    _run([PY, "tools/make_tiny_model.py", "--output_path", str(tiny), "--untie_word_embeddings", "--vocab_size",
-          "151665", "--seed", "3", "--tokenizer_path", str(tokenizer)], _env())
+    run_tool([PY, "tools/make_tiny_model.py", "--output_path", str(tiny), "--untie_word_embeddings", "--vocab_size",
+          "151665", "--seed", "3", "--tokenizer_path", str(tokenizer)], tool_env())
 
     # data: the tool on real torch vs the workflow script on the shim (same flags as the script passes)
     data = root / "data"
@@ -113,10 +113,10 @@ def runs(tmp_path_factory) -> dict:
     prompts = root / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"prompt": p}, ensure_ascii=False) + "\n" for p in PROMPTS))
     r["gen_ref"], r["gen_shim"] = root / "gen_ref.jsonl", root / "gen_shim.jsonl"
-    _run([PY, "tools/generate.py", "--model_name", "qwen2.5-7b", "--model_path", str(tiny), "--seq_length", "128",
+    run_tool([PY, "tools/generate.py", "--model_name", "qwen2.5-7b", "--model_path", str(tiny), "--seq_length", "128",
           "--max_new_tokens", str(MAX_NEW_TOKENS), "--input_file", str(prompts), "--output_file", str(r["gen_ref"]),
-          "--batch_size", "2", "--no_progress"], _env())
-    r["gen_log"] = _run(["bash", "scripts/generate_qwen25_7b_ms.sh", "--batch_size", "2", "--no_progress"],
+          "--batch_size", "2", "--no_progress"], tool_env())
+    r["gen_log"] = run_tool(["bash", "scripts/generate_qwen25_7b_ms.sh", "--batch_size", "2", "--no_progress"],
                         _shim_env(PYTHON=PY, MODEL_PATH=str(tiny), TOKENIZER_PATH="", SEQ_LENGTH="128",
                                   MAX_NEW_TOKENS=str(MAX_NEW_TOKENS), PROMPT="", INPUT_FILE=str(prompts),
                                   OUTPUT_FILE=str(r["gen_shim"]))).stdout
@@ -125,17 +125,17 @@ def runs(tmp_path_factory) -> dict:
     r["eval_ref"], r["eval_shim"] = root / "eval_ref.json", root / "eval_shim.json"
     ev = [PY, "tools/evaluate.py", "--model_path", str(tiny), "--data_path", str(r["data_ref"]), "--max_samples",
           str(EVAL_SAMPLES), "--micro_batch_size", "4", "--no_progress", "--output_file"]
-    _run(ev + [str(r["eval_ref"])], _env())
-    r["eval_log"] = _run(ev + [str(r["eval_shim"])], _shim_env()).stdout
+    run_tool(ev + [str(r["eval_ref"])], tool_env())
+    r["eval_log"] = run_tool(ev + [str(r["eval_shim"])], _shim_env()).stdout
 
     # one training step with a checkpoint save, for the patch listing
     r["train_state"] = root / "state_train.json"
-    _run([PY, "-m", "torch.distributed.launch", "--nproc_per_node", "1", "--master_port", str(free_port()),
+    run_tool([PY, "-m", "torch.distributed.launch", "--nproc_per_node", "1", "--master_port", str(free_port()),
           "tools/train.py", "--model_path", str(tiny), "--data_path", str(r["data_ref"]), "--seq_length",
           str(SEQ_LENGTH), "--batch_size", "2", "--micro_batch_size", "1", "--train_iters", "1", "--mixed_precision",
           "fp32", "--learning_rate", "1e-3", "--seed", "7", "--save_steps", "1", "--no_export", "--log_interval", "1",
           "--output_path", str(root / "train")],
-         _env(SHIM_BACKEND="mindspore", MEGATRON_PATCHES_STATE=str(r["train_state"])))
+         tool_env(SHIM_BACKEND="mindspore", MEGATRON_PATCHES_STATE=str(r["train_state"])))
     return r
 
 
@@ -176,8 +176,8 @@ def test_generate_script_tokens_equal_reference(runs):
     assert all(len(r["output_token_ids"]) == MAX_NEW_TOKENS for r in shim)
     assert [r["model_name"] for r in shim] == ["qwen2.5-7b"] * 3
     _assert_ran_on_shim(runs["gen_log"])
-    cmp = subprocess.run([PY, "-m", "shim.parity", "compare-generations", str(runs["gen_ref"]), str(runs["gen_shim"])],
-                         cwd=REPO, env=_env(), capture_output=True, text=True, timeout=120)
+    cmp = subprocess.run([PY, "-m", "parity", "compare-generations", str(runs["gen_ref"]), str(runs["gen_shim"])],
+                         cwd=REPO, env=tool_env(), capture_output=True, text=True, timeout=120)
     assert cmp.returncode == 0, cmp.stdout + cmp.stderr
     assert "OK: 3 records identical token by token" in cmp.stdout
 
@@ -195,7 +195,7 @@ def test_patch_list_after_shim_training_shows_each_patch_applied_and_hit(runs):
     import megatron_patches
 
     res = subprocess.run([PY, "-m", "megatron_patches", "--list", "--state", str(runs["train_state"])], cwd=REPO,
-                         env=_env(), capture_output=True, text=True, timeout=120)
+                         env=tool_env(), capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "state from 1 process(es)" in res.stdout
     rows = {line.split()[0]: line.split() for line in res.stdout.splitlines() if line and not line[0].isspace()}

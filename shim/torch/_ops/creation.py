@@ -127,6 +127,7 @@ def _fill(shape, value, dtype, device, requires_grad):
     elif value == 1:
         m = mint.ones(shape, dtype=dt.sms)
     else:
+        # workaround "FillScalar" (shim/torch/_workarounds.py)
         m = ops.full(shape, value, dtype=dt.sms)
         if dt.emulated:
             m = _round_bf16(m)

@@ -28,6 +28,7 @@ def _basic_geometry(t, key):
     length) narrows, ("g", dim, index_tensor, None) gathers for stepped slices — applied before one final
     reshape to the view's shape (which drops integer-indexed dims and inserts None dims). MindSpore's own
     Python getitem is avoided: on CPU it costs a pipeline sync (measured), narrow does not."""
+    # workaround "pipeline waits" (shim/torch/_workarounds.py)
     shape, strides, off = _geom(t) if t._vbase is None else t._geom
     n_real = sum(1 for k in key if k is not None and k is not Ellipsis)
     if n_real > len(shape):
@@ -199,6 +200,7 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None):
     d = _norm_dim(dim, input.dim())
     s = src if src is not None else value
     if not isinstance(s, Tensor):
+        # workaround "FillScalar" (shim/torch/_workarounds.py)
         s = ops.full(tuple(index.shape), s, dtype=input._dt.sms)
     else:
         s = _src(input, s)
@@ -208,7 +210,7 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None):
 def scatter_add(input, dim, index, src):
     """torch.scatter_add (out of place): src values added at `index` positions along `dim`."""
     d = _norm_dim(dim, input.dim())
-    # mint.scatter_add has no CPU kernel
+    # mint.scatter_add has no CPU kernel (workaround "ScatterAddExt")
     return _new(ops.tensor_scatter_elements(unwrap(input), _idx64(index), _src(input, src), d, "add"),
                 input._dt, input._dev)
 
@@ -216,7 +218,7 @@ def scatter_add(input, dim, index, src):
 def index_select(input, dim, index):
     """torch.index_select: rows (along `dim`) picked by a 1-D int index tensor (copy)."""
     d = _norm_dim(dim, input.dim())
-    # mint.index_select has no CPU kernel
+    # mint.index_select has no CPU kernel (workaround "IndexSelect")
     return _new(ops.gather(unwrap(input), _idx64(index).reshape(-1), d), input._dt, input._dev)
 
 

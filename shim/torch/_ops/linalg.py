@@ -31,6 +31,7 @@ def _pair(a, b, name):
 # forward, `grad_output.t() @ input` for the weight gradient), so a 2-D operand that is a transpose view is handed
 # to MatMul in its original layout with the kernel's transpose flag instead. Same kernel, same accumulation order:
 # results are bit-identical (checked in tests/shim/test_matmul_fast_paths.py), and MatMul is differentiable.
+# workaround "MatMul transposed operand" (shim/torch/_workarounds.py)
 _MATMUL_T = {(ta, tb): ops.MatMul(transpose_a=ta, transpose_b=tb) for ta in (False, True) for tb in (False, True)}
 
 
@@ -89,6 +90,7 @@ def mm(input, mat2):
     am, bm, dt = _pair(input, mat2, "mm")
     if input.dim() != 2 or mat2.dim() != 2:
         raise RuntimeError("mm(): both arguments must be 2-D matrices")
+    # workaround "Mm" (shim/torch/_workarounds.py)
     return _finish(_matmul_2d(input, am, mat2, bm), dt, input)  # mint.mm: no CPU kernel
 
 
@@ -157,6 +159,7 @@ def outer(input, vec2):
 ger = outer
 
 
+# workaround "einsum" (shim/torch/_workarounds.py)
 def einsum(equation, *operands):
     """torch.einsum(equation, *operands) (operands may also be passed as one list).
 

@@ -103,6 +103,7 @@ def add(input, other, *, alpha=1, out=None):
     if dt is D.bool:
         return _finish(mint.logical_or(_as_tensor_ms(a, ms.bool_), _as_tensor_ms(b, ms.bool_)), dt, like)
     if _GRAD[0] and isinstance(a, ms.Tensor) and isinstance(b, ms.Tensor):
+        # workaround "Add backward" (shim/torch/_workarounds.py)
         # MindSpore's Add backward hands one gradient to both inputs through a Clone kernel that CPU lacks;
         # a - (-1)*b (Sub with alpha) is exactly a + b and its backward makes two tensors. (Used whenever
         # recording is on: asking the operands whether they require grad would wait on MindSpore's pipeline.)
@@ -142,6 +143,7 @@ def mul(input, other, *, out=None):
 # `RealDiv` kernel on float tensors from ~64K elements up (measured: 9.7M float32, ~150 ms vs ~30-60 ms; dividing by
 # a Python scalar is slower still) and gives bit-identical results; `RealDiv` is differentiable too. Used for true
 # division of floating tensors (a tensor first operand; a scalar first operand keeps `/`).
+# workaround "Div" (shim/torch/_workarounds.py)
 _real_div = ops.RealDiv()
 
 
@@ -221,6 +223,7 @@ def atan2(input, other):
     """torch.atan2: elementwise arctangent of input/other (floating result)."""
     (a, b), dt, like = _promote(input, other)
     dt = dt if dt.is_floating_point else D.get_default_dtype()
+    # workaround "Atan2Ext" (shim/torch/_workarounds.py)
     return _finish(ops.atan2(_cast(a, dt.sms), _cast(b, dt.sms)), dt, like)  # mint.atan2: no CPU kernel
 
 
@@ -356,14 +359,6 @@ def _unary(msfn, name, *, float_only=True, exact=False, keep_int=False):
     return f
 
 
-def _pick(*cands):
-    for mod, name in cands:
-        fn = getattr(mod, name, None)
-        if fn is not None:
-            return fn
-    return None
-
-
 neg = _unary(mint.neg, "neg", float_only=False, exact=True)
 negative = neg
 abs = _unary(mint.abs, "abs", float_only=False, exact=True)
@@ -372,6 +367,7 @@ exp = _unary(mint.exp, "exp")
 exp2 = _unary(lambda m: mint.pow(2.0, m), "exp2")
 expm1 = _unary(mint.expm1, "expm1")
 log = _unary(mint.log, "log")
+# workaround "Log2" (shim/torch/_workarounds.py)
 log2 = _unary(ops.log2, "log2")  # mint.log2: no CPU kernel
 log10 = _unary(mint.log10, "log10")
 log1p = _unary(mint.log1p, "log1p")

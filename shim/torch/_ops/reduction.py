@@ -173,6 +173,7 @@ def argmax(input, dim=None, keepdim=False):
         if keepdim:
             r = r.reshape((1,) * len(m.shape))
     else:
+        # workaround "ArgMaxExt" (shim/torch/_workarounds.py)
         r = ops.argmax(m, _norm_dim(dim, len(m.shape)), keepdim)
     return _new(_cast(r, ms.int64) if r.dtype != ms.int64 else r, D.int64, input._dev)
 
@@ -185,6 +186,7 @@ def argmin(input, dim=None, keepdim=False):
         if keepdim:
             r = r.reshape((1,) * len(m.shape))
     else:
+        # workaround "ArgMinExt" (shim/torch/_workarounds.py)
         r = ops.argmin(m, _norm_dim(dim, len(m.shape)), keepdim)
     return _new(_cast(r, ms.int64) if r.dtype != ms.int64 else r, D.int64, input._dev)
 
@@ -193,6 +195,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     """torch.topk -> (values, indices int64)."""
     m = unwrap(input)
     d = _norm_dim(dim, len(m.shape))
+    # workaround "TopkExt" (shim/torch/_workarounds.py)
     v, i = ops.topk(m, int(k), d, largest, sorted)  # mint.topk: no CPU kernel
     return TopkT(_new(v, input._dt, input._dev), _new(_cast(i, ms.int64), D.int64, input._dev))
 
@@ -201,6 +204,7 @@ def sort(input, dim=-1, descending=False, stable=False):
     """torch.sort -> (values, indices int64); ties keep input order (stable), as torch's CPU sort."""
     m = unwrap(input)
     d = _norm_dim(dim, len(m.shape))
+    # workaround "SortExt" (shim/torch/_workarounds.py)
     v, i = ops.sort(m, d, descending)  # mint.sort: no CPU kernel
     return SortT(_new(v, input._dt, input._dev), _new(_cast(i, ms.int64), D.int64, input._dev))
 
@@ -213,6 +217,7 @@ def argsort(input, dim=-1, descending=False, stable=False):
 def cumsum(input, dim, *, dtype=None):
     """torch.cumsum: running sum along `dim` (integers accumulate in int64)."""
     m, dt = _storage_as(input, dtype, widen_ints=True)
+    # workaround "CumsumExt" (shim/torch/_workarounds.py)
     return _finish(ops.cumsum(m, _norm_dim(dim, len(m.shape))), dt, input)  # mint.cumsum: no CPU kernel
 
 
@@ -231,6 +236,7 @@ def softmax(input, dim, dtype=None):
 def log_softmax(input, dim, dtype=None):
     """torch.log_softmax (MindSpore's mint kernel is missing on CPU: ops.log_softmax)."""
     m, dt = _storage_as(input, dtype)
+    # workaround "LogSoftmaxExt" (shim/torch/_workarounds.py)
     return _finish(ops.log_softmax(m, _norm_dim(dim, len(m.shape))), dt, input)
 
 

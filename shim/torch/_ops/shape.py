@@ -49,6 +49,7 @@ concat = cat
 concatenate = cat
 
 
+# workaround "StackExt" (shim/torch/_workarounds.py)
 def stack(tensors, dim=0, *, out=None):
     """torch.stack: new dimension `dim` (MindSpore's mint.stack lacks a CPU kernel for some dtypes:
     built from unsqueeze + cat)."""
@@ -79,6 +80,7 @@ def vstack(tensors):
 
 def tril(input, diagonal=0):
     """torch.tril: lower triangle of the last two dims (elements above `diagonal` zeroed); same dtype/shape."""
+    # workaround "TrilExt" (shim/torch/_workarounds.py)
     return _new(ops.tril(unwrap(input), diagonal), input._dt, input._dev)  # mint.tril: no CPU kernel
 
 

@@ -162,6 +162,7 @@ class Function(metaclass=_FunctionMeta):
         finally:
             if _Bridge._pending and _Bridge._pending[-1] is state:
                 _Bridge._pending.pop()
+            # workaround "Function enable_grad" (shim/torch/_workarounds.py)
             _sync()
         meta = state.get("meta")
         if state.get("single", True):

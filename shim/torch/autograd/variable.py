@@ -27,6 +27,7 @@ class _ExecutionEngine:
                                bool(create_graph), tuple(unwrap(i) for i in inputs), bool(allow_unreachable),
                                accumulate_grad=bool(accumulate_grad))
         finally:
+            # workaround "Function enable_grad" (shim/torch/_workarounds.py)
             grad_mode._sync()
         if accumulate_grad or not inputs:
             return None

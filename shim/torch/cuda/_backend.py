@@ -25,6 +25,7 @@ class BackendTraits:
             which every local rank shares.
         device_allocator: ``mindspore.runtime.memory_*`` report the device allocator (True on Ascend/GPU); on the
             CPU they report 0 (measured, MindSpore 2.10), so memory statistics come from the process instead.
+            (workaround "memory statistics", shim/torch/_workarounds.py)
         device_streams: ``mindspore.runtime.Stream/Event`` exist for the target (False on the CPU, where MindSpore
             logs "CPU device is not supported" and returns None from ``current_stream``).
         name_source: where ``get_device_name`` reads the device name: ``"hal"`` (``mindspore.hal``) or

@@ -125,11 +125,13 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         out = _MATMUL_NT(x.reshape((-1, k)), w).reshape(tuple(input.shape[:-1]) + (weight.shape[0],))
         if b is not None:
             from ..autograd.grad_mode import _GRAD
+            # workaround "Add backward" (shim/torch/_workarounds.py)
             # Add's backward needs CPU's missing Clone kernel when both sides require grad (see _ops/pointwise.add)
             out = mint.sub(out, b, alpha=-1) if _GRAD[0] else out + b
     return _out(out, input)
 
 
+# workaround "MatMul transposed operand" (shim/torch/_workarounds.py)
 _MATMUL_NT = ops.MatMul(transpose_b=True)
 
 
@@ -163,6 +165,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
     idx = unwrap(input)
     w = unwrap(weight)
     flat = idx.reshape(-1)
+    # workaround "Embedding" (shim/torch/_workarounds.py)
     out = ops.gather(w, flat, 0)
     if padding_idx is not None and w._requires_grad:
         keep = (flat != padding_idx).reshape(-1, 1)
@@ -208,6 +211,7 @@ def _log_softmax_m(x, dim: int, storage_dtype):
     lacks that dtype)."""
     if storage_dtype not in _LOG_SOFTMAX_DTYPES:
         x = ops.cast(x, _F32)
+    # workaround "LogSoftmaxExt" (shim/torch/_workarounds.py)
     return ops.log_softmax(x, dim)
 
 
@@ -245,6 +249,7 @@ def _nll_from_logp(logp, target_m, weight_m, ignore_index: int, logp_dtype, targ
     """logp [M, C] (float, MindSpore dtype ``logp_dtype``), target_m [M] int → loss per element [M] and the
     per-element weights (0 for ignored targets; their sum is the ``mean`` denominator)."""
     valid = target_m != ignore_index
+    # workaround "ZerosLikeExt" (shim/torch/_workarounds.py)
     safe = mint.where(valid, target_m, ops.zeros_like(target_m))
     if target_dtype != ms.int64:
         safe = ops.cast(safe, ms.int64)
@@ -405,6 +410,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     otherwise."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"approximate argument must be either none or tanh, got {approximate!r}")
+    # workaround "GeluExt" (shim/torch/_workarounds.py)
     return _out(ops.gelu(_float_storage(input, "gelu"), approximate=approximate), input)
 
 
@@ -515,6 +521,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
     w = unwrap(weight) if weight is not None else mint.ones(shape, dtype=_sms(input))
     b = unwrap(bias) if bias is not None else mint.zeros(shape, dtype=_sms(input))
     begin = input.dim() - len(shape)
+    # workaround "LayerNormExt" (shim/torch/_workarounds.py)
     out = ops.LayerNorm(begin_norm_axis=begin, begin_params_axis=begin, epsilon=eps)(x, w, b)[0]
     return _out(out, input)
 
@@ -608,6 +615,7 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
             scores = scores + (m if attn_mask._dt.sms == _sms(query) else ops.cast(m, _sms(query)))
     probs = mint.softmax(scores, -1)
     if dropout_p > 0.0:
+        # workaround "DropoutExt" (shim/torch/_workarounds.py)
         probs = ops.dropout(probs, p=dropout_p, training=True)
     out = mint.matmul(probs, v)
     return _out(out, query)

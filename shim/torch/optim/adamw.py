@@ -3,6 +3,7 @@ before
 the Adam update), default ``weight_decay=1e-2``, as torch's AdamW (a subclass of Adam in torch 2.x)."""
 from __future__ import annotations
 
+# workaround "mint.optim.AdamW" (shim/torch/_workarounds.py)
 from .adam import Adam
 
 __all__ = ["AdamW"]

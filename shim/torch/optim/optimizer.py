@@ -165,6 +165,7 @@ class Optimizer:
                 else:
                     # torch zeroes .grad in place; MindSpore may hold a non-contiguous gradient whose in-place
                     # write is lost on CPU, so a zero tensor is installed through the .grad setter instead.
+                    # workaround "copy_ non-contiguous" (shim/torch/_workarounds.py)
                     p.grad = _zeros_like(p.grad.detach())
 
     # ------------------------------------------------------------------ step + hooks

@@ -5,6 +5,7 @@ Written here because MindSpore's ``mint.optim.SGD`` leaves parameters unchanged 
 """
 from __future__ import annotations
 
+# workaround "mint.optim.SGD" (shim/torch/_workarounds.py)
 from ._functional import _torch, sgd_step
 from .optimizer import Optimizer, required
 

@@ -8,9 +8,7 @@ directory holds one pickled :class:`Metadata` whose ``state_dict_metadata`` maps
 :class:`BytesStorageMetadata` (an opaque byte blob), and whose ``storage_data`` maps a :class:`MetadataIndex`
 (key + chunk offsets) to ``torch.distributed.checkpoint.filesystem._StorageInfo`` (file, byte offset, length).
 
-These are plain data holders: the shim has no DCP planners or storage readers/writers. megatron-core's ``torch_dist``
-strategies are served by the megatron patch ``torch_dist_strategies_without_dcp`` (megatron_patches/
-torch_dist_strategy.py), which builds and reads these objects.
+These are plain data holders; ``filesystem`` writes and reads them (the file layout is documented there).
 """
 from __future__ import annotations
 

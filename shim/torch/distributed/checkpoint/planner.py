@@ -2,7 +2,8 @@
 
 Same names, fields and pickled state as torch 2.13's ``torch/distributed/checkpoint/planner.py``: megatron-core
 stores every rank's :class:`SavePlan` in the ``.metadata`` file (``Metadata.all_local_plans``), so unpickling a
-real-torch ``.metadata`` under the shim needs them, and the shim's own saver writes them the same way.
+real-torch ``.metadata`` under the shim needs them, and the facade's writer (``filesystem``) writes them the same
+way.
 ``SavePlanner``/``LoadPlanner`` and every other name raise the facade's ``UnsupportedAPI``.
 """
 from __future__ import annotations

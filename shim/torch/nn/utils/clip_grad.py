@@ -71,6 +71,7 @@ def _replace_grad(param, new) -> None:
     gradient of a Linear without bias, strides [1, n]) and its in-place copy into such a tensor is silently
     lost on CPU, so the new value is installed through the ``.grad`` setter instead (same values; the grad
     tensor object changes)."""
+    # workaround "copy_ non-contiguous" (shim/torch/_workarounds.py)
     param.grad = new
 
 

@@ -1,4 +1,4 @@
-"""Command line of the parity tool (`python -m shim.parity`, console script `shim-parity`).
+"""Command line of the parity tool (`python -m parity`, console script `shim-parity`).
 
     compare A B               two training runs (alias compare-runs): A, B = run directories
                               (`tools/train.py --output_path`) or metrics.jsonl files

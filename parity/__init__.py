@@ -4,18 +4,19 @@ A reference run (real PyTorch, e.g. on a GPU) and a candidate run (the same tool
 are recorded by `tools/train.py` (`metrics.jsonl` + `manifest.json`), saved as HF / torch checkpoints, and by
 `tools/generate.py --output_file` (JSON Lines). This package compares them:
 
-    python -m shim.parity compare A B                 # training runs (alias: compare-runs)
-    python -m shim.parity compare-checkpoints A B     # tensor by tensor
-    python -m shim.parity compare-generations A B     # token by token
+    python -m parity compare A B                 # training runs (alias: compare-runs)
+    python -m parity compare-checkpoints A B     # tensor by tensor
+    python -m parity compare-generations A B     # token by token
 
-Exit status: 0 within tolerance, 1 mismatch, 2 bad input (see `shim.parity.cli`).
+Exit status: 0 within tolerance, 1 mismatch, 2 bad input (see `parity.cli`).
 
 The package is plain Python + numpy + safetensors (numpy API) + matplotlib (Agg, only for `--plot`); it never
-activates the shim and imports torch only to read `.pt`/`.bin` checkpoints when torch is importable.
+activates the shim and imports torch only to read `.pt`/`.bin` checkpoints when torch is importable, and torch (or
+the shim's facade, `shim.torch`) to read megatron-core `torch_dist` checkpoints (`torch_dist`).
 
 Modules (one concern each): `inputs` (file reading, `ParityInputError`), `tolerance` (the closeness rule),
-`metrics` (training runs), `manifest` (run manifests), `checkpoints`, `generations`, `plot`, `text` (tables),
-`cli`.
+`metrics` (training runs), `manifest` (run manifests), `checkpoints`, `torch_dist` (DCP checkpoint reading),
+`generations`, `plot`, `text` (tables), `records` (file fingerprints, Megatron tracker files), `cli`.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ Inputs (written by `qwen_sft/training.py`): `<output_path>/metrics.jsonl`, one J
 "skipped", "learnable_tokens", "total_tokens", "padded_tokens", "seq_length_padded", "step_time_s",
 "learnable_tokens_per_s", "total_tokens_per_s", "peak_rss_mib" | "peak_gpu_memory_mib", ["loss_scale"]}` and,
 every `eval_interval` steps, `{"kind": "eval", "step", "valid_loss", "valid_ppl", "valid_tokens",
-"valid_samples_used"}` — and `<output_path>/manifest.json` (see `shim.parity.manifest`). A record without
+"valid_samples_used"}` — and `<output_path>/manifest.json` (see `parity.manifest`). A record without
 "kind" counts as "train".
 
 Records are matched by (kind, step). Every field of the matched records is compared under its tolerance
@@ -271,7 +271,7 @@ def compare_runs(a: Union[Run, str, Path], b: Union[Run, str, Path],
 
     Args:
         a, b: `Run`s or paths for `load_run` (A is conventionally the reference).
-        tolerances: per-metric overrides `{name: Tolerance}` (see `shim.parity.tolerance.parse_tolerance_overrides`).
+        tolerances: per-metric overrides `{name: Tolerance}` (see `parity.tolerance.parse_tolerance_overrides`).
         step_range: only steps first..last (inclusive) are considered, e.g. (1, 10).
         allow_missing_steps: steps present in one run only are reported but do not fail the comparison.
         strict_manifest: manifest differences of category "warn" fail the comparison.

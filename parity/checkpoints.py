@@ -18,11 +18,11 @@ Readable inputs (`load_checkpoint`):
 - megatron-core distributed checkpoints (`tools/train.py`'s `iter_XXXXXXX/` with metadata.json, common.pt, a DCP
   `.metadata` and `*.distcp` files; the directory itself or its parent with the tracker file), format "torch_dist":
   one entry per saved global tensor (`model/...`, `optimizer/...` keys as megatron named them), read by
-  `megatron_patches.torch_dist_strategy` (needs `import torch`, real or the shim); ShardedObject blobs are listed,
-  not compared.
+  `parity.torch_dist` (real torch's DCP reader, or the shim facade's); ShardedObject blobs are listed, not
+  compared.
 
 Per tensor: missing/extra names, shape and dtype mismatches, max |diff|, max relative diff, number of elements
-outside the tolerance (rule in `shim.parity.tolerance`). Default tolerances depend on the dtype
+outside the tolerance (rule in `parity.tolerance`). Default tolerances depend on the dtype
 (`DTYPE_TOLERANCES`; the looser of the two when dtypes differ); `atol`/`rtol` arguments override them.
 """
 from __future__ import annotations
@@ -37,8 +37,10 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 
 from .inputs import ParityInputError, read_json
+from .records import TRACKER_FILE, iteration_dir, read_tracker
 from .text import fmt_diff, format_table
 from .tolerance import ArrayDiff, Tolerance, compare_arrays
+from .torch_dist import open_torch_dist
 
 # Default tolerance per dtype (atol, rtol): a few units in the last place of the format, so that two
 # bit-different but numerically equivalent saves agree and a real drift does not. bf16 has 8 significant bits
@@ -104,7 +106,7 @@ class Checkpoint:
 
     Attributes:
         label: the path given.
-        format: "safetensors", "safetensors-sharded", "torch", "megatron".
+        format: "safetensors", "safetensors-sharded", "torch", "megatron", "torch_dist".
         files: the files read.
         tensors: `{name: TensorEntry}`.
         non_tensors: `{name: type name}` of leaves that are not tensors (not compared, listed in reports).
@@ -284,9 +286,8 @@ def load_checkpoint(path: Union[str, Path], unsafe_pickle: bool = False) -> Chec
         ckpt.format = "torch"
         _read_torch(path / "pytorch_model.bin", "", unsafe_pickle, ckpt)
         return ckpt
-    tracker = path / "latest_checkpointed_iteration.txt"
-    if tracker.is_file():
-        return _load_megatron(path, tracker, unsafe_pickle)
+    if (path / TRACKER_FILE).is_file():
+        return _load_megatron(path, unsafe_pickle)
     if (path / "metadata.json").is_file():
         return _load_torch_dist(path)
     raise ParityInputError(f"{path}: no checkpoint found (looked for model.safetensors.index.json, "
@@ -331,7 +332,7 @@ def _load_index(index_path: Path, unsafe_pickle: bool) -> Checkpoint:
 
 def _load_torch_dist(it_dir: Path) -> Checkpoint:
     """A megatron-core distributed checkpoint directory (metadata.json, common.pt, .metadata, *.distcp) through
-    `megatron_patches.torch_dist_strategy.parity_checkpoint` (needs `import torch`: real torch or the shim)."""
+    `parity.torch_dist` (real torch's DCP reader, or the shim facade's)."""
     try:
         meta = json.loads((it_dir / "metadata.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
@@ -340,28 +341,24 @@ def _load_torch_dist(it_dir: Path) -> Checkpoint:
     if backend != "torch_dist":
         raise ParityInputError(f"{it_dir}: a megatron-core distributed checkpoint with sharded_backend "
                                f"{backend!r}; only 'torch_dist' is readable")
-    try:
-        import torch  # noqa: F401  (the reader unpickles torch's DCP classes; it imports torch lazily)
-        from megatron_patches.torch_dist_strategy import parity_checkpoint
-    except ImportError as e:
-        raise ParityInputError(f"{it_dir}: reading a torch_dist checkpoint needs torch (real or the shim) and "
-                               f"megatron_patches ({e})") from e
-    try:
-        return parity_checkpoint(it_dir)
-    except FileNotFoundError as e:
-        raise ParityInputError(f"{it_dir}: an incomplete torch_dist checkpoint ({e})") from e
+    dcp = open_torch_dist(it_dir)
+    ckpt = Checkpoint(str(it_dir), "torch_dist", list(dcp.files), {})
+    for key in dcp.objects:
+        ckpt.non_tensors[key] = "bytes"
+    for key, (dtype, shape) in sorted(dcp.tensors.items()):
+        ckpt.tensors[key] = TensorEntry(name=key, dtype=dtype, shape=shape, source=str(it_dir),
+                                        load=lambda key=key: dcp.load(key))
+    return ckpt
 
 
-def _load_megatron(path: Path, tracker: Path, unsafe_pickle: bool) -> Checkpoint:
-    text = tracker.read_text(encoding="utf-8").strip()
-    if text == "release":
-        it_dir = path / "release"
-    elif text.isdigit():
-        it_dir = path / f"iter_{int(text):07d}"
-    else:
-        raise ParityInputError(f"{tracker}: expected 'release' or an iteration number, got {text!r}")
+def _load_megatron(path: Path, unsafe_pickle: bool) -> Checkpoint:
+    try:
+        iteration, release = read_tracker(path)
+    except ValueError as e:
+        raise ParityInputError(str(e)) from e
+    it_dir = iteration_dir(path, iteration, release)
     if not it_dir.is_dir():
-        raise ParityInputError(f"{tracker}: names {it_dir.name!r}, which is not a directory of {path}")
+        raise ParityInputError(f"{path / TRACKER_FILE}: names {it_dir.name!r}, which is not a directory of {path}")
     if (it_dir / "metadata.json").is_file():
         return _load_torch_dist(it_dir)
     ckpt = Checkpoint(str(path), "megatron", [], {})

@@ -75,7 +75,7 @@ def plot_runs(cmp: RunComparison, path: Union[str, Path], metrics: Sequence[str]
         m = by_name.get((kind, name))
         tol = m.tolerance if m is not None else None
         if tol is not None and tol.compare and (tol.atol > 0 or tol.rtol > 0) and common:
-            # The allowed difference at each step: max(atol, rtol * max(|a|, |b|)) (shim.parity.tolerance).
+            # The allowed difference at each step: max(atol, rtol * max(|a|, |b|)) (parity.tolerance).
             band = [max(tol.atol, tol.rtol * max((abs(v) for v in (da[s], db[s]) if math.isfinite(v)), default=0.0))
                     for s in common]
             bottom.fill_between(common, [-x for x in band], band, color="tab:green", alpha=0.15,
