@@ -22,7 +22,8 @@ import re
 import sys
 from pathlib import Path
 
-from qwen_sft.convert import DTYPE_NAMES, ConvertConfig, convert_checkpoint
+from qwen_sft.convert import ConvertConfig, convert_checkpoint
+from qwen_sft.dtypes import DTYPE_NAMES
 from qwen_sft.hf_io import DEFAULT_MAX_SHARD_BYTES
 
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}

@@ -12,10 +12,11 @@ checkpoint and resume semantics.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Optional, Sequence
 
-from qwen_sft.training import MIXED_PRECISION, TrainConfig
+from qwen_sft.training import MIXED_PRECISION, TrainConfig, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,13 +84,9 @@ def config_from_args(argv: Optional[Sequence[str]] = None) -> TrainConfig:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point: train, print where the results are, return the exit status."""
-    from qwen_sft.training import train
-
     cfg = config_from_args(argv)
     records = train(cfg)
     if records and records[-1].get("step") is not None:
-        import os
-
         if int(os.environ.get("RANK", "0")) == 0:
             print(f"[train] done: {len(records)} steps, last loss {records[-1]['loss']:.6f}; "
                   f"outputs in {cfg.output_path}", flush=True)
