@@ -26,6 +26,7 @@ code. CPU autograd runs backward on the calling thread, so forward and backward 
 from __future__ import annotations
 
 import contextlib
+import importlib
 from typing import Any, Callable
 
 import torch
@@ -177,7 +178,6 @@ def enable() -> bool:
         return True
     if torch.cuda.is_available():
         return False
-    import importlib
 
     def replace(obj, attr, value):
         _REPLACED.append((obj, attr, obj.__dict__.get(attr, _ABSENT) if hasattr(obj, "__dict__") else _ABSENT))

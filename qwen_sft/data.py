@@ -40,6 +40,7 @@ import multiprocessing as mp
 import os
 import sys
 import time
+import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -326,8 +327,6 @@ def dataset_prefix(output_path: str | os.PathLike, split: str, kind: str) -> str
 def _import_indexed_dataset():
     """megatron-core's indexed_dataset module, imported lazily (it imports torch) and without the
     "Transformer Engine and Apex are not installed" warnings, which concern training, not data files."""
-    import warnings
-
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Transformer Engine and Apex are not installed")
         from megatron.core.datasets import indexed_dataset

@@ -30,8 +30,6 @@ import torch
 import torch.distributed as dist
 from megatron.core import parallel_state, tensor_parallel
 
-from qwen_sft import cpu_accelerator
-
 __all__ = [
     "LaunchEnv",
     "ParallelLayout",
@@ -252,6 +250,10 @@ def init_distributed(
         device = torch.device("cuda", env.local_rank)
         torch.cuda.set_device(device)
     else:
+        # Imported only here: it is for a CPU-only real torch and needs `torch.overrides`, which the shim's
+        # facade (whose torch.cuda is served by the accelerator) does not have.
+        from qwen_sft import cpu_accelerator
+
         cpu_accelerator.enable()
         device = torch.device("cpu")
     if backend is None:
