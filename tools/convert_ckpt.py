@@ -5,7 +5,7 @@ The original workflow's `w_ori -> w_transfer` step, and back. Directions: `hf2mg
 the other format than the input's). `--model_path` takes an HF folder, a converted Megatron folder, a training
 output folder or a ModelScope id (downloaded when online). Megatron-LM's converter flag names are accepted as
 aliases (`--load-dir`, `--save-dir`, `--target-tensor-parallel-size`, `--target-pipeline-parallel-size`).
-Formats: CONTRIBUTING.md (Formats); mapping: qwen_sft/convert.py.
+Formats: CONTRIBUTING.md (Formats); mapping: qwen_sft/weight_map.py (one table per model family).
 
 Examples::
 

@@ -6,8 +6,8 @@ Launch with one process per device, e.g.
 or alone for one process. Flags: the original workflow's (`--model_name --model_path --output_path --data_path
 --tokenizer_path --seq_length --batch_size --tp --pp --learning_rate --epochs --save_steps --mixed_precision`) plus
 Megatron-LM's names. `--batch_size` is the global batch in samples per optimizer step (alias of
-`--global_batch_size`). The work is done by `qwen_sft.training.train`; see its module docstring for batching, loss,
-checkpoint and resume semantics.
+`--global_batch_size`). The work is done by `qwen_sft.training.train`; batching and loss semantics are in
+`qwen_sft/batching.py`, checkpoint and resume semantics in `qwen_sft/checkpointing.py`.
 """
 from __future__ import annotations
 
