@@ -10,11 +10,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
+from qwen_sft.tracker import TRACKER_FILE
+
 __all__ = ["sha256_file", "model_fingerprint", "package_version"]
 
 # Files that make up a model folder's fingerprint: weights, configs, and the Megatron tracker.
 _FINGERPRINT_SUFFIXES = (".safetensors", ".bin", ".pt", ".json")
-_FINGERPRINT_NAMES = ("latest_checkpointed_iteration.txt",)
+_FINGERPRINT_NAMES = (TRACKER_FILE,)
 _FINGERPRINT_CONTENT_LIMIT = 2**30  # bytes; larger models are fingerprinted by file names and sizes only
 
 

@@ -403,3 +403,25 @@ def test_family_is_chosen_by_config():
     config, state = tiny(tied=False)
     with pytest.raises(ValueError, match="model_type 'mixtral'"):
         hf_to_megatron(state, dict(config, model_type="mixtral"), 1, 1)
+
+
+def test_a_new_family_is_a_table(monkeypatch):
+    """A Llama-style family (no qkv bias) needs only a table: the appliers split and merge it at TP=2, PP=2."""
+    import dataclasses
+
+    from qwen_sft import weight_map
+
+    llama = dataclasses.replace(weight_map.QWEN2, name="Llama", model_types=("llama",),
+                                architectures=("LlamaForCausalLM",),
+                                rows=tuple(r for r in weight_map.QWEN2.rows if not r.mg.endswith("linear_qkv.bias")),
+                                hf_export_order=None)
+    monkeypatch.setattr(weight_map, "FAMILIES", (weight_map.QWEN2, llama))
+    config, state = tiny(tied=False)
+    config = dict(config, model_type="llama", architectures=["LlamaForCausalLM"])
+    state = {k: v for k, v in state.items() if not k.endswith("_proj.bias")}
+    shards = hf_to_megatron(state, config, 2, 2)
+    assert not any(k.endswith("linear_qkv.bias") for s in shards.values() for k in s)
+    assert "decoder.layers.0.self_attention.linear_qkv._extra_state" in shards[(0, 0)]
+    assert_same_state(megatron_to_hf(shards, config, 2, 2), state)
+    with pytest.raises(ValueError, match="a Llama model of this config.json does not use"):
+        hf_to_megatron(dict(state, **{"model.layers.0.self_attn.q_proj.bias": torch.zeros(1)}), config, 1, 1)
