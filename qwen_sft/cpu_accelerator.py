@@ -17,7 +17,7 @@ What `enable()` does (only when `torch.cuda.is_available()` is False; on a GPU b
 - megatron's type-string checks see CPU float tensors as `torch.cuda.*Tensor` through `Tensor.type()` in the mode.
 
 What it does not do: memory statistics (`torch.cuda.max_memory_allocated`, ...) are left as CPU torch has them
-(they report 0); callers report the process peak RSS on CPU instead (`training.peak_memory`). No CUDA kernel is
+(they report 0); callers report the process peak RSS on CPU instead (`qwen_sft.run_records.peak_memory`). No CUDA kernel is
 emulated.
 
 The mode is thread-local (torch function modes are): `enable()` must run in every thread that executes megatron
@@ -26,6 +26,7 @@ code. CPU autograd runs backward on the calling thread, so forward and backward 
 from __future__ import annotations
 
 import contextlib
+import importlib
 from typing import Any, Callable
 
 import torch
@@ -177,7 +178,6 @@ def enable() -> bool:
         return True
     if torch.cuda.is_available():
         return False
-    import importlib
 
     def replace(obj, attr, value):
         _REPLACED.append((obj, attr, obj.__dict__.get(attr, _ABSENT) if hasattr(obj, "__dict__") else _ABSENT))
