@@ -4,7 +4,7 @@ What a checkpoint holds (`sharded_state`): the model's and the distributed optim
 rank's RNG states (`rng_state`), the LR scheduler, the data position (step, consumed samples, epoch, seed), the
 step and the run's configuration. Format: megatron-core `dist_checkpointing` (torch_dist), one folder
 `<output_path>/checkpoints/iter_XXXXXXX` per saved step, named by Megatron-LM's tracker file
-(`qwen_sft.tracker`).
+(`parity.records`).
 
 Atomic save (`save_checkpoint`): `iter_XXXXXXX.tmp` is written first; after every rank finished, rank 0 renames it
 and then replaces `latest_checkpointed_iteration.txt` (write-then-rename), so a killed save leaves the previous
@@ -30,7 +30,7 @@ import torch.distributed as dist
 from megatron.core import dist_checkpointing, tensor_parallel
 from megatron.core.dist_checkpointing.mapping import ShardedObject
 
-from qwen_sft import tracker
+from parity import records
 from qwen_sft.run_records import backend_name
 
 __all__ = [
@@ -52,12 +52,15 @@ def latest_checkpoint(checkpoints_dir: str | os.PathLike) -> Optional[Path]:
     Raises:
         ValueError: the tracker file does not hold an integer, or names a missing directory.
     """
-    iteration = tracker.read_tracker(checkpoints_dir, allow_release=False)
-    if iteration is None:
+    if not (Path(checkpoints_dir) / records.TRACKER_FILE).is_file():
         return None
-    path = tracker.iteration_dir(checkpoints_dir, iteration)
+    iteration, release = records.read_tracker(checkpoints_dir)
+    if release:
+        raise ValueError(f"{Path(checkpoints_dir) / records.TRACKER_FILE}: expected an iteration number, found "
+                         f"'release' (a converted checkpoint, not a training one)")
+    path = records.iteration_dir(checkpoints_dir, iteration)
     if not path.is_dir():
-        raise ValueError(f"{Path(checkpoints_dir) / tracker.TRACKER_FILE} names iteration {iteration} but {path} "
+        raise ValueError(f"{Path(checkpoints_dir) / records.TRACKER_FILE} names iteration {iteration} but {path} "
                          f"does not exist")
     return path
 
@@ -71,10 +74,10 @@ def checkpoint_to_load(load: Optional[str], resume: bool, checkpoints_dir: Path)
     """
     if load:
         source = Path(load)
-        path = latest_checkpoint(source) if (source / tracker.TRACKER_FILE).is_file() else source
+        path = latest_checkpoint(source) if (source / records.TRACKER_FILE).is_file() else source
         if path is None or not (path / "metadata.json").is_file():
             raise FileNotFoundError(f"--load {load}: no megatron-core distributed checkpoint there "
-                                    f"(expected {tracker.TRACKER_FILE} or a checkpoint directory with metadata.json)")
+                                    f"(expected {records.TRACKER_FILE} or a checkpoint directory with metadata.json)")
         return path
     if resume:
         return latest_checkpoint(checkpoints_dir)
@@ -151,7 +154,7 @@ def save_checkpoint(checkpoints_dir: Path, step: int, build_state: Callable[[], 
         rank: this process's global rank (rank 0 creates, renames and points the tracker).
         log: receives the "saved checkpoint" line (rank 0).
     """
-    final = tracker.iteration_dir(checkpoints_dir, step)
+    final = records.iteration_dir(checkpoints_dir, step)
     tmp = final.with_name(final.name + ".tmp")
     if rank == 0:
         if tmp.exists():
@@ -165,7 +168,7 @@ def save_checkpoint(checkpoints_dir: Path, step: int, build_state: Callable[[], 
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-        tracker.write_tracker(checkpoints_dir, step)
+        records.write_tracker(checkpoints_dir, step)
         log(f"saved checkpoint {final} in {time.perf_counter() - t0:.2f} s")
     dist.barrier()
     return final

@@ -31,7 +31,8 @@ from typing import Any, Mapping, Optional, Union
 
 import torch
 
-from qwen_sft import hf_io, tracker
+from parity import records
+from qwen_sft import hf_io
 from qwen_sft.dtypes import DTYPE_NAMES, dtype_name
 from qwen_sft.model import padded_vocab_size as _padded_vocab_size
 from qwen_sft.tokenizer import has_tokenizer_files
@@ -145,7 +146,7 @@ def save_megatron_checkpoint(
     }
     hf_io.write_json(out / "config.json", dict(hf_config))
     hf_io.write_json(out / CONVERT_META_FILE, meta)
-    written += [out / "config.json", out / CONVERT_META_FILE, tracker.write_tracker(out, tracker.RELEASE)]
+    written += [out / "config.json", out / CONVERT_META_FILE, records.write_tracker(out, release=True)]
     if extra_files_dir is not None:
         written += hf_io.copy_extra_files(extra_files_dir, out)
     if tokenizer_dir is not None:
@@ -156,7 +157,7 @@ def save_megatron_checkpoint(
 def is_megatron_checkpoint(path: PathLike) -> bool:
     """True when `path` is a folder with `latest_checkpointed_iteration.txt` and `config.json` (our Megatron format)."""
     p = Path(path)
-    return (p / tracker.TRACKER_FILE).is_file() and (p / "config.json").is_file()
+    return (p / records.TRACKER_FILE).is_file() and (p / "config.json").is_file()
 
 
 def load_megatron_checkpoint(
@@ -177,10 +178,9 @@ def load_megatron_checkpoint(
     root = Path(ckpt_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"Megatron checkpoint folder {str(root)!r} does not exist")
-    tag = tracker.read_tracker(root)
-    if tag is None:
-        raise FileNotFoundError(f"{str(root)!r} is not a Megatron checkpoint: no {tracker.TRACKER_FILE}")
-    it_dir = tracker.iteration_dir(root, tag)
+    if not (root / records.TRACKER_FILE).is_file():
+        raise FileNotFoundError(f"{str(root)!r} is not a Megatron checkpoint: no {records.TRACKER_FILE}")
+    it_dir = records.iteration_dir(root, *records.read_tracker(root))
     hf_config = hf_io.load_hf_config(root)
     meta_path = root / CONVERT_META_FILE
     if meta_path.is_file():
@@ -227,7 +227,7 @@ def load_any_checkpoint(path: PathLike) -> tuple[dict[str, Any], dict[str, torch
         return hf_config, megatron_to_hf(shards, hf_config, tp, pp)
     if hf_io.is_hf_checkpoint(root):
         return hf_io.load_hf_config(root), hf_io.load_hf_state_dict(root)
-    if (root / tracker.TRACKER_FILE).is_file():
+    if (root / records.TRACKER_FILE).is_file():
         raise FileNotFoundError(
             f"{str(root)!r} holds megatron-core distributed checkpoints (training's checkpoints/ folder) but no "
             f"config.json; pass the training output folder itself (its HF export sits at its root)"
@@ -235,7 +235,7 @@ def load_any_checkpoint(path: PathLike) -> tuple[dict[str, Any], dict[str, torch
     raise FileNotFoundError(
         f"{str(root)!r} is neither an HF model folder (config.json with model.safetensors, "
         f"model.safetensors.index.json or pytorch_model.bin) nor a converted Megatron checkpoint "
-        f"(config.json + {tracker.TRACKER_FILE})"
+        f"(config.json + {records.TRACKER_FILE})"
     )
 
 

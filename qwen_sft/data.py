@@ -49,7 +49,8 @@ from typing import Any, Iterator, Optional
 import numpy as np
 from tqdm import tqdm
 
-from qwen_sft.fingerprints import package_version, sha256_file
+from parity.records import sha256_file
+from qwen_sft.fingerprints import package_version
 from qwen_sft.tokenizer import (
     BadRecordError,
     build_messages,

@@ -1,7 +1,6 @@
-"""File and model fingerprints: the project's one file hash, model-folder fingerprints, package versions.
+"""Model-folder fingerprints and package versions (the file hash itself is `parity.records.sha256_file`).
 
-Standard library only, so data conversion and the tokenizer code use it without importing torch. The parity tool
-will provide the shared file hash (`parity.records.sha256_file`); `sha256_file` here is the place to switch to it.
+No torch, so data conversion and the tokenizer code use it without importing torch.
 """
 from __future__ import annotations
 
@@ -10,23 +9,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
-from qwen_sft.tracker import TRACKER_FILE
+from parity.records import TRACKER_FILE, sha256_file
 
-__all__ = ["sha256_file", "model_fingerprint", "package_version"]
+__all__ = ["model_fingerprint", "package_version"]
 
 # Files that make up a model folder's fingerprint: weights, configs, and the Megatron tracker.
 _FINGERPRINT_SUFFIXES = (".safetensors", ".bin", ".pt", ".json")
 _FINGERPRINT_NAMES = (TRACKER_FILE,)
 _FINGERPRINT_CONTENT_LIMIT = 2**30  # bytes; larger models are fingerprinted by file names and sizes only
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def model_fingerprint(model_path: Path) -> dict:

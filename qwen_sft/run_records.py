@@ -20,7 +20,8 @@ import numpy as np
 import shim
 import torch
 
-from qwen_sft.fingerprints import model_fingerprint, package_version, sha256_file
+from parity.records import sha256_file
+from qwen_sft.fingerprints import model_fingerprint, package_version
 
 __all__ = [
     "backend_name",

@@ -41,7 +41,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, Union
 
-from qwen_sft.fingerprints import sha256_file
+from parity.records import sha256_file
 
 __all__ = [
     "QWEN25_ADDED_TOKENS",

@@ -189,7 +189,7 @@ def test_cli_rejects_bad_values(extra, message, capsys):
 def test_latest_checkpoint(tmp_path):
     assert latest_checkpoint(tmp_path) is None
     (tmp_path / "latest_checkpointed_iteration.txt").write_text("abc")
-    with pytest.raises(ValueError, match="expected an iteration number"):
+    with pytest.raises(ValueError, match="an iteration number"):
         latest_checkpoint(tmp_path)
     (tmp_path / "latest_checkpointed_iteration.txt").write_text("5\n")
     with pytest.raises(ValueError, match="iter_0000005 does not exist"):
