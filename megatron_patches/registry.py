@@ -14,13 +14,22 @@ the earlier patch installed; False: a second patch of that target is an error).
 - $MEGATRON_PATCHES_DISABLE (comma-separated names) leaves the named patches out, to show what one fixes.
 State (applied, hit count, rebound names) is kept per process; `write_state(path)` stores it as JSON and
 `python -m megatron_patches --list` shows it (see `megatron_patches/__main__.py`).
+
+A *module stand-in* (`register_module_stand_in`) is the other kind: a whole megatron module that exists only for
+CUDA and cannot even be imported without a CUDA-only package (Triton kernels behind `import triton`) is served
+from a file of this package instead, only while that package is not importable. Its names keep Megatron's API;
+using the missing feature raises an error naming it. `install_module_stand_ins()` puts the finder in
+`sys.meta_path`; the shim's activation does so, and so does the CPU reference runner (`qwen_sft.cpu_accelerator`),
+since the missing package is as absent under real torch on this machine.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import importlib
+import importlib.abc
 import importlib.metadata
+import importlib.util
 import json
 import os
 import sys
@@ -31,7 +40,8 @@ from typing import Any, Callable, Dict, List, Optional
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 __all__ = ["Patch", "PatchError", "register", "registered", "apply_all", "state", "write_state",
-           "megatron_core_version", "STATE_ENV", "DISABLE_ENV"]
+           "megatron_core_version", "STATE_ENV", "DISABLE_ENV", "ModuleStandIn", "register_module_stand_in",
+           "module_stand_ins", "install_module_stand_ins", "uninstall_module_stand_ins"]
 
 # Environment variable naming the JSON file each process writes its patch state into at exit. "{rank}" in
 # the value is replaced by the process's RANK (default 0); without it, ranks other than 0 append ".rank<N>".
@@ -81,7 +91,7 @@ def register(name: str, *, target: str, replacement: Callable[[Any], Any], reaso
              stacks: bool) -> Patch:
     """Add a patch to the registry (see `Patch` for the fields). Raises PatchError for a duplicate name, an
     empty reason, a target outside `megatron.` or an invalid version specifier."""
-    if name in _PATCHES:
+    if name in _PATCHES or name in _STAND_INS:
         raise PatchError(f"patch {name!r} is registered twice")
     if not target.startswith("megatron."):
         raise PatchError(f"patch {name!r}: target {target!r} is not a megatron dotted path")
@@ -182,10 +192,7 @@ def apply_all(version: Optional[str] = None) -> List[Patch]:
             return [p for p in _PATCHES.values() if p.applied]
         _APPLIED[0] = True
     version = version or megatron_core_version()
-    disabled = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
-    unknown = disabled - set(_PATCHES)
-    if unknown:
-        raise PatchError(f"${DISABLE_ENV} names unknown patches: {', '.join(sorted(unknown))}")
+    disabled = _disabled_names()
     done: List[Patch] = []
     by_target: Dict[str, Patch] = {}
     for p in _PATCHES.values():
@@ -210,6 +217,98 @@ def apply_all(version: Optional[str] = None) -> List[Patch]:
     return done
 
 
+def _disabled_names() -> set:
+    """The names in $MEGATRON_PATCHES_DISABLE; PatchError when one names neither a patch nor a stand-in."""
+    disabled = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+    unknown = disabled - set(_PATCHES) - set(_STAND_INS)
+    if unknown:
+        raise PatchError(f"${DISABLE_ENV} names unknown patches: {', '.join(sorted(unknown))}")
+    return disabled
+
+
+# ------------------------------------------------------------------------------------------ module stand-ins
+@dataclasses.dataclass
+class ModuleStandIn:
+    """A megatron module served from `source` (a file of this package) while `needs` cannot be imported.
+
+    name: unique identifier (shares the namespace of patches: `--list`, $MEGATRON_PATCHES_DISABLE); module: the
+    dotted megatron module replaced; source: path of the stand-in file; needs: the top-level package whose
+    absence makes Megatron's module unimportable; reason; versions: PEP 440 specifier of megatron-core.
+    """
+
+    name: str
+    module: str
+    source: str
+    needs: str
+    reason: str
+    versions: str
+    served: int = 0  # how many times this process imported the stand-in in place of Megatron's module
+
+
+_STAND_INS: Dict[str, ModuleStandIn] = {}
+
+
+def register_module_stand_in(name: str, *, module: str, source: str, needs: str, reason: str,
+                             versions: str) -> ModuleStandIn:
+    """Add a module stand-in (see `ModuleStandIn`). PatchError for a duplicate name, a module outside `megatron.`,
+    a missing source file, an empty reason or an invalid version specifier."""
+    if name in _STAND_INS or name in _PATCHES:
+        raise PatchError(f"patch {name!r} is registered twice")
+    if not module.startswith("megatron."):
+        raise PatchError(f"stand-in {name!r}: module {module!r} is not a megatron module")
+    if not os.path.isfile(source):
+        raise PatchError(f"stand-in {name!r}: source file {source!r} does not exist")
+    if not reason.strip():
+        raise PatchError(f"stand-in {name!r}: a reason is required")
+    try:
+        SpecifierSet(versions)
+    except InvalidSpecifier as e:
+        raise PatchError(f"stand-in {name!r}: invalid megatron-core version specifier {versions!r}: {e}") from None
+    s = ModuleStandIn(name=name, module=module, source=source, needs=needs, reason=reason, versions=versions)
+    _STAND_INS[name] = s
+    return s
+
+
+def module_stand_ins() -> List[ModuleStandIn]:
+    """Every registered module stand-in, in registration order."""
+    return list(_STAND_INS.values())
+
+
+class _StandInFinder(importlib.abc.MetaPathFinder):
+    """Serves a registered megatron module from its stand-in file when the package it needs is not importable,
+    the installed megatron-core matches the stand-in's versions and $MEGATRON_PATCHES_DISABLE does not name it.
+    Otherwise it finds nothing and Megatron's own module is imported (and fails as it would without us)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        for s in _STAND_INS.values():
+            if s.module != fullname:
+                continue
+            if s.name in _disabled_names() or megatron_core_version() not in SpecifierSet(s.versions):
+                return None
+            if importlib.util.find_spec(s.needs) is not None:
+                return None
+            with _LOCK:
+                s.served += 1
+            return importlib.util.spec_from_file_location(fullname, s.source)
+        return None
+
+
+_STAND_IN_FINDER = _StandInFinder()
+
+
+def install_module_stand_ins() -> None:
+    """Put the stand-in finder first in `sys.meta_path` (idempotent). A stand-in module already imported is not
+    replaced: install before the megatron module is imported."""
+    if _STAND_IN_FINDER not in sys.meta_path:
+        sys.meta_path.insert(0, _STAND_IN_FINDER)
+
+
+def uninstall_module_stand_ins() -> None:
+    """Remove the stand-in finder from `sys.meta_path` (modules already served stay imported)."""
+    if _STAND_IN_FINDER in sys.meta_path:
+        sys.meta_path.remove(_STAND_IN_FINDER)
+
+
 def state() -> dict:
     """This process's patch state: megatron-core version, rank, and per patch applied/hits/rebound."""
     try:
@@ -223,6 +322,8 @@ def state() -> dict:
         "patches": {p.name: {"target": p.target, "versions": p.versions, "stacks": p.stacks, "reason": p.reason,
                              "applied": p.applied, "hits": p.hits, "rebound": list(p.rebound),
                              "skipped_reason": p.skipped_reason} for p in _PATCHES.values()},
+        "module_stand_ins": {s.name: {"module": s.module, "needs": s.needs, "versions": s.versions,
+                                      "reason": s.reason, "served": s.served} for s in _STAND_INS.values()},
     }
 
 
