@@ -22,6 +22,16 @@ emulated.
 
 The mode is thread-local (torch function modes are): `enable()` must run in every thread that executes megatron
 code. CPU autograd runs backward on the calling thread, so forward and backward are both covered.
+
+Command-line form (the reference runner: any script, unmodified, on a CPU-only real torch):
+    python -m qwen_sft.cpu_accelerator SCRIPT.py [args...]
+    python -m qwen_sft.cpu_accelerator -m MODULE [args...]
+    torchrun --nproc-per-node N -m qwen_sft.cpu_accelerator SCRIPT.py [args...]
+`main()` installs megatron_patches' module stand-ins (CUDA-only megatron modules, e.g. the Triton kernels
+megatron.training imports), calls `enable()`, makes `torch.cuda.is_available()` answer True (the CPU plays the
+CUDA device, which Megatron-LM's `initialize_megatron` asserts), then runs the script as `__main__` with
+`sys.argv = [SCRIPT, args...]` and the script's folder first on `sys.path`, as `python SCRIPT.py` would. The
+mapping covers the main thread only (see above); worker processes forked from it inherit it, spawned ones do not.
 """
 from __future__ import annotations
 
@@ -31,7 +41,7 @@ from typing import Any, Callable
 import torch
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["enable", "disable", "is_enabled", "CudaToCpuMode"]
+__all__ = ["enable", "disable", "is_enabled", "CudaToCpuMode", "main"]
 
 _CPU = torch.device("cpu")
 _MODE: "CudaToCpuMode | None" = None
@@ -223,3 +233,57 @@ def disable() -> bool:
         else:
             setattr(obj, attr, original)
     return True
+
+
+def _is_available_on_runner() -> bool:
+    # Under the runner the CPU plays the CUDA device: there is one (device_count() == 1).
+    return True
+
+
+def main(argv: "list[str] | None" = None) -> int:
+    """`python -m qwen_sft.cpu_accelerator (SCRIPT.py | -m MODULE) [args...]`: run a program with the mapping on
+    (see the module docstring). Returns the exit status for a usage error (2); the program's own `sys.exit`
+    propagates as SystemExit."""
+    import os
+    import runpy
+    import sys
+
+    import megatron_patches  # the stand-ins are megatron's; only the runner needs them, not every importer
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    usage = "usage: python -m qwen_sft.cpu_accelerator (SCRIPT.py | -m MODULE) [args...]"
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage + "\n\nRuns the program on CPU-only real torch with CUDA calls mapped to the CPU.",
+              file=sys.stderr if not argv else sys.stdout)
+        return 2 if not argv else 0
+    module = None
+    if argv[0] == "-m":
+        if len(argv) < 2:
+            print(usage + "\nerror: -m needs a module name", file=sys.stderr)
+            return 2
+        module, args = argv[1], argv[2:]
+    else:
+        script, args = argv[0], argv[1:]
+        if not os.path.isfile(script):
+            print(usage + f"\nerror: script {script!r} not found", file=sys.stderr)
+            return 2
+    if module is None:
+        sys.path[0] = os.path.dirname(os.path.abspath(script))
+    megatron_patches.install_module_stand_ins()
+    if not enable():
+        print("qwen_sft.cpu_accelerator: torch.cuda.is_available() is already True: running without the mapping",
+              file=sys.stderr)
+    else:
+        _REPLACED.append((torch.cuda, "is_available", torch.cuda.__dict__.get("is_available", _ABSENT)))
+        torch.cuda.is_available = _is_available_on_runner
+    if module is not None:
+        sys.argv = [module] + args
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = [script] + args
+        runpy.run_path(script, run_name="__main__")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
