@@ -82,3 +82,32 @@ register_module_stand_in(
             "NotImplementedError naming the feature. CUDA-only, so it applies on the CPU reference runner too."),
     versions=">=0.16,<0.17",
 )
+
+
+def _fused_kernels_load_without_nvcc(original):
+    """Wrap `megatron.legacy.fused_kernels.load(args)`: without a CUDA toolkit (`cpp_extension.CUDA_HOME` None)
+    skip it, since in this version it builds nothing; with one, call Megatron's own."""
+
+    def load(args):
+        from torch.utils import cpp_extension  # the facade's or real torch's, whichever serves `torch` now
+
+        if cpp_extension.CUDA_HOME is not None:
+            return original(args)
+        return None
+
+    return load
+
+
+register(
+    "fused_kernels_load_without_nvcc",
+    target="megatron.legacy.fused_kernels.load",
+    replacement=_fused_kernels_load_without_nvcc,
+    reason=("Megatron-LM's initialize_megatron always calls megatron.legacy.fused_kernels.load, which in "
+            "core_v0.16.1 compiles no kernel (its build helper is defined, never called) but first runs "
+            "`CUDA_HOME + '/bin/nvcc -V'`, a TypeError where no CUDA toolkit exists. Without one it is skipped; "
+            "with one Megatron's load runs. CUDA-only, so the CPU reference runner applies it too."),
+    versions=">=0.16,<0.17",
+    stacks=False,
+    on_import="megatron.legacy.fused_kernels",
+    cpu_reference=True,
+)

@@ -70,6 +70,11 @@ class Patch:
     reason: str
     versions: str
     stacks: bool
+    # Megatron-LM module (absent from the megatron-core wheel) whose import triggers this patch; None: applied with
+    # the others right after megatron.core is imported.
+    on_import: Optional[str] = None
+    # True for a patch of a CUDA-only part of Megatron: the CPU reference runner (real torch) applies it too.
+    cpu_reference: bool = False
     # runtime state
     applied: bool = False
     hits: int = 0
@@ -88,9 +93,12 @@ _APPLIED = [False]
 
 
 def register(name: str, *, target: str, replacement: Callable[[Any], Any], reason: str, versions: str,
-             stacks: bool) -> Patch:
+             stacks: bool, on_import: Optional[str] = None, cpu_reference: bool = False) -> Patch:
     """Add a patch to the registry (see `Patch` for the fields). Raises PatchError for a duplicate name, an
-    empty reason, a target outside `megatron.` or an invalid version specifier."""
+    empty reason, a target outside `megatron.` (or outside its `on_import` module) or an invalid version
+    specifier."""
+    if on_import is not None and not target.startswith(on_import + "."):
+        raise PatchError(f"patch {name!r}: target {target!r} is not inside its on_import module {on_import!r}")
     if name in _PATCHES or name in _STAND_INS:
         raise PatchError(f"patch {name!r} is registered twice")
     if not target.startswith("megatron."):
@@ -103,7 +111,8 @@ def register(name: str, *, target: str, replacement: Callable[[Any], Any], reaso
         raise PatchError(f"patch {name!r}: invalid megatron-core version specifier {versions!r}: {e}") from None
     if not isinstance(stacks, bool):
         raise PatchError(f"patch {name!r}: stacks must be True or False, got {stacks!r}")
-    p = Patch(name=name, target=target, replacement=replacement, reason=reason, versions=versions, stacks=stacks)
+    p = Patch(name=name, target=target, replacement=replacement, reason=reason, versions=versions, stacks=stacks,
+              on_import=on_import, cpu_reference=bool(cpu_reference))
     _PATCHES[name] = p
     return p
 
@@ -182,11 +191,13 @@ def _rebind(original, new, skip_owner) -> List[str]:
     return out
 
 
-def apply_all(version: Optional[str] = None) -> List[Patch]:
+def apply_all(version: Optional[str] = None, cpu_reference_only: bool = False) -> List[Patch]:
     """Apply every registered patch whose specifier matches megatron-core `version` (default: installed).
 
-    Idempotent (a second call does nothing). Returns the patches applied. Raises PatchError on a missing
-    target or two non-stacking patches of one target."""
+    A patch with `on_import` is applied when that module is imported (now, if it already is; the finder goes
+    into `sys.meta_path`). `cpu_reference_only`: apply only the `cpu_reference` patches (the CPU reference runner
+    on real torch). Idempotent (a second call does nothing). Returns the patches applied now. Raises PatchError on
+    a missing target or two non-stacking patches of one target."""
     with _LOCK:
         if _APPLIED[0]:
             return [p for p in _PATCHES.values() if p.applied]
@@ -194,7 +205,6 @@ def apply_all(version: Optional[str] = None) -> List[Patch]:
     version = version or megatron_core_version()
     disabled = _disabled_names()
     done: List[Patch] = []
-    by_target: Dict[str, Patch] = {}
     for p in _PATCHES.values():
         if version not in SpecifierSet(p.versions):
             p.skipped_reason = f"megatron-core {version} not in {p.versions}"
@@ -202,19 +212,68 @@ def apply_all(version: Optional[str] = None) -> List[Patch]:
         if p.name in disabled:
             p.skipped_reason = f"disabled by ${DISABLE_ENV}"
             continue
-        prev = by_target.get(p.target)
-        if prev is not None and not p.stacks:
-            raise PatchError(f"patch {p.name!r} does not stack but {prev.name!r} already patched {p.target}")
-        owner, attr, original = _resolve(p.target)
-        new = _counting(p, p.replacement(original))
-        setattr(owner, attr, new)
-        # Functions bound under other names by `from x import f` (class attributes are found through the class).
-        if not isinstance(owner, type):
-            p.rebound = _rebind(original, new, owner)
-        p.applied = True
-        by_target[p.target] = p
+        if cpu_reference_only and not p.cpu_reference:
+            p.skipped_reason = "not a CUDA-only patch (the CPU reference runner applies only those)"
+            continue
+        if p.on_import is not None and p.on_import not in sys.modules:
+            _ON_IMPORT.setdefault(p.on_import, []).append(p)
+            if _ON_IMPORT_FINDER not in sys.meta_path:
+                sys.meta_path.insert(0, _ON_IMPORT_FINDER)
+            continue
+        _apply_one(p)
         done.append(p)
     return done
+
+
+_BY_TARGET: Dict[str, Patch] = {}
+
+
+def _apply_one(p: Patch) -> None:
+    prev = _BY_TARGET.get(p.target)
+    if prev is not None and not p.stacks:
+        raise PatchError(f"patch {p.name!r} does not stack but {prev.name!r} already patched {p.target}")
+    owner, attr, original = _resolve(p.target)
+    new = _counting(p, p.replacement(original))
+    setattr(owner, attr, new)
+    # Functions bound under other names by `from x import f` (class attributes are found through the class).
+    if not isinstance(owner, type):
+        p.rebound = _rebind(original, new, owner)
+    p.applied = True
+    _BY_TARGET[p.target] = p
+
+
+# on_import module -> the patches waiting for its import
+_ON_IMPORT: Dict[str, List[Patch]] = {}
+
+
+class _OnImportFinder(importlib.abc.MetaPathFinder):
+    """Finds a module that patches wait for through the other finders and wraps its loader so that those patches
+    are applied right after the module's own code has run."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in _ON_IMPORT:
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_and_patch(module, _exec=exec_module):
+            _exec(module)
+            for p in _ON_IMPORT.pop(fullname, []):
+                _apply_one(p)
+            if not _ON_IMPORT and self in sys.meta_path:
+                sys.meta_path.remove(self)
+
+        spec.loader.exec_module = exec_and_patch
+        return spec
+
+
+_ON_IMPORT_FINDER = _OnImportFinder()
 
 
 def _disabled_names() -> set:
@@ -321,6 +380,7 @@ def state() -> dict:
         "applied_all": _APPLIED[0],
         "patches": {p.name: {"target": p.target, "versions": p.versions, "stacks": p.stacks, "reason": p.reason,
                              "applied": p.applied, "hits": p.hits, "rebound": list(p.rebound),
+                             "on_import": p.on_import, "cpu_reference": p.cpu_reference,
                              "skipped_reason": p.skipped_reason} for p in _PATCHES.values()},
         "module_stand_ins": {s.name: {"module": s.module, "needs": s.needs, "versions": s.versions,
                                       "reason": s.reason, "served": s.served} for s in _STAND_INS.values()},

@@ -28,9 +28,13 @@ Command-line form (the reference runner: any script, unmodified, on a CPU-only r
     python -m qwen_sft.cpu_accelerator -m MODULE [args...]
     torchrun --nproc-per-node N -m qwen_sft.cpu_accelerator SCRIPT.py [args...]
 `main()` installs megatron_patches' module stand-ins (CUDA-only megatron modules, e.g. the Triton kernels
-megatron.training imports), calls `enable()`, makes `torch.cuda.is_available()` answer True (the CPU plays the
+megatron.training imports) and its CUDA-only patches (`cpu_reference=True`: e.g. the nvcc probe of Megatron-LM's
+fused-kernel loader), calls `enable()`, makes `torch.cuda.is_available()` answer True (the CPU plays the
 CUDA device, which Megatron-LM's `initialize_megatron` asserts), then runs the script as `__main__` with
-`sys.argv = [SCRIPT, args...]` and the script's folder first on `sys.path`, as `python SCRIPT.py` would. The
+`sys.argv = [SCRIPT, args...]` and the script's folder first on `sys.path`, as `python SCRIPT.py` would.
+`torch.compile`d functions run eagerly (`torch._dynamo.config.disable`; set TORCHDYNAMO_DISABLE=0 to compile):
+with `is_available()` True, inductor would take its CUDA path for CPU tensors, and eager is what the shim runs
+(its `torch.compile` returns the function unchanged), so both sides compute the same ops. The
 mapping covers the main thread only (see above); worker processes forked from it inherit it, spawned ones do not.
 """
 from __future__ import annotations
@@ -244,6 +248,7 @@ def main(argv: "list[str] | None" = None) -> int:
     """`python -m qwen_sft.cpu_accelerator (SCRIPT.py | -m MODULE) [args...]`: run a program with the mapping on
     (see the module docstring). Returns the exit status for a usage error (2); the program's own `sys.exit`
     propagates as SystemExit."""
+    import importlib
     import os
     import runpy
     import sys
@@ -270,12 +275,16 @@ def main(argv: "list[str] | None" = None) -> int:
     if module is None:
         sys.path[0] = os.path.dirname(os.path.abspath(script))
     megatron_patches.install_module_stand_ins()
+    megatron_patches.apply_all(cpu_reference_only=True)
     if not enable():
         print("qwen_sft.cpu_accelerator: torch.cuda.is_available() is already True: running without the mapping",
               file=sys.stderr)
     else:
         _REPLACED.append((torch.cuda, "is_available", torch.cuda.__dict__.get("is_available", _ABSENT)))
         torch.cuda.is_available = _is_available_on_runner
+        if os.environ.get("TORCHDYNAMO_DISABLE", "1") != "0":
+            # import cost: only the runner loads dynamo, to switch it off
+            importlib.import_module("torch._dynamo").config.disable = True
     if module is not None:
         sys.argv = [module] + args
         runpy.run_module(module, run_name="__main__", alter_sys=True)
