@@ -39,7 +39,11 @@ mapping covers the main thread only (see above); worker processes forked from it
 """
 from __future__ import annotations
 
-import contextlib
+import importlib
+import os
+import platform
+import runpy
+import sys
 from typing import Any, Callable
 
 import torch
@@ -141,8 +145,46 @@ def _lazy_init() -> None:
     return None
 
 
-def _device_ctx(device: Any):
-    return contextlib.nullcontext()
+class _DeviceCtx:
+    """`torch.cuda.device(i)`: a context manager selecting device i; the one CPU "device" needs no switch. A class,
+    as torch's is (torch's own helpers test `isinstance(x, torch.cuda.device)`)."""
+
+    def __init__(self, device: Any):
+        self.idx = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        return False
+
+
+_device_ctx = _DeviceCtx
+
+
+class _CpuDeviceProperties:
+    """`torch.cuda.get_device_properties()` of the CPU playing the device: its name, capability (0, 0) (no CUDA
+    architecture: the shim reports the same on CPU), total_memory = physical RAM in bytes, logical CPU count."""
+
+    def __init__(self) -> None:
+        self.name = platform.processor() or platform.machine() or "cpu"
+        self.major, self.minor = 0, 0
+        self.total_memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        self.multi_processor_count = os.cpu_count() or 1
+        self.is_integrated = 0
+        self.is_multi_gpu_board = 0
+
+
+def _get_device_properties(device: Any = None) -> _CpuDeviceProperties:
+    return _CpuDeviceProperties()
+
+
+def _get_device_capability(device: Any = None) -> tuple:
+    return (0, 0)
+
+
+def _get_device_name(device: Any = None) -> str:
+    return _CpuDeviceProperties().name
 
 
 # torch.cuda attribute → its CPU meaning. One row per function megatron-core 0.16.1 reaches on the training path.
@@ -163,6 +205,9 @@ _CUDA_FUNCTIONS_ON_CPU: dict[str, Any] = {
     "_lazy_call": _lazy_call,
     "_lazy_init": _lazy_init,
     "device": _device_ctx,
+    "get_device_properties": _get_device_properties,
+    "get_device_capability": _get_device_capability,
+    "get_device_name": _get_device_name,
     "default_generators": (torch.default_generator,),
 }
 # Modules that bound some of those names at import time (`from torch.cuda import _lazy_call, ...`).
@@ -191,7 +236,6 @@ def enable() -> bool:
         return True
     if torch.cuda.is_available():
         return False
-    import importlib
 
     def replace(obj, attr, value):
         _REPLACED.append((obj, attr, obj.__dict__.get(attr, _ABSENT) if hasattr(obj, "__dict__") else _ABSENT))
@@ -248,11 +292,6 @@ def main(argv: "list[str] | None" = None) -> int:
     """`python -m qwen_sft.cpu_accelerator (SCRIPT.py | -m MODULE) [args...]`: run a program with the mapping on
     (see the module docstring). Returns the exit status for a usage error (2); the program's own `sys.exit`
     propagates as SystemExit."""
-    import importlib
-    import os
-    import runpy
-    import sys
-
     import megatron_patches  # the stand-ins are megatron's; only the runner needs them, not every importer
 
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -42,6 +42,12 @@ torch.cuda.set_rng_state(state)
 out["rng_repeats"] = bool(torch.equal(a, torch.rand(3, device="cuda")))
 torch.cuda.current_stream().wait_stream(torch.cuda.current_stream())
 torch.cuda.synchronize()
+# Megatron-LM's get_device_arch_version(): torch's get_device_properties checks isinstance(d, torch.cuda.device)
+props = torch.cuda.get_device_properties(torch.device("cuda:0"))
+with torch.cuda.device(0) as ctx:
+    out["device_ctx"] = isinstance(ctx, torch.cuda.device)
+out["capability"] = [props.major, props.minor, list(torch.cuda.get_device_capability())]
+out["total_memory_positive"] = props.total_memory > 0
 from megatron.core.transformer.custom_layers import batch_invariant_kernels as bik
 out["bik_enabled"] = bik.is_batch_invariant_mode_enabled()
 try:
@@ -77,6 +83,7 @@ def _check_probe(out: dict, script: Path) -> None:
     assert out["name"] == "__main__" and out["path0"] == str(script.parent)
     assert out["device"] == "cpu" and out["value"] == [1.0, 2.0, 3.0, 4.0]
     assert out["type"] == "torch.cuda.FloatTensor" and out["rng_repeats"] is True
+    assert out["device_ctx"] is True and out["capability"] == [0, 0, [0, 0]] and out["total_memory_positive"]
     assert out["bik_enabled"] is False and "--batch-invariant-mode" in out["bik_error"]
     assert "triton" in out["bik_error"]
 
