@@ -62,7 +62,11 @@ if "RANK" in os.environ:
     out["all_reduce"] = t.tolist()
     out["rank"] = dist.get_rank()
     dist.destroy_process_group()
-print("PROBE " + json.dumps(out))
+if os.environ.get("PROBE_DIR"):  # one file per rank: ranks share stdout under torchrun
+    with open(os.path.join(os.environ["PROBE_DIR"], f"rank{os.environ.get('RANK', '0')}.json"), "w") as f:
+        json.dump(out, f)
+else:
+    print("PROBE " + json.dumps(out))
 sys.exit(int(os.environ.get("PROBE_EXIT", "0")))
 '''
 
@@ -126,9 +130,11 @@ def test_runner_under_torchrun(tmp_path):
     script.write_text(_PROBE)
     cmd = [PY, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
            "--master-port", str(free_port()), "-m", "qwen_sft.cpu_accelerator", str(script), "--flag"]
-    r = run_in_session(cmd, _env(), tmp_path, 300)
+    probe_dir = tmp_path / "probes"
+    probe_dir.mkdir()
+    r = run_in_session(cmd, _env(PROBE_DIR=str(probe_dir)), tmp_path, 300)
     assert r.returncode == 0, r.stdout[-4000:]
-    outs = sorted(_probes(r.stdout), key=lambda o: o["rank"])
+    outs = sorted((json.loads(p.read_text()) for p in probe_dir.glob("rank*.json")), key=lambda o: o["rank"])
     assert [o["rank"] for o in outs] == [0, 1]
     for out in outs:
         assert out["argv"] == ["--flag"] and out["all_reduce"] == [3.0, 3.0]
