@@ -39,7 +39,6 @@ mapping covers the main thread only (see above); worker processes forked from it
 """
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 import platform
