@@ -125,7 +125,7 @@ def tiny_hf_config(cfg: TinyModelConfig) -> dict[str, Any]:
         ("num_key_value_heads", cfg.num_key_value_heads),
         ("pretraining_tp", 1) if cfg.model_type == "llama" else None,
         ("rms_norm_eps", cfg.rms_norm_eps),
-        ("rope_scaling", cfg.rope_scaling),
+        ("rope_scaling", dict(cfg.rope_scaling) if cfg.rope_scaling else None),  # a copy: transformers edits it
         ("rope_theta", cfg.rope_theta),
         ("sliding_window", None) if qwen else None,
         ("tie_word_embeddings", cfg.tie_word_embeddings),
