@@ -284,3 +284,44 @@ def test_greedy_generation_equals_hf_generate(tmp_path, kind):
         assert out.output_ids == expected
     assert recompute[0].output_ids == outs[0].output_ids
     assert len({tuple(o.output_ids) for o in outs}) == len(outs)  # a degenerate model would make this vacuous
+
+
+# ------------------------------------------------------------------------------------------- training
+
+@pytest.mark.multiproc
+@pytest.mark.shared
+@pytest.mark.slow
+def test_llama_train_tp2_matches_tp1(tmp_path):
+    """tools/train.py, 3 steps of a tiny untied Llama (llama3 RoPE scaling, real Qwen2.5 tokenizer, alpaca_zh) on
+    real torch: TP=2 under torchrun gives TP=1's per-step losses within 1e-4 and its learning rates."""
+    from tests.conftest import free_port, shared_path
+    from tests.reference.test_train_runs import PY, TORCHRUN, _check, _env, _run, _train_records
+
+    tokenizer = shared_path("assets", "qwen2.5-tokenizer")
+    alpaca = shared_path("data", "alpaca_zh_demo.json")
+    data, model = tmp_path / "data", tmp_path / "tiny_llama"
+    _check(_run([PY, "tools/data_convert.py", "--input_path", str(alpaca), "--tokenizer_path", str(tokenizer),
+                 "--output_path", str(data), "--seq_length", "256", "--split_ratio", "0.95", "--no_progress"],
+                _env(), timeout=180))
+    make_tiny_model(model, TinyModelConfig(vocab_size=151665, tie_word_embeddings=False, seed=3,
+                                           **FAMILY_KW["llama_scaled"]), tokenizer_dir=tokenizer)
+    steps = 3
+
+    def args(out: Path) -> list[str]:
+        return ["--model_path", str(model), "--data_path", str(data), "--output_path", str(out), "--tokenizer_path",
+                str(tokenizer), "--seq_length", "256", "--batch_size", "4", "--micro_batch_size", "2",
+                "--train_iters", str(steps), "--mixed_precision", "fp32", "--learning_rate", "1e-3",
+                "--lr_warmup_fraction", "0.2", "--min_lr", "1e-4", "--seed", "7", "--log_interval", "1"]
+
+    _check(_run([PY, "tools/train.py", *args(tmp_path / "tp1")], _env()))
+    _check(_run([*TORCHRUN, "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port",
+                 str(free_port()), "tools/train.py", *args(tmp_path / "tp2"), "--tp", "2"], _env()))
+    tp1, tp2 = _train_records(tmp_path / "tp1"), _train_records(tmp_path / "tp2")
+    assert [r["step"] for r in tp1] == [r["step"] for r in tp2] == list(range(1, steps + 1))
+    assert json.loads((tmp_path / "tp2" / "manifest.json").read_text())["parallel"]["tensor_model_parallel_size"] == 2
+    for a, b in zip(tp1, tp2):
+        print(f"llama step {a['step']}: loss TP=1 {a['loss']:.7f} TP=2 {b['loss']:.7f} "
+              f"|Δ| {abs(a['loss'] - b['loss']):.2e}")
+        assert abs(a["loss"] - b["loss"]) <= 1e-4, (a["step"], a["loss"], b["loss"])
+        assert a["lr"] == pytest.approx(b["lr"], rel=1e-12)
+    assert tp1[-1]["loss"] < tp1[0]["loss"]  # it trains
