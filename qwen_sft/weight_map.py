@@ -5,7 +5,9 @@ A row says, for one Megatron tensor of the local layer spec: which HF tensor(s) 
 stage), where it sits in the pipeline (`Stage`), how it is cut over tensor-parallel ranks (`Split`), the HF shape of
 each part (names of `Dims` attributes) and whether its Megatron module carries an `_extra_state` entry in
 `GPTModel.state_dict()`. `hf_to_megatron` and `megatron_to_hf` walk the table; nothing about a family is written
-anywhere else. Adding a family (issue 13: Llama, Qwen3, MoE) is a new `Family` in `FAMILIES`; a new kind of split
+anywhere else (the few model-shape switches a family implies, such as bias on `linear_qkv` or QK-norm, are
+`Family` attributes that `qwen_sft.model` reads). Families: Qwen2/Qwen2.5, Llama (Llama-3 style), Qwen3. Adding a
+family (issue 13: MoE next) is a new `Family` in `FAMILIES`; a new kind of split
 (experts over EP ranks) is a new `Split` member and one case in each of `_split` / `_merge`.
 
 Pipeline placement: layer `g` of the HF model is layer `g - stage * layers_per_stage` of pipeline stage
@@ -44,6 +46,8 @@ __all__ = [
     "Row",
     "Family",
     "QWEN2",
+    "LLAMA",
+    "QWEN3",
     "FAMILIES",
     "family_for",
     "Dims",
@@ -115,6 +119,11 @@ class Family:
         ignorable_hf: regular expression of HF keys that carry no learned weight and are dropped.
         hf_export_order: per-layer HF names in the order an HF export writes them (it decides where safetensors
             shards are cut); None = table order. Must be a permutation of the layer rows' HF names (tested).
+        qkv_bias: q/k/v projections carry a bias (Megatron `add_qkv_bias`; the table then has a bias row).
+        qk_layernorm: per-head RMSNorm on queries and keys before RoPE (Megatron `qk_layernorm`; Qwen3).
+        rope_types: the config.json `rope_scaling` / `rope_parameters` `rope_type` values the model supports
+            ("default" = none); `qwen_sft.model` raises NotImplementedError for others.
+        transformers_class: the `transformers` class that loads an HF folder of this family (tests, the maker).
     """
 
     name: str
@@ -123,6 +132,10 @@ class Family:
     rows: tuple[Row, ...]
     ignorable_hf: str = r"^$"
     hf_export_order: Optional[tuple[str, ...]] = None
+    qkv_bias: bool = False
+    qk_layernorm: bool = False
+    rope_types: tuple[str, ...] = ("default",)
+    transformers_class: str = ""
 
 
 QWEN2 = Family(
@@ -169,10 +182,59 @@ QWEN2 = Family(
         "model.layers.{g}.mlp.gate_proj.weight",
         "model.layers.{g}.mlp.up_proj.weight",
     ),
+    qkv_bias=True,
+    transformers_class="Qwen2ForCausalLM",
+)
+
+# Rows every family of this decoder shape shares, by Megatron name (the Qwen2 table minus its qkv bias).
+_DENSE_ROWS = tuple(r for r in QWEN2.rows if not r.mg.endswith("linear_qkv.bias"))
+
+LLAMA = Family(
+    name="Llama",
+    model_types=("llama",),
+    architectures=("LlamaForCausalLM",),
+    rows=_DENSE_ROWS,
+    ignorable_hf=QWEN2.ignorable_hf,
+    # transformers' save_pretrained order for LlamaForCausalLM layers (as Qwen2's, without the biases).
+    hf_export_order=tuple(n for n in QWEN2.hf_export_order if not n.endswith("_proj.bias")),
+    # Llama-3.1/3.2/3.3 ship rope_type "llama3" (frequency-dependent scaling; megatron-core's `rope_scaling`).
+    rope_types=("default", "llama3"),
+    transformers_class="LlamaForCausalLM",
+)
+
+_QK_NORM_ROWS = (
+    Row(("model.layers.{g}.self_attn.q_norm.weight",), "decoder.layers.{l}.self_attention.q_layernorm.weight",
+        Stage.LAYER, Split.REPLICATED, ("head_dim",)),
+    Row(("model.layers.{g}.self_attn.k_norm.weight",), "decoder.layers.{l}.self_attention.k_layernorm.weight",
+        Stage.LAYER, Split.REPLICATED, ("head_dim",)),
+)
+
+QWEN3 = Family(
+    name="Qwen3",
+    model_types=("qwen3",),
+    architectures=("Qwen3ForCausalLM",),
+    # q/k norms sit after linear_qkv in the layer's Megatron order (input_layernorm, linear_proj, linear_qkv, …).
+    rows=_DENSE_ROWS[:3] + _QK_NORM_ROWS + _DENSE_ROWS[3:],
+    ignorable_hf=QWEN2.ignorable_hf,
+    hf_export_order=(
+        "model.layers.{g}.input_layernorm.weight",
+        "model.layers.{g}.post_attention_layernorm.weight",
+        "model.layers.{g}.self_attn.k_norm.weight",
+        "model.layers.{g}.self_attn.q_norm.weight",
+        "model.layers.{g}.self_attn.o_proj.weight",
+        "model.layers.{g}.mlp.down_proj.weight",
+        "model.layers.{g}.self_attn.q_proj.weight",
+        "model.layers.{g}.self_attn.k_proj.weight",
+        "model.layers.{g}.self_attn.v_proj.weight",
+        "model.layers.{g}.mlp.gate_proj.weight",
+        "model.layers.{g}.mlp.up_proj.weight",
+    ),
+    qk_layernorm=True,
+    transformers_class="Qwen3ForCausalLM",
 )
 
 #: Every family the converter knows, in the order they are listed in errors.
-FAMILIES: tuple[Family, ...] = (QWEN2,)
+FAMILIES: tuple[Family, ...] = (QWEN2, LLAMA, QWEN3)
 
 
 def family_for(hf_config: Mapping[str, Any]) -> Family:

@@ -399,7 +399,7 @@ def test_family_is_chosen_by_config():
     assert family_for({"architectures": ["Qwen2ForCausalLM"]}) is QWEN2
     assert family_for({}) is QWEN2  # hand-written configs from before families existed
     with pytest.raises(ValueError, match="supported: Qwen2"):
-        family_for({"model_type": "llama"})
+        family_for({"model_type": "gemma"})
     config, state = tiny(tied=False)
     with pytest.raises(ValueError, match="model_type 'mixtral'"):
         hf_to_megatron(state, dict(config, model_type="mixtral"), 1, 1)
