@@ -166,3 +166,118 @@ def test_summary_writer_default_logdir(tmp_path, monkeypatch):
         assert os.path.isdir(os.path.join(tmp_path, d))
     finally:
         w.close()
+
+
+# ------------------------------------------------------------------------------------------ torch.distributions
+def _np(t):
+    return t.detach().numpy()
+
+
+def _dists(lib):
+    """name -> (distribution, in-support values for log_prob/cdf), same parameters on each backend."""
+    D, t = lib.distributions, lib.tensor
+    return {
+        "normal": (D.Normal(t([0.5, -1.0, 2.0]), t([1.0, 0.5, 3.0])), t([[0.1, 0.2, 0.3], [-2.0, 1.0, 9.0]])),
+        "normal_scalar": (D.Normal(0.0, 2.0), t([0.25, -3.0])),
+        "normal_f64": (D.Normal(t([1.0], dtype=lib.float64), 0.5), t([0.3], dtype=lib.float64)),
+        "uniform": (D.Uniform(t([0.0, -2.0]), t([1.0, 5.0])), t([0.5, 4.0])),
+        "uniform_scalar": (D.Uniform(-1.0, 3.0), t([0.0, 2.5, -1.0])),
+        "bernoulli_probs": (D.Bernoulli(probs=t([0.2, 0.7, 0.5])), t([1.0, 0.0, 1.0])),
+        "bernoulli_logits": (D.Bernoulli(logits=t([[-1.5, 0.0], [3.0, 0.25]])), t([[1.0, 0.0], [0.0, 1.0]])),
+        "categorical_probs": (D.Categorical(probs=t([[0.1, 0.2, 0.7], [2.0, 1.0, 1.0]])), t([2, 0])),
+        "categorical_logits": (D.Categorical(logits=t([0.1, 0.5, 1.0, -2.0])), t([[0, 3], [1, 2]])),
+    }
+
+
+STATS = ["mean", "variance", "stddev", "mode"]
+NAMES = list(_dists(mt))
+TOL = {"rtol": 3e-5, "atol": 1e-6}  # the facade's float32 exp/log differ from torch's by up to ~1.4e-5 relative
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_distribution_values_match_torch(name):
+    (ours, v_ours), (ref, v_ref) = _dists(mt)[name], _dists(torch)[name]
+    assert tuple(ours.batch_shape) == tuple(ref.batch_shape) and tuple(ours.event_shape) == tuple(ref.event_shape)
+    for stat in STATS:
+        a, b = _np(getattr(ours, stat)), _np(getattr(ref, stat))
+        assert a.dtype == b.dtype and a.shape == b.shape, stat
+        np.testing.assert_allclose(a, b, err_msg=stat, equal_nan=True, **TOL)
+    for fn in ("log_prob", "cdf"):
+        if hasattr(ref, fn) and name.split("_")[0] in ("normal", "uniform") or fn == "log_prob":
+            a, b = _np(getattr(ours, fn)(v_ours)), _np(getattr(ref, fn)(v_ref))
+            assert a.dtype == b.dtype and a.shape == b.shape, fn
+            np.testing.assert_allclose(a, b, err_msg=fn, **TOL)
+    np.testing.assert_allclose(_np(ours.entropy()), _np(ref.entropy()), **TOL)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_distribution_samples_under_a_seed_equal_torch(name):
+    out = []
+    for lib in (torch, mt):
+        d, _ = _dists(lib)[name]
+        lib.manual_seed(1234)
+        draws = [d.sample(), d.sample((5,)), d.sample((2, 3))]
+        if d.has_rsample:
+            draws += [d.rsample(), d.rsample((4,))]
+        draws.append(lib.rand(2))  # the generators advanced by the same amount
+        out.append([_np(x) for x in draws])
+    for a, b in zip(out[1], out[0]):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert np.array_equal(a, b), (a, b)
+
+
+def test_rsample_gradients_match_torch():
+    grads = []
+    for lib in (torch, mt):
+        loc = lib.tensor([0.5, -1.0], requires_grad=True)
+        scale = lib.tensor([1.0, 2.0], requires_grad=True)
+        low = lib.tensor([0.0], requires_grad=True)
+        lib.manual_seed(7)
+        x = lib.distributions.Normal(loc, scale).rsample((3,))
+        y = lib.distributions.Uniform(low, 2.0).rsample((4,))
+        z = lib.distributions.Normal(loc, scale).log_prob(lib.tensor([0.0, 1.0]))
+        ((x ** 2).sum() + (y * 3).sum() + z.sum()).backward()
+        grads.append([_np(g.grad) for g in (loc, scale, low)])
+    for a, b in zip(grads[1], grads[0]):
+        np.testing.assert_allclose(a, b, **TOL)
+
+
+def _kl_pairs(lib):
+    D, t = lib.distributions, lib.tensor
+    return [
+        (D.Normal(t([0.0, 1.0]), t([1.0, 2.0])), D.Normal(t([0.5, -1.0]), t([2.0, 0.5]))),
+        (D.Bernoulli(probs=t([0.2, 0.7, 0.0, 1.0])), D.Bernoulli(logits=t([0.0, 1.0, -2.0, 3.0]))),
+        (D.Bernoulli(probs=t([0.3, 0.6])), D.Bernoulli(probs=t([0.0, 1.0]))),
+        (D.Categorical(logits=t([[0.1, 0.5, 1.0], [2.0, 0.0, -1.0]])), D.Categorical(probs=t([0.2, 0.3, 0.5]))),
+        (D.Categorical(probs=t([0.5, 0.5, 0.0])), D.Categorical(probs=t([0.0, 0.5, 0.5]))),
+        (D.Uniform(0.0, 1.0), D.Uniform(-1.0, t([2.0, 0.5]))),
+    ]
+
+
+@pytest.mark.parametrize("i", range(len(_kl_pairs(torch))))
+def test_kl_divergence_matches_torch(i):
+    (p, q), (rp, rq) = _kl_pairs(mt)[i], _kl_pairs(torch)[i]
+    a, b = _np(mt.distributions.kl_divergence(p, q)), _np(torch.distributions.kl_divergence(rp, rq))
+    assert a.shape == b.shape
+    np.testing.assert_allclose(a, b, **TOL)
+
+
+def test_distribution_errors():
+    D, t = mt.distributions, mt.tensor
+    for lib in (mt, torch):  # (importing torch._dynamo turns torch's default validation off: ask for it)
+        with pytest.raises(ValueError, match="parameter scale"):
+            lib.distributions.Normal(lib.tensor([0.0]), -1.0, validate_args=True)
+        with pytest.raises(ValueError, match="Either `probs` or `logits` must be specified, but not both"):
+            lib.distributions.Bernoulli()
+        with pytest.raises(NotImplementedError, match="No KL"):
+            lib.distributions.kl_divergence(lib.distributions.Categorical(logits=lib.zeros(2)),
+                                            lib.distributions.Normal(0.0, 1.0))
+    with pytest.raises(ValueError, match="within the support"):
+        D.Bernoulli(probs=t([0.5])).log_prob(t([0.5]))
+    assert D.Bernoulli(probs=t([0.5]), validate_args=False).log_prob(t([1.0])).shape == (1,)
+    with pytest.raises(ValueError, match="within the support"):
+        D.Categorical(probs=t([0.5, 0.5])).log_prob(t([2]))
+    with pytest.raises(NotImplementedError, match=r"torch\.distributions\.MultivariateNormal"):
+        D.MultivariateNormal
+    with pytest.raises(NotImplementedError, match=r"torch\.distributions\.Normal\.support"):
+        D.Normal(0.0, 1.0).support
