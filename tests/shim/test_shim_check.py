@@ -41,7 +41,7 @@ PROGRAM = textwrap.dedent('''\
     if torch.distributed.is_available():
         DDP.no_sync
     torch.onnx.export(model, (torch.zeros(1, 2),), "m.onnx")
-    torch.linalg.solve(torch.eye(2), torch.ones(2))
+    torch.fx.symbolic_trace(torch.eye(2), torch.ones(2))
     torch.nn.init.dirac_(torch.empty(3, 3, 3))
     torch.not_a_torch_name(1)
     os.path.join(np.pi)
@@ -69,7 +69,7 @@ EXPECTED = [
     (26, "torch.onnx.export", UNSUPPORTED),
     (26, "torch.zeros", OK),
     (27, "torch.eye", OK),
-    (27, "torch.linalg.solve", UNSUPPORTED),
+    (27, "torch.fx.symbolic_trace", UNSUPPORTED),
     (27, "torch.ones", OK),
     (28, "torch.empty", OK),
     (28, "torch.nn.init.dirac_", UNSUPPORTED),
@@ -88,10 +88,11 @@ def test_findings_on_a_synthetic_program(tmp_path):
 def test_resolve_statuses_and_details():
     assert resolve("torch") == (OK, "")
     assert resolve("torch.onnx.export") == (UNSUPPORTED, "torch.onnx.export is a stub that raises NotImplementedError")
-    assert resolve("torch.linalg.solve") == (UNSUPPORTED, "torch.linalg is not implemented by the shim")
+    assert resolve("torch.fx.symbolic_trace") == (UNSUPPORTED, "torch.fx is not implemented by the shim")
     assert resolve("torch.utils.cpp_extension.load")[0] == UNSUPPORTED  # a stub made by a factory
     assert resolve("torch.nn.parameter.UninitializedParameter")[0] == UNSUPPORTED  # a class whose __new__ raises
-    assert resolve("torch.Tensor.not_a_method") == (MISSING, "torch.Tensor.not_a_method does not exist in the facade")
+    assert resolve("torch.nn.Module.not_a_method") == (MISSING,
+                                                       "torch.nn.Module.not_a_method does not exist in the facade")
     assert resolve("torch.utils.tensorboard.SummaryWriter") == (OK, "")
     assert resolve("torch.distributions.Normal") == (OK, "")
     assert resolve("torch.float32.is_floating_point") == (OK, "")
