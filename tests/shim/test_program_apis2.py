@@ -277,6 +277,10 @@ def test_distribution_errors():
     assert D.Bernoulli(probs=t([0.5]), validate_args=False).log_prob(t([1.0])).shape == (1,)
     with pytest.raises(ValueError, match="within the support"):
         D.Categorical(probs=t([0.5, 0.5])).log_prob(t([2]))
+    with pytest.raises(ValueError, match="within the support"):
+        D.Categorical(probs=t([0.5, 0.5])).log_prob(t([0.5]))
+    with pytest.raises(ValueError, match="The value argument to log_prob must be a Tensor"):
+        D.Normal(0.0, 1.0).log_prob(0.5)
     with pytest.raises(NotImplementedError, match=r"torch\.distributions\.MultivariateNormal"):
         D.MultivariateNormal
     with pytest.raises(NotImplementedError, match=r"torch\.distributions\.Normal\.support"):

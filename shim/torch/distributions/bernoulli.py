@@ -69,7 +69,7 @@ class Bernoulli(Distribution):
             return bernoulli(self.probs.expand(shape))
 
     def log_prob(self, value) -> Tensor:
-        self._check_value(value, (value == 0) | (value == 1), "Boolean()")
+        self._check_value(value, lambda: (value == 0) | (value == 1), "Boolean()")
         logits, value = broadcast_all(self.logits, value)
         return -_bce_with_logits(logits, value)
 

@@ -65,11 +65,9 @@ class Categorical(Distribution):
             return draws.reshape(self._extended_shape(sample_shape))
 
     def log_prob(self, value) -> Tensor:
-        if isinstance(value, Tensor):
-            ok = (value >= 0) & (value < self._num_events) & (value == value.floor() if value.is_floating_point()
-                                                               else value == value)
-        else:
-            ok = None
+        def ok():
+            integral = value == value.floor() if value.is_floating_point() else value == value
+            return (value >= 0) & (value < self._num_events) & integral
         self._check_value(value, ok, f"IntegerInterval(lower_bound=0, upper_bound={self._num_events - 1})")
         value = value.long().unsqueeze(-1)
         value, log_pmf = broadcast_tensors(value, self.logits)

@@ -74,9 +74,12 @@ class Distribution:
                              f"constraint {constraint}, but found invalid values")
 
     def _check_value(self, value, ok, support: str) -> None:
+        """While validating: ValueError unless `value` is a tensor and `ok()` (a bool tensor) is all True."""
+        if not self._validate_args:
+            return
         if not isinstance(value, Tensor):
             raise ValueError("The value argument to log_prob must be a Tensor")
-        if self._validate_args and not bool(ok.all().item()):
+        if not bool(ok().all().item()):
             raise ValueError(f"Expected value argument ({type(value).__name__} of shape {tuple(value.shape)}) to "
                              f"be within the support ({support}) of the distribution {type(self).__name__}, "
                              "but found invalid values")

@@ -56,12 +56,12 @@ class Normal(Distribution):
         return self.loc + eps * self.scale
 
     def log_prob(self, value) -> Tensor:
-        self._check_value(value, value == value, "Real()")
+        self._check_value(value, lambda: value == value, "Real()")
         var = self.scale ** 2
         return -((value - self.loc) ** 2) / (2 * var) - self.scale.log() - math.log(math.sqrt(2 * math.pi))
 
     def cdf(self, value) -> Tensor:
-        self._check_value(value, value == value, "Real()")
+        self._check_value(value, lambda: value == value, "Real()")
         return 0.5 * (1 + erf((value - self.loc) * self.scale.reciprocal() / math.sqrt(2)))
 
     def icdf(self, value) -> Tensor:

@@ -48,12 +48,12 @@ class Uniform(Distribution):
         return self.low + u * (self.high - self.low)
 
     def log_prob(self, value) -> Tensor:
-        self._check_value(value, (self.low <= value) & (value < self.high), "Interval[low, high)")
+        self._check_value(value, lambda: (self.low <= value) & (value < self.high), "Interval[low, high)")
         inside = self.low.le(value).type_as(self.low).mul(self.high.gt(value).type_as(self.low))
         return log(inside) - log(self.high - self.low)
 
     def cdf(self, value) -> Tensor:
-        self._check_value(value, (self.low <= value) & (value < self.high), "Interval[low, high)")
+        self._check_value(value, lambda: (self.low <= value) & (value < self.high), "Interval[low, high)")
         return ((value - self.low) / (self.high - self.low)).clamp(min=0, max=1)
 
     def icdf(self, value) -> Tensor:
