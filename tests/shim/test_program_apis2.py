@@ -285,3 +285,14 @@ def test_distribution_errors():
         D.MultivariateNormal
     with pytest.raises(NotImplementedError, match=r"torch\.distributions\.Normal\.support"):
         D.Normal(0.0, 1.0).support
+
+
+def test_in_place_random_fill_of_a_0d_tensor_stays_0d():
+    """Normal(0-d loc, 0-d scale).sample() fills a 0-d tensor in place; its storage must stay 0-d (it became
+    1-d, and the next op then broadcast to shape [1])."""
+    out = []
+    for lib in (torch, mt):
+        lib.manual_seed(3)
+        a, b, c = lib.empty(()).normal_(), lib.empty(()).uniform_(), lib.empty(()).bernoulli_(0.5)
+        out.append([(_np(x * lib.tensor(2.0)).shape, float(x)) for x in (a, b, c)])
+    assert out[1] == out[0] and out[0][0][0] == ()
