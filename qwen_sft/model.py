@@ -163,6 +163,7 @@ def transformer_config_from_hf(
             or an unknown override name.
         NotImplementedError: an activation other than silu or a RoPE scaling scheme.
     """
+    # megatron-core (~3 s to import) only where a model is built: the converter uses this module's size helpers.
     from megatron.core.transformer import TransformerConfig
 
     _check_hf_config(hf_config)
@@ -260,6 +261,7 @@ def build_gpt_model(
         ValueError: padded_vocab_size smaller than the config's vocab_size or not divisible by TP, or seq_length < 1.
         AssertionError: (from megatron) parallel_state not initialised.
     """
+    # megatron-core (~3 s to import) only where a model is built: the converter uses this module's size helpers.
     from megatron.core.models.gpt import GPTModel
     from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_local_spec
 

@@ -19,6 +19,7 @@ from typing import Any, Optional, Union
 import torch
 
 from qwen_sft import hf_io
+from qwen_sft.dtypes import CANONICAL_DTYPE_NAMES, DTYPE_NAMES
 
 __all__ = ["TinyQwen2Config", "tiny_hf_config", "tiny_hf_state_dict", "make_tiny_model", "DTYPES", "QWEN25_VOCAB_ROWS"]
 
@@ -28,7 +29,8 @@ QWEN25_VOCAB_ROWS = 151936  # embedding rows of Qwen2.5-0.5B/1.5B/3B (7B: 152064
 _QWEN_BOS = 151643  # <|endoftext|>
 _QWEN_EOS = 151645  # <|im_end|>
 _QWEN_TOKENIZER_IDS = 151665  # len(tokenizer) of Qwen2.5: 151,643 BPE tokens + 22 added tokens
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+#: The dtypes a tiny model can be written in (the torch names of `qwen_sft.dtypes`).
+DTYPES = {name: DTYPE_NAMES[name] for name in CANONICAL_DTYPE_NAMES}
 
 
 @dataclass

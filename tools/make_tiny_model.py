@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from qwen_sft.tiny import DTYPES, QWEN25_VOCAB_ROWS, TinyQwen2Config, describe, make_tiny_model
+from qwen_sft.tokenizer import standin_tokenizer_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,8 +79,6 @@ def main(argv: list[str] | None = None) -> int:
         elif a.tokenizer_path:
             tokenizer_dir = Path(a.tokenizer_path)
         else:
-            from qwen_sft.tokenizer import standin_tokenizer_dir
-
             tokenizer_dir = standin_tokenizer_dir()
         files = make_tiny_model(a.output_path, cfg, tokenizer_dir=tokenizer_dir)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:

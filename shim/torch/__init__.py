@@ -199,7 +199,7 @@ _LAZY_SUBMODULES = ("nn", "optim", "utils", "distributed", "cuda", "cpu", "seria
                     "jit", "testing", "fx", "onnx", "hub", "multiprocessing", "linalg", "special", "fft",
                     "overrides", "library", "profiler", "npu", "mps", "xpu", "accelerator", "_dynamo", "_C",
                     "_utils", "types", "version", "func", "masked", "nested", "sparse", "quantization", "ao",
-                    "distributions", "export", "storage", "functional", "compiler")
+                    "distributions", "export", "storage", "functional", "compiler", "futures")
 _LAZY_ATTRS = {"save": "serialization", "load": "serialization"}
 
 
