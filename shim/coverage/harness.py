@@ -61,6 +61,10 @@ EXTRA_DTYPES = ("bf16", "int", "bool")
 UNDEFINED_VALUES = frozenset({"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided",
                               "empty_permuted"})
 
+# Entries whose index outputs torch leaves unspecified among equal values (sort/argsort with stable=False, topk):
+# when the indices differ, the facade's indices must pick torch's values (and be distinct along the dim).
+TIE_ORDER_FREE = frozenset({"sort", "argsort", "topk"})
+
 # Entries that draw from torch's CPU random stream. They are compared like every other entry (both generators
 # seeded with 0 before each call); until the facade reproduces torch's CPU stream (issue 11, item 4) their values
 # differ. tests/shim/test_opinfo.py expects exactly that for the names listed here: a listed entry failing
@@ -68,6 +72,7 @@ UNDEFINED_VALUES = frozenset({"empty", "empty_like", "empty_strided", "new_empty
 RANDOM_STREAM_PENDING = frozenset({
     "bernoulli", "exponential", "multinomial", "normal", "normal.in_place", "normal.number_mean", "rand_like",
     "randint", "randint_like", "randn", "randn_like", "uniform", "nn.functional.dropout",
+    "nn.functional.scaled_dot_product_attention",  # its third sample has dropout_p=0.5
 })
 
 
@@ -477,7 +482,7 @@ def _grad_check(t_out, f_out, t_leaves, f_leaves, rng):
         if a is None and b is None:
             continue
         leaf = t_leaves[i]
-        a = torch.zeros_like(leaf) if a is None else a
+        a = torch.zeros_like(leaf) if a is None or a._is_zerotensor() else a
         b = ft.zeros(tuple(leaf.shape), dtype=getattr(ft, str(leaf.dtype)[6:])) if b is None else b
         try:
             compare(a, b, f"grad[{i}]")
@@ -517,7 +522,11 @@ def _op_sample_phase(op, fcall, sample, grad, rng):
         if op_name(op) in UNDEFINED_VALUES or op.name in UNDEFINED_VALUES:
             compare(_meta(t_out), _meta(f_out))
         else:
-            compare(t_out, f_out)
+            try:
+                compare(t_out, f_out)
+            except Mismatch:
+                if op.name not in TIE_ORDER_FREE or not _ties_only(op.name, sample, t_out, f_out):
+                    raise
     except Mismatch as exc:
         return Phase(WRONG, str(exc)), Phase(SKIP, "forward differs")
     except HarnessSkip as exc:
@@ -537,6 +546,38 @@ def _op_sample_phase(op, fcall, sample, grad, rng):
         _reset_state()
         g = classify_exception(exc)
     return fwd, g
+
+
+def _ties_only(name, sample, t_out, f_out) -> bool:
+    """For sort/argsort/topk: whether the facade's result differs from torch's only in the order of equal values
+    (allowed unless sort/argsort was asked for stable=True)."""
+    import torch
+    args, kw = sample.args, sample.kwargs
+    if name == "topk":
+        dim = args[1] if len(args) > 1 else kw.get("dim", -1)
+    else:
+        dim = args[0] if args else kw.get("dim", -1)
+        if kw.get("stable", False):
+            return False
+    t_idx = t_out if name == "argsort" else t_out[1]
+    f_idx = f_out if name == "argsort" else f_out[1]
+    if not _is_tensor(f_idx) or tuple(f_idx.shape) != tuple(t_idx.shape) or str(f_idx.dtype) != str(t_idx.dtype):
+        return False
+    x = sample.input.detach()
+    if x.dim() == 0:
+        return False
+    fi = torch.from_numpy(_host(f_idx).astype(np.int64))
+    picked, want = torch.gather(x, dim, fi), torch.gather(x, dim, t_idx)
+    if not torch.equal(picked, want) and not torch.allclose(picked, want, equal_nan=True, rtol=0, atol=0):
+        return False
+    if fi.shape[dim] > 1 and not (torch.diff(fi.sort(dim).values, dim=dim) != 0).all():
+        return False
+    if name != "argsort":
+        try:
+            compare(t_out[0], f_out[0])
+        except Mismatch:
+            return False
+    return True
 
 
 def _is_identity(fn):
