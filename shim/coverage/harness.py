@@ -65,6 +65,17 @@ UNDEFINED_VALUES = frozenset({"empty", "empty_like", "empty_strided", "new_empty
 # when the indices differ, the facade's indices must pick torch's values (and be distinct along the dim).
 TIE_ORDER_FREE = frozenset({"sort", "argsort", "topk"})
 
+# Entries that address their input's *storage* (as_strided): a sample whose input is a view into a larger storage
+# cannot be expressed by converting the view's values; such samples are harness skips.
+STORAGE_SEMANTICS = frozenset({"as_strided", "as_strided_scatter", "as_strided_copy"})
+
+# Per-entry tolerance overrides {entry: {phase: (rtol, atol)}}, each with the reason.
+TOLERANCE_OVERRIDES = {
+    # a layer norm over one element: the input gradient is exactly 0; torch's is float32 roundoff amplified by
+    # rstd = 1/sqrt(eps) (1.2e-4 in the catalogue's sample)
+    "nn.functional.layer_norm": {"grad": (1e-4, 5e-4)},
+}
+
 # Entries that draw from torch's CPU random stream. They are compared like every other entry (both generators
 # seeded with 0 before each call); until the facade reproduces torch's CPU stream (issue 11, item 4) their values
 # differ. tests/shim/test_opinfo.py expects exactly that for the names listed here: a listed entry failing
@@ -216,7 +227,7 @@ def relink(fn, memo=None):
     glob = dict(fn.__globals__)
     new = types.FunctionType(fn.__code__, glob, fn.__name__, fn.__defaults__, None)
     memo[fn] = new
-    for name in fn.__code__.co_names:
+    for name in _names(fn.__code__):
         if name in glob:
             glob[name] = _facade_equiv(glob[name], memo)
     glob.setdefault("__builtins__", fn.__globals__.get("__builtins__"))
@@ -227,6 +238,15 @@ def relink(fn, memo=None):
         memo[fn] = new
     new.__kwdefaults__ = fn.__kwdefaults__
     return new
+
+
+def _names(code):
+    """Global names used by a code object and the functions/lambdas nested in it."""
+    out = set(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            out |= _names(c)
+    return out
 
 
 def _cell_full(c):
@@ -334,7 +354,14 @@ def _host(t):
     return np.asarray(t.cpu().numpy())
 
 
-def compare(ref, got, path="out"):
+_ENTRY = [""]  # the entry being run (for TOLERANCE_OVERRIDES)
+
+
+def _override(phase):
+    return TOLERANCE_OVERRIDES.get(_ENTRY[0], {}).get(phase)
+
+
+def compare(ref, got, path="out", tol=None):
     """Raise Mismatch where facade result `got` differs from torch's `ref` (structure, dtype, shape, values)."""
     import torch
     if isinstance(ref, torch.Tensor):
@@ -347,7 +374,7 @@ def compare(ref, got, path="out"):
         if ref.is_complex():
             raise HarnessSkip("complex output")
         a, b = _host(ref), _host(got)
-        compare_arrays(a, b, str(ref.dtype).replace("torch.", ""), path)
+        compare_arrays(a, b, str(ref.dtype).replace("torch.", ""), path, tol)
         return
     if isinstance(ref, (tuple, list)) and not isinstance(ref, torch.Size):
         if not isinstance(got, (tuple, list)):
@@ -355,7 +382,7 @@ def compare(ref, got, path="out"):
         if len(got) != len(ref):
             raise Mismatch(f"{path}: {len(got)} elements != torch's {len(ref)}")
         for i, (r, g) in enumerate(zip(ref, got)):
-            compare(r, g, f"{path}[{i}]")
+            compare(r, g, f"{path}[{i}]", tol)
         return
     if isinstance(ref, torch.Size):
         if tuple(got) != tuple(ref):
@@ -386,11 +413,11 @@ def compare(ref, got, path="out"):
         raise Mismatch(f"{path}: {got!r} != torch's {ref!r}")
 
 
-def compare_arrays(a, b, dtype_name, path):
+def compare_arrays(a, b, dtype_name, path, tol=None):
     """torch's values `a` vs the facade's `b` (same shape): float dtypes within TOL with equal NaN/inf
     positions, every other dtype exactly."""
     if dtype_name in TOL:
-        rtol, atol = TOL[dtype_name]
+        rtol, atol = tol if tol is not None and dtype_name == "float32" else TOL[dtype_name]
         a64, b64 = a.astype(np.float64), b.astype(np.float64)
         if not (np.isnan(a64) == np.isnan(b64)).all():
             i = np.argwhere(np.isnan(a64) != np.isnan(b64))[0]
@@ -485,7 +512,7 @@ def _grad_check(t_out, f_out, t_leaves, f_leaves, rng):
         a = torch.zeros_like(leaf) if a is None or a._is_zerotensor() else a
         b = ft.zeros(tuple(leaf.shape), dtype=getattr(ft, str(leaf.dtype)[6:])) if b is None else b
         try:
-            compare(a, b, f"grad[{i}]")
+            compare(a, b, f"grad[{i}]", _override("grad"))
         except Mismatch as exc:
             return Phase(WRONG, str(exc))
     return Phase(PASS)
@@ -495,6 +522,11 @@ def _op_sample_phase(op, fcall, sample, grad, rng):
     """Run one sample on both sides; Phase for the forward and (when grad) for the backward."""
     import torch
     memo = {}
+    if op.name in STORAGE_SEMANTICS and isinstance(sample.input, torch.Tensor) and (
+            sample.input.storage_offset() != 0
+            or sample.input.untyped_storage().nbytes() != sample.input.numel() * sample.input.element_size()):
+        why = "input is a view into a larger storage (as_strided addresses the storage)"
+        return Phase(SKIP, why), Phase(SKIP, why)
     try:
         f_in = to_facade(sample.input, memo)
         f_args = to_facade(sample.args, memo)
@@ -612,6 +644,7 @@ def run_op(op, max_samples=MAX_SAMPLES) -> EntryResult:
     t0 = time.perf_counter()
     rng = np.random.default_rng(0)
     phases = {}
+    _ENTRY[0] = op_name(op)
     fcall = facade_callable(op)
     grad = bool(op.supports_autograd)
     try:
