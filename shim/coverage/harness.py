@@ -74,6 +74,9 @@ TOLERANCE_OVERRIDES = {
     # a layer norm over one element: the input gradient is exactly 0; torch's is float32 roundoff amplified by
     # rstd = 1/sqrt(eps) (1.2e-4 in the catalogue's sample)
     "nn.functional.layer_norm": {"grad": (1e-4, 5e-4)},
+    # torch's float32 backward of logcumsumexp is off by up to 3e-3 from the float64 gradient on the catalogue's
+    # first sample; the facade's (autograd through the shifted log-cumsum-exp) by 5e-7
+    "logcumsumexp": {"grad": (1e-3, 5e-3)},
 }
 
 # Entries that draw from torch's CPU random stream. They are compared like every other entry (both generators

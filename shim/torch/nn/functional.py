@@ -653,6 +653,296 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     return _T._new(out, D.int64, tensor._dev)
 
 
+# ----------------------------------------------------------------------------------------------------------
+# composites: written with facade ops (dtype rules, bfloat16 rounding and autograd come from them); each is
+# marked emulated for shim/API.md
+
+
+def _T_():
+    import shim.torch as T
+    return T
+
+
+def _emulated(how):
+    from .._ops._support import emulated
+    return emulated(how)
+
+
+@_emulated("x / (1 + |x|)")
+def softsign(input: Tensor) -> Tensor:
+    """x / (1 + |x|)."""
+    return input / (input.abs() + 1)
+
+
+@_emulated("x - tanh(x)")
+def tanhshrink(input: Tensor) -> Tensor:
+    """x - tanh(x)."""
+    return input - _T_().tanh(input)
+
+
+@_emulated("clamp(x, min_val, max_val)")
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """clamp(x, min_val, max_val) (ValueError when min_val > max_val)."""
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    if not input._dt.is_floating_point:  # integer inputs keep their dtype (torch clamps with integral bounds)
+        min_val, max_val = int(min_val), int(max_val)
+    return _inplace_result(input, _T_().clamp(input, min_val, max_val), inplace)
+
+
+@_emulated("clamp(x / 6 + 1/2, 0, 1)")
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6."""
+    return _inplace_result(input, _T_().clamp(input / 6 + 0.5, 0.0, 1.0), inplace)
+
+
+@_emulated("x * hardsigmoid(x)")
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * relu6(x + 3) / 6."""
+    return _inplace_result(input, input * _T_().clamp(input / 6 + 0.5, 0.0, 1.0), inplace)
+
+
+@_emulated("x * tanh(softplus(x))")
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x))."""
+    return _inplace_result(input, input * _T_().tanh(softplus(input)), inplace)
+
+
+def _elu(input, alpha, scale, input_scale):
+    T = _T_()
+    neg = T.expm1(T.clamp(input, max=0.0) * input_scale) * (alpha * scale)
+    return T.where(input > 0, input * scale, neg)
+
+
+@_emulated("where(x > 0, x, alpha * expm1(x))")
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+    return _inplace_result(input, _elu(input, alpha, 1.0, 1.0), inplace)
+
+
+@_emulated("where(x > 0, x, alpha * expm1(x / alpha))")
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
+    return _inplace_result(input, _elu(input, alpha, 1.0, 1.0 / alpha), inplace)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+@_emulated("scale * elu(x, alpha) with torch's constants")
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """scale * (max(0, x) + min(0, alpha * (exp(x) - 1)))."""
+    return _inplace_result(input, _elu(input, _SELU_ALPHA, _SELU_SCALE, 1.0), inplace)
+
+
+@_emulated("where(x > l, x - l, where(x < -l, x + l, 0))")
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+    T = _T_()
+    return T.where(input > lambd, input - lambd, T.where(input < -lambd, input + lambd, input * 0))
+
+
+@_emulated("where(|x| > l, x, 0)")
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, 0 elsewhere."""
+    T = _T_()
+    return T.where((input > lambd).logical_or(input < -lambd), input, input * 0)
+
+
+@_emulated("where(x > threshold, x, value)")
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, `value` elsewhere."""
+    T = _T_()
+    return _inplace_result(input, T.where(input > threshold, input, T.full_like(input, value)), inplace)
+
+
+@_emulated("softmax(-x)")
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """softmax(-input) along `dim`."""
+    return softmax(-input, dim, dtype=dtype)
+
+
+@_emulated("where(x >= 0, x, weight * x), weight along dim 1")
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """x for x >= 0, weight * x otherwise; weight has 1 or C (= input.size(1)) elements."""
+    T = _T_()
+    w = weight
+    if weight.numel() != 1:
+        if input.dim() < 2 or weight.numel() != input.shape[1]:
+            raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+                               f"{weight.numel()} and channel size = {input.shape[1] if input.dim() > 1 else 1}.")
+        w = weight.reshape((weight.numel(),) + (1,) * (input.dim() - 2))
+    elif input.dim() > 0:
+        w = weight.reshape(())
+    return T.where(input >= 0, input, input * w)
+
+
+@_emulated("0.5 d^2 / beta below beta, d - beta / 2 above (d = |x - y|)")
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
+                   beta: float = 1.0) -> Tensor:
+    """Smooth L1 (Huber divided by beta); beta = 0 is L1."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    T = _T_()
+    d = (input - target).abs()
+    loss = d if beta == 0 else T.where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta)
+    return _reduce(loss, reduction, "smooth_l1_loss")
+
+
+@_emulated("0.5 d^2 below delta, delta (d - delta / 2) above (d = |x - y|)")
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight: Tensor | None = None) -> Tensor:
+    """Huber loss."""
+    T = _T_()
+    d = (input - target).abs()
+    loss = T.where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "huber_loss")
+
+
+@_emulated("log1p(exp(-y x)) as softplus")
+def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                     reduction: str = "mean") -> Tensor:
+    """log(1 + exp(-y x))."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _reduce(_T_().log1p(_T_().exp(-target * input)), reduction, "soft_margin_loss")
+
+
+@_emulated("max(0, -y (x1 - x2) + margin)")
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0, size_average=None,
+                        reduce=None, reduction: str = "mean") -> Tensor:
+    """max(0, -target * (input1 - input2) + margin)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _reduce(_T_().clamp(-target * (input1 - input2) + margin, min=0), reduction, "margin_ranking_loss")
+
+
+@_emulated("target * (log(target) - input), 0 where target == 0 (xlogy)")
+def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
+           log_target: bool = False) -> Tensor:
+    """KL divergence with `input` in log space; reduction 'batchmean' divides the sum by input.size(0)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    T = _T_()
+    loss = T.exp(target) * (target - input) if log_target else T.xlogy(target, target) - target * input
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.dim() else 1)
+    return _reduce(loss, reduction, "kl_div")
+
+
+@_emulated("-(y log x + (1 - y) log(1 - x)) with logs clamped at -100 (torch's)")
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+                         reduce=None, reduction: str = "mean") -> Tensor:
+    """Binary cross entropy on probabilities (ValueError when target's size differs from input's)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Using a target size ({tuple(target.shape)}) that is different to the input size "
+                         f"({tuple(input.shape)}) is deprecated. Please ensure they have the same size.")
+    T = _T_()
+    loss = -(target * T.clamp(T.log(input), min=-100) + (1 - target) * T.clamp(T.log1p(-input), min=-100))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+@_emulated("(1 - y) x + (1 + (pw - 1) y) (log1p(exp(-|x|)) + max(-x, 0))")
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+                                     reduce=None, reduction: str = "mean", pos_weight: Tensor | None = None
+                                     ) -> Tensor:
+    """Binary cross entropy on logits, computed stably."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Target size ({tuple(target.shape)}) must be the same as input size "
+                         f"({tuple(input.shape)})")
+    T = _T_()
+    tail = T.log1p(T.exp(-input.abs())) + T.clamp(-input, min=0)
+    if pos_weight is not None:
+        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * tail
+    else:
+        loss = (1 - target) * input + tail
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+@_emulated("sum((x1 / max(|x1|, eps)) * (x2 / max(|x2|, eps)))")
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """Cosine similarity along `dim` (each norm clamped below at eps, as torch)."""
+    T = _T_()
+    n1 = T.clamp(T.sqrt((x1 * x1).sum(dim, keepdim=True)), min=eps)
+    n2 = T.clamp(T.sqrt((x2 * x2).sum(dim, keepdim=True)), min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+@_emulated("p-norm of (x1 - x2 + eps) over the last dim")
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """||x1 - x2 + eps||_p over the last dimension."""
+    T = _T_()
+    d = x1 - x2 + eps
+    dim = -1 if builtins.max(x1.dim(), x2.dim()) > 0 else None
+    return T.norm(d, p, dim=dim, keepdim=keepdim) if dim is not None else T.norm(d, p)
+
+
+@_emulated("where(y != -1, x, 0) + where(y != 1, max(0, margin - x), 0)")
+def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average=None, reduce=None,
+                         reduction: str = "mean") -> Tensor:
+    """x where target is 1, max(0, margin - x) where target is -1."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    T = _T_()
+    zero = input * 0
+    loss = T.where(target != 1, T.clamp(margin - input, min=0), zero) + T.where(target != -1, input, zero)
+    return _reduce(loss, reduction, "hinge_embedding_loss")
+
+
+@_emulated("where(y == 1, 1 - cos, max(0, cos - margin)), cos with torch's 1e-12 guard")
+def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0, size_average=None,
+                          reduce=None, reduction: str = "mean") -> Tensor:
+    """1 - cos(x1, x2) for target 1, max(0, cos(x1, x2) - margin) for target -1 (cos along the last dim)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    T = _T_()
+    d = input1.dim() - 1
+    prod = (input1 * input2).sum(d)
+    mag1 = (input1 * input1).sum(d) + 1e-12
+    mag2 = (input2 * input2).sum(d) + 1e-12
+    cos = prod / T.sqrt(mag1 * mag2)
+    zero = cos * 0
+    loss = T.where(target == 1, 1 - cos, zero) + T.where(target == -1, T.clamp(cos - margin, min=0), zero)
+    return _reduce(loss, reduction, "cosine_embedding_loss")
+
+
+@_emulated("reshape + permute")
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """(*, C r^2, H, W) -> (*, C, H r, W r)."""
+    r = int(upscale_factor)
+    *b, c, h, w = input.shape
+    if c % (r * r):
+        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of "
+                           f"upscale_factor, but input.size(-3)={c} is not divisible by {r * r}")
+    n = len(b)
+    x = input.reshape(*b, c // (r * r), r, r, h, w)
+    x = x.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return x.reshape(*b, c // (r * r), h * r, w * r)
+
+
+@_emulated("reshape + permute")
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """(*, C, H r, W r) -> (*, C r^2, H, W)."""
+    r = int(downscale_factor)
+    *b, c, h, w = input.shape
+    if h % r or w % r:
+        raise RuntimeError("pixel_unshuffle expects height and width to be divisible by downscale_factor")
+    n = len(b)
+    x = input.reshape(*b, c, h // r, r, w // r, r)
+    x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return x.reshape(*b, c * r * r, h // r, w // r)
+
+
+__all__ += ["softsign", "tanhshrink", "hardtanh", "hardsigmoid", "hardswish", "mish", "elu", "celu", "selu",
+            "softshrink", "hardshrink", "threshold", "softmin", "prelu", "smooth_l1_loss", "huber_loss",
+            "soft_margin_loss", "margin_ranking_loss", "kl_div", "binary_cross_entropy",
+            "binary_cross_entropy_with_logits", "cosine_similarity", "pairwise_distance", "hinge_embedding_loss",
+            "cosine_embedding_loss", "pixel_shuffle", "pixel_unshuffle"]
+
+
 from .._unsupported import module_getattr as _module_getattr  # noqa: E402
 
 __getattr__ = _module_getattr("torch.nn.functional")
