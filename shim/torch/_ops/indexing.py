@@ -241,6 +241,14 @@ def index_select(input, dim, index):
         return _new(ops.gather(unwrap(input).reshape(1), _idx64(index).reshape(-1), 0).reshape(()),
                     input._dt, input._dev)
     d = _norm_dim(dim, input.dim())
+    if input.numel() == 0 or index.numel() == 0:
+        # an empty result; MindSpore's Gather backward (UnsortedSegmentSum) rejects empty shapes, so the zeros are
+        # tied to the input by a zero-weighted sum (a gradient of zeros, as torch's)
+        shape = list(input.shape)
+        shape[d] = index.numel()
+        m = unwrap(input)
+        z = mint.zeros(tuple(shape), dtype=m.dtype)
+        return _new(z + mint.sum(m) * 0 if m.dtype != ms.bool_ else z, input._dt, input._dev)
     # mint.index_select has no CPU kernel
     return _new(ops.gather(unwrap(input), _idx64(index).reshape(-1), d), input._dt, input._dev)
 

@@ -622,9 +622,11 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
     if len(pad) // 2 > input.dim():
         raise ValueError("Padding length should be less than or equal to two times the input dimension but got "
                          f"padding length {len(pad)} and input of dimension {input.dim()}")
+    if mode in ("reflect", "replicate", "circular"):
+        return _pad_by_index(input, pad, mode)
     if mode != "constant":
         raise NotImplementedError(f"torch.nn.functional.pad(mode={mode!r}) is not supported by the MindSpore "
-                                  "facade; only mode='constant'")
+                                  "facade; modes: constant, reflect, replicate, circular")
     x = unwrap(input)
     if all(p == 0 for p in pad):
         return _out(x + 0 if input._dt is not D.bool else ops.cast(ops.cast(x, ms.int32), ms.bool_), input)
@@ -634,6 +636,40 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
     else:
         out = ops.pad(x, pad, mode="constant", value=fill)
     return _out(out, input)
+
+
+def _pad_by_index(input: Tensor, pad, mode: str) -> Tensor:
+    """reflect / replicate / circular padding as one index_select per padded dimension (indices built on the
+    host; gradients flow through the gathers). Negative pads crop. torch's limits: reflect needs pad < size,
+    circular pad <= size; these modes pad at most the last 3 dimensions of a (batched or unbatched) input."""
+    from .._ops.indexing import index_select
+    from .._ops.creation import tensor as _tensor
+    n = len(pad) // 2
+    if n > 3 or input.dim() < n + 1:
+        raise NotImplementedError(f"torch.nn.functional.pad(mode={mode!r}) pads the last 1-3 dimensions of a "
+                                  f"batched or unbatched input; got pad of length {len(pad)} for a "
+                                  f"{input.dim()}-d input")
+    out = input
+    for i in range(n):
+        left, right = pad[2 * i], pad[2 * i + 1]
+        d = input.dim() - 1 - i
+        L = input.shape[d]
+        if mode == "reflect" and (left >= L or right >= L):
+            raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding input dimension, "
+                               f"but got: padding ({left}, {right}) at dimension {d} of input {list(input.shape)}")
+        if mode == "circular" and (left > L or right > L):
+            raise RuntimeError("Padding value causes wrapping around more than once.")
+        pos = np.arange(-left, L + right)
+        if mode == "replicate":
+            idx = np.clip(pos, 0, L - 1)
+        elif mode == "circular":
+            idx = np.mod(pos, L)
+        else:
+            period = 2 * (L - 1) if L > 1 else 1
+            r = np.mod(pos, period)
+            idx = np.where(r < L, r, period - r)
+        out = index_select(out, d, _tensor(idx.astype(np.int64)))
+    return out
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
@@ -936,11 +972,255 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     return x.reshape(*b, c * r * r, h // r, w // r)
 
 
+# ----------------------------------------------------------------------------------------------------------
+# convolution and pooling (MindSpore's ops.* kernels: mint's conv/pool functions have no CPU kernels). 1-d variants
+# run the 2-d kernel on a height-1 input; unbatched inputs get a batch dimension for the call.
+
+
+def _ntuple(v, n: int, name: str):
+    if isinstance(v, (tuple, list)):
+        if len(v) == 1:
+            return (int(v[0]),) * n
+        if len(v) != n:
+            raise RuntimeError(f"{name} must have {n} elements, got {len(v)}")
+        return tuple(int(x) for x in v)
+    return (int(v),) * n
+
+
+def _spatial_in(input: Tensor, nd: int, fn: str):
+    """(storage with a batch dim and, for 1-d, a height-1 dim; unbatched?)."""
+    if input.dim() not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{fn}: Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input, but got input of "
+                           f"size: {list(input.shape)}")
+    m = unwrap(input)
+    unbatched = input.dim() == nd + 1
+    if unbatched:
+        m = m.expand_dims(0)
+    if nd == 1:
+        m = m.expand_dims(2)
+    return m, unbatched
+
+
+def _spatial_out(m, nd: int, unbatched: bool):
+    if nd == 1:
+        m = m.squeeze(2)
+    if unbatched:
+        m = m.squeeze(0)
+    return m
+
+
+def _conv(input, weight, bias, stride, padding, dilation, groups, nd, fn):
+    _check_tensor(input, "input", fn)
+    _check_tensor(weight, "weight", fn)
+    _float_only(input, fn)
+    k = tuple(weight.shape[2:])
+    s, d = _ntuple(stride, nd, "stride"), _ntuple(dilation, nd, "dilation")
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = [(0, 0)] * nd
+        elif padding == "same":
+            if builtins.any(x != 1 for x in s):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            pads = [(t // 2, t - t // 2) for t in (di * (ki - 1) for di, ki in zip(d, k))]
+        else:
+            raise ValueError(f"Invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
+    else:
+        pads = [(p, p) for p in _ntuple(padding, nd, "padding")]
+    x, unbatched = _spatial_in(input, nd, fn)
+    w = unwrap(weight)
+    if nd == 1:
+        w = w.expand_dims(2)
+        s, d, pads = (1,) + s, (1,) + d, [(0, 0)] + pads
+    if builtins.any(a or b for a, b in pads):
+        flat = []
+        for a, b in reversed(pads):
+            flat += [a, b]
+        x = ops.pad(x, tuple(flat))
+    conv = ops.conv3d if nd == 3 else ops.conv2d
+    out = conv(x, w, None, s, "valid", 0, d, int(groups))
+    if bias is not None:
+        out = out + unwrap(bias).reshape((1, -1) + (1,) * (len(out.shape) - 2))
+    return _out(_spatial_out(out, nd, unbatched), input)
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """1-d convolution: input [N, C_in, L] (or [C_in, L]), weight [C_out, C_in / groups, K]; padding an int,
+    a tuple, "valid" or "same" (extra padding on the right, as torch). Computed as a 2-d convolution."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """2-d convolution: input [N, C_in, H, W] (or unbatched), weight [C_out, C_in / groups, kH, kW]."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
+
+
+def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """3-d convolution: input [N, C_in, D, H, W] (or unbatched), weight [C_out, C_in / groups, kD, kH, kW]."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 3, "conv3d")
+
+
+def _pool_args(kernel_size, stride, padding, nd):
+    k = _ntuple(kernel_size, nd, "kernel_size")
+    s = k if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else _ntuple(stride, nd,
+                                                                                                      "stride")
+    p = _ntuple(padding, nd, "padding")
+    return k, s, p
+
+
+def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd, fn):
+    _check_tensor(input, "input", fn)
+    k, s, p = _pool_args(kernel_size, stride, padding, nd)
+    d = _ntuple(dilation, nd, "dilation")
+    x, unbatched = _spatial_in(input, nd, fn)
+    if nd == 1:
+        k, s, p, d = (1,) + k, (1,) + s, (0,) + p, (1,) + d
+    if nd == 3:
+        r = ops.max_pool3d(x, k, s, p, d, bool(ceil_mode), bool(return_indices))
+    else:
+        r = ops.max_pool2d(x, k, s, p, d, bool(return_indices), bool(ceil_mode))
+    if return_indices:
+        v, i = r
+        return (_out(_spatial_out(v, nd, unbatched), input),
+                _T._new(ops.cast(_spatial_out(i, nd, unbatched), ms.int64), D.int64, input._dev))
+    return _out(_spatial_out(r, nd, unbatched), input)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """1-d max pooling over [N, C, L] (or [C, L]); stride defaults to kernel_size."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1, "max_pool1d")
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """2-d max pooling over [N, C, H, W] (or unbatched); stride defaults to kernel_size."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2, "max_pool2d")
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """3-d max pooling over [N, C, D, H, W] (or unbatched); stride defaults to kernel_size."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 3, "max_pool3d")
+
+
+def _float_only(input, fn):
+    if not input._dt.is_floating_point:
+        raise NotImplementedError(f"torch.nn.functional.{fn} on {input.dtype} input is not supported by the shim "
+                                  "(MindSpore's CPU kernels take floating inputs)")
+
+
+def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, nd, fn):
+    """Window sums over the explicitly zero-padded input (MindSpore's pooling kernel with no padding and no ceil
+    mode: its own padding/ceil/count options give wrong gradients on CPU), divided by divisor_override or by the
+    per-window element count torch uses (padding counted or not), computed on a ones mask."""
+    _check_tensor(input, "input", fn)
+    _float_only(input, fn)
+    k, s, p = _pool_args(kernel_size, stride, padding, nd)
+    x, unbatched = _spatial_in(input, nd, fn)
+    spatial = tuple(input.shape[-nd:])
+    extra = []
+    for L, ki, si, pi in zip(spatial, k, s, p):
+        if 2 * pi > ki:
+            raise RuntimeError(f"{fn}: pad should be at most half of effective kernel size, but got pad={pi}, "
+                               f"kernel_size={ki}")
+        span = L + 2 * pi - ki
+        out = (-(-span // si) if ceil_mode else span // si) + 1
+        if ceil_mode and (out - 1) * si >= L + pi:
+            out -= 1
+        extra.append(builtins.max((out - 1) * si + ki - (L + 2 * pi), 0))
+    if nd == 1:
+        k, s, p, extra, spatial = (1,) + k, (1,) + s, (0,) + p, [0] + extra, (1,) + spatial
+    flat = []
+    for pi, ei in reversed(list(zip(p, extra))):
+        flat += [pi, pi + ei]
+    kk = 1
+    for ki in k:
+        kk *= ki
+    pool = ops.avg_pool3d if len(k) == 3 else ops.avg_pool2d
+    xp = ops.pad(x, tuple(flat)) if builtins.any(flat) else x
+    sums = pool(xp, k, s, 0, False, True, 0) * kk
+    if divisor_override:
+        return _out(_spatial_out(sums / float(divisor_override), nd, unbatched), input)
+    if count_include_pad:
+        mask = np.ones(tuple(L + 2 * pi for L, pi in zip(spatial, p)), np.float32)
+        mask = np.pad(mask, [(0, e) for e in extra])
+    else:
+        mask = np.pad(np.ones(spatial, np.float32), [(pi, pi + e) for pi, e in zip(p, extra)])
+    counts = pool(ms.Tensor(mask[None, None]), k, s, 0, False, True, 0) * kk
+    return _out(_spatial_out(sums / counts, nd, unbatched), input)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """1-d average pooling over [N, C, L] (or [C, L])."""
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1, "avg_pool1d")
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """2-d average pooling over [N, C, H, W] (or unbatched)."""
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 2,
+                     "avg_pool2d")
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """3-d average pooling over [N, C, D, H, W] (or unbatched)."""
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 3,
+                     "avg_pool3d")
+
+
+def _adaptive_avg(input, output_size, nd, fn):
+    _check_tensor(input, "input", fn)
+    _float_only(input, fn)
+    x, unbatched = _spatial_in(input, nd, fn)
+    size = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * nd
+    spatial = tuple(input.shape[-nd:])
+    size = tuple(spatial[i] if v is None else int(v) for i, v in enumerate(size))
+    if input.numel() == 0:  # MindSpore's kernels reject empty batches: an empty result tied to the input
+        shape = tuple(input.shape[:-nd]) + size
+        return _out(mint.zeros(shape, dtype=x.dtype) + mint.sum(unwrap(input)) * 0, input)
+    if nd == 1:
+        size = (1,) + size
+    r = (ops.adaptive_avg_pool3d if nd == 3 else ops.adaptive_avg_pool2d)(x, size)
+    return _out(_spatial_out(r, nd, unbatched), input)
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """Adaptive 1-d average pooling to `output_size` positions."""
+    return _adaptive_avg(input, output_size, 1, "adaptive_avg_pool1d")
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Adaptive 2-d average pooling to `output_size` (an int, or a pair with None keeping that size)."""
+    return _adaptive_avg(input, output_size, 2, "adaptive_avg_pool2d")
+
+
+def adaptive_avg_pool3d(input, output_size):
+    """Adaptive 3-d average pooling to `output_size`."""
+    return _adaptive_avg(input, output_size, 3, "adaptive_avg_pool3d")
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Group normalisation over [N, C, *] in `num_groups` groups (biased variance), then the per-channel affine
+    (mint.nn.functional.group_norm)."""
+    _check_tensor(input, "input", "group_norm")
+    if input.dim() < 2 or input.shape[1] % num_groups:
+        raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, but got input of "
+                           f"shape {list(input.shape)} and num_groups={num_groups}")
+    x = unwrap(input)
+    w = unwrap(weight) if weight is not None else None
+    b = unwrap(bias) if bias is not None else None
+    return _out(mint.nn.functional.group_norm(x, int(num_groups), w, b, eps), input)
+
+
 __all__ += ["softsign", "tanhshrink", "hardtanh", "hardsigmoid", "hardswish", "mish", "elu", "celu", "selu",
             "softshrink", "hardshrink", "threshold", "softmin", "prelu", "smooth_l1_loss", "huber_loss",
             "soft_margin_loss", "margin_ranking_loss", "kl_div", "binary_cross_entropy",
             "binary_cross_entropy_with_logits", "cosine_similarity", "pairwise_distance", "hinge_embedding_loss",
-            "cosine_embedding_loss", "pixel_shuffle", "pixel_unshuffle"]
+            "cosine_embedding_loss", "pixel_shuffle", "pixel_unshuffle", "conv1d", "conv2d", "conv3d",
+            "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+            "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "group_norm"]
 
 
 from .._unsupported import module_getattr as _module_getattr  # noqa: E402
