@@ -1214,13 +1214,94 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bia
     return _out(mint.nn.functional.group_norm(x, int(num_groups), w, b, eps), input)
 
 
+def _f(t):
+    return t.float() if t is not None else None
+
+
+def _affine(y, weight, bias, ndim):
+    shape = (1, -1) + (1,) * (ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+@_emulated("batch statistics composed from facade reductions; running statistics updated without grad")
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5
+               ) -> Tensor:
+    """Batch normalisation over [N, C, *]: in training, batch mean and biased variance over every dim but 1
+    (running_mean/running_var, when given, move by `momentum` towards the batch mean and the unbiased variance,
+    in place); otherwise the running statistics. ValueError for one value per channel in training."""
+    if input._dt.emulated:  # bfloat16: computed in float32 and rounded once, as torch's CPU kernel
+        return batch_norm(input.float(), running_mean, running_var, _f(weight), _f(bias), training, momentum, eps).to(input.dtype)
+    T = _T_()
+    if input.dim() < 2:
+        raise ValueError(f"Expected 2D or higher input (got {input.dim()}D input)")
+    dims = [0] + list(range(2, input.dim()))
+    shape = (1, -1) + (1,) * (input.dim() - 2)
+    if training:
+        n = input.numel() // input.shape[1]
+        if n <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size "
+                             f"{list(input.shape)}")
+        mean = input.mean(dims, keepdim=True)
+        var = ((input - mean) ** 2).mean(dims, keepdim=True)
+        if running_mean is not None or running_var is not None:
+            with T.no_grad():
+                if running_mean is not None:
+                    running_mean.copy_(running_mean * (1 - momentum) + mean.reshape(-1).detach() * momentum)
+                if running_var is not None:
+                    running_var.copy_(running_var * (1 - momentum) + var.reshape(-1).detach() * (n / (n - 1))
+                                      * momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError("running_mean and running_var must be defined in evaluation mode")
+        mean, var = running_mean.reshape(shape), running_var.reshape(shape)
+    y = (input - mean) / T.sqrt(var + eps)
+    return _affine(y, weight, bias, input.dim())
+
+
+@_emulated("per-instance statistics composed from facade reductions")
+def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var: Tensor | None = None,
+                  weight: Tensor | None = None, bias: Tensor | None = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Instance normalisation over [N, C, *]: each (sample, channel) normalised over its spatial dims (biased
+    variance); running statistics, when given, move towards the batch-averaged instance statistics."""
+    if input._dt.emulated:  # bfloat16: computed in float32 and rounded once, as torch's CPU kernel
+        return instance_norm(input.float(), running_mean, running_var, _f(weight), _f(bias), use_input_stats, momentum, eps).to(input.dtype)
+    T = _T_()
+    if input.dim() < 3:
+        raise ValueError(f"Expected 3D or higher input (got {input.dim()}D input)")
+    dims = list(range(2, input.dim()))
+    if use_input_stats:
+        mean = input.mean(dims, keepdim=True)
+        var = ((input - mean) ** 2).mean(dims, keepdim=True)
+        n = input.numel() // (input.shape[0] * input.shape[1])
+        if running_mean is not None or running_var is not None:
+            with T.no_grad():
+                if running_mean is not None:
+                    running_mean.copy_(running_mean * (1 - momentum)
+                                       + mean.detach().reshape(input.shape[0], -1).mean(0) * momentum)
+                if running_var is not None:
+                    uv = var.detach().reshape(input.shape[0], -1).mean(0) * (n / builtins.max(n - 1, 1))
+                    running_var.copy_(running_var * (1 - momentum) + uv * momentum)
+    else:
+        shape = (1, -1) + (1,) * (input.dim() - 2)
+        mean, var = running_mean.reshape(shape), running_var.reshape(shape)
+    y = (input - mean) / T.sqrt(var + eps)
+    return _affine(y, weight, bias, input.dim())
+
+
 __all__ += ["softsign", "tanhshrink", "hardtanh", "hardsigmoid", "hardswish", "mish", "elu", "celu", "selu",
             "softshrink", "hardshrink", "threshold", "softmin", "prelu", "smooth_l1_loss", "huber_loss",
             "soft_margin_loss", "margin_ranking_loss", "kl_div", "binary_cross_entropy",
             "binary_cross_entropy_with_logits", "cosine_similarity", "pairwise_distance", "hinge_embedding_loss",
             "cosine_embedding_loss", "pixel_shuffle", "pixel_unshuffle", "conv1d", "conv2d", "conv3d",
             "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
-            "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "group_norm"]
+            "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "group_norm", "batch_norm",
+            "instance_norm"]
 
 
 from .._unsupported import module_getattr as _module_getattr  # noqa: E402
