@@ -68,6 +68,13 @@ def matmul(input, other):
     """torch.matmul: 1-D/2-D/batched with broadcasting; same-dtype operands (torch raises otherwise)."""
     am, bm, dt = _pair(input, other, "matmul")
     na, nb = input.dim(), other.dim()
+    if na and nb and input.shape[-1] == 0 and other.shape[0 if nb == 1 else -2] == 0:
+        # empty inner dimension: MindSpore's MatMul leaves its output uninitialised; torch gives zeros (tied to
+        # both operands so the result records a gradient)
+        import numpy as np
+        shape = np.matmul(np.empty(tuple(input.shape), np.float32), np.empty(tuple(other.shape), np.float32)).shape
+        z = mint.zeros(shape, dtype=am.dtype)
+        return _finish(z + (mint.sum(am) + mint.sum(bm)) * 0 if dt.is_floating_point else z, dt, input)
     if nb == 2 and other._steps is not None and na >= 2:
         if na == 2:
             return _finish(_matmul_2d(input, am, other, bm), dt, input)

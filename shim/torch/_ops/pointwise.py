@@ -771,9 +771,51 @@ _BINARY = dict(add=add, sub=sub, mul=mul, div=div, true_divide=true_divide, floo
                bitwise_and=bitwise_and, bitwise_or=bitwise_or, bitwise_xor=bitwise_xor, lerp=lerp,
                addcmul=addcmul, addcdiv=addcdiv, float_power=float_power, subtract=sub, multiply=mul,
                divide=div, rsub=rsub)
+lgamma = _unary(ops.lgamma, "lgamma")  # mint.lgamma: no CPU kernel
+digamma = _unary(ops.digamma, "digamma")
+i0 = _unary(ops.bessel_i0, "i0")
+
+
+def _real_only(name):
+    def f(input):
+        if input._dt.is_complex:
+            raise NotImplementedError(f"torch.{name} on complex tensors is not supported by the shim")
+        return input
+    f.__name__ = name
+    f.__doc__ = f"torch.{name}: the input itself for real dtypes (the facade has no complex tensors)."
+    return f
+
+
+conj = _real_only("conj")
+resolve_conj = _real_only("resolve_conj")
+resolve_neg = _real_only("resolve_neg")
+real = _real_only("real")
+
+
+def conj_physical(input):
+    """torch.conj_physical: a copy for real dtypes."""
+    if input._dt.is_complex:
+        raise NotImplementedError("torch.conj_physical on complex tensors is not supported by the shim")
+    return input.clone()
+
+
+def isreal(input):
+    """torch.isreal: all True for real dtypes."""
+    return eq(input, input).logical_or(logical_not(eq(input, input)))
+
+
+@emulated("pi where x < 0, 0 elsewhere, NaN kept")
+def angle(input):
+    """torch.angle for real inputs: pi for negative values, 0 otherwise (NaN stays NaN; integers give float)."""
+    x = _floaty(input)
+    return where_(isnan(x), x, where_(lt(x, 0), math.pi, 0.0).to(x.dtype))
+
+
 _COMPOSITE = dict(positive=positive, deg2rad=deg2rad, rad2deg=rad2deg, signbit=signbit, copysign=copysign,
                   logaddexp=logaddexp, logaddexp2=logaddexp2, ldexp=ldexp, hypot=hypot, heaviside=heaviside,
-                  xlogy=xlogy, sinc=sinc, logit=logit)
+                  xlogy=xlogy, sinc=sinc, logit=logit, lgamma=lgamma, digamma=digamma, i0=i0, conj=conj,
+                  resolve_conj=resolve_conj, resolve_neg=resolve_neg, real=real, conj_physical=conj_physical,
+                  isreal=isreal, angle=angle)
 _UNARY = dict(neg=neg, negative=negative, abs=abs, absolute=absolute, exp=exp, exp2=exp2, expm1=expm1, log=log,
               log2=log2, log10=log10, log1p=log1p, sqrt=sqrt, rsqrt=rsqrt, sin=sin, cos=cos, tan=tan, asin=asin,
               acos=acos, atan=atan, sinh=sinh, cosh=cosh, tanh=tanh, asinh=asinh, acosh=acosh, atanh=atanh,
@@ -789,7 +831,7 @@ FUNCTIONS.update(_COMPOSITE)
 FUNCTIONS.update(equal=equal, allclose=allclose, isclose=isclose)
 
 METHODS = dict(FUNCTIONS)
-_NO_INPLACE = {"positive", "signbit", "heaviside", "logaddexp", "logaddexp2", "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal", "not_equal",
+_NO_INPLACE = {"conj", "resolve_conj", "resolve_neg", "real", "isreal", "angle", "positive", "signbit", "heaviside", "logaddexp", "logaddexp2", "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal", "not_equal",
                "isnan", "isinf", "isfinite", "isposinf", "isneginf", "equal", "allclose", "isclose"}
 for _name, _fn in list(FUNCTIONS.items()):
     if _name not in _NO_INPLACE:

@@ -58,6 +58,14 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     d = _dims(dim, len(m.shape))
     if not m.shape:
         r = m
+    elif 0 in tuple(m.shape):
+        # MindSpore's ReduceSum of an empty tensor can return uninitialised memory; torch's sum is 0
+        axes = _reduce_all_dims(m) if d is None else d
+        shape = np.sum(np.empty(tuple(m.shape), np.float32), axis=axes, keepdims=keepdim).shape
+        r = mint.zeros(shape, dtype=m.dtype)
+        if m.dtype in (ms.float32, ms.float64, ms.float16, ms.bfloat16):
+            # tied to the input (a one-element cat of its no elements and a zero) so a gradient is recorded
+            r = r + mint.cat([m.reshape(-1), mint.zeros((1,), dtype=m.dtype)]).reshape(())
     elif d is None:
         r = mint.sum(m, _reduce_all_dims(m), keepdim) if keepdim else mint.sum(m)
     else:
