@@ -63,7 +63,7 @@ UNDEFINED_VALUES = frozenset({"empty", "empty_like", "empty_strided", "new_empty
 
 # Entries whose index outputs torch leaves unspecified among equal values (sort/argsort with stable=False, topk):
 # when the indices differ, the facade's indices must pick torch's values (and be distinct along the dim).
-TIE_ORDER_FREE = frozenset({"sort", "argsort", "topk"})
+TIE_ORDER_FREE = frozenset({"sort", "argsort", "topk", "kthvalue"})
 
 # Entries that address their input's *storage* (as_strided): a sample whose input is a view into a larger storage
 # cannot be expressed by converting the view's values; such samples are harness skips.
@@ -588,7 +588,7 @@ def _ties_only(name, sample, t_out, f_out) -> bool:
     (allowed unless sort/argsort was asked for stable=True)."""
     import torch
     args, kw = sample.args, sample.kwargs
-    if name == "topk":
+    if name in ("topk", "kthvalue"):
         dim = args[1] if len(args) > 1 else kw.get("dim", -1)
     else:
         dim = args[0] if args else kw.get("dim", -1)
@@ -602,6 +602,15 @@ def _ties_only(name, sample, t_out, f_out) -> bool:
     if x.dim() == 0:
         return False
     fi = torch.from_numpy(_host(f_idx).astype(np.int64))
+    if name == "kthvalue":
+        keep = args[2] if len(args) > 2 else kw.get("keepdim", False)
+        if not keep:
+            fi, t_idx = fi.unsqueeze(dim), t_idx.unsqueeze(dim)
+        try:
+            compare(t_out[0], f_out[0])
+        except Mismatch:
+            return False
+        return bool(torch.equal(torch.gather(x, dim, fi), torch.gather(x, dim, t_idx)))
     picked, want = torch.gather(x, dim, fi), torch.gather(x, dim, t_idx)
     if not torch.equal(picked, want) and not torch.allclose(picked, want, equal_nan=True, rtol=0, atol=0):
         return False

@@ -398,6 +398,24 @@ def median(input, dim=None, keepdim=False):
     return MedianT(vals.clone(), idx.clone())
 
 
+def kthvalue(input, k, dim=-1, keepdim=False):
+    """torch.kthvalue -> (values, indices int64): the k-th smallest element along `dim` (k counts from 1; ties
+    may pick a different index than torch, whose choice is unspecified). RuntimeError for k out of range."""
+    if input.dim() == 0:
+        if k != 1:
+            raise RuntimeError(f"kthvalue(): selected number k out of range for dimension 0")
+        return KthT(input.clone(), _new(mint.zeros((), dtype=ms.int64), D.int64, input._dev))
+    d = _norm_dim(dim, input.dim())
+    n = input.shape[d]
+    if not 1 <= k <= n:
+        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
+    s = sort(input, d)
+    vals, idx = s.values.narrow(d, k - 1, 1), s.indices.narrow(d, k - 1, 1)
+    if not keepdim:
+        vals, idx = vals.squeeze(d), idx.squeeze(d)
+    return KthT(vals.clone(), idx.clone())
+
+
 def _cum_extreme(input, dim, is_max):
     m = unwrap(input)
     if not m.shape:
@@ -483,7 +501,7 @@ FUNCTIONS = dict(sum=sum, nansum=nansum, mean=mean, nanmean=nanmean, prod=prod, 
                  cumsum=cumsum, cumprod=cumprod, softmax=softmax, log_softmax=log_softmax, logsumexp=logsumexp,
                  var=var, std=std, var_mean=var_mean, std_mean=std_mean, norm=norm, dist=dist, all=all, any=any,
                  count_nonzero=count_nonzero, median=median, cummax=cummax, cummin=cummin,
-                 logcumsumexp=logcumsumexp, trapezoid=trapezoid, trapz=trapz, cumulative_trapezoid=cumulative_trapezoid)
+                 logcumsumexp=logcumsumexp, kthvalue=kthvalue, trapezoid=trapezoid, trapz=trapz, cumulative_trapezoid=cumulative_trapezoid)
 METHODS = dict(FUNCTIONS)
 METHODS.update(
     max=lambda self, dim=None, keepdim=False: max(self, dim, keepdim),
