@@ -58,7 +58,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     d = _dims(dim, len(m.shape))
     if not m.shape:
         r = m
-    elif 0 in tuple(m.shape):
+    elif input.numel() == 0:
         # MindSpore's ReduceSum of an empty tensor can return uninitialised memory; torch's sum is 0
         axes = _reduce_all_dims(m) if d is None else d
         shape = np.sum(np.empty(tuple(m.shape), np.float32), axis=axes, keepdims=keepdim).shape
