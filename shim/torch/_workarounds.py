@@ -309,9 +309,6 @@ def _missing(key, call, workaround, sites, op=None):
                       sites=tuple(sites), probe=_kernel(call))
 
 
-_NOT_YET = ("none yet: the facade calls the mint function, so the torch function raises MindSpore's "
-            "missing-kernel error on CPU (found by this table's probe; to be fixed in _ops/pointwise.py)")
-
 WORKAROUNDS = (
     Workaround(
         key="Clone", op="Clone kernel (`mint.clone`, `mindspore.Tensor.clone`, MindSpore's `retain_grad`)",
@@ -376,12 +373,18 @@ WORKAROUNDS = (
         key="einsum", op="`mint.einsum`", workaround="the facade contracts itself (permute, reshape, MatMul)",
         reason="Ascend only: raises NotImplementedError(\"einsum only supports Ascend\") elsewhere",
         measured=_V, sites=("_ops/linalg.py::einsum",), probe=_kernel("mint.einsum('ij,jk->ik', x, x)")),
-    _missing("Log10", "mint.log10(x)", _NOT_YET, []),
-    _missing("AsinExt", "mint.asin(x)", _NOT_YET, []),
-    _missing("AcosExt", "mint.acos(x)", _NOT_YET, []),
-    _missing("AtanExt", "mint.atan(x)", _NOT_YET, []),
-    _missing("AsinhExt", "mint.asinh(x)", _NOT_YET, []),
-    _missing("AcoshExt", "mint.acosh(x + 1)", _NOT_YET, []),
+    _missing("Log10", "mint.log10(x)", "`ops.log10` (the older primitive: a CPU kernel and a gradient)",
+             ["_ops/pointwise.py::log10"]),
+    _missing("AsinExt", "mint.asin(x)", "`ops.asin` (the older primitive: a CPU kernel and a gradient)",
+             ["_ops/pointwise.py::asin"]),
+    _missing("AcosExt", "mint.acos(x)", "`ops.acos` (the older primitive: a CPU kernel and a gradient)",
+             ["_ops/pointwise.py::acos"]),
+    _missing("AtanExt", "mint.atan(x)", "`ops.atan` (the older primitive: a CPU kernel and a gradient)",
+             ["_ops/pointwise.py::atan"]),
+    _missing("AsinhExt", "mint.asinh(x)", "`ops.asinh` (the older primitive: a CPU kernel and a gradient)",
+             ["_ops/pointwise.py::asinh"]),
+    _missing("AcoshExt", "mint.acosh(x + 1)", "`ops.acosh` (the older primitive: a CPU kernel and a gradient)",
+             ["_ops/pointwise.py::acosh"]),
     Workaround(
         key="mint.scatter", op="`mint.scatter` (Scatter kernel)",
         workaround="`ops.tensor_scatter_elements` (`_aliasing.scatter`)",

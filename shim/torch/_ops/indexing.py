@@ -182,8 +182,15 @@ def take_along_dim(input, indices, dim=None):
     """torch.take_along_dim: gather `indices` along `dim` (flattened when dim is None)."""
     if dim is None:
         return gather(input.reshape(-1), 0, indices.reshape(-1))
-    return gather(input, dim, indices.expand(*[builtins.max(a, b) for a, b in zip(input.shape, indices.shape)])
-                  if input.dim() == indices.dim() else indices)
+    if input.dim() != indices.dim():
+        raise RuntimeError("torch.take_along_dim(): input and indices should have the same number of dimensions, "
+                           f"but got {input.dim()} dimensions for input, and {indices.dim()} dimensions for indices")
+    d = _norm_dim(dim, input.dim())
+    # input and indices broadcast against each other in every dimension but `dim`
+    shape = [builtins.max(a, b) for a, b in zip(input.shape, indices.shape)]
+    ishape, jshape = list(shape), list(shape)
+    ishape[d], jshape[d] = input.shape[d], indices.shape[d]
+    return gather(input.expand(*ishape), d, indices.expand(*jshape))
 
 
 def _src(input, src):
@@ -215,10 +222,37 @@ def scatter_add(input, dim, index, src):
                 input._dt, input._dev)
 
 
+def _as_1d(fn):
+    """Run index op `fn(input, dim, index, *rest)` on a 0-d input as on its 1-element 1-d form (torch treats a
+    0-d input as 1-d and returns a 0-d result); tensor arguments in `rest` are reshaped alike."""
+    def f(input, dim, index, *rest, **kw):
+        if input.dim() != 0:
+            return fn(input, dim, index, *rest, **kw)
+        _norm_dim(dim, 1)
+        rest = tuple(r.reshape(-1) if isinstance(r, Tensor) and r.dim() == 0 and i == 0 and fn is not index_fill
+                     else r for i, r in enumerate(rest))
+        return fn(input.reshape(1), 0, index.reshape(-1), *rest, **kw).reshape(())
+    f.__name__, f.__doc__ = fn.__name__, fn.__doc__
+    return f
+
+
 def index_select(input, dim, index):
     """torch.index_select: rows (along `dim`) picked by a 1-D int index tensor (copy)."""
+    if input.dim() == 0:
+        _norm_dim(dim, 1)
+        return _new(ops.gather(unwrap(input).reshape(1), _idx64(index).reshape(-1), 0).reshape(()),
+                    input._dt, input._dev)
     d = _norm_dim(dim, input.dim())
     # mint.index_select has no CPU kernel (workaround "IndexSelect")
+    if input.numel() == 0 or index.numel() == 0:
+        # an empty result; MindSpore's Gather backward (UnsortedSegmentSum) rejects empty shapes, so the zeros are
+        # tied to the input by a zero-weighted sum (a gradient of zeros, as torch's)
+        shape = list(input.shape)
+        shape[d] = index.numel()
+        m = unwrap(input)
+        z = mint.zeros(tuple(shape), dtype=m.dtype)
+        return _new(z + mint.sum(m) * 0 if m.dtype != ms.bool_ else z, input._dt, input._dev)
+    # mint.index_select has no CPU kernel
     return _new(ops.gather(unwrap(input), _idx64(index).reshape(-1), d), input._dt, input._dev)
 
 
@@ -234,6 +268,13 @@ def masked_fill(input, mask, value):
         if value.dim() != 0:
             raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
                                f"{value.dim()} dimension(s).")
+        if value.requires_grad:  # keep value's gradient (the sum of the upstream gradient where mask is True)
+            if mask._dt is not D.bool:
+                raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
+            v = unwrap(value)
+            if value._dt is not input._dt:
+                v = _cast_storage(v, value._dt, input._dt)
+            return _new(mint.where(unwrap(mask), v, unwrap(input)), input._dt, input._dev)
         value = value.item()
     m = unwrap(input)
     k = unwrap(mask)
@@ -263,6 +304,8 @@ def where(condition, input=None, other=None):
 def nonzero(input, *, as_tuple=False):
     """Indices of non-zero elements, int64 [n, ndim] (or a tuple of [n] tensors with as_tuple)."""
     arr = np.argwhere(input._host() != 0).astype(np.int64)
+    if as_tuple and input.dim() == 0:  # torch treats a 0-d input as 1-d here
+        return (_new(ms.Tensor(np.zeros(len(arr), np.int64)), D.int64, input._dev),)
     if as_tuple:
         return tuple(_new(ms.Tensor(np.ascontiguousarray(arr[:, i])), D.int64, input._dev)
                      for i in range(builtins.max(input.dim(), 1)))
@@ -308,9 +351,64 @@ def index_fill(input, dim, index, value):
     d = _norm_dim(dim, input.dim())
     shape = list(input.shape)
     shape[d] = index.numel()
-    src = ops.full(tuple(shape), value.item() if isinstance(value, Tensor) else value, dtype=input._dt.sms)
+    if isinstance(value, Tensor) and value.requires_grad:  # keep value's gradient
+        v = unwrap(value)
+        if value._dt is not input._dt:
+            v = _cast_storage(v, value._dt, input._dt)
+        src = mint.broadcast_to(v.reshape(()), tuple(shape))
+    else:
+        src = ops.full(tuple(shape), value.item() if isinstance(value, Tensor) else value, dtype=input._dt.sms)
     out = index_copy(input, d, index, _new(src, input._dt, input._dev))
     return out
+
+
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    """torch.isin: bool tensor, True where an element of `elements` occurs in `test_elements` (either may be a
+    scalar). Computed on the host (a bool result has no gradient)."""
+    from .creation import _from_host
+    e = elements._host() if isinstance(elements, Tensor) else np.asarray(elements)
+    t = test_elements._host() if isinstance(test_elements, Tensor) else np.asarray(test_elements)
+    r = np.isin(e, t, invert=invert)
+    like = elements if isinstance(elements, Tensor) else test_elements
+    return _from_host(np.asarray(r, dtype=np.bool_), D.bool, like._dev)
+
+
+def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None):
+    """torch.searchsorted: insertion indices of `input` in the innermost rows of `sorted_sequence` (int64, or
+    int32 with out_int32); side="right"/right=True puts equal values after. Computed on the host."""
+    from .creation import _from_host
+    if side is not None:
+        right = side == "right"
+    seq = sorted_sequence._host()
+    vals = input._host() if isinstance(input, Tensor) else np.asarray(input)
+    if sorter is not None:
+        seq = np.take_along_axis(seq, sorter._host(), -1)
+    how = "right" if right else "left"
+    if seq.ndim == 1:
+        r = np.searchsorted(seq, vals, side=how)
+    else:
+        flat_s = seq.reshape(-1, seq.shape[-1])
+        flat_v = vals.reshape(flat_s.shape[0], -1)
+        r = np.stack([np.searchsorted(a, b, side=how) for a, b in zip(flat_s, flat_v)]).reshape(vals.shape)
+    dt = D.int32 if out_int32 else D.int64
+    like = sorted_sequence
+    return _from_host(np.asarray(r, dtype=np.int32 if out_int32 else np.int64), dt, like._dev)
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False):
+    """torch.bucketize: the bucket index of each element of `input` for the 1-D sorted `boundaries` (right=False:
+    boundaries[i-1] < x <= boundaries[i]). Computed on the host."""
+    from .creation import _from_host
+    vals = input._host() if isinstance(input, Tensor) else np.asarray(input)
+    r = np.searchsorted(boundaries._host(), vals, side="right" if right else "left")
+    dt = D.int32 if out_int32 else D.int64
+    like = input if isinstance(input, Tensor) else boundaries
+    return _from_host(np.asarray(r, dtype=np.int32 if out_int32 else np.int64), dt, like._dev)
+
+
+index_add = _as_1d(index_add)
+index_copy = _as_1d(index_copy)
+index_fill = _as_1d(index_fill)
 
 
 def _inplace(fn):
@@ -327,6 +425,7 @@ def _inplace(fn):
 
 
 FUNCTIONS = {n: globals()[n] for n in __all__}
+FUNCTIONS.update(isin=isin, searchsorted=searchsorted, bucketize=bucketize)
 METHODS = {
     "gather": gather, "scatter": scatter, "scatter_add": scatter_add, "index_select": index_select,
     "masked_select": masked_select, "masked_fill": masked_fill, "nonzero": nonzero, "take_along_dim":

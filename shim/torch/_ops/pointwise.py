@@ -20,6 +20,7 @@ from mindspore import mint, ops
 from .. import _dtype as D
 from .._tensor import Tensor, _assign, _new, _round_bf16, unwrap, _cast_storage
 from ..autograd.grad_mode import _GRAD
+from ._support import emulated
 
 _cast = ops.cast
 _INTLIKE = (D._BOOL, D._INT)
@@ -228,14 +229,19 @@ def atan2(input, other):
 
 
 def maximum(input, other):
-    """torch.maximum: elementwise maximum with promotion."""
+    """torch.maximum: elementwise maximum with promotion (bool: logical or)."""
     (a, b), dt, like = _promote(input, other)
+    if dt is D.bool:
+        return _finish(mint.logical_or(_as_tensor_ms(a, ms.bool_), _as_tensor_ms(b, ms.bool_)), dt, like)
     return _finish(mint.maximum(a, b), dt, like, exact=True)
 
 
 def minimum(input, other):
-    """torch.minimum: elementwise minimum with promotion."""
+    """torch.minimum: elementwise minimum with promotion (bool: logical and; MindSpore's CPU Minimum has no
+    bool kernel)."""
     (a, b), dt, like = _promote(input, other)
+    if dt is D.bool:
+        return _finish(mint.logical_and(_as_tensor_ms(a, ms.bool_), _as_tensor_ms(b, ms.bool_)), dt, like)
     return _finish(mint.minimum(a, b), dt, like, exact=True)
 
 
@@ -369,35 +375,89 @@ expm1 = _unary(mint.expm1, "expm1")
 log = _unary(mint.log, "log")
 # workaround "Log2" (shim/torch/_workarounds.py)
 log2 = _unary(ops.log2, "log2")  # mint.log2: no CPU kernel
-log10 = _unary(mint.log10, "log10")
+log10 = _unary(ops.log10, "log10")  # mint.log10: no CPU kernel (workaround "Log10")
 log1p = _unary(mint.log1p, "log1p")
 sqrt = _unary(mint.sqrt, "sqrt")
 rsqrt = _unary(mint.rsqrt, "rsqrt")
 sin = _unary(mint.sin, "sin")
 cos = _unary(mint.cos, "cos")
 tan = _unary(mint.tan, "tan")
-asin = _unary(mint.asin, "asin")
-acos = _unary(mint.acos, "acos")
-atan = _unary(mint.atan, "atan")
+# mint.asin/acos/atan/asinh/acosh: no CPU kernel; the ops.* primitives have CPU kernels and grads
+# (workaround "AsinExt", workaround "AcosExt", workaround "AtanExt", workaround "AsinhExt", workaround "AcoshExt")
+asin = _unary(ops.asin, "asin")
+acos = _unary(ops.acos, "acos")
+atan = _unary(ops.atan, "atan")
 sinh = _unary(mint.sinh, "sinh")
 cosh = _unary(mint.cosh, "cosh")
-tanh = _unary(mint.tanh, "tanh")
-asinh = _unary(mint.asinh, "asinh")
-acosh = _unary(mint.acosh, "acosh")
+
+
+def _tanh64(m):
+    # MindSpore's CPU float32 Tanh is off by up to ~120 ulp near saturation (|x| ~ 4: 1.5e-5), which its
+    # backward (1 - y*y) turns into a 10 % gradient error; its float64 kernel is correctly rounded.
+    if m.dtype == ms.float32:
+        return _cast(mint.tanh(_cast(m, ms.float64)), ms.float32)
+    return mint.tanh(m)
+
+
+tanh = emulated("float32 computed in float64 (MindSpore's CPU float32 Tanh is inaccurate near saturation)")(
+    _unary(_tanh64, "tanh"))
+asinh = _unary(ops.asinh, "asinh")
+acosh = _unary(ops.acosh, "acosh")
 atanh = _unary(mint.atanh, "atanh")
 sigmoid = _unary(mint.sigmoid, "sigmoid")
 erf = _unary(mint.erf, "erf")
 erfc = _unary(mint.erfc, "erfc")
-erfinv = _unary(mint.erfinv, "erfinv")
+
+
+def _erfinv_refined(m):
+    # MindSpore's Erfinv loses accuracy towards +-1 (0.03 off at erfinv(0.9985)); two Newton steps on
+    # erf(y) = x in float64 from its estimate restore torch's values (and their gradients, d/dx = 1/erf'(y)).
+    # The refinement runs on a gradient-stopped copy; the gradient is attached as (x - stop(x)) * dy/dx with
+    # dy/dx = sqrt(pi)/2 * exp(y^2) (torch's formula), so the value is the refined y and the gradient exact.
+    dt = m.dtype
+    x = _cast(m, ms.float64)
+    xs = ops.stop_gradient(x)
+    y = mint.erfinv(xs)
+    c = 2.0 / math.sqrt(math.pi)
+    for _ in range(2):
+        y = y - (mint.erf(y) - xs) / (c * mint.exp(-(y * y)))
+    inf = ms.Tensor(float("inf"), ms.float64)
+    y = ops.stop_gradient(mint.where(xs == 1.0, inf, mint.where(xs == -1.0, -inf, y)))  # +-inf at +-1
+    slope = mint.exp(y * y) / c
+    slope = ops.stop_gradient(mint.where(mint.isinf(slope), ms.Tensor(0.0, ms.float64), slope))  # 0 * inf
+    return _cast(y + (x - xs) * slope, dt)
+
+
+erfinv = emulated("MindSpore's Erfinv estimate refined by two float64 Newton steps on erf(y) = x")(
+    _unary(_erfinv_refined, "erfinv"))
 reciprocal = _unary(mint.reciprocal, "reciprocal")
 relu = _unary(mint.nn.functional.relu, "relu", float_only=False, exact=True)
-floor = _unary(mint.floor, "floor", float_only=False, exact=True)
-ceil = _unary(mint.ceil, "ceil", float_only=False, exact=True)
-trunc = _unary(mint.trunc, "trunc", float_only=False, exact=True)
+
+
+def _float_only_kernel(msfn):
+    # floor/ceil/trunc of an integer or bool tensor are its values (torch returns a copy); MindSpore's CPU
+    # kernels take floats only
+    def f(m):
+        return msfn(m) if m.dtype in (ms.float16, ms.float32, ms.float64, ms.bfloat16) else m.copy()
+    return f
+
+
+floor = _unary(_float_only_kernel(mint.floor), "floor", float_only=False, exact=True)
+ceil = _unary(_float_only_kernel(mint.ceil), "ceil", float_only=False, exact=True)
+trunc = _unary(_float_only_kernel(mint.trunc), "trunc", float_only=False, exact=True)
 fix = trunc
-sign = _unary(mint.sign, "sign", float_only=False, exact=True)
+sign = _unary(lambda m: m.copy() if m.dtype == ms.bool_ else mint.sign(m), "sign", float_only=False, exact=True)
 sgn = sign
-square = _unary(lambda m: m * m, "square", float_only=False)
+
+
+def square(input, *, out=None):
+    """torch.square: input * input (bool squares to int64, as torch's pow(2) promotes)."""
+    if out is not None:
+        return _into_out(out, square(input), "square")
+    if input._dt is D.bool:
+        input = input.to(D.int64)
+    return mul(input, input)
+
 frac = _unary(lambda m: m - mint.trunc(m), "frac", float_only=False)
 
 
@@ -562,6 +622,144 @@ def _make_inplace(fn, name):
     return method
 
 
+# ---- composites (facade ops; gradients flow through them) ----------------------------------------------------
+
+
+def _floaty(x):
+    """x as a floating facade tensor (integers/bools -> the default float dtype), Python numbers as they are."""
+    if isinstance(x, Tensor) and x._dt._cat in _INTLIKE:
+        return x.to(D.get_default_dtype())
+    return x
+
+
+@emulated("x itself (torch returns the input)")
+def positive(input):
+    """torch.positive: the input itself (RuntimeError for bool, as torch)."""
+    if input._dt is D.bool:
+        raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
+    return input
+
+
+@emulated("x * (pi / 180)")
+def deg2rad(input):
+    """torch.deg2rad: degrees to radians (integers give the default float dtype)."""
+    return mul(_floaty(input), math.pi / 180.0)
+
+
+@emulated("x * (180 / pi)")
+def rad2deg(input):
+    """torch.rad2deg: radians to degrees (integers give the default float dtype)."""
+    return mul(_floaty(input), 180.0 / math.pi)
+
+
+@emulated("x < 0, or x == 0 with 1/x < 0 (-0.0)")
+def signbit(input):
+    """torch.signbit: bool, True where the sign bit is set (negative numbers and -0.0)."""
+    if input._dt is D.bool:
+        return lt(input.to(D.int64), 0)
+    if input._dt._cat == D._INT:
+        return lt(input, 0)
+    with_zero = logical_and(eq(input, 0), lt(div(1.0, input), 0))
+    return logical_or(lt(input, 0), with_zero)
+
+
+@emulated("|a| * (-1 where signbit(b) else 1)")
+def copysign(input, other):
+    """torch.copysign: magnitude of `input`, sign of `other` (floating result)."""
+    a = _floaty(input) if isinstance(input, Tensor) else float(input)
+    if not isinstance(other, Tensor):
+        from .creation import tensor
+        other = tensor(float(other))
+    s = where_(signbit(other), -1.0, 1.0)
+    r = mul(abs(a) if isinstance(a, Tensor) else builtins.abs(a), s)
+    if isinstance(input, Tensor) and isinstance(other, Tensor):
+        dt = D.promote_types(input._dt, other._dt)
+        if dt._cat in _INTLIKE:
+            dt = D.get_default_dtype()
+        if r._dt is not dt:
+            r = r.to(dt)
+    return r
+
+
+def where_(cond, a, b):
+    from .indexing import where
+    return where(cond, a, b)
+
+
+@emulated("max(a, b) + log1p(exp(-|a - b|)), equal infinities passed through")
+def logaddexp(input, other):
+    """torch.logaddexp: log(exp(a) + exp(b)) computed stably."""
+    a, b = _floaty(input), _floaty(other)
+    m = maximum(a, b)
+    d = abs(sub(a, b))
+    same_inf = logical_and(isinf(a), eq(a, b))
+    return where_(same_inf, a, add(m, log1p(exp(neg(where_(same_inf, 0.0, d))))))
+
+
+@emulated("max(a, b) + log1p(2^-|a - b|) / ln 2, equal infinities passed through")
+def logaddexp2(input, other):
+    """torch.logaddexp2: log2(2^a + 2^b) computed stably."""
+    a, b = _floaty(input), _floaty(other)
+    m = maximum(a, b)
+    d = abs(sub(a, b))
+    same_inf = logical_and(isinf(a), eq(a, b))
+    return where_(same_inf, a, add(m, div(log1p(exp2(neg(where_(same_inf, 0.0, d)))), math.log(2.0))))
+
+
+@emulated("input * 2^other")
+def ldexp(input, other):
+    """torch.ldexp: input * 2**other (floating result)."""
+    return mul(_floaty(input), exp2(_floaty(other)))
+
+
+@emulated("sqrt(a^2 + b^2)")
+def hypot(input, other):
+    """torch.hypot: sqrt(a^2 + b^2) elementwise."""
+    return sqrt(add(mul(input, input), mul(other, other)))
+
+
+@emulated("where(x == 0, values, x > 0)")
+def heaviside(input, values):
+    """torch.heaviside: 0 for x < 0, `values` for x == 0, 1 for x > 0 (same dtype as input)."""
+    if isinstance(values, Tensor) and values._dt is not input._dt:
+        raise RuntimeError("heaviside is not yet implemented for tensors with different dtypes")
+    pos = gt(input, 0).to(input._dt)
+    return where_(eq(input, 0), values, pos)
+
+
+@emulated("where(x == 0, 0, x * log(y)) (NaN y stays NaN)")
+def xlogy(input, other):
+    """torch.xlogy: x * log(y), 0 where x == 0 (unless y is NaN)."""
+    x, y = _floaty(input), _floaty(other)
+    if not isinstance(x, Tensor):
+        from .creation import tensor
+        x = tensor(float(x))
+    if not isinstance(y, Tensor):
+        from .creation import tensor
+        y = tensor(float(y), dtype=x.dtype)
+    zero = logical_and(eq(x, 0), logical_not(isnan(y)))
+    safe_y = where_(zero, 1.0, y)
+    return where_(zero, 0.0, mul(x, log(safe_y)))
+
+
+@emulated("sin(pi x) / (pi x), 1 at 0")
+def sinc(input):
+    """torch.sinc: normalized sinc (1 at 0; integers give the default float dtype)."""
+    x = _floaty(input)
+    z = eq(x, 0)
+    px = mul(where_(z, 1.0, x), math.pi)
+    return where_(z, 1.0, div(sin(px), px))
+
+
+@emulated("log(x / (1 - x)) with x clamped to [eps, 1 - eps]")
+def logit(input, eps=None):
+    """torch.logit: log(x / (1 - x)); with `eps`, x is clamped to [eps, 1 - eps] first."""
+    x = _floaty(input)
+    if eps is not None:
+        x = clamp(x, eps, 1.0 - eps)
+    return log(div(x, rsub(x, 1.0)))
+
+
 _BINARY = dict(add=add, sub=sub, mul=mul, div=div, true_divide=true_divide, floor_divide=floor_divide,
                remainder=remainder, fmod=fmod, pow=pow, atan2=atan2, maximum=maximum, minimum=minimum,
                fmax=fmax, fmin=fmin, eq=eq, ne=ne, lt=lt, le=le, gt=gt, ge=ge, greater=greater,
@@ -570,6 +768,51 @@ _BINARY = dict(add=add, sub=sub, mul=mul, div=div, true_divide=true_divide, floo
                bitwise_and=bitwise_and, bitwise_or=bitwise_or, bitwise_xor=bitwise_xor, lerp=lerp,
                addcmul=addcmul, addcdiv=addcdiv, float_power=float_power, subtract=sub, multiply=mul,
                divide=div, rsub=rsub)
+lgamma = _unary(ops.lgamma, "lgamma")  # mint.lgamma: no CPU kernel
+digamma = _unary(ops.digamma, "digamma")
+i0 = _unary(ops.bessel_i0, "i0")
+
+
+def _real_only(name):
+    def f(input):
+        if input._dt.is_complex:
+            raise NotImplementedError(f"torch.{name} on complex tensors is not supported by the shim")
+        return input
+    f.__name__ = name
+    f.__doc__ = f"torch.{name}: the input itself for real dtypes (the facade has no complex tensors)."
+    return f
+
+
+conj = _real_only("conj")
+resolve_conj = _real_only("resolve_conj")
+resolve_neg = _real_only("resolve_neg")
+real = _real_only("real")
+
+
+def conj_physical(input):
+    """torch.conj_physical: a copy for real dtypes."""
+    if input._dt.is_complex:
+        raise NotImplementedError("torch.conj_physical on complex tensors is not supported by the shim")
+    return input.clone()
+
+
+def isreal(input):
+    """torch.isreal: all True for real dtypes."""
+    return eq(input, input).logical_or(logical_not(eq(input, input)))
+
+
+@emulated("pi where x < 0, 0 elsewhere, NaN kept")
+def angle(input):
+    """torch.angle for real inputs: pi for negative values, 0 otherwise (NaN stays NaN; integers give float)."""
+    x = _floaty(input)
+    return where_(isnan(x), x, where_(lt(x, 0), math.pi, 0.0).to(x.dtype))
+
+
+_COMPOSITE = dict(positive=positive, deg2rad=deg2rad, rad2deg=rad2deg, signbit=signbit, copysign=copysign,
+                  logaddexp=logaddexp, logaddexp2=logaddexp2, ldexp=ldexp, hypot=hypot, heaviside=heaviside,
+                  xlogy=xlogy, sinc=sinc, logit=logit, lgamma=lgamma, digamma=digamma, i0=i0, conj=conj,
+                  resolve_conj=resolve_conj, resolve_neg=resolve_neg, real=real, conj_physical=conj_physical,
+                  isreal=isreal, angle=angle)
 _UNARY = dict(neg=neg, negative=negative, abs=abs, absolute=absolute, exp=exp, exp2=exp2, expm1=expm1, log=log,
               log2=log2, log10=log10, log1p=log1p, sqrt=sqrt, rsqrt=rsqrt, sin=sin, cos=cos, tan=tan, asin=asin,
               acos=acos, atan=atan, sinh=sinh, cosh=cosh, tanh=tanh, asinh=asinh, acosh=acosh, atanh=atanh,
@@ -581,10 +824,11 @@ _UNARY = dict(neg=neg, negative=negative, abs=abs, absolute=absolute, exp=exp, e
 
 FUNCTIONS = dict(_BINARY)
 FUNCTIONS.update(_UNARY)
+FUNCTIONS.update(_COMPOSITE)
 FUNCTIONS.update(equal=equal, allclose=allclose, isclose=isclose)
 
 METHODS = dict(FUNCTIONS)
-_NO_INPLACE = {"eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal", "not_equal",
+_NO_INPLACE = {"conj", "resolve_conj", "resolve_neg", "real", "isreal", "angle", "positive", "signbit", "heaviside", "logaddexp", "logaddexp2", "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal", "not_equal",
                "isnan", "isinf", "isfinite", "isposinf", "isneginf", "equal", "allclose", "isclose"}
 for _name, _fn in list(FUNCTIONS.items()):
     if _name not in _NO_INPLACE:
@@ -609,7 +853,8 @@ METHODS.update({
     "__add__": add, "__radd__": _r(add), "__iadd__": _iop("add"),
     "__sub__": sub, "__rsub__": _r(sub), "__isub__": _iop("sub"),
     "__mul__": mul, "__rmul__": _r(mul), "__imul__": _iop("mul"),
-    "__truediv__": div, "__rtruediv__": _r(div), "__itruediv__": _iop("div"),
+    "__truediv__": div, "__rtruediv__": _r(div), "__itruediv__": _iop("div"), "__rdiv__": _r(div),
+    "__div__": div, "__idiv__": _iop("div"),
     "__floordiv__": floor_divide, "__rfloordiv__": _r(floor_divide), "__ifloordiv__": _iop("floor_divide"),
     "__mod__": remainder, "__rmod__": _r(remainder), "__imod__": _iop("remainder"),
     "__pow__": pow, "__rpow__": _r(pow), "__ipow__": _iop("pow"),

@@ -58,6 +58,14 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     d = _dims(dim, len(m.shape))
     if not m.shape:
         r = m
+    elif input.numel() == 0:
+        # MindSpore's ReduceSum of an empty tensor can return uninitialised memory; torch's sum is 0
+        axes = _reduce_all_dims(m) if d is None else d
+        shape = np.sum(np.empty(tuple(m.shape), np.float32), axis=axes, keepdims=keepdim).shape
+        r = mint.zeros(shape, dtype=m.dtype)
+        if m.dtype in (ms.float32, ms.float64, ms.float16, ms.bfloat16):
+            # tied to the input (a one-element cat of its no elements and a zero) so a gradient is recorded
+            r = r + mint.cat([m.reshape(-1), mint.zeros((1,), dtype=m.dtype)]).reshape(())
     elif d is None:
         r = mint.sum(m, _reduce_all_dims(m), keepdim) if keepdim else mint.sum(m)
     else:
@@ -110,6 +118,15 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
     return _finish(r, dt, input)
 
 
+def _ordered(m):
+    """Storage for the CPU max/min/sort kernels, which lack bool: bool -> int32 (cast back by `_back`)."""
+    return _cast(m, ms.int32) if m.dtype == ms.bool_ else m
+
+
+def _back(r, input):
+    return _cast(r, ms.bool_) if input._dt is D.bool else r
+
+
 def _maxmin(input, dim, keepdim, other, is_max):
     name = "max" if is_max else "min"
     if isinstance(dim, Tensor) and other is None:
@@ -121,14 +138,16 @@ def _maxmin(input, dim, keepdim, other, is_max):
         if 0 in m.shape:
             raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
                                f"Specify the reduction dim with the 'dim' argument.")
+        m = _ordered(m)
         r = mint.max(m) if is_max else mint.min(m)
-        return _new(r, input._dt, input._dev)
+        return _new(_back(r, input), input._dt, input._dev)
     d = _norm_dim(dim, len(m.shape))
     if not m.shape:
         return (MaxT if is_max else MinT)(input.clone(), _new(mint.zeros((), dtype=ms.int64), D.int64,
                                                               input._dev))
+    m = _ordered(m)
     v, i = (mint.max(m, d, keepdim) if is_max else mint.min(m, d, keepdim))
-    return (MaxT if is_max else MinT)(_new(v, input._dt, input._dev), _new(i, D.int64, input._dev))
+    return (MaxT if is_max else MinT)(_new(_back(v, input), input._dt, input._dev), _new(i, D.int64, input._dev))
 
 
 def max(input, dim=None, keepdim=False, *, other=None):
@@ -147,7 +166,7 @@ def amax(input, dim=(), keepdim=False):
     d = _dims(dim, len(m.shape))
     if d is None:
         d = _reduce_all_dims(m)
-    return _new(mint.amax(m, d, keepdim), input._dt, input._dev)
+    return _new(_back(mint.amax(_ordered(m), d, keepdim), input), input._dt, input._dev)
 
 
 def amin(input, dim=(), keepdim=False):
@@ -156,7 +175,7 @@ def amin(input, dim=(), keepdim=False):
     d = _dims(dim, len(m.shape))
     if d is None:
         d = _reduce_all_dims(m)
-    return _new(mint.amin(m, d, keepdim), input._dt, input._dev)
+    return _new(_back(mint.amin(_ordered(m), d, keepdim), input), input._dt, input._dev)
 
 
 def aminmax(input, *, dim=None, keepdim=False):
@@ -205,8 +224,10 @@ def sort(input, dim=-1, descending=False, stable=False):
     m = unwrap(input)
     d = _norm_dim(dim, len(m.shape))
     # workaround "SortExt" (shim/torch/_workarounds.py)
-    v, i = ops.sort(m, d, descending)  # mint.sort: no CPU kernel
-    return SortT(_new(v, input._dt, input._dev), _new(_cast(i, ms.int64), D.int64, input._dev))
+    if not m.shape:
+        return SortT(input.clone(), _new(mint.zeros((), dtype=ms.int64), D.int64, input._dev))
+    v, i = ops.sort(_ordered(m), d, descending)  # mint.sort: no CPU kernel
+    return SortT(_new(_back(v, input), input._dt, input._dev), _new(_cast(i, ms.int64), D.int64, input._dev))
 
 
 def argsort(input, dim=-1, descending=False, stable=False):
@@ -218,6 +239,8 @@ def cumsum(input, dim, *, dtype=None):
     """torch.cumsum: running sum along `dim` (integers accumulate in int64)."""
     m, dt = _storage_as(input, dtype, widen_ints=True)
     # workaround "CumsumExt" (shim/torch/_workarounds.py)
+    if not m.shape:  # MindSpore's CumSum needs rank >= 1; a 0-d cumsum is the value
+        return _finish(ops.cumsum(m.reshape(1), 0).reshape(()), dt, input)
     return _finish(ops.cumsum(m, _norm_dim(dim, len(m.shape))), dt, input)  # mint.cumsum: no CPU kernel
 
 
@@ -235,21 +258,29 @@ def softmax(input, dim, dtype=None):
 
 def log_softmax(input, dim, dtype=None):
     """torch.log_softmax (MindSpore's mint kernel is missing on CPU: ops.log_softmax)."""
+    from ..nn.functional import _log_softmax_m
     m, dt = _storage_as(input, dtype)
     # workaround "LogSoftmaxExt" (shim/torch/_workarounds.py)
-    return _finish(ops.log_softmax(m, _norm_dim(dim, len(m.shape))), dt, input)
+    if not m.shape:
+        return _finish(m * 0, dt, input)
+    return _finish(_log_softmax_m(m, _norm_dim(dim, len(m.shape)), dt.sms), dt, input)
 
 
 def logsumexp(input, dim, keepdim=False):
     """torch.logsumexp: log(sum(exp(x))) over `dim`, computed stably (max subtracted)."""
-    m = unwrap(input)
+    m, dt = unwrap(input), input._dt
+    if dt._cat in _INTLIKE:  # torch: integer and bool inputs give the default float dtype
+        dt = D.get_default_dtype()
+        m = _cast(m, dt.sms)
     d = _dims(dim, len(m.shape))
+    if d is None:
+        d = _reduce_all_dims(m)
     mx = mint.amax(m, d, True)
     mx = ops.stop_gradient(mint.where(mint.isinf(mx), ops.zeros(tuple(mx.shape), mx.dtype), mx))
     r = mint.log(mint.sum(mint.exp(m - mx), d, True)) + mx
     if not keepdim:
         r = r.squeeze(d)
-    return _finish(r, input._dt, input)
+    return _finish(r, dt, input)
 
 
 def _correction(unbiased, correction):
@@ -286,12 +317,16 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    """torch.var_mean: (var, mean) over `dim`."""
+    """torch.var_mean: (var, mean) over `dim` (`var_mean(x, unbiased)` with a bool second argument too)."""
+    if isinstance(dim, builtins.bool):
+        unbiased, dim = dim, None
     return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    """torch.std_mean: (std, mean) over `dim`."""
+    """torch.std_mean: (std, mean) over `dim` (`std_mean(x, unbiased)` with a bool second argument too)."""
+    if isinstance(dim, builtins.bool):
+        unbiased, dim = dim, None
     return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
@@ -359,6 +394,8 @@ def median(input, dim=None, keepdim=False):
         v = sort(flat).values
         return v[(flat.numel() - 1) // 2].clone()
     d = _norm_dim(dim, input.dim())
+    if input.dim() == 0:
+        return MedianT(input.clone(), _new(mint.zeros((), dtype=ms.int64), D.int64, input._dev))
     s = sort(input, d)
     k = (input.size(d) - 1) // 2
     vals, idx = s.values.select(d, k), s.indices.select(d, k)
@@ -367,11 +404,110 @@ def median(input, dim=None, keepdim=False):
     return MedianT(vals.clone(), idx.clone())
 
 
+def kthvalue(input, k, dim=-1, keepdim=False):
+    """torch.kthvalue -> (values, indices int64): the k-th smallest element along `dim` (k counts from 1; ties
+    may pick a different index than torch, whose choice is unspecified). RuntimeError for k out of range."""
+    if input.dim() == 0:
+        if k != 1:
+            raise RuntimeError(f"kthvalue(): selected number k out of range for dimension 0")
+        return KthT(input.clone(), _new(mint.zeros((), dtype=ms.int64), D.int64, input._dev))
+    d = _norm_dim(dim, input.dim())
+    n = input.shape[d]
+    if not 1 <= k <= n:
+        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
+    s = sort(input, d)
+    vals, idx = s.values.narrow(d, k - 1, 1), s.indices.narrow(d, k - 1, 1)
+    if not keepdim:
+        vals, idx = vals.squeeze(d), idx.squeeze(d)
+    return KthT(vals.clone(), idx.clone())
+
+
+def _cum_extreme(input, dim, is_max):
+    m = unwrap(input)
+    if not m.shape:
+        return input.clone(), _new(mint.zeros((), dtype=ms.int64), D.int64, input._dev)
+    d = _norm_dim(dim, len(m.shape))
+    # MindSpore's CumMax/CumMin have no CPU backward: indices from the kernel, values gathered (differentiable)
+    _, i = (ops.cummax if is_max else ops.cummin)(ops.stop_gradient(_ordered(m)), d)
+    i = _cast(i, ms.int64)
+    from .indexing import gather
+    idx = _new(i, D.int64, input._dev)
+    return gather(input, d, idx), idx
+
+
+def cummax(input, dim):
+    """torch.cummax -> (values, indices int64): running maximum along `dim`."""
+    v, i = _cum_extreme(input, dim, True)
+    return _rt("cummax")(v, i)
+
+
+def cummin(input, dim):
+    """torch.cummin -> (values, indices int64): running minimum along `dim`."""
+    v, i = _cum_extreme(input, dim, False)
+    return _rt("cummin")(v, i)
+
+
+def logcumsumexp(input, dim):
+    """torch.logcumsumexp: log(cumsum(exp(x))) along `dim`, shifted by the (gradient-stopped) maximum."""
+    from .pointwise import log, exp, isinf, where_
+    x = input if input._dt.is_floating_point else input.to(D.get_default_dtype())
+    if x.dim() == 0:
+        return x.clone()
+    d = _norm_dim(dim, x.dim())
+    mx = amax(x.detach(), d, True)
+    mx = where_(isinf(mx), 0.0, mx)
+    return log(cumsum(exp(x - mx), d)) + mx
+
+
+def trapezoid(y, x=None, *, dx=None, dim=-1):
+    """torch.trapezoid: trapezoidal rule along `dim` with sample points `x` or spacing `dx` (default 1)."""
+    d = _norm_dim(dim, y.dim())
+    n = y.shape[d]
+    if n == 0:
+        return sum(y, d)
+    a, b = y.narrow(d, 1, n - 1), y.narrow(d, 0, n - 1)
+    if x is not None:
+        if x.dim() == 1:
+            dxs = x[1:] - x[:-1]
+            shape = [1] * y.dim()
+            shape[d] = n - 1
+            dxs = dxs.reshape(shape)
+        else:
+            dd = _norm_dim(dim, x.dim())
+            dxs = x.narrow(dd, 1, n - 1) - x.narrow(dd, 0, n - 1)
+        return sum((a + b) * dxs, d) / 2
+    return sum(a + b, d) * ((1.0 if dx is None else dx) / 2)
+
+
+def trapz(y, x=None, *, dx=None, dim=-1):
+    """torch.trapz: torch.trapezoid."""
+    return trapezoid(y, x, dx=dx, dim=dim)
+
+
+def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
+    """torch.cumulative_trapezoid: running trapezoidal integral along `dim` (one element fewer)."""
+    d = _norm_dim(dim, y.dim())
+    n = y.shape[d]
+    a, b = y.narrow(d, 1, builtins.max(n - 1, 0)), y.narrow(d, 0, builtins.max(n - 1, 0))
+    if x is not None:
+        if x.dim() == 1:
+            dxs = x[1:] - x[:-1]
+            shape = [1] * y.dim()
+            shape[d] = n - 1
+            dxs = dxs.reshape(shape)
+        else:
+            dd = _norm_dim(dim, x.dim())
+            dxs = x.narrow(dd, 1, n - 1) - x.narrow(dd, 0, n - 1)
+        return cumsum((a + b) * dxs / 2, d)
+    return cumsum((a + b) * ((1.0 if dx is None else dx) / 2), d)
+
+
 FUNCTIONS = dict(sum=sum, nansum=nansum, mean=mean, nanmean=nanmean, prod=prod, max=max, min=min, amax=amax,
                  amin=amin, aminmax=aminmax, argmax=argmax, argmin=argmin, topk=topk, sort=sort, argsort=argsort,
                  cumsum=cumsum, cumprod=cumprod, softmax=softmax, log_softmax=log_softmax, logsumexp=logsumexp,
                  var=var, std=std, var_mean=var_mean, std_mean=std_mean, norm=norm, dist=dist, all=all, any=any,
-                 count_nonzero=count_nonzero, median=median)
+                 count_nonzero=count_nonzero, median=median, cummax=cummax, cummin=cummin,
+                 logcumsumexp=logcumsumexp, kthvalue=kthvalue, trapezoid=trapezoid, trapz=trapz, cumulative_trapezoid=cumulative_trapezoid)
 METHODS = dict(FUNCTIONS)
 METHODS.update(
     max=lambda self, dim=None, keepdim=False: max(self, dim, keepdim),

@@ -212,6 +212,10 @@ def _log_softmax_m(x, dim: int, storage_dtype):
     if storage_dtype not in _LOG_SOFTMAX_DTYPES:
         x = ops.cast(x, _F32)
     # workaround "LogSoftmaxExt" (shim/torch/_workarounds.py)
+    if storage_dtype == ms.float64:
+        # MindSpore's CPU LogSoftmax computes float64 with float32 accuracy (errors ~2e-6): composed instead
+        shifted = x - ops.stop_gradient(x.max(axis=dim, keepdims=True))
+        return shifted - mint.log(mint.sum(mint.exp(shifted), dim, keepdim=True))
     return ops.log_softmax(x, dim)
 
 
@@ -436,8 +440,9 @@ def sigmoid(input: Tensor) -> Tensor:
 
 
 def tanh(input: Tensor) -> Tensor:
-    """Hyperbolic tangent."""
-    return _out(mint.tanh(_float_storage(input, "tanh")), input)
+    """Hyperbolic tangent (torch.tanh's computation: float32 through MindSpore's float64 kernel)."""
+    from .._ops.pointwise import _tanh64
+    return _out(_tanh64(_float_storage(input, "tanh")), input)
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -451,7 +456,8 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 def logsigmoid(input: Tensor) -> Tensor:
     """log(sigmoid(x)) = -softplus(-x), computed stably."""
     x = _float_storage(input, "logsigmoid")
-    return _out(mint.minimum(x, mint.zeros_like(x)) - mint.log1p(mint.exp(-mint.abs(x))), input)
+    # mint.zeros_like has no CPU kernel (ZerosLikeExt): min(x, 0) as a clamp
+    return _out(mint.clamp(x, max=0.0) - mint.log1p(mint.exp(-mint.abs(x))), input)
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
@@ -636,9 +642,11 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
     if len(pad) // 2 > input.dim():
         raise ValueError("Padding length should be less than or equal to two times the input dimension but got "
                          f"padding length {len(pad)} and input of dimension {input.dim()}")
+    if mode in ("reflect", "replicate", "circular"):
+        return _pad_by_index(input, pad, mode)
     if mode != "constant":
         raise NotImplementedError(f"torch.nn.functional.pad(mode={mode!r}) is not supported by the MindSpore "
-                                  "facade; only mode='constant'")
+                                  "facade; modes: constant, reflect, replicate, circular")
     x = unwrap(input)
     if all(p == 0 for p in pad):
         return _out(x + 0 if input._dt is not D.bool else ops.cast(ops.cast(x, ms.int32), ms.bool_), input)
@@ -648,6 +656,40 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
     else:
         out = ops.pad(x, pad, mode="constant", value=fill)
     return _out(out, input)
+
+
+def _pad_by_index(input: Tensor, pad, mode: str) -> Tensor:
+    """reflect / replicate / circular padding as one index_select per padded dimension (indices built on the
+    host; gradients flow through the gathers). Negative pads crop. torch's limits: reflect needs pad < size,
+    circular pad <= size; these modes pad at most the last 3 dimensions of a (batched or unbatched) input."""
+    from .._ops.indexing import index_select
+    from .._ops.creation import tensor as _tensor
+    n = len(pad) // 2
+    if n > 3 or input.dim() < n + 1:
+        raise NotImplementedError(f"torch.nn.functional.pad(mode={mode!r}) pads the last 1-3 dimensions of a "
+                                  f"batched or unbatched input; got pad of length {len(pad)} for a "
+                                  f"{input.dim()}-d input")
+    out = input
+    for i in range(n):
+        left, right = pad[2 * i], pad[2 * i + 1]
+        d = input.dim() - 1 - i
+        L = input.shape[d]
+        if mode == "reflect" and (left >= L or right >= L):
+            raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding input dimension, "
+                               f"but got: padding ({left}, {right}) at dimension {d} of input {list(input.shape)}")
+        if mode == "circular" and (left > L or right > L):
+            raise RuntimeError("Padding value causes wrapping around more than once.")
+        pos = np.arange(-left, L + right)
+        if mode == "replicate":
+            idx = np.clip(pos, 0, L - 1)
+        elif mode == "circular":
+            idx = np.mod(pos, L)
+        else:
+            period = 2 * (L - 1) if L > 1 else 1
+            r = np.mod(pos, period)
+            idx = np.where(r < L, r, period - r)
+        out = index_select(out, d, _tensor(idx.astype(np.int64)))
+    return out
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
@@ -665,6 +707,621 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
                            else "Class values must be non-negative.")
     out = ops.one_hot(ops.cast(idx, ms.int32), num_classes, ms.Tensor(1, ms.int64), ms.Tensor(0, ms.int64))
     return _T._new(out, D.int64, tensor._dev)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# composites: written with facade ops (dtype rules, bfloat16 rounding and autograd come from them); each is
+# marked emulated for shim/API.md
+
+
+def _T_():
+    import shim.torch as T
+    return T
+
+
+def _emulated(how):
+    from .._ops._support import emulated
+    return emulated(how)
+
+
+@_emulated("x / (1 + |x|)")
+def softsign(input: Tensor) -> Tensor:
+    """x / (1 + |x|)."""
+    return input / (input.abs() + 1)
+
+
+@_emulated("x - tanh(x)")
+def tanhshrink(input: Tensor) -> Tensor:
+    """x - tanh(x)."""
+    return input - _T_().tanh(input)
+
+
+@_emulated("clamp(x, min_val, max_val)")
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """clamp(x, min_val, max_val) (ValueError when min_val > max_val)."""
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    if not input._dt.is_floating_point:  # integer inputs keep their dtype (torch clamps with integral bounds)
+        min_val, max_val = int(min_val), int(max_val)
+    return _inplace_result(input, _T_().clamp(input, min_val, max_val), inplace)
+
+
+@_emulated("clamp(x / 6 + 1/2, 0, 1)")
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6."""
+    return _inplace_result(input, _T_().clamp(input / 6 + 0.5, 0.0, 1.0), inplace)
+
+
+@_emulated("x * hardsigmoid(x)")
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * relu6(x + 3) / 6."""
+    return _inplace_result(input, input * _T_().clamp(input / 6 + 0.5, 0.0, 1.0), inplace)
+
+
+@_emulated("x * tanh(softplus(x))")
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x))."""
+    return _inplace_result(input, input * _T_().tanh(softplus(input)), inplace)
+
+
+def _elu(input, alpha, scale, input_scale):
+    T = _T_()
+    neg = T.expm1(T.clamp(input, max=0.0) * input_scale) * (alpha * scale)
+    return T.where(input > 0, input * scale, neg)
+
+
+@_emulated("where(x > 0, x, alpha * expm1(x))")
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+    return _inplace_result(input, _elu(input, alpha, 1.0, 1.0), inplace)
+
+
+@_emulated("where(x > 0, x, alpha * expm1(x / alpha))")
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
+    return _inplace_result(input, _elu(input, alpha, 1.0, 1.0 / alpha), inplace)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+@_emulated("scale * elu(x, alpha) with torch's constants")
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """scale * (max(0, x) + min(0, alpha * (exp(x) - 1)))."""
+    return _inplace_result(input, _elu(input, _SELU_ALPHA, _SELU_SCALE, 1.0), inplace)
+
+
+@_emulated("where(x > l, x - l, where(x < -l, x + l, 0))")
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+    T = _T_()
+    return T.where(input > lambd, input - lambd, T.where(input < -lambd, input + lambd, input * 0))
+
+
+@_emulated("where(|x| > l, x, 0)")
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, 0 elsewhere."""
+    T = _T_()
+    return T.where((input > lambd).logical_or(input < -lambd), input, input * 0)
+
+
+@_emulated("where(x > threshold, x, value)")
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, `value` elsewhere."""
+    T = _T_()
+    return _inplace_result(input, T.where(input > threshold, input, T.full_like(input, value)), inplace)
+
+
+@_emulated("softmax(-x)")
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """softmax(-input) along `dim`."""
+    return softmax(-input, dim, dtype=dtype)
+
+
+@_emulated("where(x >= 0, x, weight * x), weight along dim 1")
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """x for x >= 0, weight * x otherwise; weight has 1 or C (= input.size(1)) elements."""
+    T = _T_()
+    w = weight
+    if weight.numel() != 1:
+        if input.dim() < 2 or weight.numel() != input.shape[1]:
+            raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+                               f"{weight.numel()} and channel size = {input.shape[1] if input.dim() > 1 else 1}.")
+        w = weight.reshape((weight.numel(),) + (1,) * (input.dim() - 2))
+    elif input.dim() > 0:
+        w = weight.reshape(())
+    return T.where(input >= 0, input, input * w)
+
+
+@_emulated("0.5 d^2 / beta below beta, d - beta / 2 above (d = |x - y|)")
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
+                   beta: float = 1.0) -> Tensor:
+    """Smooth L1 (Huber divided by beta); beta = 0 is L1."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    T = _T_()
+    d = (input - target).abs()
+    loss = d if beta == 0 else T.where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta)
+    return _reduce(loss, reduction, "smooth_l1_loss")
+
+
+@_emulated("0.5 d^2 below delta, delta (d - delta / 2) above (d = |x - y|)")
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight: Tensor | None = None) -> Tensor:
+    """Huber loss."""
+    T = _T_()
+    d = (input - target).abs()
+    loss = T.where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "huber_loss")
+
+
+@_emulated("log1p(exp(-y x)) as softplus")
+def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                     reduction: str = "mean") -> Tensor:
+    """log(1 + exp(-y x))."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _reduce(_T_().log1p(_T_().exp(-target * input)), reduction, "soft_margin_loss")
+
+
+@_emulated("max(0, -y (x1 - x2) + margin)")
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0, size_average=None,
+                        reduce=None, reduction: str = "mean") -> Tensor:
+    """max(0, -target * (input1 - input2) + margin)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _reduce(_T_().clamp(-target * (input1 - input2) + margin, min=0), reduction, "margin_ranking_loss")
+
+
+@_emulated("target * (log(target) - input), 0 where target == 0 (xlogy)")
+def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
+           log_target: bool = False) -> Tensor:
+    """KL divergence with `input` in log space; reduction 'batchmean' divides the sum by input.size(0)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    T = _T_()
+    loss = T.exp(target) * (target - input) if log_target else T.xlogy(target, target) - target * input
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.dim() else 1)
+    return _reduce(loss, reduction, "kl_div")
+
+
+@_emulated("-(y log x + (1 - y) log(1 - x)) with logs clamped at -100 (torch's)")
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+                         reduce=None, reduction: str = "mean") -> Tensor:
+    """Binary cross entropy on probabilities (ValueError when target's size differs from input's)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Using a target size ({tuple(target.shape)}) that is different to the input size "
+                         f"({tuple(input.shape)}) is deprecated. Please ensure they have the same size.")
+    T = _T_()
+    loss = -(target * T.clamp(T.log(input), min=-100) + (1 - target) * T.clamp(T.log1p(-input), min=-100))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+@_emulated("(1 - y) x + (1 + (pw - 1) y) (log1p(exp(-|x|)) + max(-x, 0))")
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+                                     reduce=None, reduction: str = "mean", pos_weight: Tensor | None = None
+                                     ) -> Tensor:
+    """Binary cross entropy on logits, computed stably."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Target size ({tuple(target.shape)}) must be the same as input size "
+                         f"({tuple(input.shape)})")
+    T = _T_()
+    tail = T.log1p(T.exp(-input.abs())) + T.clamp(-input, min=0)
+    if pos_weight is not None:
+        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * tail
+    else:
+        loss = (1 - target) * input + tail
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+@_emulated("sum((x1 / max(|x1|, eps)) * (x2 / max(|x2|, eps)))")
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """Cosine similarity along `dim` (each norm clamped below at eps, as torch)."""
+    T = _T_()
+    n1 = T.clamp(T.sqrt((x1 * x1).sum(dim, keepdim=True)), min=eps)
+    n2 = T.clamp(T.sqrt((x2 * x2).sum(dim, keepdim=True)), min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+@_emulated("p-norm of (x1 - x2 + eps) over the last dim")
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """||x1 - x2 + eps||_p over the last dimension."""
+    T = _T_()
+    d = x1 - x2 + eps
+    dim = -1 if builtins.max(x1.dim(), x2.dim()) > 0 else None
+    return T.norm(d, p, dim=dim, keepdim=keepdim) if dim is not None else T.norm(d, p)
+
+
+@_emulated("where(y != -1, x, 0) + where(y != 1, max(0, margin - x), 0)")
+def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average=None, reduce=None,
+                         reduction: str = "mean") -> Tensor:
+    """x where target is 1, max(0, margin - x) where target is -1."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    T = _T_()
+    zero = input * 0
+    loss = T.where(target != 1, T.clamp(margin - input, min=0), zero) + T.where(target != -1, input, zero)
+    return _reduce(loss, reduction, "hinge_embedding_loss")
+
+
+@_emulated("where(y == 1, 1 - cos, max(0, cos - margin)), cos with torch's 1e-12 guard")
+def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0, size_average=None,
+                          reduce=None, reduction: str = "mean") -> Tensor:
+    """1 - cos(x1, x2) for target 1, max(0, cos(x1, x2) - margin) for target -1 (cos along the last dim)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    T = _T_()
+    d = input1.dim() - 1
+    prod = (input1 * input2).sum(d)
+    mag1 = (input1 * input1).sum(d) + 1e-12
+    mag2 = (input2 * input2).sum(d) + 1e-12
+    cos = prod / T.sqrt(mag1 * mag2)
+    zero = cos * 0
+    loss = T.where(target == 1, 1 - cos, zero) + T.where(target == -1, T.clamp(cos - margin, min=0), zero)
+    return _reduce(loss, reduction, "cosine_embedding_loss")
+
+
+@_emulated("reshape + permute")
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """(*, C r^2, H, W) -> (*, C, H r, W r)."""
+    r = int(upscale_factor)
+    *b, c, h, w = input.shape
+    if c % (r * r):
+        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of "
+                           f"upscale_factor, but input.size(-3)={c} is not divisible by {r * r}")
+    n = len(b)
+    x = input.reshape(*b, c // (r * r), r, r, h, w)
+    x = x.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return x.reshape(*b, c // (r * r), h * r, w * r)
+
+
+@_emulated("reshape + permute")
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """(*, C, H r, W r) -> (*, C r^2, H, W)."""
+    r = int(downscale_factor)
+    *b, c, h, w = input.shape
+    if h % r or w % r:
+        raise RuntimeError("pixel_unshuffle expects height and width to be divisible by downscale_factor")
+    n = len(b)
+    x = input.reshape(*b, c, h // r, r, w // r, r)
+    x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return x.reshape(*b, c * r * r, h // r, w // r)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# convolution and pooling (MindSpore's ops.* kernels: mint's conv/pool functions have no CPU kernels). 1-d variants
+# run the 2-d kernel on a height-1 input; unbatched inputs get a batch dimension for the call.
+
+
+def _ntuple(v, n: int, name: str):
+    if isinstance(v, (tuple, list)):
+        if len(v) == 1:
+            return (int(v[0]),) * n
+        if len(v) != n:
+            raise RuntimeError(f"{name} must have {n} elements, got {len(v)}")
+        return tuple(int(x) for x in v)
+    return (int(v),) * n
+
+
+def _spatial_in(input: Tensor, nd: int, fn: str):
+    """(storage with a batch dim and, for 1-d, a height-1 dim; unbatched?)."""
+    if input.dim() not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{fn}: Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input, but got input of "
+                           f"size: {list(input.shape)}")
+    m = unwrap(input)
+    unbatched = input.dim() == nd + 1
+    if unbatched:
+        m = m.expand_dims(0)
+    if nd == 1:
+        m = m.expand_dims(2)
+    return m, unbatched
+
+
+def _spatial_out(m, nd: int, unbatched: bool):
+    if nd == 1:
+        m = m.squeeze(2)
+    if unbatched:
+        m = m.squeeze(0)
+    return m
+
+
+def _conv(input, weight, bias, stride, padding, dilation, groups, nd, fn):
+    _check_tensor(input, "input", fn)
+    _check_tensor(weight, "weight", fn)
+    _float_only(input, fn)
+    k = tuple(weight.shape[2:])
+    s, d = _ntuple(stride, nd, "stride"), _ntuple(dilation, nd, "dilation")
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = [(0, 0)] * nd
+        elif padding == "same":
+            if builtins.any(x != 1 for x in s):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            pads = [(t // 2, t - t // 2) for t in (di * (ki - 1) for di, ki in zip(d, k))]
+        else:
+            raise ValueError(f"Invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
+    else:
+        pads = [(p, p) for p in _ntuple(padding, nd, "padding")]
+    x, unbatched = _spatial_in(input, nd, fn)
+    w = unwrap(weight)
+    if nd == 1:
+        w = w.expand_dims(2)
+        s, d, pads = (1,) + s, (1,) + d, [(0, 0)] + pads
+    if builtins.any(a or b for a, b in pads):
+        flat = []
+        for a, b in reversed(pads):
+            flat += [a, b]
+        x = ops.pad(x, tuple(flat))
+    conv = ops.conv3d if nd == 3 else ops.conv2d
+    out = conv(x, w, None, s, "valid", 0, d, int(groups))
+    if bias is not None:
+        out = out + unwrap(bias).reshape((1, -1) + (1,) * (len(out.shape) - 2))
+    return _out(_spatial_out(out, nd, unbatched), input)
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """1-d convolution: input [N, C_in, L] (or [C_in, L]), weight [C_out, C_in / groups, K]; padding an int,
+    a tuple, "valid" or "same" (extra padding on the right, as torch). Computed as a 2-d convolution."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """2-d convolution: input [N, C_in, H, W] (or unbatched), weight [C_out, C_in / groups, kH, kW]."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
+
+
+def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """3-d convolution: input [N, C_in, D, H, W] (or unbatched), weight [C_out, C_in / groups, kD, kH, kW]."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 3, "conv3d")
+
+
+def _pool_args(kernel_size, stride, padding, nd):
+    k = _ntuple(kernel_size, nd, "kernel_size")
+    s = k if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else _ntuple(stride, nd,
+                                                                                                      "stride")
+    p = _ntuple(padding, nd, "padding")
+    return k, s, p
+
+
+def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd, fn):
+    _check_tensor(input, "input", fn)
+    k, s, p = _pool_args(kernel_size, stride, padding, nd)
+    d = _ntuple(dilation, nd, "dilation")
+    x, unbatched = _spatial_in(input, nd, fn)
+    if nd == 1:
+        k, s, p, d = (1,) + k, (1,) + s, (0,) + p, (1,) + d
+    if nd == 3:
+        r = ops.max_pool3d(x, k, s, p, d, bool(ceil_mode), bool(return_indices))
+    else:
+        r = ops.max_pool2d(x, k, s, p, d, bool(return_indices), bool(ceil_mode))
+    if return_indices:
+        v, i = r
+        return (_out(_spatial_out(v, nd, unbatched), input),
+                _T._new(ops.cast(_spatial_out(i, nd, unbatched), ms.int64), D.int64, input._dev))
+    return _out(_spatial_out(r, nd, unbatched), input)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """1-d max pooling over [N, C, L] (or [C, L]); stride defaults to kernel_size."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1, "max_pool1d")
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """2-d max pooling over [N, C, H, W] (or unbatched); stride defaults to kernel_size."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2, "max_pool2d")
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """3-d max pooling over [N, C, D, H, W] (or unbatched); stride defaults to kernel_size."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 3, "max_pool3d")
+
+
+def _float_only(input, fn):
+    if not input._dt.is_floating_point:
+        raise NotImplementedError(f"torch.nn.functional.{fn} on {input.dtype} input is not supported by the shim "
+                                  "(MindSpore's CPU kernels take floating inputs)")
+
+
+def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, nd, fn):
+    """Window sums over the explicitly zero-padded input (MindSpore's pooling kernel with no padding and no ceil
+    mode: its own padding/ceil/count options give wrong gradients on CPU), divided by divisor_override or by the
+    per-window element count torch uses (padding counted or not), computed on a ones mask."""
+    _check_tensor(input, "input", fn)
+    _float_only(input, fn)
+    k, s, p = _pool_args(kernel_size, stride, padding, nd)
+    x, unbatched = _spatial_in(input, nd, fn)
+    spatial = tuple(input.shape[-nd:])
+    extra = []
+    for L, ki, si, pi in zip(spatial, k, s, p):
+        if 2 * pi > ki:
+            raise RuntimeError(f"{fn}: pad should be at most half of effective kernel size, but got pad={pi}, "
+                               f"kernel_size={ki}")
+        span = L + 2 * pi - ki
+        out = (-(-span // si) if ceil_mode else span // si) + 1
+        if ceil_mode and (out - 1) * si >= L + pi:
+            out -= 1
+        extra.append(builtins.max((out - 1) * si + ki - (L + 2 * pi), 0))
+    if nd == 1:
+        k, s, p, extra, spatial = (1,) + k, (1,) + s, (0,) + p, [0] + extra, (1,) + spatial
+    flat = []
+    for pi, ei in reversed(list(zip(p, extra))):
+        flat += [pi, pi + ei]
+    kk = 1
+    for ki in k:
+        kk *= ki
+    pool = ops.avg_pool3d if len(k) == 3 else ops.avg_pool2d
+    xp = ops.pad(x, tuple(flat)) if builtins.any(flat) else x
+    sums = pool(xp, k, s, 0, False, True, 0) * kk
+    if divisor_override:
+        return _out(_spatial_out(sums / float(divisor_override), nd, unbatched), input)
+    if count_include_pad:
+        mask = np.ones(tuple(L + 2 * pi for L, pi in zip(spatial, p)), np.float32)
+        mask = np.pad(mask, [(0, e) for e in extra])
+    else:
+        mask = np.pad(np.ones(spatial, np.float32), [(pi, pi + e) for pi, e in zip(p, extra)])
+    counts = pool(ms.Tensor(mask[None, None]), k, s, 0, False, True, 0) * kk
+    return _out(_spatial_out(sums / counts, nd, unbatched), input)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """1-d average pooling over [N, C, L] (or [C, L])."""
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1, "avg_pool1d")
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """2-d average pooling over [N, C, H, W] (or unbatched)."""
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 2,
+                     "avg_pool2d")
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """3-d average pooling over [N, C, D, H, W] (or unbatched)."""
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 3,
+                     "avg_pool3d")
+
+
+def _adaptive_avg(input, output_size, nd, fn):
+    _check_tensor(input, "input", fn)
+    _float_only(input, fn)
+    x, unbatched = _spatial_in(input, nd, fn)
+    size = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * nd
+    spatial = tuple(input.shape[-nd:])
+    size = tuple(spatial[i] if v is None else int(v) for i, v in enumerate(size))
+    if input.numel() == 0:  # MindSpore's kernels reject empty batches: an empty result tied to the input
+        shape = tuple(input.shape[:-nd]) + size
+        return _out(mint.zeros(shape, dtype=x.dtype) + mint.sum(unwrap(input)) * 0, input)
+    if nd == 1:
+        size = (1,) + size
+    r = (ops.adaptive_avg_pool3d if nd == 3 else ops.adaptive_avg_pool2d)(x, size)
+    return _out(_spatial_out(r, nd, unbatched), input)
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """Adaptive 1-d average pooling to `output_size` positions."""
+    return _adaptive_avg(input, output_size, 1, "adaptive_avg_pool1d")
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Adaptive 2-d average pooling to `output_size` (an int, or a pair with None keeping that size)."""
+    return _adaptive_avg(input, output_size, 2, "adaptive_avg_pool2d")
+
+
+def adaptive_avg_pool3d(input, output_size):
+    """Adaptive 3-d average pooling to `output_size`."""
+    return _adaptive_avg(input, output_size, 3, "adaptive_avg_pool3d")
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Group normalisation over [N, C, *] in `num_groups` groups (biased variance), then the per-channel affine
+    (mint.nn.functional.group_norm)."""
+    _check_tensor(input, "input", "group_norm")
+    if input.dim() < 2 or input.shape[1] % num_groups:
+        raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, but got input of "
+                           f"shape {list(input.shape)} and num_groups={num_groups}")
+    x = unwrap(input)
+    w = unwrap(weight) if weight is not None else None
+    b = unwrap(bias) if bias is not None else None
+    return _out(mint.nn.functional.group_norm(x, int(num_groups), w, b, eps), input)
+
+
+def _f(t):
+    return t.float() if t is not None else None
+
+
+def _affine(y, weight, bias, ndim):
+    shape = (1, -1) + (1,) * (ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+@_emulated("batch statistics composed from facade reductions; running statistics updated without grad")
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5
+               ) -> Tensor:
+    """Batch normalisation over [N, C, *]: in training, batch mean and biased variance over every dim but 1
+    (running_mean/running_var, when given, move by `momentum` towards the batch mean and the unbiased variance,
+    in place); otherwise the running statistics. ValueError for one value per channel in training."""
+    if input._dt.emulated:  # bfloat16: computed in float32 and rounded once, as torch's CPU kernel
+        return batch_norm(input.float(), running_mean, running_var, _f(weight), _f(bias), training, momentum, eps).to(input.dtype)
+    T = _T_()
+    if input.dim() < 2:
+        raise ValueError(f"Expected 2D or higher input (got {input.dim()}D input)")
+    dims = [0] + list(range(2, input.dim()))
+    shape = (1, -1) + (1,) * (input.dim() - 2)
+    if training:
+        n = input.numel() // input.shape[1]
+        if n <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size "
+                             f"{list(input.shape)}")
+        mean = input.mean(dims, keepdim=True)
+        var = ((input - mean) ** 2).mean(dims, keepdim=True)
+        if running_mean is not None or running_var is not None:
+            with T.no_grad():
+                if running_mean is not None:
+                    running_mean.copy_(running_mean * (1 - momentum) + mean.reshape(-1).detach() * momentum)
+                if running_var is not None:
+                    running_var.copy_(running_var * (1 - momentum) + var.reshape(-1).detach() * (n / (n - 1))
+                                      * momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError("running_mean and running_var must be defined in evaluation mode")
+        mean, var = running_mean.reshape(shape), running_var.reshape(shape)
+    y = (input - mean) / T.sqrt(var + eps)
+    return _affine(y, weight, bias, input.dim())
+
+
+@_emulated("per-instance statistics composed from facade reductions")
+def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var: Tensor | None = None,
+                  weight: Tensor | None = None, bias: Tensor | None = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Instance normalisation over [N, C, *]: each (sample, channel) normalised over its spatial dims (biased
+    variance); running statistics, when given, move towards the batch-averaged instance statistics."""
+    if input._dt.emulated:  # bfloat16: computed in float32 and rounded once, as torch's CPU kernel
+        return instance_norm(input.float(), running_mean, running_var, _f(weight), _f(bias), use_input_stats, momentum, eps).to(input.dtype)
+    T = _T_()
+    if input.dim() < 3:
+        raise ValueError(f"Expected 3D or higher input (got {input.dim()}D input)")
+    dims = list(range(2, input.dim()))
+    if use_input_stats:
+        mean = input.mean(dims, keepdim=True)
+        var = ((input - mean) ** 2).mean(dims, keepdim=True)
+        n = input.numel() // (input.shape[0] * input.shape[1])
+        if running_mean is not None or running_var is not None:
+            with T.no_grad():
+                if running_mean is not None:
+                    running_mean.copy_(running_mean * (1 - momentum)
+                                       + mean.detach().reshape(input.shape[0], -1).mean(0) * momentum)
+                if running_var is not None:
+                    uv = var.detach().reshape(input.shape[0], -1).mean(0) * (n / builtins.max(n - 1, 1))
+                    running_var.copy_(running_var * (1 - momentum) + uv * momentum)
+    else:
+        shape = (1, -1) + (1,) * (input.dim() - 2)
+        mean, var = running_mean.reshape(shape), running_var.reshape(shape)
+    y = (input - mean) / T.sqrt(var + eps)
+    return _affine(y, weight, bias, input.dim())
+
+
+__all__ += ["softsign", "tanhshrink", "hardtanh", "hardsigmoid", "hardswish", "mish", "elu", "celu", "selu",
+            "softshrink", "hardshrink", "threshold", "softmin", "prelu", "smooth_l1_loss", "huber_loss",
+            "soft_margin_loss", "margin_ranking_loss", "kl_div", "binary_cross_entropy",
+            "binary_cross_entropy_with_logits", "cosine_similarity", "pairwise_distance", "hinge_embedding_loss",
+            "cosine_embedding_loss", "pixel_shuffle", "pixel_unshuffle", "conv1d", "conv2d", "conv3d",
+            "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+            "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "group_norm", "batch_norm",
+            "instance_norm"]
 
 
 from .._unsupported import module_getattr as _module_getattr  # noqa: E402
