@@ -24,6 +24,9 @@ from typing import TYPE_CHECKING, Any, Mapping
 import torch
 import torch.nn.functional as F
 
+from qwen_sft.sizes import head_dim_from_hf, padded_vocab_size  # noqa: F401 (served here as before)
+from qwen_sft.weight_map import family_for
+
 if TYPE_CHECKING:  # megatron-core is imported inside the functions: `padded_vocab_size` users stay light
     from megatron.core.models.gpt import GPTModel
     from megatron.core.transformer import TransformerConfig
@@ -47,44 +50,12 @@ _REQUIRED_HF_KEYS = (
 )
 
 
-def padded_vocab_size(vocab_size: int, tensor_model_parallel_size: int, make_vocab_size_divisible_by: int = 128) -> int:
-    """Round `vocab_size` up to a multiple of `make_vocab_size_divisible_by * tensor_model_parallel_size`.
-
-    This is Megatron-LM's rule (`_vocab_size_with_padding`): every tensor-parallel rank then holds an equal
-    slice of the embedding and output layer whose row count is a multiple of `make_vocab_size_divisible_by`.
-    Example: Qwen2.5-0.5B's 151,936 rows (= 128 × 1,187) stay 151,936 at TP=1 and pad to 152,064 at TP=2 and
-    TP=4, 152,576 at TP=8; Qwen2.5-7B's 152,064 rows stay 152,064 up to TP=4.
-
-    Args:
-        vocab_size: rows of the HF embedding (`config.json` `vocab_size`), > 0.
-        tensor_model_parallel_size: TP degree, >= 1.
-        make_vocab_size_divisible_by: per-rank multiple, >= 1 (Megatron-LM's default is 128).
-
-    Returns:
-        The padded row count (>= vocab_size).
-
-    Raises:
-        ValueError: a non-positive argument.
-    """
-    for name, value in (
-        ("vocab_size", vocab_size),
-        ("tensor_model_parallel_size", tensor_model_parallel_size),
-        ("make_vocab_size_divisible_by", make_vocab_size_divisible_by),
-    ):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"padded_vocab_size: {name} must be a positive int, got {value!r}")
-    multiple = make_vocab_size_divisible_by * tensor_model_parallel_size
-    return ((vocab_size + multiple - 1) // multiple) * multiple
-
-
 # megatron-core 0.16.1's Llama-3 RoPE scaling (`RotaryEmbedding._apply_scaling`) takes only `factor` from
 # GPTModel; the other three parameters are fixed at these values (those of every Llama-3.1/3.2/3.3 release).
 _MEGATRON_LLAMA3_FIXED = {"low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
 
 
 def _family(hf_config: Mapping[str, Any]):
-    from qwen_sft.weight_map import family_for  # weight_map imports this module at its top
-
     return family_for(hf_config)
 
 
@@ -145,20 +116,6 @@ def _rope_scaling_factor(hf_config: Mapping[str, Any], family) -> float | None:
                 raise ValueError(f"hf_config {key} rope_type 'llama3' lacks its 'factor'")
             factor = float(scaling["factor"])
     return factor
-
-
-def head_dim_from_hf(hf_config: Mapping[str, Any]) -> int:
-    """Attention head size (Megatron `kv_channels`): `head_dim` when config.json has it, else hidden / heads.
-
-    Raises:
-        ValueError: hidden_size not divisible by num_attention_heads and no explicit `head_dim`.
-    """
-    if hf_config.get("head_dim"):
-        return int(hf_config["head_dim"])
-    hidden, heads = int(hf_config["hidden_size"]), int(hf_config["num_attention_heads"])
-    if hidden % heads:
-        raise ValueError(f"hf_config hidden_size={hidden} is not divisible by num_attention_heads={heads}")
-    return hidden // heads
 
 
 def _rope_theta(hf_config: Mapping[str, Any]) -> float:

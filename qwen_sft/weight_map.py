@@ -17,7 +17,7 @@ Splits (TP rank `r` of `TP`):
 - `replicated`: every rank holds the whole tensor (checked equal on the way back);
 - `rows` / `columns`: the r-th contiguous chunk of dim 0 / dim 1;
 - `rows (vocab)`: zero rows pad the vocabulary to `padded_vocab_size` (Megatron-LM's rule,
-  `qwen_sft.model.padded_vocab_size`), then `rows`; the padding is stripped on the way back;
+  `qwen_sft.sizes.padded_vocab_size`), then `rows`; the padding is stripped on the way back;
 - `fused qkv`: `linear_qkv` holds, for each of the `ng` query groups in order, that group's `nh/ng` query heads
   followed by its key head and its value head (each `head_dim` rows); rank r holds groups `r*ng/TP … (r+1)*ng/TP-1`;
 - `fused gate-up`: `linear_fc1` on rank r is `[gate_r; up_r]`, the r-th row chunks of gate and up stacked.
@@ -38,7 +38,7 @@ from typing import Any, Mapping, Optional
 
 import torch
 
-from qwen_sft.model import head_dim_from_hf, padded_vocab_size
+from qwen_sft.sizes import head_dim_from_hf, padded_vocab_size
 
 __all__ = [
     "Stage",
