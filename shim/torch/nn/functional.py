@@ -213,6 +213,10 @@ def _log_softmax_m(x, dim: int, storage_dtype):
     if storage_dtype not in _LOG_SOFTMAX_DTYPES:
         x = ops.cast(x, _F32)
     # workaround "LogSoftmaxExt" (shim/torch/_workarounds.py)
+    if storage_dtype == ms.float64:
+        # MindSpore's CPU LogSoftmax computes float64 with float32 accuracy (errors ~2e-6): composed instead
+        shifted = x - ops.stop_gradient(x.max(axis=dim, keepdims=True))
+        return shifted - mint.log(mint.sum(mint.exp(shifted), dim, keepdim=True))
     return ops.log_softmax(x, dim)
 
 
@@ -437,8 +441,9 @@ def sigmoid(input: Tensor) -> Tensor:
 
 
 def tanh(input: Tensor) -> Tensor:
-    """Hyperbolic tangent."""
-    return _out(mint.tanh(_float_storage(input, "tanh")), input)
+    """Hyperbolic tangent (torch.tanh's computation: float32 through MindSpore's float64 kernel)."""
+    from .._ops.pointwise import _tanh64
+    return _out(_tanh64(_float_storage(input, "tanh")), input)
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -452,7 +457,8 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 def logsigmoid(input: Tensor) -> Tensor:
     """log(sigmoid(x)) = -softplus(-x), computed stably."""
     x = _float_storage(input, "logsigmoid")
-    return _out(mint.minimum(x, mint.zeros_like(x)) - mint.log1p(mint.exp(-mint.abs(x))), input)
+    # mint.zeros_like has no CPU kernel (ZerosLikeExt): min(x, 0) as a clamp
+    return _out(mint.clamp(x, max=0.0) - mint.log1p(mint.exp(-mint.abs(x))), input)
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
