@@ -137,8 +137,17 @@ _MATMUL_NT = ops.MatMul(transpose_b=True)
 
 
 def bilinear(input1, input2, weight, bias=None):
-    """Not supported: raises NotImplementedError."""
-    raise NotImplementedError("torch.nn.functional.bilinear is not supported by the MindSpore facade")
+    """y[*, o] = Σ_ij x1[*, i] W[o, i, j] x2[*, j] + b[o]: input1 [*, in1], input2 [*, in2], weight
+    [out, in1, in2], bias [out] (one matmul, then a product-sum over in2)."""
+    _check_tensor(input1, "input1", "bilinear")
+    _check_tensor(input2, "input2", "bilinear")
+    out_f, in1, in2 = weight.shape
+    if input1.shape[-1] != in1 or input2.shape[-1] != in2 or tuple(input1.shape[:-1]) != tuple(input2.shape[:-1]):
+        raise RuntimeError(f"bilinear(): input sizes {list(input1.shape)}, {list(input2.shape)} do not match "
+                           f"weight {list(weight.shape)}")
+    t1 = input1.matmul(weight.permute(1, 0, 2).reshape(in1, out_f * in2))
+    y = (t1.reshape(list(input1.shape[:-1]) + [out_f, in2]) * input2.unsqueeze(-2)).sum(-1)
+    return y if bias is None else y + bias
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
@@ -782,7 +791,7 @@ def threshold(input: Tensor, threshold: float, value: float, inplace: bool = Fal
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """x if x > 0 else weight * x; ``weight`` has 1 or C (= input.size(1)) elements."""
     t = _torch()
-    w = weight
+    w = weight.reshape(())
     if weight.numel() != 1:
         if input.dim() < 2 or input.shape[1] != weight.numel():
             raise RuntimeError(f"prelu: weight has {weight.numel()} elements, expected 1 or input.size(1)")
@@ -862,7 +871,8 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     if log_target:
         loss = target.exp() * (target - input)
     else:
-        tlogt = t.where(target > 0, target * t.where(target > 0, target, target * 0 + 1).log(), target * 0)
+        # xlogy(t, t): 0 where t == 0, t log t elsewhere (NaN for t < 0, as torch)
+        tlogt = t.where(target == 0, target * 0, target * t.where(target == 0, target * 0 + 1, target).log())
         loss = tlogt - target * input
     if reduction == "batchmean":
         return loss.sum() / input.shape[0] if input.dim() else loss.sum()
@@ -991,21 +1001,17 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     x = input if input.dim() == 2 else input.reshape(1, -1)
     tg = target.reshape(x.shape).cpu().numpy() if hasattr(target, "cpu") else np.asarray(target)
     n, c = x.shape
-    is_t = np.zeros((n, c), np.float32)
-    pair = np.zeros((n, c, c), np.float32)  # pair[n, j, i] = 1 for target j, non-target i
+    pair = np.zeros((n, c, c), np.float32)  # pair[n, j, i]: times target j is listed, for each non-target i
     for r in range(n):
         js = []
         for v in tg[r]:
             if v < 0:
                 break
             js.append(int(v))
-        is_t[r, js] = 1
-        for j in js:
-            pair[r, j] = 1 - is_t[r]
-    for r in range(n):  # non-targets are known only once all targets are read
-        for j in range(c):
-            if pair[r, j].any():
-                pair[r, j] = 1 - is_t[r]
+        is_t = np.zeros(c, np.float32)
+        is_t[js] = 1
+        for j in js:  # a target listed twice counts twice (torch's CPU kernel walks the list)
+            pair[r, j] += 1 - is_t
     pm = t.tensor(pair, dtype=x.dtype, device=x.device)
     h = (1 - (x.unsqueeze(2) - x.unsqueeze(1))).clamp(min=0)  # [n, j, i]
     loss = (h * pm).sum((1, 2)) / c
@@ -1417,7 +1423,9 @@ def _lp_poolnd(input, norm_type, kernel_size, stride, ceil_mode, nd, fn):
     k = _tuple(kernel_size, nd, "kernel_size")
     pooled = _avg_poolnd(input.pow(norm_type), k, stride, 0, ceil_mode, True, None, nd, fn)
     n = int(np.prod(k))
-    return (pooled.sign() * relu(pooled.abs())).mul(n).pow(1.0 / norm_type)
+    # torch writes sign(s) * relu(|s|), which equals s (NaN stays NaN); s itself keeps a NaN that the facade's
+    # relu would turn into 0
+    return pooled.mul(n).pow(1.0 / norm_type)
 
 
 def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):

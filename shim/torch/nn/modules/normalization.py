@@ -85,10 +85,10 @@ __all__ += ["GroupNorm", "LocalResponseNorm"]
 
 class GroupNorm(Module):
     """Group normalisation of [N, C, *] over ``num_groups`` channel groups; ``affine`` adds per-channel weight
-    (ones) and bias (zeros) [C]."""
+    (ones) and, with ``bias``, bias (zeros) [C]."""
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, device=None,
-                 dtype=None) -> None:
+                 dtype=None, *, bias: bool = True) -> None:
         super().__init__()
         if num_channels % num_groups != 0:
             raise ValueError("num_channels must be divisible by num_groups")
@@ -98,7 +98,10 @@ class GroupNorm(Module):
         self.affine = affine
         if affine:
             self.weight = Parameter(_empty(num_channels, device=device, dtype=dtype))
-            self.bias = Parameter(_empty(num_channels, device=device, dtype=dtype))
+            if bias:
+                self.bias = Parameter(_empty(num_channels, device=device, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -107,7 +110,8 @@ class GroupNorm(Module):
     def reset_parameters(self) -> None:
         if self.affine:
             init.ones_(self.weight)
-            init.zeros_(self.bias)
+            if self.bias is not None:
+                init.zeros_(self.bias)
 
     def forward(self, input):
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
