@@ -1549,3 +1549,112 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
         div = avg_pool3d(div, (size, 1, 1), stride=1).squeeze(1).reshape(s)
     div = (div * alpha + k).pow(beta)
     return input / div
+
+
+# ---- multi-head attention ---------------------------------------------------------------------------------
+
+
+def _float_mask(mask, like, name):
+    """A bool mask (True = masked out) as a float mask (-inf where True, 0 elsewhere); float masks pass."""
+    if mask is None:
+        return None
+    if mask.dtype == _torch().bool:
+        return like.new_zeros(mask.shape).masked_fill(mask, float("-inf"))
+    if not mask.is_floating_point():
+        raise AssertionError(f"only bool and floating types of {name} are supported")
+    return mask
+
+
+def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_heads, in_proj_weight, in_proj_bias,
+                                 bias_k, bias_v, add_zero_attn, dropout_p, out_proj_weight, out_proj_bias,
+                                 training=True, key_padding_mask=None, need_weights=True, attn_mask=None,
+                                 use_separate_proj_weight=False, q_proj_weight=None, k_proj_weight=None,
+                                 v_proj_weight=None, static_k=None, static_v=None, average_attn_weights=True,
+                                 is_causal=False):
+    """Multi-head attention over sequence-first inputs: query [L, N, E] (or [L, E] unbatched), key/value
+    [S, N, E_k/E_v]; returns (output [L, N, E], weights [N, L, S] averaged over heads or [N, heads, L, S], or
+    None without ``need_weights``). Masks: ``attn_mask`` [L, S] or [N * heads, L, S], ``key_padding_mask``
+    [N, S]; bool True (or -inf) masks a position out. The composition follows torch's reference path
+    (in-projection, bias_k/bias_v, zero attention, scaled Q Kᵀ + mask, softmax, dropout, out-projection)."""
+    t = _torch()
+    if static_k is not None or static_v is not None:
+        raise NotImplementedError("torch.nn.functional.multi_head_attention_forward(static_k/static_v) is not "
+                                  "supported by the MindSpore facade")
+    batched = query.dim() == 3
+    if not batched:
+        query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
+        if key_padding_mask is not None:
+            key_padding_mask = key_padding_mask.unsqueeze(0)
+    tgt_len, bsz, embed_dim = query.shape
+    if embed_dim != embed_dim_to_check:
+        raise AssertionError(f"was expecting embedding dimension of {embed_dim_to_check}, but got {embed_dim}")
+    head_dim = embed_dim // num_heads
+    if head_dim * num_heads != embed_dim:
+        raise AssertionError(f"embed_dim {embed_dim} not divisible by num_heads {num_heads}")
+    if is_causal and attn_mask is None:
+        raise RuntimeError("Need attn_mask if specifying the is_causal hint.")
+    key_padding_mask = _float_mask(key_padding_mask, query, "key_padding_mask")
+    attn_mask = _float_mask(attn_mask, query, "attn_mask")
+    if use_separate_proj_weight:
+        bq = bk = bv = None
+        if in_proj_bias is not None:
+            bq, bk, bv = in_proj_bias.chunk(3)
+        q = linear(query, q_proj_weight, bq)
+        k = linear(key, k_proj_weight, bk)
+        v = linear(value, v_proj_weight, bv)
+    else:
+        wq, wk, wv = in_proj_weight.chunk(3)
+        bq = bk = bv = None
+        if in_proj_bias is not None:
+            bq, bk, bv = in_proj_bias.chunk(3)
+        q, k, v = linear(query, wq, bq), linear(key, wk, bk), linear(value, wv, bv)
+    if attn_mask is not None:
+        if attn_mask.dim() == 2:
+            if tuple(attn_mask.shape) != (tgt_len, key.shape[0]):
+                raise RuntimeError(f"The shape of the 2D attn_mask is {tuple(attn_mask.shape)}, but should be "
+                                   f"{(tgt_len, key.shape[0])}.")
+            attn_mask = attn_mask.unsqueeze(0)
+        elif attn_mask.dim() != 3:
+            raise RuntimeError(f"attn_mask's dimension {attn_mask.dim()} is not supported")
+    if bias_k is not None and bias_v is not None:
+        k = t.cat([k, bias_k.repeat(1, bsz, 1)])
+        v = t.cat([v, bias_v.repeat(1, bsz, 1)])
+        if attn_mask is not None:
+            attn_mask = pad(attn_mask, (0, 1))
+        if key_padding_mask is not None:
+            key_padding_mask = pad(key_padding_mask, (0, 1))
+    q = q.reshape(tgt_len, bsz * num_heads, head_dim).transpose(0, 1)
+    k = k.reshape(k.shape[0], bsz * num_heads, head_dim).transpose(0, 1)
+    v = v.reshape(v.shape[0], bsz * num_heads, head_dim).transpose(0, 1)
+    if add_zero_attn:
+        k = t.cat([k, k.new_zeros(bsz * num_heads, 1, head_dim)], 1)
+        v = t.cat([v, v.new_zeros(bsz * num_heads, 1, head_dim)], 1)
+        if attn_mask is not None:
+            attn_mask = pad(attn_mask, (0, 1))
+        if key_padding_mask is not None:
+            key_padding_mask = pad(key_padding_mask, (0, 1))
+    src_len = k.shape[1]
+    if key_padding_mask is not None:
+        kpm = key_padding_mask.reshape(bsz, 1, 1, src_len).expand(-1, num_heads, -1, -1)
+        kpm = kpm.reshape(bsz * num_heads, 1, src_len)
+        attn_mask = kpm if attn_mask is None else attn_mask + kpm
+    if not training:
+        dropout_p = 0.0
+    scores = t.bmm(q * _math.sqrt(1.0 / head_dim), k.transpose(-2, -1))
+    if attn_mask is not None:
+        scores = scores + attn_mask
+    w = softmax(scores, -1)
+    if dropout_p > 0.0:
+        w = dropout(w, p=dropout_p)
+    out = t.bmm(w, v).transpose(0, 1).reshape(tgt_len * bsz, embed_dim)
+    out = linear(out, out_proj_weight, out_proj_bias).reshape(tgt_len, bsz, -1)
+    weights = None
+    if need_weights:
+        weights = w.reshape(bsz, num_heads, tgt_len, src_len)
+        if average_attn_weights:
+            weights = weights.mean(1)
+        if not batched:
+            weights = weights.squeeze(0)
+    if not batched:
+        out = out.squeeze(1)
+    return out, weights
