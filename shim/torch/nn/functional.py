@@ -719,6 +719,7 @@ def _torch():
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x if x > 0 else alpha * (exp(x) - 1)."""
+    # workaround "EluExt" (shim/torch/_workarounds.py)
     t = _torch()
     return _inplace_result(input, t.where(input > 0, input, t.expm1(input) * alpha), inplace)
 
@@ -735,6 +736,7 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """scale * elu(x, alpha) with torch's constants (from the SELU paper)."""
+    # workaround "SeLUExt" (shim/torch/_workarounds.py)
     t = _torch()
     r = t.where(input > 0, input * _SELU_SCALE, t.expm1(input) * (_SELU_ALPHA * _SELU_SCALE))
     return _inplace_result(input, r, inplace)
@@ -742,6 +744,7 @@ def selu(input: Tensor, inplace: bool = False) -> Tensor:
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
     """clamp(x, min_val, max_val)."""
+    # workaround "Hardtanh" (shim/torch/_workarounds.py)
     return _inplace_result(input, input.clamp(min_val, max_val), inplace)
 
 
@@ -757,6 +760,7 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """x * tanh(softplus(x))."""
+    # workaround "MishExt" (shim/torch/_workarounds.py)
     return _inplace_result(input, input * tanh(softplus(input)), inplace)
 
 
@@ -866,6 +870,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """Pointwise KL divergence with ``input`` log-probabilities: t (log t - x) (0 where t = 0), or
     exp(t) (t - x) with ``log_target``; ``reduction="batchmean"`` divides the sum by input.size(0)."""
+    # workaround "KLDiv" (shim/torch/_workarounds.py)
     reduction = _legacy_reduction(size_average, reduce, reduction) if reduction != "batchmean" else reduction
     t = _torch()
     if log_target:
@@ -1045,6 +1050,7 @@ def _pad_index(n: int, left: int, right: int, mode: str) -> np.ndarray:
 def _pad_mode(input: Tensor, pad: tuple, mode: str) -> Tensor:
     """reflect / replicate / circular padding as an index_select per padded dim (differentiable; negative
     padding crops first, as torch)."""
+    # workaround "ReflectionPad2D", workaround "ReplicationPad2D" (shim/torch/_workarounds.py)
     nd = len(pad) // 2
     if mode in ("reflect", "replicate", "circular") and not (input.dim() in (nd + 1, nd + 2)):
         raise NotImplementedError(f"torch.nn.functional.pad(mode={mode!r}) with {len(pad)}-element pad expects a "
@@ -1079,16 +1085,13 @@ def _tuple(v, n: int, name: str) -> tuple:
 
 def _conv_m(x, w, groups: int, stride: tuple, dilation: tuple):
     """MindSpore convolution of storage tensors ``x`` [N, C, *S] and ``w`` [O, C/groups, *K] (2 or 3 spatial
-    dims, no padding)."""
+    dims, no padding). The mint forms (Conv2DExt, conv1d/conv3d) have no CPU kernel; the ops forms
+    (Conv2D, Conv3D) do, with their gradients."""
+    # workaround "Conv2DExt" (shim/torch/_workarounds.py)
+    # workaround "mint conv1d/conv3d" (shim/torch/_workarounds.py)
     if len(stride) == 2:
         return ops.conv2d(x, w, stride=stride, pad_mode="valid", dilation=dilation, groups=groups)
-    # workaround "Conv3DGroups" (shim/torch/_workarounds.py)
-    if groups == 1:
-        return ops.conv3d(x, w, stride=stride, pad_mode="valid", dilation=dilation)
-    xs = mint.chunk(x, groups, 1)
-    ws = mint.chunk(w, groups, 0)
-    return mint.cat([ops.conv3d(a, b, stride=stride, pad_mode="valid", dilation=dilation)
-                     for a, b in zip(xs, ws)], 1)
+    return ops.conv3d(x, w, stride=stride, pad_mode="valid", dilation=dilation, groups=groups)
 
 
 def _convnd(input, weight, bias, stride, padding, dilation, groups, nd: int, fn: str):
@@ -1158,6 +1161,7 @@ def _conv_transposend(input, weight, bias, stride, padding, output_padding, grou
     """Transposed convolution composed as a convolution: the input with stride-1 zeros inserted between
     elements, padded by dilation (k - 1) - padding each side (+ output_padding at the end), convolved with the
     flipped weight [C_in, C_out / groups, *K] regrouped to [C_out, C_in / groups, *K] (stride 1)."""
+    # workaround "ConvTranspose2D" (shim/torch/_workarounds.py)
     _check_tensor(input, "input", fn)
     if input.dim() not in (nd + 1, nd + 2):
         raise RuntimeError(f"{fn}: Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input, got "
@@ -1270,6 +1274,7 @@ def _table(sizes, dims):
 
 def _gather_windows(input, nd, table, fill):
     """input [*, *S] -> windows [*, O, K] (sentinel positions hold ``fill``)."""
+    # workaround "AvgPool2D", workaround "AdaptiveAvgPool2DExt" (shim/torch/_workarounds.py)
     t = _torch()
     lead = list(input.shape[:-nd])
     x = input.reshape(lead + [-1])
@@ -1451,6 +1456,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """Normalise over every dim but 1 (channels): batch statistics (biased variance) when ``training``, the
     running ones otherwise. In training the running buffers are updated in place:
     r = (1 - momentum) r + momentum * stat, the variance unbiased (torch's)."""
+    # workaround "BatchNormExt" (shim/torch/_workarounds.py)
     _check_tensor(input, "input", "batch_norm")
     if input.dim() < 2:
         raise ValueError(f"expected 2D or higher input (got {input.dim()}D input)")
