@@ -644,7 +644,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
 def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
     """Pad the last ``len(pad) // 2`` dims: ``pad = (left_last, right_last, left_prev, right_prev, ...)``
     (negative values crop). ``mode="constant"`` fills ``value`` (default 0); "reflect", "replicate" and
-    "circular" index the input (an index_select per padded dim). ValueError for an odd-length ``pad`` or one longer than 2 * input.dim()."""
+    "circular" index the input (an index_select per padded dim). ValueError for an odd-length ``pad`` or one
+    longer than 2 * input.dim()."""
     _check_tensor(input, "input", "pad")
     pad = tuple(int(p) for p in pad)
     if len(pad) % 2:
@@ -654,6 +655,14 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
                          f"padding length {len(pad)} and input of dimension {input.dim()}")
     if mode != "constant":
         return _pad_mode(input, pad, mode)
+    if any(p < 0 for p in pad):
+        # workaround "PadV3 negative padding" (shim/torch/_workarounds.py): crop by slicing, then pad
+        for i in range(len(pad) // 2):
+            dim = input.dim() - 1 - i
+            lo, hi = builtins.max(-pad[2 * i], 0), builtins.max(-pad[2 * i + 1], 0)
+            if lo or hi:
+                input = input.narrow(dim, lo, input.shape[dim] - lo - hi)
+        pad = tuple(builtins.max(p, 0) for p in pad)
     x = unwrap(input)
     if all(p == 0 for p in pad):
         return _out(x + 0 if input._dt is not D.bool else ops.cast(ops.cast(x, ms.int32), ms.bool_), input)
