@@ -752,8 +752,10 @@ def selu(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
-    """clamp(x, min_val, max_val)."""
+    """clamp(x, min_val, max_val) (integer inputs keep their dtype, bounds truncated, as torch)."""
     # workaround "Hardtanh" (shim/torch/_workarounds.py)
+    if not input.is_floating_point():
+        min_val, max_val = int(min_val), int(max_val)
     return _inplace_result(input, input.clamp(min_val, max_val), inplace)
 
 
@@ -791,8 +793,8 @@ def softsign(input: Tensor) -> Tensor:
 
 
 def tanhshrink(input: Tensor) -> Tensor:
-    """x - tanh(x)."""
-    return input - tanh(input)
+    """x - tanh(x) (integers give floats, as torch.tanh)."""
+    return input - _torch().tanh(input)
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
@@ -1068,13 +1070,18 @@ def _pad_mode(input: Tensor, pad: tuple, mode: str) -> Tensor:
     for i in range(nd):
         dim = input.dim() - 1 - i
         left, right = pad[2 * i], pad[2 * i + 1]
-        if left < 0 or right < 0:
+        if (left < 0 or right < 0) and mode != "replicate":  # replicate clamps indices (torch's negative pads)
             n = out.shape[dim]
             out = out.narrow(dim, builtins.max(-left, 0), n - builtins.max(-left, 0) - builtins.max(-right, 0))
             left, right = builtins.max(left, 0), builtins.max(right, 0)
         if left == 0 and right == 0:
             continue
         idx = _pad_index(out.shape[dim], left, right, mode)
+        if out.numel() == 0:  # nothing to index (MindSpore's index_select gradient fails on empty inputs)
+            shape = list(out.shape)
+            shape[dim] = len(idx)
+            out = out.new_zeros(shape) + out.sum() * 0
+            continue
         out = out.index_select(dim, _torch().tensor(idx, dtype=_torch().int64, device=input.device))
     return out
 
@@ -1112,6 +1119,9 @@ def _convnd(input, weight, bias, stride, padding, dilation, groups, nd: int, fn:
     if input.dim() not in (nd + 1, nd + 2):
         raise RuntimeError(f"{fn}: Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to {fn}, but got "
                            f"input of size: {list(input.shape)}")
+    if not input.is_floating_point():
+        raise NotImplementedError(f"torch.nn.functional.{fn} with {input.dtype} input is not supported by the "
+                                  "MindSpore facade (MindSpore's CPU convolution kernels take floating types only)")
     unbatched = input.dim() == nd + 1
     x = input.unsqueeze(0) if unbatched else input
     if x.shape[1] != weight.shape[1] * groups:
@@ -1145,9 +1155,11 @@ def _convnd(input, weight, bias, stride, padding, dilation, groups, nd: int, fn:
     out = _conv_m(xm, wm, groups, stride, dilation)
     if nd == 1:
         out = out.squeeze(2)
+    if bias is not None:  # added before the result's rounding (bfloat16 rounds once, as torch's fused kernel)
+        if bias._dt is not input._dt:
+            raise RuntimeError(f"{fn}: Input type ({input.dtype}) and bias type ({bias.dtype}) should be the same")
+        out = out + unwrap(bias).reshape((-1,) + (1,) * nd)
     res = _out(out, input)
-    if bias is not None:
-        res = res + bias.reshape([-1] + [1] * nd)
     return res.squeeze(0) if unbatched else res
 
 
@@ -1172,6 +1184,9 @@ def _conv_transposend(input, weight, bias, stride, padding, output_padding, grou
     flipped weight [C_in, C_out / groups, *K] regrouped to [C_out, C_in / groups, *K] (stride 1)."""
     # workaround "ConvTranspose2D" (shim/torch/_workarounds.py)
     _check_tensor(input, "input", fn)
+    if not input.is_floating_point():
+        raise NotImplementedError(f"torch.nn.functional.{fn} with {input.dtype} input is not supported by the "
+                                  "MindSpore facade (MindSpore's CPU convolution kernels take floating types only)")
     if input.dim() not in (nd + 1, nd + 2):
         raise RuntimeError(f"{fn}: Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input, got "
                            f"{list(input.shape)}")
@@ -1286,7 +1301,9 @@ def _gather_windows(input, nd, table, fill):
     # workaround "AvgPool2D", workaround "AdaptiveAvgPool2DExt" (shim/torch/_workarounds.py)
     t = _torch()
     lead = list(input.shape[:-nd])
-    x = input.reshape(lead + [-1])
+    if input.numel() == 0:  # nothing to gather (MindSpore's index_select gradient fails on empty inputs)
+        return input.new_zeros(lead + list(table.shape)) + input.sum() * 0
+    x = input.reshape(lead + [int(np.prod(input.shape[-nd:]))])
     x = t.cat([x, x.new_full(lead + [1], fill)], -1)
     idx = t.tensor(table.reshape(-1), dtype=t.int64, device=input.device)
     return x.index_select(x.dim() - 1, idx).reshape(lead + list(table.shape))
@@ -1360,9 +1377,13 @@ def _avg_poolnd(input, kernel_size, stride, padding, ceil_mode, count_include_pa
             else:
                 c = np.minimum(start + kk, n) - np.maximum(start, 0)
             div = (div[:, None] * c[None, :]).reshape(-1)
-    w = _gather_windows(input, nd, table, 0.0)
     t = _torch()
-    res = w.sum(-1) / t.tensor(div.astype(np.float32), dtype=input.dtype, device=input.device)
+    w = _gather_windows(input, nd, table, 0.0 if input.is_floating_point() else 0)
+    if input.is_floating_point():
+        res = w.sum(-1) / t.tensor(div.astype(np.float32), dtype=input.dtype, device=input.device)
+    else:  # torch's integer kernel: an integer sum divided with truncation
+        res = t.div(w.sum(-1, dtype=input.dtype), t.tensor(div.astype(np.int64), device=input.device),
+                    rounding_mode="trunc").to(input.dtype)
     return res.reshape(list(input.shape[:-nd]) + out)
 
 
@@ -1458,6 +1479,17 @@ def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
 
 
 # ---- normalisation ----------------------------------------------------------------------------------------
+# bfloat16/float16 inputs are normalised in float32 and rounded once (torch's CPU kernels accumulate in float32).
+
+
+def _low_precision(x) -> bool:
+    t = _torch()
+    return x.dtype in (t.bfloat16, t.float16)
+
+
+def _f32(x):
+    return None if x is None else x.float()
+
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
@@ -1467,6 +1499,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     r = (1 - momentum) r + momentum * stat, the variance unbiased (torch's)."""
     # workaround "BatchNormExt" (shim/torch/_workarounds.py)
     _check_tensor(input, "input", "batch_norm")
+    if _low_precision(input):
+        return batch_norm(input.float(), running_mean, running_var, _f32(weight), _f32(bias), training, momentum,
+                          eps).to(input.dtype)
     if input.dim() < 2:
         raise ValueError(f"expected 2D or higher input (got {input.dim()}D input)")
     dims = [0] + list(range(2, input.dim()))
@@ -1500,6 +1535,9 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     """Normalise each (sample, channel) over its spatial dims; with running buffers, ``use_input_stats``
     updates them with the batch average of the instance statistics, otherwise normalises with them."""
     _check_tensor(input, "input", "instance_norm")
+    if _low_precision(input):
+        return instance_norm(input.float(), running_mean, running_var, _f32(weight), _f32(bias), use_input_stats,
+                             momentum, eps).to(input.dtype)
     n, c = input.shape[0], input.shape[1]
     shape = [1, -1] + [1] * (input.dim() - 2)
     if not use_input_stats:
@@ -1529,6 +1567,8 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Normalise over (channels of a group, spatial dims) per sample: input [N, C, *] with C divisible by
     ``num_groups``; per-channel affine ``weight``/``bias`` [C]."""
     _check_tensor(input, "input", "group_norm")
+    if _low_precision(input):
+        return group_norm(input.float(), num_groups, _f32(weight), _f32(bias), eps).to(input.dtype)
     if input.dim() < 2 or input.shape[1] % num_groups:
         raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, but got input "
                            f"of shape {list(input.shape)} and num_groups={num_groups}")
