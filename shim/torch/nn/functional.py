@@ -917,8 +917,9 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
 
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
-    """<x1, x2> / max(||x1|| ||x2||, eps) along ``dim`` (torch's: each norm clamped at sqrt(eps))... computed as
-    torch's CPU kernel: x1 / max(||x1||, eps) . x2 / max(||x2||, eps)."""
+    """Σ (x1 / max(||x1||, eps)) (x2 / max(||x2||, eps)) along ``dim`` (torch's CPU formula; the clamp here
+    also stops the norm's gradient where it applies, torch's does not: they differ only for norms below
+    ``eps``)."""
     n1 = (x1 * x1).sum(dim, keepdim=True).sqrt().clamp(min=eps)
     n2 = (x2 * x2).sum(dim, keepdim=True).sqrt().clamp(min=eps)
     return ((x1 / n1) * (x2 / n2)).sum(dim)
