@@ -63,7 +63,7 @@ UNDEFINED_VALUES = frozenset({"empty", "empty_like", "empty_strided", "new_empty
 
 # Entries whose index outputs torch leaves unspecified among equal values (sort/argsort with stable=False, topk):
 # when the indices differ, the facade's indices must pick torch's values (and be distinct along the dim).
-TIE_ORDER_FREE = frozenset({"sort", "argsort", "topk"})
+TIE_ORDER_FREE = frozenset({"sort", "argsort", "topk", "kthvalue"})
 
 # Entries that address their input's *storage* (as_strided): a sample whose input is a view into a larger storage
 # cannot be expressed by converting the view's values; such samples are harness skips.
@@ -74,6 +74,9 @@ TOLERANCE_OVERRIDES = {
     # a layer norm over one element: the input gradient is exactly 0; torch's is float32 roundoff amplified by
     # rstd = 1/sqrt(eps) (1.2e-4 in the catalogue's sample)
     "nn.functional.layer_norm": {"grad": (1e-4, 5e-4)},
+    # torch's float32 backward of logcumsumexp is off by up to 3e-3 from the float64 gradient on the catalogue's
+    # first sample; the facade's (autograd through the shifted log-cumsum-exp) by 5e-7
+    "logcumsumexp": {"grad": (1e-3, 5e-3)},
 }
 
 # Entries that draw from torch's CPU random stream. They are compared like every other entry (both generators
@@ -586,7 +589,7 @@ def _ties_only(name, sample, t_out, f_out) -> bool:
     (allowed unless sort/argsort was asked for stable=True)."""
     import torch
     args, kw = sample.args, sample.kwargs
-    if name == "topk":
+    if name in ("topk", "kthvalue"):
         dim = args[1] if len(args) > 1 else kw.get("dim", -1)
     else:
         dim = args[0] if args else kw.get("dim", -1)
@@ -600,6 +603,15 @@ def _ties_only(name, sample, t_out, f_out) -> bool:
     if x.dim() == 0:
         return False
     fi = torch.from_numpy(_host(f_idx).astype(np.int64))
+    if name == "kthvalue":
+        keep = args[2] if len(args) > 2 else kw.get("keepdim", False)
+        if not keep:
+            fi, t_idx = fi.unsqueeze(dim), t_idx.unsqueeze(dim)
+        try:
+            compare(t_out[0], f_out[0])
+        except Mismatch:
+            return False
+        return bool(torch.equal(torch.gather(x, dim, fi), torch.gather(x, dim, t_idx)))
     picked, want = torch.gather(x, dim, fi), torch.gather(x, dim, t_idx)
     if not torch.equal(picked, want) and not torch.allclose(picked, want, equal_nan=True, rtol=0, atol=0):
         return False

@@ -243,6 +243,14 @@ def index_select(input, dim, index):
         return _new(ops.gather(unwrap(input).reshape(1), _idx64(index).reshape(-1), 0).reshape(()),
                     input._dt, input._dev)
     d = _norm_dim(dim, input.dim())
+    if input.numel() == 0 or index.numel() == 0:
+        # an empty result; MindSpore's Gather backward (UnsortedSegmentSum) rejects empty shapes, so the zeros are
+        # tied to the input by a zero-weighted sum (a gradient of zeros, as torch's)
+        shape = list(input.shape)
+        shape[d] = index.numel()
+        m = unwrap(input)
+        z = mint.zeros(tuple(shape), dtype=m.dtype)
+        return _new(z + mint.sum(m) * 0 if m.dtype != ms.bool_ else z, input._dt, input._dev)
     # mint.index_select has no CPU kernel (workaround "IndexSelect")
     return _new(ops.gather(unwrap(input), _idx64(index).reshape(-1), d), input._dt, input._dev)
 
@@ -353,6 +361,50 @@ def index_fill(input, dim, index, value):
     return out
 
 
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    """torch.isin: bool tensor, True where an element of `elements` occurs in `test_elements` (either may be a
+    scalar). Computed on the host (a bool result has no gradient)."""
+    from .creation import _from_host
+    e = elements._host() if isinstance(elements, Tensor) else np.asarray(elements)
+    t = test_elements._host() if isinstance(test_elements, Tensor) else np.asarray(test_elements)
+    r = np.isin(e, t, invert=invert)
+    like = elements if isinstance(elements, Tensor) else test_elements
+    return _from_host(np.asarray(r, dtype=np.bool_), D.bool, like._dev)
+
+
+def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None):
+    """torch.searchsorted: insertion indices of `input` in the innermost rows of `sorted_sequence` (int64, or
+    int32 with out_int32); side="right"/right=True puts equal values after. Computed on the host."""
+    from .creation import _from_host
+    if side is not None:
+        right = side == "right"
+    seq = sorted_sequence._host()
+    vals = input._host() if isinstance(input, Tensor) else np.asarray(input)
+    if sorter is not None:
+        seq = np.take_along_axis(seq, sorter._host(), -1)
+    how = "right" if right else "left"
+    if seq.ndim == 1:
+        r = np.searchsorted(seq, vals, side=how)
+    else:
+        flat_s = seq.reshape(-1, seq.shape[-1])
+        flat_v = vals.reshape(flat_s.shape[0], -1)
+        r = np.stack([np.searchsorted(a, b, side=how) for a, b in zip(flat_s, flat_v)]).reshape(vals.shape)
+    dt = D.int32 if out_int32 else D.int64
+    like = sorted_sequence
+    return _from_host(np.asarray(r, dtype=np.int32 if out_int32 else np.int64), dt, like._dev)
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False):
+    """torch.bucketize: the bucket index of each element of `input` for the 1-D sorted `boundaries` (right=False:
+    boundaries[i-1] < x <= boundaries[i]). Computed on the host."""
+    from .creation import _from_host
+    vals = input._host() if isinstance(input, Tensor) else np.asarray(input)
+    r = np.searchsorted(boundaries._host(), vals, side="right" if right else "left")
+    dt = D.int32 if out_int32 else D.int64
+    like = input if isinstance(input, Tensor) else boundaries
+    return _from_host(np.asarray(r, dtype=np.int32 if out_int32 else np.int64), dt, like._dev)
+
+
 index_add = _as_1d(index_add)
 index_copy = _as_1d(index_copy)
 index_fill = _as_1d(index_fill)
@@ -372,6 +424,7 @@ def _inplace(fn):
 
 
 FUNCTIONS = {n: globals()[n] for n in __all__}
+FUNCTIONS.update(isin=isin, searchsorted=searchsorted, bucketize=bucketize)
 METHODS = {
     "gather": gather, "scatter": scatter, "scatter_add": scatter_add, "index_select": index_select,
     "masked_select": masked_select, "masked_fill": masked_fill, "nonzero": nonzero, "take_along_dim":

@@ -5,10 +5,12 @@ is computed in float32 and rounded to bfloat16 — MindSpore 2.10 has no bfloat1
 kernel is native."""
 from __future__ import annotations
 
+import builtins
+
 from mindspore import mint, ops
 
 from .. import _dtype as D
-from .._tensor import Tensor, unwrap, _cast_storage, _transpose
+from .._tensor import Tensor, unwrap, _cast_storage, _transpose, _norm_dim
 from .pointwise import _finish
 
 __all__ = ["matmul", "mm", "bmm", "baddbmm", "addmm", "addmv", "einsum", "outer", "ger", "dot", "mv", "inner"]
@@ -67,6 +69,13 @@ def matmul(input, other):
     """torch.matmul: 1-D/2-D/batched with broadcasting; same-dtype operands (torch raises otherwise)."""
     am, bm, dt = _pair(input, other, "matmul")
     na, nb = input.dim(), other.dim()
+    if na and nb and input.shape[-1] == 0 and other.shape[0 if nb == 1 else -2] == 0:
+        # empty inner dimension: MindSpore's MatMul leaves its output uninitialised; torch gives zeros (tied to
+        # both operands so the result records a gradient)
+        import numpy as np
+        shape = np.matmul(np.empty(tuple(input.shape), np.float32), np.empty(tuple(other.shape), np.float32)).shape
+        z = mint.zeros(shape, dtype=am.dtype)
+        return _finish(z + (mint.sum(am) + mint.sum(bm)) * 0 if dt.is_floating_point else z, dt, input)
     if nb == 2 and other._steps is not None and na >= 2:
         if na == 2:
             return _finish(_matmul_2d(input, am, other, bm), dt, input)
@@ -206,9 +215,142 @@ def einsum(equation, *operands):
     return prod if prod.dim() == len(rhs) else prod.reshape([prod.shape[i] for i in range(len(rhs))])
 
 
+# ---- composites of the facade's ops ------------------------------------------------------------------------
+
+
+def vdot(input, other):
+    """torch.vdot: dot product of two 1-D tensors (no conjugation needed for real dtypes)."""
+    return dot(input, other)
+
+
+def addr(input, vec1, vec2, *, beta=1, alpha=1):
+    """torch.addr: beta * input + alpha * outer(vec1, vec2) (beta = 0 ignores input; bool: or of ands)."""
+    o = outer(vec1, vec2)
+    if o.dtype is D.bool:
+        r = o if alpha else o.logical_and(False)
+        return r.logical_or(input) if beta else r
+    r = o * alpha if alpha != 1 else o
+    if beta == 0:
+        return r
+    return r + (input if beta == 1 else input * beta)
+
+
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """torch.addbmm: beta * input + alpha * sum_b(batch1[b] @ batch2[b]) (emulated bfloat16: one rounded addmm
+    per batch, in order, as torch's CPU kernel accumulates)."""
+    if batch1._dt.emulated:
+        from .creation import zeros
+        acc = zeros(batch1.shape[1], batch2.shape[2], dtype=batch1.dtype) if beta == 0 else \
+            (input * beta).expand(batch1.shape[1], batch2.shape[2])
+        for i in range(batch1.shape[0]):
+            acc = addmm(acc, batch1[i], batch2[i], alpha=alpha)
+        return acc
+    p = bmm(batch1, batch2).sum(0)
+    if alpha != 1:
+        p = p * alpha
+    if beta == 0:
+        return p
+    return p + (input if beta == 1 else input * beta)
+
+
+def kron(input, other):
+    """torch.kron: Kronecker product (ranks aligned by leading ones)."""
+    n = builtins.max(input.dim(), other.dim())
+    a = input.reshape((1,) * (n - input.dim()) + tuple(input.shape))
+    b = other.reshape((1,) * (n - other.dim()) + tuple(other.shape))
+    ashape, bshape = [], []
+    for i in range(n):
+        ashape += [a.shape[i], 1]
+        bshape += [1, b.shape[i]]
+    out = a.reshape(ashape) * b.reshape(bshape)
+    return out.reshape([a.shape[i] * b.shape[i] for i in range(n)])
+
+
+def tensordot(a, b, dims=2, out=None):
+    """torch.tensordot: contract `dims` (an int: the last dims of a with the first of b; or two lists)."""
+    if out is not None:
+        raise NotImplementedError("torch.tensordot(out=...) is not supported by the shim")
+    if isinstance(dims, int):
+        da, db = list(range(a.dim() - dims, a.dim())), list(range(dims))
+    else:
+        da, db = dims
+        if isinstance(da, int):
+            da, db = [da], [db]
+        da = [d % builtins.max(a.dim(), 1) for d in da]
+        db = [d % builtins.max(b.dim(), 1) for d in db]
+    # contracted dims of size 1 broadcast against the other operand's (as torch's tensordot does)
+    ashape, bshape = list(a.shape), list(b.shape)
+    for i, j in zip(da, db):
+        if ashape[i] == 1 and bshape[j] != 1:
+            ashape[i] = bshape[j]
+        elif bshape[j] == 1 and ashape[i] != 1:
+            bshape[j] = ashape[i]
+    if ashape != list(a.shape):
+        a = a.expand(*ashape)
+    if bshape != list(b.shape):
+        b = b.expand(*bshape)
+    fa = [i for i in range(a.dim()) if i not in da]
+    fb = [i for i in range(b.dim()) if i not in db]
+    k = 1
+    for d in da:
+        k *= a.shape[d]
+    am = a.permute(*(fa + list(da))).reshape(-1, k) if a.dim() else a.reshape(1, 1)
+    bm = b.permute(*(list(db) + fb)).reshape(k, -1) if b.dim() else b.reshape(1, 1)
+    r = matmul(am, bm)
+    return r.reshape([a.shape[i] for i in fa] + [b.shape[i] for i in fb])
+
+
+def block_diag(*tensors):
+    """torch.block_diag: the tensors (0-d, 1-d as rows, 2-d) on the diagonal of a zero matrix."""
+    from .shape import cat
+    from ..nn.functional import pad
+    mats = [t.reshape(1, 1) if t.dim() == 0 else t.reshape(1, -1) if t.dim() == 1 else t for t in tensors]
+    if not mats:
+        raise RuntimeError("torch.block_diag: expected at least one tensor")
+    dt = mats[0].dtype
+    for m in mats[1:]:
+        dt = D.promote_types(dt, m.dtype)
+    cols = builtins.sum(m.shape[1] for m in mats)
+    rows, left = [], 0
+    for m in mats:
+        c = m.shape[1]
+        rows.append(pad(m.to(dt), (left, cols - left - c)))
+        left += c
+    return cat(rows, 0)
+
+
+def cartesian_prod(*tensors):
+    """torch.cartesian_prod: all combinations of the 1-D inputs, [N, len(tensors)] (1-D for one input)."""
+    from .shape import meshgrid, stack
+    if len(tensors) == 1:
+        return tensors[0].clone()
+    grids = meshgrid(*tensors, indexing="ij")
+    return stack([g.reshape(-1) for g in grids], 1)
+
+
+def cross(input, other, dim=None):
+    """torch.cross: 3-vector cross product along `dim` (default: the first dimension of size 3)."""
+    from .shape import stack
+    if dim is None:
+        dim = next((i for i, s in enumerate(input.shape) if s == 3), None)
+        if dim is None:
+            raise RuntimeError("no dimension of size 3 in input")
+    d = _norm_dim(dim, input.dim())
+    if input.shape[d] != 3 or other.shape[d] != 3:
+        raise RuntimeError(f"linalg.cross: inputs dimension {d} must have length 3. Got {input.shape[d]} and "
+                           f"{other.shape[d]}")
+    a = [input.select(d, i) for i in range(3)]
+    b = [other.select(d, i) for i in range(3)]
+    c = [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    return stack(c, d)
+
+
 FUNCTIONS = {n: globals()[n] for n in __all__}
+FUNCTIONS.update(vdot=vdot, addr=addr, addbmm=addbmm, kron=kron, tensordot=tensordot, block_diag=block_diag,
+                 cartesian_prod=cartesian_prod, cross=cross)
 METHODS = dict(matmul=matmul, mm=mm, bmm=bmm, baddbmm=baddbmm, addmm=addmm, addmv=addmv, outer=outer, ger=ger,
-               dot=dot, mv=mv, inner=inner, __matmul__=matmul,
+               dot=dot, mv=mv, inner=inner, __matmul__=matmul, vdot=vdot, addr=addr, addbmm=addbmm, kron=kron,
+               cross=cross,
                __rmatmul__=lambda self, other: matmul(other, self),
                baddbmm_=lambda self, b1, b2, *, beta=1, alpha=1: self.copy_(baddbmm(self, b1, b2, beta=beta,
                                                                                     alpha=alpha)),

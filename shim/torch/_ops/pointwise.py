@@ -621,6 +621,144 @@ def _make_inplace(fn, name):
     return method
 
 
+# ---- composites (facade ops; gradients flow through them) ----------------------------------------------------
+
+
+def _floaty(x):
+    """x as a floating facade tensor (integers/bools -> the default float dtype), Python numbers as they are."""
+    if isinstance(x, Tensor) and x._dt._cat in _INTLIKE:
+        return x.to(D.get_default_dtype())
+    return x
+
+
+@emulated("x itself (torch returns the input)")
+def positive(input):
+    """torch.positive: the input itself (RuntimeError for bool, as torch)."""
+    if input._dt is D.bool:
+        raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
+    return input
+
+
+@emulated("x * (pi / 180)")
+def deg2rad(input):
+    """torch.deg2rad: degrees to radians (integers give the default float dtype)."""
+    return mul(_floaty(input), math.pi / 180.0)
+
+
+@emulated("x * (180 / pi)")
+def rad2deg(input):
+    """torch.rad2deg: radians to degrees (integers give the default float dtype)."""
+    return mul(_floaty(input), 180.0 / math.pi)
+
+
+@emulated("x < 0, or x == 0 with 1/x < 0 (-0.0)")
+def signbit(input):
+    """torch.signbit: bool, True where the sign bit is set (negative numbers and -0.0)."""
+    if input._dt is D.bool:
+        return lt(input.to(D.int64), 0)
+    if input._dt._cat == D._INT:
+        return lt(input, 0)
+    with_zero = logical_and(eq(input, 0), lt(div(1.0, input), 0))
+    return logical_or(lt(input, 0), with_zero)
+
+
+@emulated("|a| * (-1 where signbit(b) else 1)")
+def copysign(input, other):
+    """torch.copysign: magnitude of `input`, sign of `other` (floating result)."""
+    a = _floaty(input) if isinstance(input, Tensor) else float(input)
+    if not isinstance(other, Tensor):
+        from .creation import tensor
+        other = tensor(float(other))
+    s = where_(signbit(other), -1.0, 1.0)
+    r = mul(abs(a) if isinstance(a, Tensor) else builtins.abs(a), s)
+    if isinstance(input, Tensor) and isinstance(other, Tensor):
+        dt = D.promote_types(input._dt, other._dt)
+        if dt._cat in _INTLIKE:
+            dt = D.get_default_dtype()
+        if r._dt is not dt:
+            r = r.to(dt)
+    return r
+
+
+def where_(cond, a, b):
+    from .indexing import where
+    return where(cond, a, b)
+
+
+@emulated("max(a, b) + log1p(exp(-|a - b|)), equal infinities passed through")
+def logaddexp(input, other):
+    """torch.logaddexp: log(exp(a) + exp(b)) computed stably."""
+    a, b = _floaty(input), _floaty(other)
+    m = maximum(a, b)
+    d = abs(sub(a, b))
+    same_inf = logical_and(isinf(a), eq(a, b))
+    return where_(same_inf, a, add(m, log1p(exp(neg(where_(same_inf, 0.0, d))))))
+
+
+@emulated("max(a, b) + log1p(2^-|a - b|) / ln 2, equal infinities passed through")
+def logaddexp2(input, other):
+    """torch.logaddexp2: log2(2^a + 2^b) computed stably."""
+    a, b = _floaty(input), _floaty(other)
+    m = maximum(a, b)
+    d = abs(sub(a, b))
+    same_inf = logical_and(isinf(a), eq(a, b))
+    return where_(same_inf, a, add(m, div(log1p(exp2(neg(where_(same_inf, 0.0, d)))), math.log(2.0))))
+
+
+@emulated("input * 2^other")
+def ldexp(input, other):
+    """torch.ldexp: input * 2**other (floating result)."""
+    return mul(_floaty(input), exp2(_floaty(other)))
+
+
+@emulated("sqrt(a^2 + b^2)")
+def hypot(input, other):
+    """torch.hypot: sqrt(a^2 + b^2) elementwise."""
+    return sqrt(add(mul(input, input), mul(other, other)))
+
+
+@emulated("where(x == 0, values, x > 0)")
+def heaviside(input, values):
+    """torch.heaviside: 0 for x < 0, `values` for x == 0, 1 for x > 0 (same dtype as input)."""
+    if isinstance(values, Tensor) and values._dt is not input._dt:
+        raise RuntimeError("heaviside is not yet implemented for tensors with different dtypes")
+    pos = gt(input, 0).to(input._dt)
+    return where_(eq(input, 0), values, pos)
+
+
+@emulated("where(x == 0, 0, x * log(y)) (NaN y stays NaN)")
+def xlogy(input, other):
+    """torch.xlogy: x * log(y), 0 where x == 0 (unless y is NaN)."""
+    x, y = _floaty(input), _floaty(other)
+    if not isinstance(x, Tensor):
+        from .creation import tensor
+        x = tensor(float(x))
+    if not isinstance(y, Tensor):
+        from .creation import tensor
+        y = tensor(float(y), dtype=x.dtype)
+    zero = logical_and(eq(x, 0), logical_not(isnan(y)))
+    safe_y = where_(zero, 1.0, y)
+    return where_(zero, 0.0, mul(x, log(safe_y)))
+
+
+@emulated("sin(pi x) / (pi x), 1 at 0")
+def sinc(input):
+    """torch.sinc: normalized sinc (1 at 0; integers give the default float dtype)."""
+    x = _floaty(input)
+    z = eq(x, 0)
+    px = mul(where_(z, 1.0, x), math.pi)
+    return where_(z, 1.0, div(sin(px), px))
+
+
+@emulated("log(x / (1 - x)) with x clamped to [eps, 1 - eps]")
+def logit(input, eps=None):
+    """torch.logit: log(x / (1 - x)); with `eps`, x is clamped to [eps, 1 - eps] first."""
+    x = _floaty(input)
+    if eps is not None:
+        x = clamp(x, eps, 1.0 - eps)
+    return log(div(x, rsub(x, 1.0)))
+
+
 _BINARY = dict(add=add, sub=sub, mul=mul, div=div, true_divide=true_divide, floor_divide=floor_divide,
                remainder=remainder, fmod=fmod, pow=pow, atan2=atan2, maximum=maximum, minimum=minimum,
                fmax=fmax, fmin=fmin, eq=eq, ne=ne, lt=lt, le=le, gt=gt, ge=ge, greater=greater,
@@ -629,6 +767,51 @@ _BINARY = dict(add=add, sub=sub, mul=mul, div=div, true_divide=true_divide, floo
                bitwise_and=bitwise_and, bitwise_or=bitwise_or, bitwise_xor=bitwise_xor, lerp=lerp,
                addcmul=addcmul, addcdiv=addcdiv, float_power=float_power, subtract=sub, multiply=mul,
                divide=div, rsub=rsub)
+lgamma = _unary(ops.lgamma, "lgamma")  # mint.lgamma: no CPU kernel
+digamma = _unary(ops.digamma, "digamma")
+i0 = _unary(ops.bessel_i0, "i0")
+
+
+def _real_only(name):
+    def f(input):
+        if input._dt.is_complex:
+            raise NotImplementedError(f"torch.{name} on complex tensors is not supported by the shim")
+        return input
+    f.__name__ = name
+    f.__doc__ = f"torch.{name}: the input itself for real dtypes (the facade has no complex tensors)."
+    return f
+
+
+conj = _real_only("conj")
+resolve_conj = _real_only("resolve_conj")
+resolve_neg = _real_only("resolve_neg")
+real = _real_only("real")
+
+
+def conj_physical(input):
+    """torch.conj_physical: a copy for real dtypes."""
+    if input._dt.is_complex:
+        raise NotImplementedError("torch.conj_physical on complex tensors is not supported by the shim")
+    return input.clone()
+
+
+def isreal(input):
+    """torch.isreal: all True for real dtypes."""
+    return eq(input, input).logical_or(logical_not(eq(input, input)))
+
+
+@emulated("pi where x < 0, 0 elsewhere, NaN kept")
+def angle(input):
+    """torch.angle for real inputs: pi for negative values, 0 otherwise (NaN stays NaN; integers give float)."""
+    x = _floaty(input)
+    return where_(isnan(x), x, where_(lt(x, 0), math.pi, 0.0).to(x.dtype))
+
+
+_COMPOSITE = dict(positive=positive, deg2rad=deg2rad, rad2deg=rad2deg, signbit=signbit, copysign=copysign,
+                  logaddexp=logaddexp, logaddexp2=logaddexp2, ldexp=ldexp, hypot=hypot, heaviside=heaviside,
+                  xlogy=xlogy, sinc=sinc, logit=logit, lgamma=lgamma, digamma=digamma, i0=i0, conj=conj,
+                  resolve_conj=resolve_conj, resolve_neg=resolve_neg, real=real, conj_physical=conj_physical,
+                  isreal=isreal, angle=angle)
 _UNARY = dict(neg=neg, negative=negative, abs=abs, absolute=absolute, exp=exp, exp2=exp2, expm1=expm1, log=log,
               log2=log2, log10=log10, log1p=log1p, sqrt=sqrt, rsqrt=rsqrt, sin=sin, cos=cos, tan=tan, asin=asin,
               acos=acos, atan=atan, sinh=sinh, cosh=cosh, tanh=tanh, asinh=asinh, acosh=acosh, atanh=atanh,
@@ -640,10 +823,11 @@ _UNARY = dict(neg=neg, negative=negative, abs=abs, absolute=absolute, exp=exp, e
 
 FUNCTIONS = dict(_BINARY)
 FUNCTIONS.update(_UNARY)
+FUNCTIONS.update(_COMPOSITE)
 FUNCTIONS.update(equal=equal, allclose=allclose, isclose=isclose)
 
 METHODS = dict(FUNCTIONS)
-_NO_INPLACE = {"eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal", "not_equal",
+_NO_INPLACE = {"conj", "resolve_conj", "resolve_neg", "real", "isreal", "angle", "positive", "signbit", "heaviside", "logaddexp", "logaddexp2", "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal", "not_equal",
                "isnan", "isinf", "isfinite", "isposinf", "isneginf", "equal", "allclose", "isclose"}
 for _name, _fn in list(FUNCTIONS.items()):
     if _name not in _NO_INPLACE:

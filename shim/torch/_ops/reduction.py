@@ -58,6 +58,14 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     d = _dims(dim, len(m.shape))
     if not m.shape:
         r = m
+    elif input.numel() == 0:
+        # MindSpore's ReduceSum of an empty tensor can return uninitialised memory; torch's sum is 0
+        axes = _reduce_all_dims(m) if d is None else d
+        shape = np.sum(np.empty(tuple(m.shape), np.float32), axis=axes, keepdims=keepdim).shape
+        r = mint.zeros(shape, dtype=m.dtype)
+        if m.dtype in (ms.float32, ms.float64, ms.float16, ms.bfloat16):
+            # tied to the input (a one-element cat of its no elements and a zero) so a gradient is recorded
+            r = r + mint.cat([m.reshape(-1), mint.zeros((1,), dtype=m.dtype)]).reshape(())
     elif d is None:
         r = mint.sum(m, _reduce_all_dims(m), keepdim) if keepdim else mint.sum(m)
     else:
@@ -396,11 +404,110 @@ def median(input, dim=None, keepdim=False):
     return MedianT(vals.clone(), idx.clone())
 
 
+def kthvalue(input, k, dim=-1, keepdim=False):
+    """torch.kthvalue -> (values, indices int64): the k-th smallest element along `dim` (k counts from 1; ties
+    may pick a different index than torch, whose choice is unspecified). RuntimeError for k out of range."""
+    if input.dim() == 0:
+        if k != 1:
+            raise RuntimeError(f"kthvalue(): selected number k out of range for dimension 0")
+        return KthT(input.clone(), _new(mint.zeros((), dtype=ms.int64), D.int64, input._dev))
+    d = _norm_dim(dim, input.dim())
+    n = input.shape[d]
+    if not 1 <= k <= n:
+        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
+    s = sort(input, d)
+    vals, idx = s.values.narrow(d, k - 1, 1), s.indices.narrow(d, k - 1, 1)
+    if not keepdim:
+        vals, idx = vals.squeeze(d), idx.squeeze(d)
+    return KthT(vals.clone(), idx.clone())
+
+
+def _cum_extreme(input, dim, is_max):
+    m = unwrap(input)
+    if not m.shape:
+        return input.clone(), _new(mint.zeros((), dtype=ms.int64), D.int64, input._dev)
+    d = _norm_dim(dim, len(m.shape))
+    # MindSpore's CumMax/CumMin have no CPU backward: indices from the kernel, values gathered (differentiable)
+    _, i = (ops.cummax if is_max else ops.cummin)(ops.stop_gradient(_ordered(m)), d)
+    i = _cast(i, ms.int64)
+    from .indexing import gather
+    idx = _new(i, D.int64, input._dev)
+    return gather(input, d, idx), idx
+
+
+def cummax(input, dim):
+    """torch.cummax -> (values, indices int64): running maximum along `dim`."""
+    v, i = _cum_extreme(input, dim, True)
+    return _rt("cummax")(v, i)
+
+
+def cummin(input, dim):
+    """torch.cummin -> (values, indices int64): running minimum along `dim`."""
+    v, i = _cum_extreme(input, dim, False)
+    return _rt("cummin")(v, i)
+
+
+def logcumsumexp(input, dim):
+    """torch.logcumsumexp: log(cumsum(exp(x))) along `dim`, shifted by the (gradient-stopped) maximum."""
+    from .pointwise import log, exp, isinf, where_
+    x = input if input._dt.is_floating_point else input.to(D.get_default_dtype())
+    if x.dim() == 0:
+        return x.clone()
+    d = _norm_dim(dim, x.dim())
+    mx = amax(x.detach(), d, True)
+    mx = where_(isinf(mx), 0.0, mx)
+    return log(cumsum(exp(x - mx), d)) + mx
+
+
+def trapezoid(y, x=None, *, dx=None, dim=-1):
+    """torch.trapezoid: trapezoidal rule along `dim` with sample points `x` or spacing `dx` (default 1)."""
+    d = _norm_dim(dim, y.dim())
+    n = y.shape[d]
+    if n == 0:
+        return sum(y, d)
+    a, b = y.narrow(d, 1, n - 1), y.narrow(d, 0, n - 1)
+    if x is not None:
+        if x.dim() == 1:
+            dxs = x[1:] - x[:-1]
+            shape = [1] * y.dim()
+            shape[d] = n - 1
+            dxs = dxs.reshape(shape)
+        else:
+            dd = _norm_dim(dim, x.dim())
+            dxs = x.narrow(dd, 1, n - 1) - x.narrow(dd, 0, n - 1)
+        return sum((a + b) * dxs, d) / 2
+    return sum(a + b, d) * ((1.0 if dx is None else dx) / 2)
+
+
+def trapz(y, x=None, *, dx=None, dim=-1):
+    """torch.trapz: torch.trapezoid."""
+    return trapezoid(y, x, dx=dx, dim=dim)
+
+
+def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
+    """torch.cumulative_trapezoid: running trapezoidal integral along `dim` (one element fewer)."""
+    d = _norm_dim(dim, y.dim())
+    n = y.shape[d]
+    a, b = y.narrow(d, 1, builtins.max(n - 1, 0)), y.narrow(d, 0, builtins.max(n - 1, 0))
+    if x is not None:
+        if x.dim() == 1:
+            dxs = x[1:] - x[:-1]
+            shape = [1] * y.dim()
+            shape[d] = n - 1
+            dxs = dxs.reshape(shape)
+        else:
+            dd = _norm_dim(dim, x.dim())
+            dxs = x.narrow(dd, 1, n - 1) - x.narrow(dd, 0, n - 1)
+        return cumsum((a + b) * dxs / 2, d)
+    return cumsum((a + b) * ((1.0 if dx is None else dx) / 2), d)
+
+
 FUNCTIONS = dict(sum=sum, nansum=nansum, mean=mean, nanmean=nanmean, prod=prod, max=max, min=min, amax=amax,
                  amin=amin, aminmax=aminmax, argmax=argmax, argmin=argmin, topk=topk, sort=sort, argsort=argsort,
                  cumsum=cumsum, cumprod=cumprod, softmax=softmax, log_softmax=log_softmax, logsumexp=logsumexp,
                  var=var, std=std, var_mean=var_mean, std_mean=std_mean, norm=norm, dist=dist, all=all, any=any,
-                 count_nonzero=count_nonzero, median=median)
+                 count_nonzero=count_nonzero, median=median, cummax=cummax, cummin=cummin,
+                 logcumsumexp=logcumsumexp, kthvalue=kthvalue, trapezoid=trapezoid, trapz=trapz, cumulative_trapezoid=cumulative_trapezoid)
 METHODS = dict(FUNCTIONS)
 METHODS.update(
     max=lambda self, dim=None, keepdim=False: max(self, dim, keepdim),

@@ -653,8 +653,11 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
     if len(pad) // 2 > input.dim():
         raise ValueError("Padding length should be less than or equal to two times the input dimension but got "
                          f"padding length {len(pad)} and input of dimension {input.dim()}")
+    if mode in ("reflect", "replicate", "circular"):
+        return _pad_by_index(input, pad, mode)
     if mode != "constant":
-        return _pad_mode(input, pad, mode)
+        raise NotImplementedError(f"torch.nn.functional.pad(mode={mode!r}) is not supported by the MindSpore "
+                                  "facade; modes: constant, reflect, replicate, circular")
     if any(p < 0 for p in pad):
         # workaround "PadV3 negative padding" (shim/torch/_workarounds.py): crop by slicing, then pad
         for i in range(len(pad) // 2):
@@ -674,6 +677,40 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
     return _out(out, input)
 
 
+def _pad_by_index(input: Tensor, pad, mode: str) -> Tensor:
+    """reflect / replicate / circular padding as one index_select per padded dimension (indices built on the
+    host; gradients flow through the gathers). Negative pads crop. torch's limits: reflect needs pad < size,
+    circular pad <= size; these modes pad at most the last 3 dimensions of a (batched or unbatched) input."""
+    from .._ops.indexing import index_select
+    from .._ops.creation import tensor as _tensor
+    n = len(pad) // 2
+    if n > 3 or input.dim() < n + 1:
+        raise NotImplementedError(f"torch.nn.functional.pad(mode={mode!r}) pads the last 1-3 dimensions of a "
+                                  f"batched or unbatched input; got pad of length {len(pad)} for a "
+                                  f"{input.dim()}-d input")
+    out = input
+    for i in range(n):
+        left, right = pad[2 * i], pad[2 * i + 1]
+        d = input.dim() - 1 - i
+        L = input.shape[d]
+        if mode == "reflect" and (left >= L or right >= L):
+            raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding input dimension, "
+                               f"but got: padding ({left}, {right}) at dimension {d} of input {list(input.shape)}")
+        if mode == "circular" and (left > L or right > L):
+            raise RuntimeError("Padding value causes wrapping around more than once.")
+        pos = np.arange(-left, L + right)
+        if mode == "replicate":
+            idx = np.clip(pos, 0, L - 1)
+        elif mode == "circular":
+            idx = np.mod(pos, L)
+        else:
+            period = 2 * (L - 1) if L > 1 else 1
+            r = np.mod(pos, period)
+            idx = np.where(r < L, r, period - r)
+        out = index_select(out, d, _tensor(idx.astype(np.int64)))
+    return out
+
+
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding [*, num_classes] of integer ``tensor`` [*]; ``num_classes=-1`` uses max+1.
     RuntimeError for non-integer input or a class index outside [0, num_classes)."""
@@ -689,6 +726,621 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
                            else "Class values must be non-negative.")
     out = ops.one_hot(ops.cast(idx, ms.int32), num_classes, ms.Tensor(1, ms.int64), ms.Tensor(0, ms.int64))
     return _T._new(out, D.int64, tensor._dev)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# composites: written with facade ops (dtype rules, bfloat16 rounding and autograd come from them); each is
+# marked emulated for shim/API.md
+
+
+def _T_():
+    import shim.torch as T
+    return T
+
+
+def _emulated(how):
+    from .._ops._support import emulated
+    return emulated(how)
+
+
+@_emulated("x / (1 + |x|)")
+def softsign(input: Tensor) -> Tensor:
+    """x / (1 + |x|)."""
+    return input / (input.abs() + 1)
+
+
+@_emulated("x - tanh(x)")
+def tanhshrink(input: Tensor) -> Tensor:
+    """x - tanh(x)."""
+    return input - _T_().tanh(input)
+
+
+@_emulated("clamp(x, min_val, max_val)")
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """clamp(x, min_val, max_val) (ValueError when min_val > max_val)."""
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    if not input._dt.is_floating_point:  # integer inputs keep their dtype (torch clamps with integral bounds)
+        min_val, max_val = int(min_val), int(max_val)
+    return _inplace_result(input, _T_().clamp(input, min_val, max_val), inplace)
+
+
+@_emulated("clamp(x / 6 + 1/2, 0, 1)")
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6."""
+    return _inplace_result(input, _T_().clamp(input / 6 + 0.5, 0.0, 1.0), inplace)
+
+
+@_emulated("x * hardsigmoid(x)")
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * relu6(x + 3) / 6."""
+    return _inplace_result(input, input * _T_().clamp(input / 6 + 0.5, 0.0, 1.0), inplace)
+
+
+@_emulated("x * tanh(softplus(x))")
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x))."""
+    return _inplace_result(input, input * _T_().tanh(softplus(input)), inplace)
+
+
+def _elu(input, alpha, scale, input_scale):
+    T = _T_()
+    neg = T.expm1(T.clamp(input, max=0.0) * input_scale) * (alpha * scale)
+    return T.where(input > 0, input * scale, neg)
+
+
+@_emulated("where(x > 0, x, alpha * expm1(x))")
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+    return _inplace_result(input, _elu(input, alpha, 1.0, 1.0), inplace)
+
+
+@_emulated("where(x > 0, x, alpha * expm1(x / alpha))")
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
+    return _inplace_result(input, _elu(input, alpha, 1.0, 1.0 / alpha), inplace)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+@_emulated("scale * elu(x, alpha) with torch's constants")
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """scale * (max(0, x) + min(0, alpha * (exp(x) - 1)))."""
+    return _inplace_result(input, _elu(input, _SELU_ALPHA, _SELU_SCALE, 1.0), inplace)
+
+
+@_emulated("where(x > l, x - l, where(x < -l, x + l, 0))")
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+    T = _T_()
+    return T.where(input > lambd, input - lambd, T.where(input < -lambd, input + lambd, input * 0))
+
+
+@_emulated("where(|x| > l, x, 0)")
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, 0 elsewhere."""
+    T = _T_()
+    return T.where((input > lambd).logical_or(input < -lambd), input, input * 0)
+
+
+@_emulated("where(x > threshold, x, value)")
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, `value` elsewhere."""
+    T = _T_()
+    return _inplace_result(input, T.where(input > threshold, input, T.full_like(input, value)), inplace)
+
+
+@_emulated("softmax(-x)")
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """softmax(-input) along `dim`."""
+    return softmax(-input, dim, dtype=dtype)
+
+
+@_emulated("where(x >= 0, x, weight * x), weight along dim 1")
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """x for x >= 0, weight * x otherwise; weight has 1 or C (= input.size(1)) elements."""
+    T = _T_()
+    w = weight
+    if weight.numel() != 1:
+        if input.dim() < 2 or weight.numel() != input.shape[1]:
+            raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+                               f"{weight.numel()} and channel size = {input.shape[1] if input.dim() > 1 else 1}.")
+        w = weight.reshape((weight.numel(),) + (1,) * (input.dim() - 2))
+    else:  # a 0-d weight keeps a 0-d input 0-d (torch)
+        w = weight.reshape(())
+    return T.where(input >= 0, input, input * w)
+
+
+@_emulated("0.5 d^2 / beta below beta, d - beta / 2 above (d = |x - y|)")
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
+                   beta: float = 1.0) -> Tensor:
+    """Smooth L1 (Huber divided by beta); beta = 0 is L1."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    T = _T_()
+    d = (input - target).abs()
+    loss = d if beta == 0 else T.where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta)
+    return _reduce(loss, reduction, "smooth_l1_loss")
+
+
+@_emulated("0.5 d^2 below delta, delta (d - delta / 2) above (d = |x - y|)")
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight: Tensor | None = None) -> Tensor:
+    """Huber loss."""
+    T = _T_()
+    d = (input - target).abs()
+    loss = T.where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "huber_loss")
+
+
+@_emulated("log1p(exp(-y x)) as softplus")
+def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                     reduction: str = "mean") -> Tensor:
+    """log(1 + exp(-y x))."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _reduce(_T_().log1p(_T_().exp(-target * input)), reduction, "soft_margin_loss")
+
+
+@_emulated("max(0, -y (x1 - x2) + margin)")
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0, size_average=None,
+                        reduce=None, reduction: str = "mean") -> Tensor:
+    """max(0, -target * (input1 - input2) + margin)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _reduce(_T_().clamp(-target * (input1 - input2) + margin, min=0), reduction, "margin_ranking_loss")
+
+
+@_emulated("target * (log(target) - input), 0 where target == 0 (xlogy)")
+def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",
+           log_target: bool = False) -> Tensor:
+    """KL divergence with `input` in log space; reduction 'batchmean' divides the sum by input.size(0)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    T = _T_()
+    loss = T.exp(target) * (target - input) if log_target else T.xlogy(target, target) - target * input
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.dim() else 1)
+    return _reduce(loss, reduction, "kl_div")
+
+
+@_emulated("-(y log x + (1 - y) log(1 - x)) with logs clamped at -100 (torch's)")
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+                         reduce=None, reduction: str = "mean") -> Tensor:
+    """Binary cross entropy on probabilities (ValueError when target's size differs from input's)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Using a target size ({tuple(target.shape)}) that is different to the input size "
+                         f"({tuple(input.shape)}) is deprecated. Please ensure they have the same size.")
+    T = _T_()
+    loss = -(target * T.clamp(T.log(input), min=-100) + (1 - target) * T.clamp(T.log1p(-input), min=-100))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+@_emulated("(1 - y) x + (1 + (pw - 1) y) (log1p(exp(-|x|)) + max(-x, 0))")
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
+                                     reduce=None, reduction: str = "mean", pos_weight: Tensor | None = None
+                                     ) -> Tensor:
+    """Binary cross entropy on logits, computed stably."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Target size ({tuple(target.shape)}) must be the same as input size "
+                         f"({tuple(input.shape)})")
+    T = _T_()
+    tail = T.log1p(T.exp(-input.abs())) + T.clamp(-input, min=0)
+    if pos_weight is not None:
+        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * tail
+    else:
+        loss = (1 - target) * input + tail
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+@_emulated("sum((x1 / max(|x1|, eps)) * (x2 / max(|x2|, eps)))")
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """Cosine similarity along `dim` (each norm clamped below at eps, as torch)."""
+    T = _T_()
+    n1 = T.clamp(T.sqrt((x1 * x1).sum(dim, keepdim=True)), min=eps)
+    n2 = T.clamp(T.sqrt((x2 * x2).sum(dim, keepdim=True)), min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+@_emulated("p-norm of (x1 - x2 + eps) over the last dim")
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """||x1 - x2 + eps||_p over the last dimension."""
+    T = _T_()
+    d = x1 - x2 + eps
+    dim = -1 if builtins.max(x1.dim(), x2.dim()) > 0 else None
+    return T.norm(d, p, dim=dim, keepdim=keepdim) if dim is not None else T.norm(d, p)
+
+
+@_emulated("where(y != -1, x, 0) + where(y != 1, max(0, margin - x), 0)")
+def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average=None, reduce=None,
+                         reduction: str = "mean") -> Tensor:
+    """x where target is 1, max(0, margin - x) where target is -1."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    T = _T_()
+    zero = input * 0
+    loss = T.where(target != 1, T.clamp(margin - input, min=0), zero) + T.where(target != -1, input, zero)
+    return _reduce(loss, reduction, "hinge_embedding_loss")
+
+
+@_emulated("where(y == 1, 1 - cos, max(0, cos - margin)), cos with torch's 1e-12 guard")
+def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0, size_average=None,
+                          reduce=None, reduction: str = "mean") -> Tensor:
+    """1 - cos(x1, x2) for target 1, max(0, cos(x1, x2) - margin) for target -1 (cos along the last dim)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    T = _T_()
+    d = input1.dim() - 1
+    prod = (input1 * input2).sum(d)
+    mag1 = (input1 * input1).sum(d) + 1e-12
+    mag2 = (input2 * input2).sum(d) + 1e-12
+    cos = prod / T.sqrt(mag1 * mag2)
+    zero = cos * 0
+    loss = T.where(target == 1, 1 - cos, zero) + T.where(target == -1, T.clamp(cos - margin, min=0), zero)
+    return _reduce(loss, reduction, "cosine_embedding_loss")
+
+
+@_emulated("reshape + permute")
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """(*, C r^2, H, W) -> (*, C, H r, W r)."""
+    r = int(upscale_factor)
+    *b, c, h, w = input.shape
+    if c % (r * r):
+        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of "
+                           f"upscale_factor, but input.size(-3)={c} is not divisible by {r * r}")
+    n = len(b)
+    x = input.reshape(*b, c // (r * r), r, r, h, w)
+    x = x.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return x.reshape(*b, c // (r * r), h * r, w * r)
+
+
+@_emulated("reshape + permute")
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """(*, C, H r, W r) -> (*, C r^2, H, W)."""
+    r = int(downscale_factor)
+    *b, c, h, w = input.shape
+    if h % r or w % r:
+        raise RuntimeError("pixel_unshuffle expects height and width to be divisible by downscale_factor")
+    n = len(b)
+    x = input.reshape(*b, c, h // r, r, w // r, r)
+    x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return x.reshape(*b, c * r * r, h // r, w // r)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# convolution and pooling (MindSpore's ops.* kernels: mint's conv/pool functions have no CPU kernels). 1-d variants
+# run the 2-d kernel on a height-1 input; unbatched inputs get a batch dimension for the call.
+
+
+def _ntuple(v, n: int, name: str):
+    if isinstance(v, (tuple, list)):
+        if len(v) == 1:
+            return (int(v[0]),) * n
+        if len(v) != n:
+            raise RuntimeError(f"{name} must have {n} elements, got {len(v)}")
+        return tuple(int(x) for x in v)
+    return (int(v),) * n
+
+
+def _spatial_in(input: Tensor, nd: int, fn: str):
+    """(storage with a batch dim and, for 1-d, a height-1 dim; unbatched?)."""
+    if input.dim() not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{fn}: Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input, but got input of "
+                           f"size: {list(input.shape)}")
+    m = unwrap(input)
+    unbatched = input.dim() == nd + 1
+    if unbatched:
+        m = m.expand_dims(0)
+    if nd == 1:
+        m = m.expand_dims(2)
+    return m, unbatched
+
+
+def _spatial_out(m, nd: int, unbatched: bool):
+    if nd == 1:
+        m = m.squeeze(2)
+    if unbatched:
+        m = m.squeeze(0)
+    return m
+
+
+def _conv(input, weight, bias, stride, padding, dilation, groups, nd, fn):
+    _check_tensor(input, "input", fn)
+    _check_tensor(weight, "weight", fn)
+    _float_only(input, fn)
+    k = tuple(weight.shape[2:])
+    s, d = _ntuple(stride, nd, "stride"), _ntuple(dilation, nd, "dilation")
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = [(0, 0)] * nd
+        elif padding == "same":
+            if builtins.any(x != 1 for x in s):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            pads = [(t // 2, t - t // 2) for t in (di * (ki - 1) for di, ki in zip(d, k))]
+        else:
+            raise ValueError(f"Invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
+    else:
+        pads = [(p, p) for p in _ntuple(padding, nd, "padding")]
+    x, unbatched = _spatial_in(input, nd, fn)
+    w = unwrap(weight)
+    if nd == 1:
+        w = w.expand_dims(2)
+        s, d, pads = (1,) + s, (1,) + d, [(0, 0)] + pads
+    if builtins.any(a or b for a, b in pads):
+        flat = []
+        for a, b in reversed(pads):
+            flat += [a, b]
+        x = ops.pad(x, tuple(flat))
+    conv = ops.conv3d if nd == 3 else ops.conv2d
+    out = conv(x, w, None, s, "valid", 0, d, int(groups))
+    if bias is not None:
+        out = out + unwrap(bias).reshape((1, -1) + (1,) * (len(out.shape) - 2))
+    return _out(_spatial_out(out, nd, unbatched), input)
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """1-d convolution: input [N, C_in, L] (or [C_in, L]), weight [C_out, C_in / groups, K]; padding an int,
+    a tuple, "valid" or "same" (extra padding on the right, as torch). Computed as a 2-d convolution."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """2-d convolution: input [N, C_in, H, W] (or unbatched), weight [C_out, C_in / groups, kH, kW]."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
+
+
+def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """3-d convolution: input [N, C_in, D, H, W] (or unbatched), weight [C_out, C_in / groups, kD, kH, kW]."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 3, "conv3d")
+
+
+def _pool_args(kernel_size, stride, padding, nd):
+    k = _ntuple(kernel_size, nd, "kernel_size")
+    s = k if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else _ntuple(stride, nd,
+                                                                                                      "stride")
+    p = _ntuple(padding, nd, "padding")
+    return k, s, p
+
+
+def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd, fn):
+    _check_tensor(input, "input", fn)
+    k, s, p = _pool_args(kernel_size, stride, padding, nd)
+    d = _ntuple(dilation, nd, "dilation")
+    x, unbatched = _spatial_in(input, nd, fn)
+    if nd == 1:
+        k, s, p, d = (1,) + k, (1,) + s, (0,) + p, (1,) + d
+    if nd == 3:
+        r = ops.max_pool3d(x, k, s, p, d, bool(ceil_mode), bool(return_indices))
+    else:
+        r = ops.max_pool2d(x, k, s, p, d, bool(return_indices), bool(ceil_mode))
+    if return_indices:
+        v, i = r
+        return (_out(_spatial_out(v, nd, unbatched), input),
+                _T._new(ops.cast(_spatial_out(i, nd, unbatched), ms.int64), D.int64, input._dev))
+    return _out(_spatial_out(r, nd, unbatched), input)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """1-d max pooling over [N, C, L] (or [C, L]); stride defaults to kernel_size."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1, "max_pool1d")
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """2-d max pooling over [N, C, H, W] (or unbatched); stride defaults to kernel_size."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2, "max_pool2d")
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """3-d max pooling over [N, C, D, H, W] (or unbatched); stride defaults to kernel_size."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 3, "max_pool3d")
+
+
+def _float_only(input, fn):
+    if not input._dt.is_floating_point:
+        raise NotImplementedError(f"torch.nn.functional.{fn} on {input.dtype} input is not supported by the shim "
+                                  "(MindSpore's CPU kernels take floating inputs)")
+
+
+def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, nd, fn):
+    """Window sums over the explicitly zero-padded input (MindSpore's pooling kernel with no padding and no ceil
+    mode: its own padding/ceil/count options give wrong gradients on CPU), divided by divisor_override or by the
+    per-window element count torch uses (padding counted or not), computed on a ones mask."""
+    _check_tensor(input, "input", fn)
+    _float_only(input, fn)
+    k, s, p = _pool_args(kernel_size, stride, padding, nd)
+    x, unbatched = _spatial_in(input, nd, fn)
+    spatial = tuple(input.shape[-nd:])
+    extra = []
+    for L, ki, si, pi in zip(spatial, k, s, p):
+        if 2 * pi > ki:
+            raise RuntimeError(f"{fn}: pad should be at most half of effective kernel size, but got pad={pi}, "
+                               f"kernel_size={ki}")
+        span = L + 2 * pi - ki
+        out = (-(-span // si) if ceil_mode else span // si) + 1
+        if ceil_mode and (out - 1) * si >= L + pi:
+            out -= 1
+        extra.append(builtins.max((out - 1) * si + ki - (L + 2 * pi), 0))
+    if nd == 1:
+        k, s, p, extra, spatial = (1,) + k, (1,) + s, (0,) + p, [0] + extra, (1,) + spatial
+    flat = []
+    for pi, ei in reversed(list(zip(p, extra))):
+        flat += [pi, pi + ei]
+    kk = 1
+    for ki in k:
+        kk *= ki
+    pool = ops.avg_pool3d if len(k) == 3 else ops.avg_pool2d
+    xp = ops.pad(x, tuple(flat)) if builtins.any(flat) else x
+    sums = pool(xp, k, s, 0, False, True, 0) * kk
+    if divisor_override:
+        return _out(_spatial_out(sums / float(divisor_override), nd, unbatched), input)
+    if count_include_pad:
+        mask = np.ones(tuple(L + 2 * pi for L, pi in zip(spatial, p)), np.float32)
+        mask = np.pad(mask, [(0, e) for e in extra])
+    else:
+        mask = np.pad(np.ones(spatial, np.float32), [(pi, pi + e) for pi, e in zip(p, extra)])
+    counts = pool(ms.Tensor(mask[None, None]), k, s, 0, False, True, 0) * kk
+    return _out(_spatial_out(sums / counts, nd, unbatched), input)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """1-d average pooling over [N, C, L] (or [C, L])."""
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1, "avg_pool1d")
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """2-d average pooling over [N, C, H, W] (or unbatched)."""
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 2,
+                     "avg_pool2d")
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """3-d average pooling over [N, C, D, H, W] (or unbatched)."""
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 3,
+                     "avg_pool3d")
+
+
+def _adaptive_avg(input, output_size, nd, fn):
+    _check_tensor(input, "input", fn)
+    _float_only(input, fn)
+    x, unbatched = _spatial_in(input, nd, fn)
+    size = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * nd
+    spatial = tuple(input.shape[-nd:])
+    size = tuple(spatial[i] if v is None else int(v) for i, v in enumerate(size))
+    if input.numel() == 0:  # MindSpore's kernels reject empty batches: an empty result tied to the input
+        shape = tuple(input.shape[:-nd]) + size
+        return _out(mint.zeros(shape, dtype=x.dtype) + mint.sum(unwrap(input)) * 0, input)
+    if nd == 1:
+        size = (1,) + size
+    r = (ops.adaptive_avg_pool3d if nd == 3 else ops.adaptive_avg_pool2d)(x, size)
+    return _out(_spatial_out(r, nd, unbatched), input)
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """Adaptive 1-d average pooling to `output_size` positions."""
+    return _adaptive_avg(input, output_size, 1, "adaptive_avg_pool1d")
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Adaptive 2-d average pooling to `output_size` (an int, or a pair with None keeping that size)."""
+    return _adaptive_avg(input, output_size, 2, "adaptive_avg_pool2d")
+
+
+def adaptive_avg_pool3d(input, output_size):
+    """Adaptive 3-d average pooling to `output_size`."""
+    return _adaptive_avg(input, output_size, 3, "adaptive_avg_pool3d")
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Group normalisation over [N, C, *] in `num_groups` groups (biased variance), then the per-channel affine
+    (mint.nn.functional.group_norm)."""
+    _check_tensor(input, "input", "group_norm")
+    if input.dim() < 2 or input.shape[1] % num_groups:
+        raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, but got input of "
+                           f"shape {list(input.shape)} and num_groups={num_groups}")
+    x = unwrap(input)
+    w = unwrap(weight) if weight is not None else None
+    b = unwrap(bias) if bias is not None else None
+    return _out(mint.nn.functional.group_norm(x, int(num_groups), w, b, eps), input)
+
+
+def _f(t):
+    return t.float() if t is not None else None
+
+
+def _affine(y, weight, bias, ndim):
+    shape = (1, -1) + (1,) * (ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+@_emulated("batch statistics composed from facade reductions; running statistics updated without grad")
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5
+               ) -> Tensor:
+    """Batch normalisation over [N, C, *]: in training, batch mean and biased variance over every dim but 1
+    (running_mean/running_var, when given, move by `momentum` towards the batch mean and the unbiased variance,
+    in place); otherwise the running statistics. ValueError for one value per channel in training."""
+    if input._dt.emulated:  # bfloat16: computed in float32 and rounded once, as torch's CPU kernel
+        return batch_norm(input.float(), running_mean, running_var, _f(weight), _f(bias), training, momentum, eps).to(input.dtype)
+    T = _T_()
+    if input.dim() < 2:
+        raise ValueError(f"Expected 2D or higher input (got {input.dim()}D input)")
+    dims = [0] + list(range(2, input.dim()))
+    shape = (1, -1) + (1,) * (input.dim() - 2)
+    if training:
+        n = input.numel() // input.shape[1]
+        if n <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size "
+                             f"{list(input.shape)}")
+        mean = input.mean(dims, keepdim=True)
+        var = ((input - mean) ** 2).mean(dims, keepdim=True)
+        if running_mean is not None or running_var is not None:
+            with T.no_grad():
+                if running_mean is not None:
+                    running_mean.copy_(running_mean * (1 - momentum) + mean.reshape(-1).detach() * momentum)
+                if running_var is not None:
+                    running_var.copy_(running_var * (1 - momentum) + var.reshape(-1).detach() * (n / (n - 1))
+                                      * momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError("running_mean and running_var must be defined in evaluation mode")
+        mean, var = running_mean.reshape(shape), running_var.reshape(shape)
+    y = (input - mean) / T.sqrt(var + eps)
+    return _affine(y, weight, bias, input.dim())
+
+
+@_emulated("per-instance statistics composed from facade reductions")
+def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var: Tensor | None = None,
+                  weight: Tensor | None = None, bias: Tensor | None = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Instance normalisation over [N, C, *]: each (sample, channel) normalised over its spatial dims (biased
+    variance); running statistics, when given, move towards the batch-averaged instance statistics."""
+    if input._dt.emulated:  # bfloat16: computed in float32 and rounded once, as torch's CPU kernel
+        return instance_norm(input.float(), running_mean, running_var, _f(weight), _f(bias), use_input_stats, momentum, eps).to(input.dtype)
+    T = _T_()
+    if input.dim() < 3:
+        raise ValueError(f"Expected 3D or higher input (got {input.dim()}D input)")
+    dims = list(range(2, input.dim()))
+    if use_input_stats:
+        mean = input.mean(dims, keepdim=True)
+        var = ((input - mean) ** 2).mean(dims, keepdim=True)
+        n = input.numel() // (input.shape[0] * input.shape[1])
+        if running_mean is not None or running_var is not None:
+            with T.no_grad():
+                if running_mean is not None:
+                    running_mean.copy_(running_mean * (1 - momentum)
+                                       + mean.detach().reshape(input.shape[0], -1).mean(0) * momentum)
+                if running_var is not None:
+                    uv = var.detach().reshape(input.shape[0], -1).mean(0) * (n / builtins.max(n - 1, 1))
+                    running_var.copy_(running_var * (1 - momentum) + uv * momentum)
+    else:
+        shape = (1, -1) + (1,) * (input.dim() - 2)
+        mean, var = running_mean.reshape(shape), running_var.reshape(shape)
+    y = (input - mean) / T.sqrt(var + eps)
+    return _affine(y, weight, bias, input.dim())
+
+
+__all__ += ["softsign", "tanhshrink", "hardtanh", "hardsigmoid", "hardswish", "mish", "elu", "celu", "selu",
+            "softshrink", "hardshrink", "threshold", "softmin", "prelu", "smooth_l1_loss", "huber_loss",
+            "soft_margin_loss", "margin_ranking_loss", "kl_div", "binary_cross_entropy",
+            "binary_cross_entropy_with_logits", "cosine_similarity", "pairwise_distance", "hinge_embedding_loss",
+            "cosine_embedding_loss", "pixel_shuffle", "pixel_unshuffle", "conv1d", "conv2d", "conv3d",
+            "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+            "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "group_norm", "batch_norm",
+            "instance_norm"]
 
 
 from .._unsupported import module_getattr as _module_getattr  # noqa: E402
@@ -726,97 +1378,8 @@ def _torch():
 # ---- activations ------------------------------------------------------------------------------------------
 
 
-def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    """x if x > 0 else alpha * (exp(x) - 1)."""
-    # workaround "EluExt" (shim/torch/_workarounds.py)
-    t = _torch()
-    return _inplace_result(input, t.where(input > 0, input, t.expm1(input) * alpha), inplace)
-
-
-def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    """x if x > 0 else alpha * (exp(x / alpha) - 1)."""
-    t = _torch()
-    return _inplace_result(input, t.where(input > 0, input, t.expm1(input / alpha) * alpha), inplace)
-
-
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
-
-
-def selu(input: Tensor, inplace: bool = False) -> Tensor:
-    """scale * elu(x, alpha) with torch's constants (from the SELU paper)."""
-    # workaround "SeLUExt" (shim/torch/_workarounds.py)
-    t = _torch()
-    r = t.where(input > 0, input * _SELU_SCALE, t.expm1(input) * (_SELU_ALPHA * _SELU_SCALE))
-    return _inplace_result(input, r, inplace)
-
-
-def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
-    """clamp(x, min_val, max_val) (integer inputs keep their dtype, bounds truncated, as torch)."""
-    # workaround "Hardtanh" (shim/torch/_workarounds.py)
-    if not input.is_floating_point():
-        min_val, max_val = int(min_val), int(max_val)
-    return _inplace_result(input, input.clamp(min_val, max_val), inplace)
-
-
-def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
-    """x * relu6(x + 3) / 6."""
-    return _inplace_result(input, input * (input + 3).clamp(0, 6) / 6, inplace)
-
-
-def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
-    """relu6(x + 3) / 6."""
-    return _inplace_result(input, (input + 3).clamp(0, 6) / 6, inplace)
-
-
-def mish(input: Tensor, inplace: bool = False) -> Tensor:
-    """x * tanh(softplus(x))."""
-    # workaround "MishExt" (shim/torch/_workarounds.py)
-    return _inplace_result(input, input * tanh(softplus(input)), inplace)
-
-
-def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
-    """x - lambd if x > lambd, x + lambd if x < -lambd, else 0."""
-    t = _torch()
-    return t.where(input > lambd, input - lambd, t.where(input < -lambd, input + lambd, input * 0))
-
-
-def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
-    """x if |x| > lambd else 0."""
-    t = _torch()
-    return t.where((input > lambd) | (input < -lambd), input, input * 0)
-
-
-def softsign(input: Tensor) -> Tensor:
-    """x / (1 + |x|)."""
-    return input / (input.abs() + 1)
-
-
-def tanhshrink(input: Tensor) -> Tensor:
-    """x - tanh(x) (integers give floats, as torch.tanh)."""
-    return input - _torch().tanh(input)
-
-
-def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
-    """x if x > threshold else value."""
-    t = _torch()
-    return _inplace_result(input, t.where(input > threshold, input, input * 0 + value), inplace)
-
-
-def prelu(input: Tensor, weight: Tensor) -> Tensor:
-    """x if x > 0 else weight * x; ``weight`` has 1 or C (= input.size(1)) elements."""
-    t = _torch()
-    w = weight.reshape(())
-    if weight.numel() != 1:
-        if input.dim() < 2 or input.shape[1] != weight.numel():
-            raise RuntimeError(f"prelu: weight has {weight.numel()} elements, expected 1 or input.size(1)")
-        w = weight.reshape([-1] + [1] * (input.dim() - 2))
-    return t.where(input > 0, input, input * w)
-
-
-def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
-    """softmax(-x, dim)."""
-    return softmax(-input, dim, dtype=dtype)
 
 
 # ---- losses -----------------------------------------------------------------------------------------------
@@ -830,115 +1393,6 @@ def _red(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "mean":
         return loss.mean()
     raise ValueError(f"{reduction} is not a valid value for reduction")
-
-
-def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
-    """-(t log x + (1 - t) log(1 - x)) with each log clamped at -100 (torch's), times ``weight``."""
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
-                         f"({input.shape}) is deprecated. Please ensure they have the same size.")
-    loss = -(target * input.log().clamp(min=-100) + (1 - target) * (1 - input).log().clamp(min=-100))
-    if weight is not None:
-        loss = loss * weight
-    return _red(loss, reduction)
-
-
-def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
-                                     reduction="mean", pos_weight=None):
-    """(1 - t) x + (1 + (pos_weight - 1) t) (log(1 + exp(-|x|)) + max(-x, 0)), times ``weight`` (stable)."""
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
-    soft = (-input.abs()).exp().log1p() + (-input).clamp(min=0)
-    if pos_weight is not None:
-        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * soft
-    else:
-        loss = (1 - target) * input + soft
-    if weight is not None:
-        loss = loss * weight
-    return _red(loss, reduction)
-
-
-def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
-    """0.5 d² / beta where d = |x - y| < beta, else d - 0.5 beta (beta = 0: l1)."""
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    d = (input - target).abs()
-    if beta == 0:
-        return _red(d, reduction)
-    return _red(_torch().where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction)
-
-
-def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
-    """0.5 d² where d = |x - y| < delta, else delta (d - 0.5 delta)."""
-    d = (input - target).abs()
-    loss = _torch().where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta)
-    if weight is not None:
-        loss = loss * weight
-    return _red(loss, reduction)
-
-
-def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
-    """Pointwise KL divergence with ``input`` log-probabilities: t (log t - x) (0 where t = 0), or
-    exp(t) (t - x) with ``log_target``; ``reduction="batchmean"`` divides the sum by input.size(0)."""
-    # workaround "KLDiv" (shim/torch/_workarounds.py)
-    reduction = _legacy_reduction(size_average, reduce, reduction) if reduction != "batchmean" else reduction
-    t = _torch()
-    if log_target:
-        loss = target.exp() * (target - input)
-    else:
-        # xlogy(t, t): 0 where t == 0, t log t elsewhere (NaN for t < 0, as torch)
-        tlogt = t.where(target == 0, target * 0, target * t.where(target == 0, target * 0 + 1, target).log())
-        loss = tlogt - target * input
-    if reduction == "batchmean":
-        return loss.sum() / input.shape[0] if input.dim() else loss.sum()
-    return _red(loss, reduction)
-
-
-def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"):
-    """max(0, -y (x1 - x2) + margin)."""
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    return _red((-target * (input1 - input2) + margin).clamp(min=0), reduction)
-
-
-def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"):
-    """x where y = 1, max(0, margin - x) where y = -1 (torch's: both terms where y is neither)."""
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    t = _torch()
-    zero = input * 0
-    loss = t.where(target != 1, (margin - input).clamp(min=0), zero) + t.where(target != -1, input, zero)
-    return _red(loss, reduction)
-
-
-def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
-    """log(1 + exp(-y x))."""
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    return _red((-target * input).exp().log1p(), reduction)
-
-
-def cosine_similarity(x1, x2, dim=1, eps=1e-8):
-    """Σ (x1 / max(||x1||, eps)) (x2 / max(||x2||, eps)) along ``dim`` (torch's CPU formula; the clamp here
-    also stops the norm's gradient where it applies, torch's does not: they differ only for norms below
-    ``eps``)."""
-    n1 = (x1 * x1).sum(dim, keepdim=True).sqrt().clamp(min=eps)
-    n2 = (x2 * x2).sum(dim, keepdim=True).sqrt().clamp(min=eps)
-    return ((x1 / n1) * (x2 / n2)).sum(dim)
-
-
-def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"):
-    """1 - cos(x1, x2) where y = 1, max(0, cos - margin) where y = -1 (cos with 1e-12 added to each squared
-    norm, torch's)."""
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    t = _torch()
-    dim = input1.dim() - 1
-    eps = 1e-12
-    prod = (input1 * input2).sum(dim)
-    m1 = (input1 * input1).sum(dim) + eps
-    m2 = (input2 * input2).sum(dim) + eps
-    cos = prod / (m1 * m2).sqrt()
-    zero = cos * 0
-    loss = t.where(target == 1, 1 - cos, zero) + t.where(target == -1, (cos - margin).clamp(min=0), zero)
-    return _red(loss, reduction)
 
 
 def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
@@ -1037,56 +1491,6 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     return _red(loss, reduction)
 
 
-# ---- padding modes ----------------------------------------------------------------------------------------
-
-
-def _pad_index(n: int, left: int, right: int, mode: str) -> np.ndarray:
-    """Source index along one dim of length ``n`` for each of the ``left + n + right`` padded positions."""
-    pos = np.arange(-left, n + right)
-    if mode == "reflect":
-        if left >= n or right >= n:
-            raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding input "
-                               f"dimension, but got: padding ({left}, {right}) at dimension of size {n}")
-        period = 2 * (n - 1) if n > 1 else 1
-        q = np.mod(pos, period)
-        return np.where(q < n, q, period - q)
-    if mode == "replicate":
-        return np.clip(pos, 0, n - 1)
-    if mode == "circular":
-        if left > n or right > n:
-            raise RuntimeError("Padding value causes wrapping around more than once.")
-        return np.mod(pos, n)
-    raise NotImplementedError(f"torch.nn.functional.pad(mode={mode!r}): unknown padding mode")
-
-
-def _pad_mode(input: Tensor, pad: tuple, mode: str) -> Tensor:
-    """reflect / replicate / circular padding as an index_select per padded dim (differentiable; negative
-    padding crops first, as torch)."""
-    # workaround "ReflectionPad2D", workaround "ReplicationPad2D" (shim/torch/_workarounds.py)
-    nd = len(pad) // 2
-    if mode in ("reflect", "replicate", "circular") and not (input.dim() in (nd + 1, nd + 2)):
-        raise NotImplementedError(f"torch.nn.functional.pad(mode={mode!r}) with {len(pad)}-element pad expects a "
-                                  f"{nd + 1}-D or {nd + 2}-D input, got {input.dim()}-D")
-    out = input
-    for i in range(nd):
-        dim = input.dim() - 1 - i
-        left, right = pad[2 * i], pad[2 * i + 1]
-        if (left < 0 or right < 0) and mode != "replicate":  # replicate clamps indices (torch's negative pads)
-            n = out.shape[dim]
-            out = out.narrow(dim, builtins.max(-left, 0), n - builtins.max(-left, 0) - builtins.max(-right, 0))
-            left, right = builtins.max(left, 0), builtins.max(right, 0)
-        if left == 0 and right == 0:
-            continue
-        idx = _pad_index(out.shape[dim], left, right, mode)
-        if out.numel() == 0:  # nothing to index (MindSpore's index_select gradient fails on empty inputs)
-            shape = list(out.shape)
-            shape[dim] = len(idx)
-            out = out.new_zeros(shape) + out.sum() * 0
-            continue
-        out = out.index_select(dim, _torch().tensor(idx, dtype=_torch().int64, device=input.device))
-    return out
-
-
 # ---- convolution ------------------------------------------------------------------------------------------
 
 
@@ -1162,21 +1566,6 @@ def _convnd(input, weight, bias, stride, padding, dilation, groups, nd: int, fn:
         out = out + unwrap(bias).reshape((-1,) + (1,) * nd)
     res = _out(out, input)
     return res.squeeze(0) if unbatched else res
-
-
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """1-d convolution (see `_convnd`): [N, C_in, L] -> [N, C_out, L_out]."""
-    return _convnd(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
-
-
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """2-d convolution (see `_convnd`): [N, C_in, H, W] -> [N, C_out, H_out, W_out]."""
-    return _convnd(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
-
-
-def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """3-d convolution (see `_convnd`): [N, C_in, D, H, W] -> [N, C_out, D_out, H_out, W_out]."""
-    return _convnd(input, weight, bias, stride, padding, dilation, groups, 3, "conv3d")
 
 
 def _conv_transposend(input, weight, bias, stride, padding, output_padding, groups, dilation, nd: int, fn: str):
@@ -1329,35 +1718,6 @@ def _max_from_table(input, nd, table, out_sizes, return_indices):
     return vals, ind
 
 
-def _max_poolnd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd, fn):
-    _check_pool_input(input, nd, fn)
-    k = _tuple(kernel_size, nd, "kernel_size")
-    s = k if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _tuple(stride, nd, "stride")
-    p = _tuple(padding, nd, "padding")
-    d = _tuple(dilation, nd, "dilation")
-    if any(pp * 2 > kk for pp, kk in zip(p, k)):
-        raise RuntimeError(f"{fn}: pad should be at most half of effective kernel size, but got pad={p}, "
-                           f"kernel_size={k}")
-    sizes = list(input.shape[-nd:])
-    table, _, out = _table(sizes, _window_dims(sizes, k, s, p, d, ceil_mode))
-    return _max_from_table(input, nd, table, out, return_indices)
-
-
-def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """1-d max pooling (emulated: window gather + max; indices are flat positions in the input's L)."""
-    return _max_poolnd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1, "max_pool1d")
-
-
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """2-d max pooling (emulated: window gather + max; indices are flat positions in H * W, as torch)."""
-    return _max_poolnd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2, "max_pool2d")
-
-
-def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """3-d max pooling (emulated: window gather + max; indices flat in D * H * W)."""
-    return _max_poolnd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 3, "max_pool3d")
-
-
 def _avg_poolnd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, nd, fn):
     _check_pool_input(input, nd, fn)
     k = _tuple(kernel_size, nd, "kernel_size")
@@ -1388,26 +1748,6 @@ def _avg_poolnd(input, kernel_size, stride, padding, ceil_mode, count_include_pa
     return res.reshape(list(input.shape[:-nd]) + out)
 
 
-def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-    """1-d average pooling (emulated, see the pooling section)."""
-    return _avg_poolnd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1, "avg_pool1d")
-
-
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               divisor_override=None):
-    """2-d average pooling (emulated; divisor as torch's CPU kernel: window clipped to the padded input, or to
-    the input without ``count_include_pad``, or ``divisor_override``)."""
-    return _avg_poolnd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 2,
-                       "avg_pool2d")
-
-
-def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               divisor_override=None):
-    """3-d average pooling (emulated, as avg_pool2d)."""
-    return _avg_poolnd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 3,
-                       "avg_pool3d")
-
-
 def _adaptive(input, output_size, nd, fn, kind, return_indices=False):
     _check_pool_input(input, nd, fn)
     out_sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size] * nd
@@ -1423,21 +1763,6 @@ def _adaptive(input, output_size, nd, fn, kind, return_indices=False):
     cnt = valid.sum(-1).astype(np.float32)
     res = w.sum(-1) / t.tensor(cnt, dtype=input.dtype, device=input.device)
     return res.reshape(list(input.shape[:-nd]) + out)
-
-
-def adaptive_avg_pool1d(input, output_size):
-    """Adaptive average pooling to length ``output_size`` (windows [floor(iL/O), ceil((i+1)L/O)), emulated)."""
-    return _adaptive(input, output_size, 1, "adaptive_avg_pool1d", "avg")
-
-
-def adaptive_avg_pool2d(input, output_size):
-    """Adaptive 2-d average pooling (``None`` in output_size keeps that input size; emulated)."""
-    return _adaptive(input, output_size, 2, "adaptive_avg_pool2d", "avg")
-
-
-def adaptive_avg_pool3d(input, output_size):
-    """Adaptive 3-d average pooling (emulated)."""
-    return _adaptive(input, output_size, 3, "adaptive_avg_pool3d", "avg")
 
 
 def adaptive_max_pool1d(input, output_size, return_indices=False):
@@ -1477,113 +1802,6 @@ def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
 def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     """(Σ_window x^p)^(1/p) over 3-d windows."""
     return _lp_poolnd(input, norm_type, kernel_size, stride, ceil_mode, 3, "lp_pool3d")
-
-
-# ---- normalisation ----------------------------------------------------------------------------------------
-# bfloat16/float16 inputs are normalised in float32 and rounded once (torch's CPU kernels accumulate in float32).
-
-
-def _low_precision(x) -> bool:
-    t = _torch()
-    return x.dtype in (t.bfloat16, t.float16)
-
-
-def _f32(x):
-    return None if x is None else x.float()
-
-
-
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
-               eps=1e-5):
-    """Normalise over every dim but 1 (channels): batch statistics (biased variance) when ``training``, the
-    running ones otherwise. In training the running buffers are updated in place:
-    r = (1 - momentum) r + momentum * stat, the variance unbiased (torch's)."""
-    # workaround "BatchNormExt" (shim/torch/_workarounds.py)
-    _check_tensor(input, "input", "batch_norm")
-    if _low_precision(input):
-        return batch_norm(input.float(), running_mean, running_var, _f32(weight), _f32(bias), training, momentum,
-                          eps).to(input.dtype)
-    if input.dim() < 2:
-        raise ValueError(f"expected 2D or higher input (got {input.dim()}D input)")
-    dims = [0] + list(range(2, input.dim()))
-    shape = [1, -1] + [1] * (input.dim() - 2)
-    if training:
-        n = input.numel() // input.shape[1]
-        if n <= 1:
-            raise ValueError(f"Expected more than 1 value per channel when training, got input size "
-                             f"{list(input.shape)}")
-        mean = input.mean(dims, keepdim=True)
-        var = ((input - mean) ** 2).mean(dims, keepdim=True)
-        if running_mean is not None or running_var is not None:
-            with _torch().no_grad():
-                if running_mean is not None:
-                    running_mean.mul_(1 - momentum).add_(mean.detach().reshape(-1) * momentum)
-                if running_var is not None:
-                    running_var.mul_(1 - momentum).add_(var.detach().reshape(-1) * (momentum * n / (n - 1)))
-    else:
-        mean = running_mean.reshape(shape)
-        var = running_var.reshape(shape)
-    out = (input - mean) / (var + eps).sqrt()
-    if weight is not None:
-        out = out * weight.reshape(shape)
-    if bias is not None:
-        out = out + bias.reshape(shape)
-    return out
-
-
-def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
-                  momentum=0.1, eps=1e-5):
-    """Normalise each (sample, channel) over its spatial dims; with running buffers, ``use_input_stats``
-    updates them with the batch average of the instance statistics, otherwise normalises with them."""
-    _check_tensor(input, "input", "instance_norm")
-    if _low_precision(input):
-        return instance_norm(input.float(), running_mean, running_var, _f32(weight), _f32(bias), use_input_stats,
-                             momentum, eps).to(input.dtype)
-    n, c = input.shape[0], input.shape[1]
-    shape = [1, -1] + [1] * (input.dim() - 2)
-    if not use_input_stats:
-        out = (input - running_mean.reshape(shape)) / (running_var.reshape(shape) + eps).sqrt()
-    else:
-        dims = list(range(2, input.dim()))
-        cnt = int(np.prod(input.shape[2:]))
-        if cnt <= 1:
-            raise ValueError(f"Expected more than 1 spatial element when training, got input size "
-                             f"{list(input.shape)}")
-        mean = input.mean(dims, keepdim=True)
-        var = ((input - mean) ** 2).mean(dims, keepdim=True)
-        if running_mean is not None:
-            with _torch().no_grad():
-                running_mean.mul_(1 - momentum).add_(mean.detach().reshape(n, c).mean(0) * momentum)
-                running_var.mul_(1 - momentum).add_(
-                    var.detach().reshape(n, c).mean(0) * (momentum * cnt / (cnt - 1)))
-        out = (input - mean) / (var + eps).sqrt()
-    if weight is not None:
-        out = out * weight.reshape(shape)
-    if bias is not None:
-        out = out + bias.reshape(shape)
-    return out
-
-
-def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
-    """Normalise over (channels of a group, spatial dims) per sample: input [N, C, *] with C divisible by
-    ``num_groups``; per-channel affine ``weight``/``bias`` [C]."""
-    _check_tensor(input, "input", "group_norm")
-    if _low_precision(input):
-        return group_norm(input.float(), num_groups, _f32(weight), _f32(bias), eps).to(input.dtype)
-    if input.dim() < 2 or input.shape[1] % num_groups:
-        raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, but got input "
-                           f"of shape {list(input.shape)} and num_groups={num_groups}")
-    n = input.shape[0]
-    x = input.reshape(n, num_groups, -1)
-    mean = x.mean(-1, keepdim=True)
-    var = ((x - mean) ** 2).mean(-1, keepdim=True)
-    out = ((x - mean) / (var + eps).sqrt()).reshape(input.shape)
-    shape = [1, -1] + [1] * (input.dim() - 2)
-    if weight is not None:
-        out = out * weight.reshape(shape)
-    if bias is not None:
-        out = out + bias.reshape(shape)
-    return out
 
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
