@@ -87,6 +87,7 @@ RANDOM_STREAM_PENDING = frozenset({
     "bernoulli", "exponential", "multinomial", "normal", "normal.in_place", "normal.number_mean", "rand_like",
     "randint", "randint_like", "randn", "randn_like", "uniform", "nn.functional.dropout",
     "nn.functional.scaled_dot_product_attention",  # its third sample has dropout_p=0.5
+    "nn.functional.multi_head_attention_forward",  # its samples have dropout_p=0.5 and training=True
 })
 
 

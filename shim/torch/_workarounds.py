@@ -297,6 +297,15 @@ def _probe_memory_stats() -> bool:
     return ms.runtime.memory_allocated() == 0 and ms.runtime.max_memory_allocated() == 0
 
 
+def _probe_pad_negative() -> bool:
+    import numpy as np
+    import mindspore as ms
+    from mindspore import ops
+    x = ms.Tensor(np.arange(10, dtype=np.float32).reshape(2, 5))
+    want = [[1.0, 2.0, 3.0, 4.0, 3.5, 3.5], [6.0, 7.0, 8.0, 9.0, 3.5, 3.5]]
+    return any(ops.pad(x, (-1, 2), mode="constant", value=3.5).asnumpy().tolist() != want for _ in range(3))
+
+
 # ---------------------------------------------------------------------------------------------------------
 # the table
 
@@ -373,6 +382,30 @@ WORKAROUNDS = (
         key="einsum", op="`mint.einsum`", workaround="the facade contracts itself (permute, reshape, MatMul)",
         reason="Ascend only: raises NotImplementedError(\"einsum only supports Ascend\") elsewhere",
         measured=_V, sites=("_ops/linalg.py::einsum",), probe=_kernel("mint.einsum('ij,jk->ik', x, x)")),
+    _missing("Conv2DExt", "mint.nn.functional.conv2d(x.reshape(1, 1, 2, 2), x.reshape(1, 1, 2, 2))",
+             "`ops.conv2d` (the Conv2D primitive, CPU kernel and gradients present), padding done by F.pad",
+             ["nn/functional.py::_conv_m"]),
+    Workaround(
+        key="mint conv1d/conv3d", op="`mint.nn.functional.conv1d` / `conv3d`",
+        workaround="conv1d runs as `ops.conv2d` with a unit height; conv3d as `ops.conv3d` (Conv3D primitive)",
+        reason="Ascend only: raise \"conv1d only supports Ascend\" / \"conv3d only supports Ascend\" on CPU",
+        measured=_V, sites=("nn/functional.py::_conv_m",),
+        probe=_kernel("mint.nn.functional.conv1d(x.reshape(1, 1, 4), x.reshape(1, 1, 4))")),
+    _missing("ConvTranspose2D", "mint.nn.functional.conv_transpose2d(x.reshape(1, 1, 2, 2), x.reshape(1, 1, 2, 2))",
+             "transposed convolution composed as a convolution of the zero-inserted, padded input with the "
+             "flipped, regrouped weight (1, 2 and 3 dims alike)", ["nn/functional.py::_conv_transposend"]),
+    _missing("AvgPool2D", "mint.nn.functional.avg_pool2d(x.reshape(1, 1, 2, 2), 2)",
+             "every pool (max, avg, LP, adaptive; 1/2/3-d) is one gather over a host-built window table and a "
+             "max/sum (gives torch's indices, ceil_mode, dilation and divisor rules in one place)",
+             ["nn/functional.py::_gather_windows"]),
+    _missing("AdaptiveAvgPool2DExt", "mint.nn.functional.adaptive_avg_pool2d(x.reshape(1, 1, 2, 2), (1, 1))",
+             "the window-gather pooling (see row AvgPool2D)", ["nn/functional.py::_gather_windows"]),
+    Workaround(
+        key="PadV3 negative padding", op="`ops.pad(x, pad, mode=\"constant\")` with a negative (cropping) pad",
+        workaround="F.pad crops negative pads by slicing (`narrow`) and pads only the non-negative ones",
+        reason="the second and later calls return wrong values (cropped elements replaced by the fill value; "
+               "looks like a reused, partly written output buffer); the first call is right",
+        measured=_V, sites=("nn/functional.py::pad",), probe=_probe_pad_negative),
     _missing("Log10", "mint.log10(x)", "`ops.log10` (the older primitive: a CPU kernel and a gradient)",
              ["_ops/pointwise.py::log10"]),
     _missing("AsinExt", "mint.asin(x)", "`ops.asin` (the older primitive: a CPU kernel and a gradient)",

@@ -243,7 +243,6 @@ def index_select(input, dim, index):
         return _new(ops.gather(unwrap(input).reshape(1), _idx64(index).reshape(-1), 0).reshape(()),
                     input._dt, input._dev)
     d = _norm_dim(dim, input.dim())
-    # mint.index_select has no CPU kernel (workaround "IndexSelect")
     if input.numel() == 0 or index.numel() == 0:
         # an empty result; MindSpore's Gather backward (UnsortedSegmentSum) rejects empty shapes, so the zeros are
         # tied to the input by a zero-weighted sum (a gradient of zeros, as torch's)
@@ -252,7 +251,7 @@ def index_select(input, dim, index):
         m = unwrap(input)
         z = mint.zeros(tuple(shape), dtype=m.dtype)
         return _new(z + mint.sum(m) * 0 if m.dtype != ms.bool_ else z, input._dt, input._dev)
-    # mint.index_select has no CPU kernel
+    # mint.index_select has no CPU kernel (workaround "IndexSelect")
     return _new(ops.gather(unwrap(input), _idx64(index).reshape(-1), d), input._dt, input._dev)
 
 
