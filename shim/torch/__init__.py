@@ -18,7 +18,7 @@ from . import _dtype
 from . import _dispatch  # noqa: F401  (SHIM_SYNC_DISPATCH=1: synchronous MindSpore dispatch)
 from ._dtype import (dtype, finfo, iinfo, get_default_dtype, set_default_dtype, promote_types,  # noqa: F401
                      bool, uint8, int8, int16, uint16, int32, uint32, int64, uint64, float16, bfloat16,
-                     float32, float64, complex64, complex128)
+                     float32, float64, complex64, complex128, float8_e4m3fn, float8_e5m2)
 from ._device import device  # noqa: F401
 from .autograd import grad_mode as _grad_mode
 from .autograd.grad_mode import (no_grad, enable_grad, set_grad_enabled, inference_mode,  # noqa: F401
