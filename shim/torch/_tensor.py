@@ -29,7 +29,7 @@ from mindspore import mint, ops
 from . import _aliasing, _args
 from . import _dtype as D
 from ._device import CPU, device as _device_cls, normalize_device
-from .autograd.grad_mode import _GRAD
+from .autograd.grad_mode import _GRAD, grad_flag as _grad_flag, restore_grad_flag
 
 __all__ = ["Tensor", "wrap", "unwrap", "to_ms", "is_tensor", "Size"]
 
@@ -123,6 +123,8 @@ def unwrap(x):
     float32 storage; use `to_ms` for the true dtype.
     """
     if x.__class__ is Tensor or isinstance(x, Tensor):
+        if not _grad_flag():  # cleared by MindSpore when an earlier op raised (see autograd.grad_mode)
+            restore_grad_flag()
         b = x._vbase
         if b is not None and x._vver != b._ver:
             _refresh(x)

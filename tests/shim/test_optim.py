@@ -48,6 +48,7 @@ CONFIGS = [
     ("AdamW", dict(lr=1e-2)),
     ("AdamW", dict(lr=3e-3, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1)),
     ("AdamW", dict(lr=1e-2, amsgrad=True)),
+    ("AdamW", dict(lr=3e-3, betas=(0.9, 0.95), weight_decay=0.1, fused=True)),  # nanoGPT on "cuda"
     ("Adam", dict(lr=1e-2)),
     ("Adam", dict(lr=1e-2, weight_decay=0.05, maximize=True)),
     ("SGD", dict(lr=0.05)),
@@ -147,8 +148,10 @@ def test_add_param_group_and_errors():
         mt.optim.AdamW([p1], lr=-1.0)
     with pytest.raises(ValueError, match="Nesterov"):
         mt.optim.SGD([p1], lr=0.1, nesterov=True)
-    with pytest.raises(NotImplementedError, match="fused=True"):
-        mt.optim.AdamW([p1], fused=True)
+    with pytest.raises(NotImplementedError, match="capturable=True"):
+        mt.optim.AdamW([p1], capturable=True)
+    with pytest.raises(RuntimeError, match="`fused` and `foreach` cannot be `True` together"):
+        mt.optim.AdamW([p1], fused=True, foreach=True)
     with pytest.raises(ValueError, match="different number of parameter groups"):
         mt.optim.SGD([p1, p2], lr=0.1).load_state_dict(opt.state_dict())
     with pytest.raises(ValueError, match="doesn't match the size"):

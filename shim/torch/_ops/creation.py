@@ -2,8 +2,8 @@
 and the random creators (rand, randn, randint, randperm, normal_, uniform_ …) drawing from shim.torch.random.
 
 Differences from torch (documented): `from_numpy` shares memory only as far as MindSpore's `from_numpy` does on
-the host; `empty` returns zero-filled memory; random draws come from NumPy's Philox generator seeded by
-`torch.manual_seed`, so they are reproducible within the shim but are not torch's bit streams.
+the host; `empty` returns zero-filled memory. Random draws are torch's CPU streams bit for bit (generator state in
+shim.torch.random, algorithms in shim/torch/_cpu_rng.py), produced in NumPy and handed to MindSpore.
 """
 from __future__ import annotations
 
@@ -282,32 +282,86 @@ def eye(n, m=None, **kwargs) -> Tensor:
     return _from_host(arr, dt, kwargs.get("device"), kwargs.get("requires_grad"))
 
 
-# ---- random creation (draws from shim.torch.random) ---------------------------------------------------
+# ---- random creation: torch's CPU streams (shim/torch/_cpu_rng.py) -----------------------------------------
+
+from .. import _cpu_rng as _R  # noqa: E402
+
+_FLOAT_KINDS = ("float32", "float64", "bfloat16", "float16")
 
 
 def _gen(kwargs):
-    from ..random import _default_or
-    return _default_or(kwargs.get("generator"))
+    from ..random import Generator, _default_or
+    g = _default_or(kwargs.get("generator"))
+    if not isinstance(g, Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(g).__name__}")
+    return g
+
+
+def _kind(dt: D.dtype, api: str, floating=True) -> str:
+    if dt.name in _FLOAT_KINDS or not floating:
+        return dt.name
+    raise NotImplementedError(f"{api} for dtype {dt} is not implemented by the shim (floating dtypes only)")
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= int(s)
+    return n
+
+
+def _draw_into(self, fill):
+    """Fill tensor `self` in place with `fill(n)` (a flat array of n values in the order torch's kernel
+    writes them: memory order, i.e. row-major for contiguous tensors, by descending stride otherwise)."""
+    shape = tuple(self.shape)
+    n = _numel(shape)
+    if n == 0:
+        return self
+    if self.is_contiguous() or len(shape) < 2:
+        arr = np.asarray(fill(n, True)).reshape(shape)
+    else:
+        strides = self.stride()
+        order = sorted(range(len(shape)), key=lambda d: (-abs(strides[d]), d))
+        perm_shape = tuple(shape[d] for d in order)
+        arr = np.asarray(fill(n, False)).reshape(perm_shape).transpose(np.argsort(order))
+    return _fill_random(self, arr)
+
+
+def _fill_random(self, arr):
+    from .._tensor import _assign
+    m = ms.Tensor(np.ascontiguousarray(arr, dtype=np.float32 if self._dt.emulated else self._dt.np))
+    if self._dt.emulated:
+        m = _round_bf16(m)
+    return _assign(self, m)
+
+
+def _fresh(size, kwargs, api, default_dt=None):
+    _kw(kwargs, api)
+    dt = _dtype_arg(kwargs.get("dtype")) or default_dt or D.get_default_dtype()
+    shape = _shape_arg(size)
+    return shape, dt
+
+
+def _make(arr, dt, kwargs):
+    return _from_host(arr, dt, kwargs.get("device"), kwargs.get("requires_grad"))
 
 
 def rand(*size, **kwargs) -> Tensor:
-    """torch.rand: uniform [0, 1) in the default float dtype (float64 draws rounded to the dtype)."""
-    _kw(kwargs, "rand")
-    dt = _dtype_arg(kwargs.get("dtype")) or D.get_default_dtype()
-    arr = _gen(kwargs)._np.random(_shape_arg(size))
-    return _from_host(arr, dt, kwargs.get("device"), kwargs.get("requires_grad"))
+    """torch.rand: uniform [0, 1) in the default float dtype; torch's CPU stream (see shim/torch/_cpu_rng.py)."""
+    shape, dt = _fresh(size, kwargs, "rand")
+    arr = _R.uniform(_gen(kwargs)._eng, _numel(shape), _kind(dt, "torch.rand"), 0.0, 1.0)
+    return _make(arr.reshape(shape), dt, kwargs)
 
 
 def randn(*size, **kwargs) -> Tensor:
-    """torch.randn: standard normal in the default float dtype."""
-    _kw(kwargs, "randn")
-    dt = _dtype_arg(kwargs.get("dtype")) or D.get_default_dtype()
-    arr = _gen(kwargs)._np.standard_normal(_shape_arg(size))
-    return _from_host(arr, dt, kwargs.get("device"), kwargs.get("requires_grad"))
+    """torch.randn: standard normal in the default float dtype; torch's CPU stream."""
+    shape, dt = _fresh(size, kwargs, "randn")
+    arr = _R.normal(_gen(kwargs)._eng, _numel(shape), _kind(dt, "torch.randn"))
+    return _make(arr.reshape(shape), dt, kwargs)
 
 
 def randint(low, high=None, size=None, **kwargs) -> Tensor:
-    """torch.randint(high, size) / randint(low, high, size): int64 by default."""
+    """torch.randint(high, size) / randint(low, high, size): int64 by default; torch's CPU stream."""
     _kw(kwargs, "randint")
     if size is None:
         if high is None or not isinstance(high, (tuple, list)):
@@ -316,104 +370,138 @@ def randint(low, high=None, size=None, **kwargs) -> Tensor:
     elif high is None:
         low, high = 0, low
     dt = _dtype_arg(kwargs.get("dtype")) or D.int64
-    arr = _gen(kwargs)._np.integers(int(low), int(high), size=tuple(size), dtype=np.int64)
-    return _from_host(arr, dt, kwargs.get("device"), kwargs.get("requires_grad"))
+    shape = _shape_arg(tuple(size))
+    wide = dt.name in ("int64", "float64", "float32", "bfloat16")
+    arr = _R.randint(_gen(kwargs)._eng, _numel(shape), int(low), int(high), wide_ok=wide)
+    return _make(arr.reshape(shape), dt, kwargs)
 
 
 def randperm(n, **kwargs) -> Tensor:
-    """torch.randperm: a random permutation of 0..n-1 (int64)."""
+    """torch.randperm: a random permutation of 0..n-1 (int64); torch's CPU stream."""
     _kw(kwargs, "randperm")
+    n = int(n)
+    if n < 0:
+        raise RuntimeError(f"n must be non-negative, got {n}")
     dt = _dtype_arg(kwargs.get("dtype")) or D.int64
-    arr = _gen(kwargs)._np.permutation(int(n)).astype(np.int64)
-    return _from_host(arr, dt, kwargs.get("device"), kwargs.get("requires_grad"))
+    return _make(_R.randperm(_gen(kwargs)._eng, n), dt, kwargs)
 
 
 def rand_like(input, **kwargs) -> Tensor:
     """torch.rand_like: uniform [0, 1) draws shaped like input."""
-    return rand(*input.shape, dtype=kwargs.get("dtype") or input._dt, device=kwargs.get("device") or input._dev)
+    return rand(*input.shape, dtype=kwargs.get("dtype") or input._dt, device=kwargs.get("device") or input._dev,
+                generator=kwargs.get("generator"))
 
 
 def randn_like(input, **kwargs) -> Tensor:
     """torch.randn_like: standard normal draws shaped like input."""
-    return randn(*input.shape, dtype=kwargs.get("dtype") or input._dt, device=kwargs.get("device") or input._dev)
+    return randn(*input.shape, dtype=kwargs.get("dtype") or input._dt, device=kwargs.get("device") or input._dev,
+                 generator=kwargs.get("generator"))
 
 
 def randint_like(input, low, high=None, **kwargs) -> Tensor:
     """torch.randint_like: integers in [low, high) shaped like input."""
     return randint(low, high, tuple(input.shape), dtype=kwargs.get("dtype") or input._dt,
-                   device=kwargs.get("device") or input._dev)
-
-
-def _fill_random(self, arr):
-    from .._tensor import _assign
-    m = ms.Tensor(np.asarray(arr, dtype=np.float32 if self._dt.emulated else self._dt.np, order='C'))
-    if self._dt.emulated:
-        m = _round_bf16(m)
-    return _assign(self, m)
+                   device=kwargs.get("device") or input._dev, generator=kwargs.get("generator"))
 
 
 def uniform_(self, a=0.0, b=1.0, *, generator=None):
-    """In place: uniform [a, b) draws."""
-    g = _gen({"generator": generator})
-    return _fill_random(self, g._np.uniform(a, b, tuple(self.shape)))
+    """Tensor.uniform_: in place, uniform [a, b) draws; torch's CPU stream. RuntimeError when a > b."""
+    if a > b:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
+    eng = _gen({"generator": generator})._eng
+    kind = _kind(self._dt, "Tensor.uniform_")
+    return _draw_into(self, lambda n, _c: _R.uniform(eng, n, kind, a, b))
 
 
 def normal_(self, mean=0.0, std=1.0, *, generator=None):
-    """In place: normal(mean, std) draws."""
-    g = _gen({"generator": generator})
-    return _fill_random(self, g._np.normal(mean, std, tuple(self.shape)))
+    """Tensor.normal_: in place, normal(mean, std) draws; torch's CPU stream. RuntimeError when std < 0."""
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    eng = _gen({"generator": generator})._eng
+    kind = _kind(self._dt, "Tensor.normal_")
+    return _draw_into(self, lambda n, contig: _R.normal(eng, n, kind, float(mean), float(std), contig))
 
 
 def random_(self, low=0, high=None, *, generator=None):
-    """Tensor.random_: in place, integers in [low, high) (0..2**24 by default)."""
-    g = _gen({"generator": generator})
+    """Tensor.random_(): integers over the dtype's range; random_(to): [0, to); random_(from, to)."""
+    eng = _gen({"generator": generator})._eng
+    if high is None and low == 0:
+        kind = self._dt.name
+        return _draw_into(self, lambda n, _c: _R.random_full(eng, n, kind))
     if high is None:
-        low, high = 0, (low if low else 2 ** 24)
-    return _fill_random(self, g._np.integers(low, high, tuple(self.shape)))
+        low, high = 0, low
+    wide = self._dt.name in ("int64", "float64", "float32", "bfloat16")
+    return _draw_into(self, lambda n, _c: _R.randint(eng, n, int(low), int(high), wide_ok=wide))
 
 
 def bernoulli_(self, p=0.5, *, generator=None):
-    """Tensor.bernoulli_: in place, 1 with probability p else 0."""
-    g = _gen({"generator": generator})
-    return _fill_random(self, (g._np.random(tuple(self.shape)) < p))
+    """Tensor.bernoulli_: in place, 1 with probability p (a float or a tensor broadcast to self) else 0."""
+    eng = _gen({"generator": generator})._eng
+    if isinstance(p, Tensor):
+        probs = np.broadcast_to(p._host(), tuple(self.shape))
+        if not self.is_contiguous():
+            raise NotImplementedError("Tensor.bernoulli_ with a probability tensor on a non-contiguous tensor")
+        return _fill_random(self, _R.bernoulli_tensor(eng, probs))
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
+    return _draw_into(self, lambda n, _c: _R.bernoulli_scalar(eng, n, p))
 
 
 def exponential_(self, lambd=1.0, *, generator=None):
-    """Tensor.exponential_: in place, exponential draws with rate `lambd`."""
-    g = _gen({"generator": generator})
-    return _fill_random(self, g._np.exponential(1.0 / lambd, tuple(self.shape)))
+    """Tensor.exponential_: in place, exponential draws with rate `lambd` (> 0)."""
+    if not lambd > 0:
+        raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
+    eng = _gen({"generator": generator})._eng
+    _kind(self._dt, "Tensor.exponential_")
+    return _draw_into(self, lambda n, _c: _R.exponential(eng, n, lambd))
 
 
 def normal(mean, std=1.0, size=None, *, generator=None, **kwargs) -> Tensor:
-    """torch.normal(mean, std, size) with float mean/std, or tensor mean/std (broadcast)."""
-    g = _gen({"generator": generator})
+    """torch.normal(mean, std, size) with float mean/std, or tensor mean/std (broadcast): torch's composition
+    (standard normal draws of the output's shape, times std, plus mean)."""
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
-        m = mean._host() if isinstance(mean, Tensor) else mean
-        s = std._host() if isinstance(std, Tensor) else std
         like = mean if isinstance(mean, Tensor) else std
-        return _from_host(g._np.normal(m, s), like._dt, like._dev)
+        shape = np.broadcast_shapes(tuple(mean.shape) if isinstance(mean, Tensor) else (),
+                                    tuple(std.shape) if isinstance(std, Tensor) else ())
+        out = empty(*shape, dtype=like._dt, device=like._dev)
+        normal_(out, 0.0, 1.0, generator=generator)
+        return out * std + mean
+    if size is None:
+        raise TypeError("normal() with float mean and std requires 'size'")
     dt = _dtype_arg(kwargs.get("dtype")) or D.get_default_dtype()
-    return _from_host(g._np.normal(mean, std, tuple(size)), dt, kwargs.get("device"))
+    out = empty(*_shape_arg(tuple(size)), dtype=dt, device=kwargs.get("device"))
+    normal_(out, mean, std, generator=generator)
+    if kwargs.get("requires_grad"):
+        out.requires_grad_(True)
+    return out
 
 
 def bernoulli(input, p=None, *, generator=None) -> Tensor:
-    """torch.bernoulli: 0/1 draws with probabilities `input` (or p), input's dtype."""
-    g = _gen({"generator": generator})
-    probs = input._host() if p is None else p
-    return _from_host(g._np.random(tuple(input.shape)) < probs, input._dt, input._dev)
+    """torch.bernoulli: 0/1 draws with probabilities `input` (or the float p), input's dtype."""
+    out = empty(*tuple(input.shape), dtype=input._dt, device=input._dev)
+    return bernoulli_(out, input if p is None else p, generator=generator)
 
 
 def multinomial(input, num_samples, replacement=False, *, generator=None) -> Tensor:
-    """torch.multinomial: int64 [.., num_samples] category draws from (unnormalised) row weights."""
-    g = _gen({"generator": generator})
-    probs = input._host().astype(np.float64)
-    rows = probs.reshape(-1, probs.shape[-1])
-    out = []
-    for row in rows:
-        p = row / row.sum()
-        out.append(g._np.choice(len(p), size=num_samples, replace=replacement, p=p))
-    arr = np.array(out, dtype=np.int64).reshape(probs.shape[:-1] + (num_samples,))
-    return _from_host(arr, D.int64, input._dev)
+    """torch.multinomial: int64 [.., num_samples] category draws from (unnormalised) row weights (1-D or 2-D);
+    torch's CPU algorithms. RuntimeError for invalid weights or too many samples without replacement."""
+    eng = _gen({"generator": generator})._eng
+    w = input._host()
+    if w.ndim not in (1, 2):
+        raise RuntimeError(f"prob_dist must be 1 or 2 dim, got {w.ndim}")
+    num_samples = int(num_samples)
+    if num_samples <= 0:
+        raise RuntimeError("cannot sample n_sample <= 0 samples")
+    if not replacement and num_samples > w.shape[-1]:
+        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    if np.any(w.reshape(-1, w.shape[-1]).sum(-1) <= 0):
+        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+    if input._dt.emulated:
+        w = w.astype(np.float32)
+    return _from_host(_R.multinomial(eng, w, num_samples, bool(replacement)), D.int64, input._dev)
 
 
 FUNCTIONS = {n: globals()[n] for n in __all__}

@@ -32,6 +32,18 @@ def _set(enabled: bool) -> None:
 _pynative_executor.set_grad_flag(True)
 _pynative_executor.set_enable_grad(True)
 
+# MindSpore clears `grad_flag` whenever an op raises (its PyNative executor resets its resources on any error:
+# measured on 2.10, `grad_flag()` is False after e.g. a failing CumSum, `enable_grad()` unchanged), and with it
+# off no later op records a gradient. The facade re-asserts it where it hands tensors to MindSpore
+# (`_tensor.unwrap`): one bound pybind getter call (~0.3 us) per operand, the setter only after an error.
+grad_flag = _pynative_executor._executor.grad_flag
+_set_grad_flag = _pynative_executor._executor.set_grad_flag
+
+
+def restore_grad_flag() -> None:
+    """Turn MindSpore's `grad_flag` back on (after an op raised and MindSpore cleared it)."""
+    _set_grad_flag(True)
+
 
 def _sync() -> None:
     """Re-read MindSpore's enable_grad into the facade's cache (after MindSpore ran code that flips it itself:

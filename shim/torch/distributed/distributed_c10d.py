@@ -6,7 +6,9 @@ MindSpore tensors of their true dtype (``to_ms``) and results are written back *
 with ``Tensor.copy_`` (so an ``all_reduce`` on a view of a larger buffer updates the buffer, as in torch).
 
 Backends: ``nccl``/``gloo``/``hccl``/``mccl``/None all select MindSpore's platform library; ``get_backend``
-answers what is really used (``mccl`` on CPU, ``hccl`` on Ascend). Which collectives run on a native kernel
+answers the name the program asked for (as torch does: ``init_process_group("nccl")`` -> ``"nccl"``), and the
+library really used (``mccl`` on CPU, ``hccl`` on Ascend) when it asked for none; :func:`platform_backend` always
+answers the library really used. Which collectives run on a native kernel
 and which are emulated is the table in ``shim/_comm/table.py`` (:func:`collective_table` prints it).
 
 Asynchrony: ``async_op=True`` returns a :class:`Work`. Collectives are dispatched at call time (MindSpore runs
@@ -93,8 +95,9 @@ class ProcessGroup:
     """A process group (torch's ``ProcessGroup``): ``rank()`` (this process's rank in it), ``size()``,
     ``name()``; wraps a communication-core group (``shim._comm.world.Group``)."""
 
-    def __init__(self, core: _cw.Group) -> None:
+    def __init__(self, core: _cw.Group, backend: Optional[str] = None) -> None:
         self._core = core
+        self._backend_name = backend  # the name the program asked for (None: the platform library's)
 
     def rank(self) -> int:
         """This process's rank in the group (-1 if not a member)."""
@@ -115,7 +118,8 @@ class ProcessGroup:
         return self._core.name
 
     def _get_backend_name(self) -> str:
-        return _cw.backend()
+        """The backend name asked for at creation (``"nccl"``, ``"gloo"``, ...), else the platform library's."""
+        return self._backend_name or _cw.backend()
 
     def __repr__(self) -> str:
         return f"ProcessGroup(ranks={list(self._core.ranks)}, name={self._core.name!r})"
@@ -280,10 +284,10 @@ def _seconds(timeout) -> float:
     raise TypeError(f"timeout must be a datetime.timedelta, got {type(timeout).__name__}")
 
 
-def _pg_for(core: _cw.Group) -> ProcessGroup:
+def _pg_for(core: _cw.Group, backend: Optional[str] = None) -> ProcessGroup:
     pg = _pgs.get(core.ranks)
     if pg is None:
-        pg = ProcessGroup(core)
+        pg = ProcessGroup(core, backend)
         _pgs[core.ranks] = pg
         _world.pg_map[pg] = (_cw.backend(), None)
         _world.pg_names[pg] = core.name
@@ -307,7 +311,7 @@ def init_process_group(backend: Optional[str] = None, init_method: Optional[str]
                                   "use init_method='env://' under the launcher")
     _table.resolve_backend(backend)
     _cw.init(rank=rank, world_size=world_size, init_method=init_method, timeout=_seconds(timeout))
-    pg = _pg_for(_cw.world())
+    pg = _pg_for(_cw.world(), None if backend is None else str(Backend(backend)))
     GroupMember.WORLD = pg
     _GroupNamespace.WORLD = pg
 
@@ -364,9 +368,23 @@ def get_world_size(group=None) -> int:
 
 
 def get_backend(group=None) -> str:
-    """The library really used: ``"mccl"`` (MindSpore CPU), ``"hccl"`` (Ascend), ``"nccl"`` (GPU) or
-    ``"local"`` (one-process group without a launcher)."""
-    _resolve(group)
+    """The backend name of ``group`` (default: the world) as the program asked for it, lower-cased, as torch
+    answers: ``init_process_group("nccl")`` -> ``"nccl"``; a ``new_group`` without ``backend=`` inherits the
+    world's. When none was asked for: the library really used (see :func:`platform_backend`).
+    Raises ``RuntimeError`` before ``init_process_group``."""
+    core = _resolve(group)
+    pg = group if isinstance(group, ProcessGroup) else GroupMember.WORLD
+    if core is None or pg is None:
+        return _cw.backend()
+    return pg._get_backend_name()
+
+
+def platform_backend() -> str:
+    """(shim) The library really used, whatever name was asked for: ``"mccl"`` (MindSpore CPU), ``"hccl"``
+    (Ascend), ``"nccl"`` (GPU) or ``"local"`` (one-process group without a launcher)."""
+    if not _cw.is_initialized():
+        raise RuntimeError("Default process group has not been initialized, please make sure to call "
+                           "init_process_group.")
     return _cw.backend()
 
 
@@ -383,7 +401,9 @@ def new_group(ranks: Optional[Sequence[int]] = None, timeout=None, backend=None,
         return GroupMember.NON_GROUP_MEMBER
     # A new ProcessGroup object per call, as torch (destroying it must not touch the default group or an
     # earlier group of the same ranks); the MindSpore communicator behind it is shared by identical rank sets.
-    pg = ProcessGroup(core)
+    world = GroupMember.WORLD
+    pg = ProcessGroup(core, str(Backend(backend)) if backend is not None
+                      else (world._backend_name if world is not None else None))
     _world.pg_map[pg] = (_cw.backend(), None)
     _world.pg_names[pg] = core.name
     return pg

@@ -13,6 +13,16 @@ __all__ = ["Parameter", "Buffer", "UninitializedParameter", "functional", "init"
     list(_modules_all)
 
 
+import importlib as _importlib  # noqa: E402
+
 from .._unsupported import module_getattr as _module_getattr  # noqa: E402
 
-__getattr__ = _module_getattr("torch.nn")
+_unsupported_getattr = _module_getattr("torch.nn")
+
+
+def __getattr__(name):
+    # torch.nn.parallel loads on first use (as `torch.nn.parallel.X` after a bare `import torch`): it brings in
+    # torch.distributed and the communication core, which `import torch` does not load.
+    if name == "parallel":
+        return _importlib.import_module(f"{__name__}.parallel")
+    return _unsupported_getattr(name)

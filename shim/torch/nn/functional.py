@@ -466,23 +466,36 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) when ``training``; identity
-    otherwise. ValueError for p outside [0, 1].
+    otherwise (also for ``p == 0``, without drawing). ValueError for p outside [0, 1].
 
-    The mask is drawn from the facade's default generator (``torch.manual_seed`` / ``torch.cuda.get_rng_state`` /
-    ``set_rng_state``), so restoring an RNG state repeats the masks — megatron-core's ``CudaRNGStatesTracker``
-    relies on that. The draws are the shim's, not torch's bit stream. Cost: one host draw and copy per call."""
+    torch's CPU composition (``aten/src/ATen/native/Dropout.cpp`` ``_dropout_impl``): ``noise =
+    empty_like(input).bernoulli_(1 - p)``, ``noise.div_(1 - p)`` (in the input's dtype: float32 keeps
+    ``1 / float32(1 - p)``, bfloat16 rounds it), ``input * noise``; so masks and values are torch's bit for bit
+    under ``torch.manual_seed`` (the mask is drawn from the default generator, see shim/torch/_cpu_rng.py), and
+    restoring an RNG state repeats the masks (megatron-core's ``CudaRNGStatesTracker``). Gradient: through the
+    multiplication, as in torch. Cost: one host draw and copy of the mask per call."""
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    if not training or p == 0.0:
+    if not training or p == 0.0 or input.numel() == 0:
         return input
     x = _float_storage(input, "dropout")
     if p == 1.0:
         result = _out(x * 0, input)
     else:
-        from ..random import _default_or
-        keep = _default_or(None)._np.random(tuple(x.shape)) >= p
-        scale = ms.Tensor((keep / (1.0 - p)).astype(ms.dtype_to_nptype(x.dtype)))
-        result = _out(x * scale, input)
+        from .. import _cpu_rng
+        from ..random import default_generator
+        q = 1.0 - p
+        keep = _cpu_rng.bernoulli_scalar(default_generator._eng, input.numel(), q).reshape(tuple(input.shape))
+        if input._dt.name == "float64":
+            noise = keep * (1.0 / q)
+        else:
+            scale = np.float32(1.0) / np.float32(q)
+            if input._dt.name == "bfloat16":
+                scale = np.float32(_T._round_bf16(ms.Tensor(np.array([scale], np.float32))).asnumpy()[0])
+            elif input._dt.name == "float16":
+                scale = np.float32(np.float16(scale))
+            noise = keep.astype(np.float32) * scale
+        result = _out(x * ms.Tensor(noise.astype(ms.dtype_to_nptype(x.dtype))), input)
     return _inplace_result(input, result, inplace)
 
 

@@ -1,10 +1,14 @@
 """`torch.nn.init` for the facade: in-place initialisers, run without recording gradients.
 
-Fan computation, gains and bounds are torch's. Random values come from the facade's RNG (MindSpore's
-generator,
-seeded by ``torch.manual_seed``): the distributions match torch's, the individual draws do not — tests check
-moments and bounds, and code that needs identical weights on both backends loads them from a file.
-``trunc_normal_`` uses torch's inverse-CDF method (uniform → erfinv → scale → clamp).
+Fan computation, gains and bounds are torch's, with torch's Python arithmetic (same expressions, so the same
+float bounds). Random values come from the facade's generator, which reproduces torch's CPU streams bit for bit
+(shim/torch/_cpu_rng.py): under the same `torch.manual_seed`, `uniform_`, `normal_`, `xavier_*`, `kaiming_*` and
+`trunc_normal_` fill the same values as real torch. `trunc_normal_` follows torch 2.13's sampler
+(`torch/nn/init.py` `_no_grad_trunc_normal_`: redraw out-of-range normals when the interval holds more than 30 %
+of the mass, otherwise uniform proposals accepted by a log-density test — that branch compares float32 logs
+computed by NumPy, which may differ from torch's vectorised log in the last bit, so a borderline acceptance can
+differ). `orthogonal_` draws torch's normals and factors them with NumPy's QR (LAPACK): equal to torch's to
+rounding (~1e-6), not bit for bit (torch's QR runs in its own LAPACK build).
 """
 from __future__ import annotations
 
@@ -12,10 +16,9 @@ import math
 import warnings
 
 import mindspore as ms
-from mindspore import ops
 
 from .. import _tensor as _T
-from .._tensor import Tensor, unwrap
+from .._tensor import Tensor
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
            "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_",
@@ -91,8 +94,12 @@ def normal_(tensor, mean: float = 0.0, std: float = 1.0, generator=None):
 
 
 def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, generator=None):
-    """Fill ``tensor`` with N(mean, std²) truncated to [a, b] (torch's inverse-CDF method); returns it."""
+    """Fill ``tensor`` with N(mean, std²) truncated to [a, b] (torch's sampler and stream, see the module doc);
+    returns it."""
     _check(tensor, "trunc_normal_")
+    import numpy as np
+    from .. import _cpu_rng as R
+    from .._ops.creation import _gen, _kind
 
     def norm_cdf(x):
         return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
@@ -100,15 +107,52 @@ def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, 
     if (mean < a - 2 * std) or (mean > b + 2 * std):
         warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The distribution of values "
                       "may be incorrect.", stacklevel=2)
+    eng = _gen({"generator": generator})._eng
+    kind = _kind(tensor.dtype, "torch.nn.init.trunc_normal_")
+    shape = tuple(tensor.shape)
+    n = int(np.prod(shape)) if shape else 1
+    contig = tensor.is_contiguous()
+    npdt = np.float64 if kind == "float64" else np.float32
+
+    def as_dtype(v):
+        return _T._new(ms.Tensor(np.array([v], npdt)), tensor.dtype).item() if kind in ("bfloat16", "float16") \
+            else float(npdt(v))
+
+    def rnd(arr):  # the element type's rounding of float32 values
+        if kind in ("bfloat16", "float16"):
+            return _T._new(_T._round_bf16(ms.Tensor(arr.astype(np.float32))) if kind == "bfloat16"
+                           else ms.Tensor(arr.astype(np.float16)), tensor.dtype)._host().astype(np.float32)
+        return arr.astype(npdt)
+
     with _no_grad():
-        lo = norm_cdf((a - mean) / std)
-        hi = norm_cdf((b - mean) / std)
-        from .._ops.creation import empty
-        u = uniform_(empty(*tuple(tensor.shape), dtype=_T.D.float32, device=tensor.device), 2 * lo - 1, 2 * hi - 1,
-                     generator=generator)
-        m = ops.erfinv(unwrap(u)) * (std * math.sqrt(2.0)) + mean
-        m = ops.clamp(m, a, b)
-        tensor.copy_(_T._new(m, _T.D.float32, tensor._dev))
+        p = norm_cdf((b - mean) / std) - norm_cdf((a - mean) / std)
+        if p > 0.3:
+            lo, hi = as_dtype(a), as_dtype(b)
+            result = rnd(R.normal(eng, n, kind, float(mean), float(std), contig))
+            while True:
+                mask = (result < lo) | (result > hi)
+                if not mask.any():
+                    break
+                result = np.where(mask, rnd(R.normal(eng, n, kind, float(mean), float(std), True)), result)
+        else:
+            mode = max(a, min(mean, b))
+            log_peak = -0.5 * ((mode - mean) / std) ** 2
+
+            def log_pdf(c):
+                c = rnd(rnd(c - npdt(mean)) / npdt(std))
+                c = rnd(rnd(c * c) * npdt(-0.5))
+                return rnd(c - npdt(log_peak))
+
+            result = rnd(R.uniform(eng, n, kind, a, b))
+            cand = log_pdf(result)
+            pending = np.log(rnd(R.uniform(eng, n, kind, 0.0, 1.0))) > cand
+            while pending.any():
+                c = rnd(R.uniform(eng, n, kind, a, b))
+                result = np.where(pending, c, result)
+                cand = log_pdf(c)
+                pending = np.where(pending, np.log(rnd(R.uniform(eng, n, kind, 0.0, 1.0))) > cand, pending)
+        tensor.copy_(_T._new(ms.Tensor(result.reshape(shape).astype(np.float32 if npdt is np.float32 else npdt)),
+                             _T.D.float64 if kind == "float64" else _T.D.float32, tensor._dev))
     return tensor
 
 
@@ -149,8 +193,31 @@ def dirac_(tensor, groups: int = 1):
 
 
 def orthogonal_(tensor, gain: float = 1, generator=None):
-    """Not supported: raises NotImplementedError."""
-    raise NotImplementedError("torch.nn.init.orthogonal_ is not supported by the MindSpore facade")
+    """Fill ``tensor`` (≥ 2-D; trailing dims flattened) with a (semi-)orthogonal matrix times ``gain``: torch's
+    normal draws (same stream), QR by NumPy's LAPACK with torch's sign fix (equal to torch's to rounding, see the
+    module doc). ValueError for fewer than 2 dimensions."""
+    _check(tensor, "orthogonal_")
+    if tensor.ndimension() < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if tensor.numel() == 0:
+        return tensor
+    import numpy as np
+    from .._ops.creation import empty
+    rows = tensor.size(0)
+    cols = tensor.numel() // rows
+    with _no_grad():
+        flat = empty(rows, cols, dtype=tensor.dtype).normal_(0, 1, generator=generator)._host()
+        flat = flat.astype(np.float64 if tensor.dtype == _T.D.float64 else np.float32)
+        if rows < cols:
+            flat = flat.T
+        q, r = np.linalg.qr(flat)
+        q = q * np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        tensor.copy_(_T._new(ms.Tensor(np.ascontiguousarray(q).reshape(tuple(tensor.shape))),
+                             _T.D.float64 if q.dtype == np.float64 else _T.D.float32, tensor._dev))
+        tensor.mul_(gain)
+    return tensor
 
 
 def sparse_(tensor, sparsity, std=0.01, generator=None):
@@ -181,7 +248,8 @@ def kaiming_uniform_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: s
         return tensor
     fan = _calculate_correct_fan(tensor, mode)
     gain = calculate_gain(nonlinearity, a)
-    bound = math.sqrt(3.0) * gain / math.sqrt(fan)
+    std = gain / math.sqrt(fan)
+    bound = math.sqrt(3.0) * std
     return uniform_(tensor, -bound, bound, generator=generator)
 
 
@@ -193,7 +261,8 @@ def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: st
         return tensor
     fan = _calculate_correct_fan(tensor, mode)
     gain = calculate_gain(nonlinearity, a)
-    return normal_(tensor, 0.0, gain / math.sqrt(fan), generator=generator)
+    std = gain / math.sqrt(fan)
+    return normal_(tensor, 0, std, generator=generator)
 
 
 def _deprecated(new):

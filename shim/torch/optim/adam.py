@@ -25,7 +25,9 @@ class Adam(Optimizer):
     ``exp_avg_sq``, ``max_exp_avg_sq`` with amsgrad). ``weight_decay`` is L2 added to the gradient unless
     ``decoupled_weight_decay=True`` (then it is AdamW).
     ``foreach``/``fused``/``capturable``/``differentiable``
-    are accepted for compatibility; ``fused=True``, ``capturable=True`` and ``differentiable=True`` raise
+    are accepted for compatibility. ``fused=True`` (torch: one fused kernel for the whole update, the same
+    update rule) runs the facade's one implementation of that rule; as in torch it cannot be combined with
+    ``foreach=True`` (RuntimeError). ``capturable=True`` and ``differentiable=True`` raise
     NotImplementedError. Tensor ``lr`` is not supported. Raises ValueError for out-of-range hyper-parameters.
     """
 
@@ -37,7 +39,9 @@ class Adam(Optimizer):
         if not isinstance(lr, (int, float)):
             raise NotImplementedError(f"{type(self).__name__}: tensor lr is not supported by the MindSpore facade")
         _check_hparams(lr, betas, eps, weight_decay)
-        for flag, name in ((fused, "fused"), (capturable, "capturable"), (differentiable, "differentiable")):
+        if fused and foreach:
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+        for flag, name in ((capturable, "capturable"), (differentiable, "differentiable")):
             if flag:
                 raise NotImplementedError(f"torch.optim.{type(self).__name__}({name}=True) is not supported by the "
                                           f"MindSpore facade; leave it unset")

@@ -114,8 +114,7 @@ class DataLoader:
         return self.batch_sampler is not None or (self._is_iterable and self.batch_size is not None)
 
     def __iter__(self):
-        if self.generator is not None:
-            stream_for(self.generator).random64()  # torch's per-iterator base seed draw (keeps the order equal)
+        stream_for(self.generator).random64()  # torch's per-iterator base seed draw (its generator or the default)
         if self.num_workers > 0 and self.worker_init_fn is not None:
             self.worker_init_fn(0)
         if self._is_iterable:
