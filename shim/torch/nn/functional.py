@@ -30,7 +30,7 @@ from .._tensor import Tensor, unwrap
 __all__ = [
     "linear", "bilinear", "embedding", "softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss",
     "l1_loss", "silu", "gelu", "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "softplus", "logsigmoid",
-    "glu", "dropout", "layer_norm", "rms_norm", "normalize", "scaled_dot_product_attention", "pad", "one_hot",
+    "glu", "hardswish", "hardsigmoid", "mish", "prelu", "dropout", "layer_norm", "rms_norm", "normalize", "scaled_dot_product_attention", "pad", "one_hot",
 ]
 
 _F32 = ms.float32
@@ -447,6 +447,38 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     bx = x * beta
     soft = mint.log1p(mint.exp(mint.minimum(bx, ms.Tensor(threshold, _sms(input))))) / beta
     return _out(mint.where(bx > threshold, x, soft), input)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6 (torch's definition)."""
+    x = _float_storage(input, "hardsigmoid")
+    return _inplace_result(input, _out(mint.clamp(x + 3.0, 0.0, 6.0) / 6.0, input), inplace)
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * relu6(x + 3) / 6 (torch's definition)."""
+    x = _float_storage(input, "hardswish")
+    return _inplace_result(input, _out(x * mint.clamp(x + 3.0, 0.0, 6.0) / 6.0, input), inplace)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x)) (softplus with beta 1, threshold 20, as torch's)."""
+    return _inplace_result(input, input * tanh(softplus(input)), inplace)
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """x if x >= 0 else weight * x; ``weight`` has 1 element or one per channel (dim 1 of ``input``,
+    RuntimeError otherwise)."""
+    _check_tensor(weight, "weight", "prelu")
+    n = weight.numel()
+    if n != 1:
+        if input.dim() < 2 or input.shape[1] != n:
+            raise RuntimeError(f"prelu: weight has {n} elements but input of shape {tuple(input.shape)} has "
+                               f"{input.shape[1] if input.dim() >= 2 else 1} channels (dim 1)")
+        weight = weight.reshape([n] + [1] * (input.dim() - 2))
+    else:
+        weight = weight.reshape(())
+    return input.where(input >= 0, weight * input)
 
 
 def logsigmoid(input: Tensor) -> Tensor:
