@@ -180,7 +180,7 @@ _LAZY_SUBMODULES = ("nn", "optim", "utils", "distributed", "cuda", "cpu", "seria
                     "overrides", "library", "profiler", "npu", "mps", "xpu", "accelerator", "_dynamo", "_C",
                     "_utils", "types", "version", "func", "masked", "nested", "sparse", "quantization", "ao",
                     "distributions", "export", "storage", "functional", "compiler")
-_LAZY_ATTRS = {"save": "serialization", "load": "serialization"}
+_LAZY_ATTRS = {"save": "serialization", "load": "serialization", "ops": "library"}
 
 
 def _load_sub(name):

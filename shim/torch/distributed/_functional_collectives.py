@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from .._unsupported import module_getattr as _module_getattr
 
-__all__ = ["wait_tensor"]
+__all__ = ["wait_tensor", "all_to_all_single_autograd"]
 
 
 def wait_tensor(tensor):
     """The result of a completed collective: ``tensor`` itself (the facade's collectives are synchronous)."""
     return tensor
+
+
+def all_to_all_single_autograd(*args, **kwargs):
+    """Not implemented by the shim: raises ``NotImplementedError``."""
+    raise NotImplementedError("torch.distributed._functional_collectives.all_to_all_single_autograd is not "
+                              "implemented by the shim")
 
 
 __getattr__ = _module_getattr("torch.distributed._functional_collectives")

@@ -29,7 +29,7 @@ from .._tensor import Tensor, unwrap
 
 __all__ = [
     "linear", "bilinear", "embedding", "softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss",
-    "l1_loss", "silu", "gelu", "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "softplus", "logsigmoid",
+    "l1_loss", "binary_cross_entropy_with_logits", "silu", "gelu", "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "softplus", "logsigmoid",
     "glu", "hardswish", "hardsigmoid", "mish", "prelu", "dropout", "layer_norm", "rms_norm", "normalize", "scaled_dot_product_attention", "pad", "one_hot",
 ]
 
@@ -389,6 +389,32 @@ def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduc
     """Mean absolute error."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     return _out(_reduce(mint.abs(unwrap(input) - unwrap(target)), reduction, "l1_loss"), input, check=True)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight=None, size_average=None, reduce=None,
+                                     reduction: str = "mean", pos_weight=None) -> Tensor:
+    """Sigmoid + binary cross entropy in the stable form torch uses:
+    ``(1 - t) x + (1 + (pos_weight - 1) t) (log1p(exp(-|x|)) + max(-x, 0))``, times ``weight``; ``target``
+    must have ``input``'s shape (ValueError otherwise)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    _check_tensor(input, "input", "binary_cross_entropy_with_logits")
+    _check_tensor(target, "target", "binary_cross_entropy_with_logits")
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Target size ({tuple(target.shape)}) must be the same as input size "
+                         f"({tuple(input.shape)})")
+    softplus_neg = input.abs().neg().exp().log1p() + input.neg().clamp(min=0)
+    if pos_weight is not None:
+        softplus_neg = ((pos_weight - 1) * target + 1) * softplus_neg
+    loss = (1 - target) * input + softplus_neg
+    if weight is not None:
+        loss = loss * weight
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "mean":
+        return loss.mean()
+    raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
 # ----------------------------------------------------------------------------------------------------------

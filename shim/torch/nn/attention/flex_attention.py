@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from ..._unsupported import module_getattr as _module_getattr
 
-__all__ = ["BlockMask", "create_block_mask", "flex_attention"]
+__all__ = ["BlockMask", "create_block_mask", "flex_attention", "AuxRequest"]
+
+# torch's default block size for block masks (a constant libraries read; 128 in torch).
+_DEFAULT_SPARSE_BLOCK_SIZE = 128
 
 
 class BlockMask:
@@ -20,6 +23,13 @@ class BlockMask:
     def from_kv_blocks(cls, *args, **kwargs):
         raise NotImplementedError("torch.nn.attention.flex_attention.BlockMask.from_kv_blocks is not implemented "
                                   "by the shim")
+
+
+class AuxRequest:
+    """flex attention's request for auxiliary outputs; constructing one raises ``NotImplementedError``."""
+
+    def __new__(cls, *args, **kwargs):
+        raise NotImplementedError("torch.nn.attention.flex_attention.AuxRequest is not implemented by the shim")
 
 
 def create_block_mask(*args, **kwargs):

@@ -7,12 +7,12 @@ from .sparse import Embedding
 from .normalization import LayerNorm, RMSNorm
 from .dropout import Dropout
 from .activation import GELU, GLU, Hardsigmoid, Hardswish, LeakyReLU, Mish, PReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Tanh
-from .loss import CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 
 __all__ = ["Module", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Identity",
            "Linear", "Embedding", "LayerNorm", "RMSNorm", "Dropout", "ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU",
            "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax", "GLU", "Hardswish", "Hardsigmoid", "Mish", "PReLU", "CrossEntropyLoss", "NLLLoss", "MSELoss",
-           "L1Loss"]
+           "L1Loss", "BCEWithLogitsLoss"]
 
 
 from ..._unsupported import module_getattr as _module_getattr  # noqa: E402
