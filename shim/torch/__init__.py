@@ -156,6 +156,12 @@ def get_num_threads() -> _bi.int:
     return _threads[0]
 
 
+def get_default_device():
+    """torch.get_default_device: the device factory functions use without ``device=`` — ``cpu``, as torch's
+    default (the facade has no ``torch.set_default_device``; a tensor's ``.device`` is where it lives)."""
+    return device("cpu")
+
+
 def compile(model=None, *, fullgraph=False, dynamic=None, backend="inductor", mode=None, options=None,
             disable=False):
     """torch.compile: returns the function/module unchanged (an optimisation only; PyNative runs eagerly)."""

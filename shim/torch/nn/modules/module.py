@@ -285,11 +285,12 @@ class Module:
             return
         buffers = self.__dict__.get("_buffers")
         if isinstance(value, Buffer) or (buffers is not None and name in buffers):
-            if value is not None and not isinstance(value, _tensor_type()):
+            if value is not None and not isinstance(value, (Buffer, _tensor_type())):
                 raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
                                 "(torch.Tensor or None expected)")
             if isinstance(value, Buffer):
                 persistent = value.persistent
+                value = value.data
             else:
                 persistent = name not in self._non_persistent_buffers_set
             remove_from(self.__dict__, self._parameters, self._modules)
