@@ -29,8 +29,8 @@ from .._tensor import Tensor, unwrap
 
 __all__ = [
     "linear", "bilinear", "embedding", "softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss",
-    "l1_loss", "binary_cross_entropy_with_logits", "silu", "gelu", "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "softplus", "logsigmoid",
-    "glu", "hardswish", "hardsigmoid", "mish", "prelu", "dropout", "layer_norm", "rms_norm", "normalize", "scaled_dot_product_attention", "pad", "one_hot",
+    "l1_loss", "silu", "gelu", "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "softplus", "logsigmoid",
+    "glu", "dropout", "layer_norm", "rms_norm", "normalize", "scaled_dot_product_attention", "pad", "one_hot",
 ]
 
 _F32 = ms.float32
@@ -391,32 +391,6 @@ def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduc
     return _out(_reduce(mint.abs(unwrap(input) - unwrap(target)), reduction, "l1_loss"), input, check=True)
 
 
-def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight=None, size_average=None, reduce=None,
-                                     reduction: str = "mean", pos_weight=None) -> Tensor:
-    """Sigmoid + binary cross entropy in the stable form torch uses:
-    ``(1 - t) x + (1 + (pos_weight - 1) t) (log1p(exp(-|x|)) + max(-x, 0))``, times ``weight``; ``target``
-    must have ``input``'s shape (ValueError otherwise)."""
-    reduction = _legacy_reduction(size_average, reduce, reduction)
-    _check_tensor(input, "input", "binary_cross_entropy_with_logits")
-    _check_tensor(target, "target", "binary_cross_entropy_with_logits")
-    if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(f"Target size ({tuple(target.shape)}) must be the same as input size "
-                         f"({tuple(input.shape)})")
-    softplus_neg = input.abs().neg().exp().log1p() + input.neg().clamp(min=0)
-    if pos_weight is not None:
-        softplus_neg = ((pos_weight - 1) * target + 1) * softplus_neg
-    loss = (1 - target) * input + softplus_neg
-    if weight is not None:
-        loss = loss * weight
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "mean":
-        return loss.mean()
-    raise ValueError(f"{reduction} is not a valid value for reduction")
-
-
 # ----------------------------------------------------------------------------------------------------------
 # activations
 
@@ -473,38 +447,6 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     bx = x * beta
     soft = mint.log1p(mint.exp(mint.minimum(bx, ms.Tensor(threshold, _sms(input))))) / beta
     return _out(mint.where(bx > threshold, x, soft), input)
-
-
-def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
-    """relu6(x + 3) / 6 (torch's definition)."""
-    x = _float_storage(input, "hardsigmoid")
-    return _inplace_result(input, _out(mint.clamp(x + 3.0, 0.0, 6.0) / 6.0, input), inplace)
-
-
-def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
-    """x * relu6(x + 3) / 6 (torch's definition)."""
-    x = _float_storage(input, "hardswish")
-    return _inplace_result(input, _out(x * mint.clamp(x + 3.0, 0.0, 6.0) / 6.0, input), inplace)
-
-
-def mish(input: Tensor, inplace: bool = False) -> Tensor:
-    """x * tanh(softplus(x)) (softplus with beta 1, threshold 20, as torch's)."""
-    return _inplace_result(input, input * tanh(softplus(input)), inplace)
-
-
-def prelu(input: Tensor, weight: Tensor) -> Tensor:
-    """x if x >= 0 else weight * x; ``weight`` has 1 element or one per channel (dim 1 of ``input``,
-    RuntimeError otherwise)."""
-    _check_tensor(weight, "weight", "prelu")
-    n = weight.numel()
-    if n != 1:
-        if input.dim() < 2 or input.shape[1] != n:
-            raise RuntimeError(f"prelu: weight has {n} elements but input of shape {tuple(input.shape)} has "
-                               f"{input.shape[1] if input.dim() >= 2 else 1} channels (dim 1)")
-        weight = weight.reshape([n] + [1] * (input.dim() - 2))
-    else:
-        weight = weight.reshape(())
-    return input.where(input >= 0, weight * input)
 
 
 def logsigmoid(input: Tensor) -> Tensor:

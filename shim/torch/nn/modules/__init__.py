@@ -6,13 +6,13 @@ from .linear import Identity, Linear
 from .sparse import Embedding
 from .normalization import LayerNorm, RMSNorm
 from .dropout import Dropout
-from .activation import GELU, GLU, Hardsigmoid, Hardswish, LeakyReLU, Mish, PReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Tanh
-from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from .activation import GELU, GLU, LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Tanh
+from .loss import CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 
 __all__ = ["Module", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Identity",
            "Linear", "Embedding", "LayerNorm", "RMSNorm", "Dropout", "ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU",
-           "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax", "GLU", "Hardswish", "Hardsigmoid", "Mish", "PReLU", "CrossEntropyLoss", "NLLLoss", "MSELoss",
-           "L1Loss", "BCEWithLogitsLoss"]
+           "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax", "GLU", "CrossEntropyLoss", "NLLLoss", "MSELoss",
+           "L1Loss"]
 
 
 from ..._unsupported import module_getattr as _module_getattr  # noqa: E402

@@ -5,7 +5,7 @@ from .. import functional as F
 from .module import Module
 
 __all__ = ["ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax",
-           "GLU", "Hardswish", "Hardsigmoid", "Mish", "PReLU"]
+           "GLU"]
 
 
 class ReLU(Module):
@@ -132,54 +132,3 @@ class GLU(Module):
 
     def forward(self, input):
         return F.glu(input, self.dim)
-
-
-class Hardswish(Module):
-    """x * relu6(x + 3) / 6."""
-
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, input):
-        return F.hardswish(input, self.inplace)
-
-
-class Hardsigmoid(Module):
-    """relu6(x + 3) / 6."""
-
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, input):
-        return F.hardsigmoid(input, self.inplace)
-
-
-class Mish(Module):
-    """x * tanh(softplus(x))."""
-
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, input):
-        return F.mish(input, self.inplace)
-
-
-class PReLU(Module):
-    """x if x >= 0 else a * x with a learnable ``weight`` of ``num_parameters`` elements (1 or the channel count,
-    dim 1 of the input), initialised to ``init``."""
-
-    def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None) -> None:
-        from ..parameter import Parameter
-        from ..._ops import creation as _creation
-        super().__init__()
-        self.num_parameters = num_parameters
-        self.weight = Parameter(_creation.full((num_parameters,), init, dtype=dtype, device=device))
-
-    def forward(self, input):
-        return F.prelu(input, self.weight)
-
-    def extra_repr(self) -> str:
-        return f"num_parameters={self.num_parameters}"
