@@ -7,7 +7,7 @@ does not exist yet raises UnsupportedAPI naming it, while an ImportError *inside
 Any other missing `torch.X` raises UnsupportedAPI (a NotImplementedError and AttributeError) naming it.
 
 Documented behaviour differences: see shim/README.md (bfloat16 emulated on CPU, `torch.empty` zero-filled,
-random bit streams are the shim's own, `torch.compile`/`torch.jit.script` return the function unchanged).
+random streams are torch's CPU streams (also for "cuda" tensors), `torch.compile`/`torch.jit.script` return the function unchanged).
 """
 from __future__ import annotations
 

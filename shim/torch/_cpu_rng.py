@@ -18,7 +18,7 @@ torch 2.13 CPU wheel in tests/shim/test_random_streams.py) and written anew:
 - **uniform_** (`aten/src/ATen/native/cpu/DistributionTemplates.h` `uniform_kernel`,
   `aten/src/ATen/core/DistributionsHelper.h` `uniform_real_distribution`, `aten/src/ATen/core/TransformationHelper.h`
   `uniform_real`): one draw per element in memory order; float32 takes the low 24 bits of `random()` times 2^-24,
-  float64 the low 53 bits of `random64()` times 2^-53 (bfloat16: 8 bits, float16: 11 bits, computed in float);
+  float64 the low 53 bits of `random64()` times 2^-53 (bfloat16 and float16 are drawn as float32 and rounded; a value rounding up to `to` becomes `from`);
   then `x * (to - from) + from` in the element type, which torch's compiler contracts into one fused multiply-add.
 - **normal_ / randn** (`DistributionTemplates.h` `normal_kernel`, `normal_fill`, `normal_fill_16`,
   `normal_fill_AVX2`, `normal_fill_16_AVX2`; `DistributionKernels.cpp` registers the normal kernel without its
@@ -31,6 +31,8 @@ torch 2.13 CPU wheel in tests/shim/test_random_streams.py) and written anew:
   torch in ~0.1–1 % of the values). float64 uses libm `log`/`cos`/`sin` (Python's `math`, i.e. the same glibc).
   Fewer than 16 elements or a non-contiguous tensor: `normal_distribution<double>` per element (`u1`, `u2` from
   `random64()`, `r = sqrt(-2 log1p(-u2))`, `θ = 2π u1`, returns `r cos θ`, caches `r sin θ` for the next call).
+  bfloat16/float16 (measured against torch 2.13): the float32 AVX2 path drawn block by block (so the overlapping
+  last block follows the full blocks directly, without draws for the leftover elements), rounded to the type.
 - **randint / random_(from, to)** (`random_from_to_kernel`, `uniform_int_from_to`): `(random() % range) + from`,
   `random64()` when `range >= 2^32`. **random_()** (`uniform_int_distribution`, `uniform_int`): int64/float64
   `random64() % (max+1)` (float64: `% (2^53 + 1)`), other types `random()` modulo their range.
@@ -163,30 +165,54 @@ def _seeded_key(seed: int) -> np.ndarray:
 def fma32(a, b, c) -> np.ndarray:
     """Correctly rounded float32 `a*b + c` (what an FMA instruction computes), vectorised.
 
-    a*b is exact in float64; the float64 sum is exact up to a rounding error recovered with TwoSum; the only
-    case where rounding the float64 sum to float32 differs from rounding the exact value is a sum that lands
-    exactly halfway between two float32 values with a non-zero error: that one is steered by the error's sign.
-    """
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
-    c = np.asarray(c, np.float64)
-    p = a * b
-    s = p + c
-    bb = s - p
-    err = (p - (s - bb)) + (c - bb)
+    With float32 inputs a*b is exact in float64 and the float64 sum s is rounded once; rounding s to float32
+    gives the correctly rounded result except when s lands exactly halfway between two float32 values (its 29
+    dropped mantissa bits are 1000…0) while the exact sum is not: those rare elements are recomputed with the
+    exact error of the sum (TwoSum) steering the rounding. Subnormal float32 results take the same check."""
+    a64 = np.asarray(a, np.float64)
+    s = a64 * np.asarray(b, np.float64)
+    s += np.asarray(c, np.float64)
     r = s.astype(_F32)
-    r64 = r.astype(np.float64)
-    fix = (err != 0) & (r64 != s)
-    if np.any(fix):
-        # neighbour on the other side of s
-        other = np.where(r64 > s, np.nextafter(r, _F32(-np.inf)), np.nextafter(r, _F32(np.inf))).astype(_F32)
-        mid = (r64 + other.astype(np.float64)) / 2
-        tie = fix & (mid == s)
-        if np.any(tie):
-            # exact value = s + err: pick the float32 on err's side of s
-            toward_other = (other.astype(np.float64) > s) == (err > 0)
-            r = np.where(tie & toward_other, other, r)
+    tail = s.view(np.uint64) & np.uint64(0x1FFFFFFF)
+    cand = tail == np.uint64(0x10000000)
+    tiny = (np.abs(s) < 2.0 ** -126) & (s != 0)
+    if cand.any() or tiny.any():
+        shape = s.shape
+        bb = np.broadcast_to(np.asarray(b, np.float64), shape)
+        cc = np.broadcast_to(np.asarray(c, np.float64), shape)
+        aa = np.broadcast_to(a64, shape)
+        if cand.any():
+            i = np.nonzero(cand & ~tiny)
+            p_, si, ci = aa[i] * bb[i], s[i], cc[i]
+            t = si - p_
+            err = (p_ - (si - t)) + (ci - t)          # TwoSum: exact sum = si + err
+            ri = r[i]
+            up = (ri.astype(np.float64) < si) & (err > 0)
+            down = (ri.astype(np.float64) > si) & (err < 0)
+            ri = np.where(up, np.nextafter(ri, _F32(np.inf)), np.where(down, np.nextafter(ri, _F32(-np.inf)), ri))
+            r[i] = ri
+        if tiny.any():
+            i = np.nonzero(tiny)
+            r[i] = _fma32_exact(aa[i], bb[i], cc[i])
     return r
+
+
+def _fma32_exact(a, b, c) -> np.ndarray:
+    from fractions import Fraction
+    return np.array([float(_F32(_round_fraction_to_f32(Fraction(x) * Fraction(y) + Fraction(z))))
+                     for x, y, z in zip(a.tolist(), b.tolist(), c.tolist())], _F32)
+
+
+def _round_fraction_to_f32(q) -> float:
+    """Round an exact rational to the nearest float32 (ties to even)."""
+    from fractions import Fraction
+    if q == 0:
+        return 0.0
+    lo = _F32(float(q))                      # float() rounds q correctly to double; step to float32 neighbours
+    cands = {float(lo), float(np.nextafter(lo, _F32(np.inf))), float(np.nextafter(lo, _F32(-np.inf)))}
+    best = min(cands, key=lambda v: (abs(Fraction(v) - q),
+                                     int(np.array([v], _F32).view(np.uint32)[0]) & 1))
+    return best
 
 
 def _fma64_scalar(a: float, b: float, c: float) -> float:
@@ -211,7 +237,7 @@ def _libm(fn, x: np.ndarray) -> np.ndarray:
 
 # ---- uniform -----------------------------------------------------------------------------------------------
 
-_DIGITS = {"float32": 24, "float64": 53, "bfloat16": 8, "float16": 11}
+_DIGITS = {"float32": 24, "float64": 53}
 
 
 def uniform01(eng: Engine, n: int, kind: str) -> np.ndarray:
@@ -224,29 +250,22 @@ def uniform01(eng: Engine, n: int, kind: str) -> np.ndarray:
 
 def uniform(eng: Engine, n: int, kind: str, low: float, high: float) -> np.ndarray:
     """`uniform_(low, high)` on n elements of `kind` ("float32", "float64", "bfloat16", "float16"): float64
-    values for float64, float32 values otherwise (bfloat16/float16 still to be rounded by the caller)."""
-    x = uniform01(eng, n, kind)
+    values for float64, float32 values otherwise (bfloat16/float16 already rounded: torch draws them as float32
+    and rounds, replacing a value that rounds up to `high` by `low`, so the range stays half-open)."""
     if kind == "float64":
+        x = uniform01(eng, n, kind)
         lo, hi = float(low), float(high)
         if lo == 0.0 and hi == 1.0:
             return x
         return fma64(x, hi - lo, lo)
+    x = uniform01(eng, n, "float32")
+    lo, hi = _F32(low), _F32(high)
+    v = x if (lo == 0 and hi == 1) else fma32(x, _F32(hi - lo), lo)
     if kind == "float32":
-        lo, hi = _F32(low), _F32(high)
-        if lo == 0 and hi == 1:
-            return x
-        return fma32(x, _F32(hi - lo), lo)
-    lo, hi = _round_half(float(low), kind), _round_half(float(high), kind)
-    span = _round_half(float(_F32(hi) - _F32(lo)), kind)
-    return fma32(x, _F32(span), _F32(lo))
-
-
-def _round_half(v: float, kind: str) -> float:
-    if kind == "float16":
-        return float(np.float16(v))
-    u = np.array([v], _F32).view(np.uint32)
-    u = ((u.astype(np.uint64) + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000).astype(np.uint32)
-    return float(u.view(_F32)[0])
+        return v
+    v = round_half(v, kind)
+    lo_h, hi_h = round_half(np.array([lo]), kind)[0], round_half(np.array([hi]), kind)[0]
+    return np.where(v >= hi_h, lo_h, v).astype(_F32)
 
 
 # ---- normal ------------------------------------------------------------------------------------------------
@@ -310,6 +329,7 @@ def _sincos_avx(x: np.ndarray):
 
 
 _TWO_PI_F = _F32(2.0 * math.pi)
+_CHUNK_BLOCKS = 4096
 
 
 def _fill16_f32(blocks: np.ndarray, mean: float, std: float) -> np.ndarray:
@@ -336,6 +356,17 @@ def _fill16_f64(blocks: np.ndarray, mean: float, std: float) -> np.ndarray:
     return fma64(out, std, mean)
 
 
+def round_half(x: np.ndarray, kind: str) -> np.ndarray:
+    """Round float32/float64 values to bfloat16 or float16 (nearest even), returned as float32."""
+    x = np.asarray(x)
+    if kind == "float16":
+        return x.astype(np.float16).astype(_F32)
+    # a double goes through float first, as c10::BFloat16(float(x)) does
+    u = x.astype(_F32).view(np.uint32).astype(np.uint64)
+    u = (u + 0x7FFF + ((u >> np.uint64(16)) & np.uint64(1))) & np.uint64(0xFFFF0000)
+    return u.astype(np.uint32).view(_F32)
+
+
 def normal(eng: Engine, n: int, kind: str, mean: float = 0.0, std: float = 1.0,
            contiguous: bool = True) -> np.ndarray:
     """`normal_(mean, std)` on n elements of `kind` (float64 values for float64, float32 otherwise)."""
@@ -343,13 +374,24 @@ def normal(eng: Engine, n: int, kind: str, mean: float = 0.0, std: float = 1.0,
         fill = _fill16_f32 if kind == "float32" else _fill16_f64
         d = uniform01(eng, n, kind)
         k = n // 16
-        if k:
-            d[:16 * k] = fill(d[:16 * k].reshape(k, 16), mean, std).reshape(-1)
+        blocks = d[:16 * k].reshape(k, 16)
+        for i in range(0, k, _CHUNK_BLOCKS):  # cache-sized chunks: ~4x faster than whole-array passes at 10M
+            blocks[i:i + _CHUNK_BLOCKS] = fill(blocks[i:i + _CHUNK_BLOCKS], mean, std)
         if n % 16:
             d[n - 16:] = fill(uniform01(eng, 16, kind).reshape(1, 16), mean, std).reshape(-1)
         return d
     if n >= 16 and contiguous:
-        raise NotImplementedError(f"torch's normal_ stream for {kind} tensors of 16 or more elements")
+        # bfloat16 / float16: torch's float32 path drawn block by block (16 uniforms per block, then 16 more for
+        # the overlapping last block: no draws for the n % 16 leftovers), rounded to the 16-bit type
+        k = n // 16
+        d = np.empty(n, _F32)
+        blocks = uniform01(eng, 16 * k, "float32").reshape(k, 16)
+        for i in range(0, k, _CHUNK_BLOCKS):
+            blocks[i:i + _CHUNK_BLOCKS] = _fill16_f32(blocks[i:i + _CHUNK_BLOCKS], mean, std)
+        d[:16 * k] = blocks.reshape(-1)
+        if n % 16:
+            d[n - 16:] = _fill16_f32(uniform01(eng, 16, "float32").reshape(1, 16), mean, std).reshape(-1)
+        return round_half(d, kind)
     return _normal_serial(eng, n, mean, std).astype(np.float64 if kind == "float64" else _F32)
 
 
@@ -376,7 +418,7 @@ def randint(eng: Engine, n: int, low: int, high: int, wide_ok: bool = True) -> n
     """`random_(low, high)` n times as int64 (`wide_ok`: the element type may take 64-bit draws)."""
     rng = int(high) - int(low)
     if rng <= 0:
-        raise ValueError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     raw = eng.random64(n) if (wide_ok and rng >= 1 << 32) else eng.random32(n)
     return (raw % np.uint64(rng)).astype(np.int64) + np.int64(low)
 

@@ -100,6 +100,9 @@ def test_grad_flag_survives(failure):
     _fail(st, failure)
     rg, g = _train_step(st)
     ref_rg, ref_g = _train_step(torch)
+    a, b = st.ones(3, requires_grad=True), st.full((3,), 2.0, requires_grad=True)
+    (a + b * a).sum().backward()                     # add of two recorded operands (the facade's Sub path)
+    assert a.grad.tolist() == [3.0, 3.0, 3.0] and b.grad.tolist() == [1.0, 1.0, 1.0]
     assert rg and ref_rg
     np.testing.assert_allclose(g, ref_g, rtol=1e-6, atol=1e-7)
 
@@ -123,6 +126,9 @@ def test_grad_mode_survives(failure, mode):
             _fail(T, failure)
             assert T.is_grad_enabled() is mode
             assert (T.ones(3, requires_grad=True) * 2).requires_grad is mode
+            if T is st:
+                from shim.torch.autograd import grad_mode
+                assert grad_mode._GRAD[0] is mode     # the facade's cached copy of the mode agrees
         assert T.is_grad_enabled() is True
         assert (T.ones(3, requires_grad=True) * 2).requires_grad
 
@@ -169,3 +175,46 @@ def test_sync_dispatch_survives(failure):
     with pytest.raises(Exception):
         _matmul_mismatch(st)
     assert (x * 2).sum().item() == 30.0
+
+
+def _bad_randint(T):
+    T.randint(5, 2, (3,))
+
+
+def _bad_multinomial(T):
+    T.multinomial(T.tensor([0.5, -1.0, 0.5]), 1)
+
+
+def _bad_normal(T):
+    T.empty(20).normal_(0.0, -1.0)
+
+
+def _bad_uniform(T):
+    T.empty(20).uniform_(2.0, 1.0)
+
+
+RANDOM_FAILURES = [_bad_randint, _bad_multinomial, _bad_normal, _bad_uniform]
+
+
+@pytest.mark.parametrize("failure", RANDOM_FAILURES + BOTH_FAIL,
+                         ids=[f.__name__.lstrip("_") for f in RANDOM_FAILURES] + BOTH_IDS)
+def test_rng_state_survives(failure):
+    """A failing op (random or not) draws nothing: the generator state is unchanged and the next draws are real
+    torch's (the facade generates torch's CPU streams, tests/shim/test_random_streams.py)."""
+    draws = {}
+    for T in (torch, st):
+        T.manual_seed(21)
+        T.randn(3)                                   # leaves a cached normal value in the state
+        before = T.get_rng_state().numpy().copy()
+        _fail(T, failure)
+        assert np.array_equal(T.get_rng_state().numpy(), before)
+        draws[T] = (T.randn(40).numpy(), T.rand(5).numpy(), T.randint(0, 9, (6,)).numpy())
+    for a, b in zip(draws[torch], draws[st]):
+        assert np.array_equal(a, b)
+
+
+def test_rng_state_survives_a_mindspore_error():
+    st.manual_seed(4)
+    before = st.get_rng_state().numpy().copy()
+    _fail(st, _cumsum_0d)
+    assert np.array_equal(st.get_rng_state().numpy(), before)

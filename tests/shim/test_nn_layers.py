@@ -145,8 +145,10 @@ def test_init_functions():
     assert init.calculate_gain("leaky_relu", 0.2) == torch.nn.init.calculate_gain("leaky_relu", 0.2)
     with pytest.raises(ValueError, match="fewer than 2 dimensions"):
         init.xavier_uniform_(mt.zeros(3))
-    with pytest.raises(NotImplementedError, match="orthogonal_"):
-        init.orthogonal_(t)
+    init.orthogonal_(t)                                # 300 x 200: orthonormal columns (values: test_random_streams)
+    np.testing.assert_allclose(t.numpy().T @ t.numpy(), np.eye(200), atol=2e-5)
+    with pytest.raises(NotImplementedError, match="sparse_"):
+        init.sparse_(t, 0.1)
 
 
 @pytest.mark.parametrize("norm_type,max_norm", [(2.0, 1.0), (2.0, 100.0), (math.inf, 0.5), (1.0, 2.0)])

@@ -67,6 +67,16 @@ def test_inplace_distributions(n, name, tdt, sdt):
 
 
 @pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("name", ["bfloat16", "float16"])
+def test_reduced_precision_draws(n, name):
+    def draws(T):
+        dt = getattr(T, name)
+        return (T.randn(n, dtype=dt).float(), T.empty(n, dtype=dt).normal_(0.5, 2.0).float(),
+                T.empty(n, dtype=dt).uniform_(-0.3, 0.7).float(), T.rand(n, dtype=dt).float())
+    _check(draws)
+
+
+@pytest.mark.parametrize("n", SIZES)
 def test_randint_randperm(n):
     _check(lambda T: (T.randint(0, 7, (n,)), T.randint(-3, 2 ** 40, (n,)), T.randint(10, (2, n)),
                       T.randperm(n), T.empty(n, dtype=T.int64).random_()))
@@ -230,3 +240,49 @@ def test_fork_rng_and_cuda_generator_share_the_stream():
     st.cuda.manual_seed(11)
     torch.manual_seed(11)
     _same(torch.rand(5), st.rand(5))
+
+
+@pytest.mark.slow
+def test_unmodified_script_draws_torchs_initial_weights(tmp_path):
+    """tests/shim/scripts/tiny_transformer.py seeded with torch.manual_seed(0) and initialised by its own modules
+    (`--write-init`, each backend writing its own draws) starts from the same weights bit for bit and trains to
+    the same loss curve as real torch (the tolerance of test_tiny_transformer_script)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).parent / "scripts" / "tiny_transformer.py"
+    outs = {}
+    for backend in ("torch", "mindspore"):
+        env = {k: v for k, v in __import__("os").environ.items() if k != "SHIM_BACKEND"}
+        if backend == "mindspore":
+            env["SHIM_BACKEND"] = "mindspore"
+        init, out = tmp_path / f"{backend}.npz", tmp_path / f"{backend}.json"
+        proc = subprocess.run([sys.executable, str(script), "--write-init", str(init), "--out", str(out),
+                               "--steps", "6", "--save-at", "3"], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=900)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        outs[backend] = (np.load(init), json.loads(out.read_text()))
+    (ref_w, ref), (got_w, got) = outs["torch"], outs["mindspore"]
+    assert got["torch_version"].endswith("+mindspore")
+    assert sorted(ref_w.files) == sorted(got_w.files)
+    for k in ref_w.files:
+        assert ref_w[k].dtype == got_w[k].dtype and np.array_equal(ref_w[k], got_w[k]), k
+    errors = [abs(a - b) / abs(b) for a, b in zip(got["losses"], ref["losses"])]
+    assert max(errors) <= 1e-5, errors
+
+
+def test_data_loader_without_generator_follows_the_global_stream():
+    """A shuffling DataLoader with no generator draws its seeds from the default generator, as torch does: the
+    order and the draws after it equal torch's."""
+    res = {}
+    for T in (torch, st):
+        T.manual_seed(17)
+        data = T.arange(23)
+        loader = T.utils.data.DataLoader(data, batch_size=5, shuffle=True)
+        order = [b.tolist() for b in loader] + [b.tolist() for b in loader]
+        split = [list(s.indices) for s in T.utils.data.random_split(range(10), [4, 6])]
+        res[T] = (order, split, T.randn(20).numpy())
+    assert res[torch][0] == res[st][0]
+    assert res[torch][1] == res[st][1]
+    assert np.array_equal(res[torch][2], res[st][2])

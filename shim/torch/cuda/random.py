@@ -1,15 +1,26 @@
 """``torch.cuda`` RNG functions on the shim.
 
-Mapping: the facade draws every random number on the host from one NumPy Philox generator
-(``shim.torch.random.default_generator``), whatever device the tensor reports. So the accelerator's generator
-*is* that generator: ``torch.cuda.default_generators[i]`` is ``torch.default_generator`` for every ``i``,
-``torch.cuda.get_rng_state()`` equals ``torch.get_rng_state()``, and ``torch.cuda.manual_seed(s)`` reseeds it.
-This is the same choice the reference backend makes on CPU-only torch (``qwen_sft/cpu_accelerator.py`` maps the
-CUDA RNG to the CPU default generator), so both backends follow one seeding story; it is what makes megatron-core's
-``CudaRNGStatesTracker`` work (``add`` / ``fork`` / ``get_states`` / ``set_states``: restoring a state repeats the
-following draws, dropout masks included). Difference from torch on a GPU: CPU and accelerator draws share one
-stream (megatron's ``fork`` logs "CPU RNG state changed within GPU RNG context" after drawing inside a fork, as
-it does on the reference backend).
+Mapping: the facade draws every random number on the host with torch's CPU generator algorithm
+(``shim.torch.random.default_generator``, see shim/torch/_cpu_rng.py), whatever device the tensor reports. So the
+accelerator's generator *is* that generator: ``torch.cuda.default_generators[i]`` is ``torch.default_generator``
+for every ``i``, ``torch.cuda.get_rng_state()`` equals ``torch.get_rng_state()``, and ``torch.cuda.manual_seed(s)``
+reseeds it. This is the same choice the reference backend makes on CPU-only torch (``qwen_sft/cpu_accelerator.py``
+maps the CUDA RNG to the CPU default generator), so both backends follow one seeding story.
+
+What the facade promises for the accelerator:
+- draws on "cuda" tensors are real torch's **CPU** stream bit for bit (what CPU-only torch under
+  ``qwen_sft.cpu_accelerator`` gives), not real CUDA's Philox stream: a program seeded with ``torch.manual_seed``
+  or ``torch.cuda.manual_seed`` draws the same initial weights and dropout masks on both backends of this project,
+  but not the numbers it would draw on a real GPU;
+- ``torch.cuda.get_rng_state()`` is torch's 5056-byte CPU state (a real CUDA state is 16 bytes: seed and offset),
+  so states move between this facade and real CPU torch, not to or from a real GPU;
+- ``get_rng_state`` / ``set_rng_state`` round-trip exactly (the following draws repeat, dropout masks included),
+  which is what megatron-core's ``CudaRNGStatesTracker`` needs (``add`` / ``fork`` / ``get_states`` /
+  ``set_states``). Difference from torch on a GPU: CPU and accelerator draws share one stream (megatron's
+  ``fork`` logs "CPU RNG state changed within GPU RNG context" after drawing inside a fork, as it does on the
+  reference backend);
+- dropout under ``torch.autocast`` / bfloat16 draws the same mask as float32 (the mask does not depend on the
+  dtype) and scales in the tensor's dtype as torch does.
 """
 from __future__ import annotations
 

@@ -9,8 +9,7 @@ kernels (linear, matmul, softmax, silu, relu, …), ``mindspore.ops`` where mint
 end
 of each function, while torch's CPU kernels round some intermediates too — expect bf16 differences ≤ 1e-2.
 
-Known differences from torch: dropout masks come from MindSpore's RNG (seeded by ``torch.manual_seed`` through
-the facade, but not torch's bits); ``pad`` supports ``mode="constant"`` only; ``embedding`` rejects
+Dropout masks are torch's (its CPU generator stream, see ``dropout``). Known differences from torch: ``pad`` supports ``mode="constant"`` only; ``embedding`` rejects
 ``max_norm``/``sparse=True`` (NotImplementedError).
 """
 from __future__ import annotations
@@ -495,7 +494,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
             elif input._dt.name == "float16":
                 scale = np.float32(np.float16(scale))
             noise = keep.astype(np.float32) * scale
-        result = _out(x * ms.Tensor(noise.astype(ms.dtype_to_nptype(x.dtype))), input)
+        result = _out(x * ms.Tensor(noise.astype(np.float32 if input._dt.emulated else input._dt.np)), input)
     return _inplace_result(input, result, inplace)
 
 

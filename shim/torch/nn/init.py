@@ -114,15 +114,12 @@ def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, 
     contig = tensor.is_contiguous()
     npdt = np.float64 if kind == "float64" else np.float32
 
-    def as_dtype(v):
-        return _T._new(ms.Tensor(np.array([v], npdt)), tensor.dtype).item() if kind in ("bfloat16", "float16") \
-            else float(npdt(v))
+    def rnd(arr):  # the element type's rounding (bfloat16/float16 values are kept as float32)
+        arr = np.asarray(arr)
+        return R.round_half(arr, kind) if kind in ("bfloat16", "float16") else arr.astype(npdt)
 
-    def rnd(arr):  # the element type's rounding of float32 values
-        if kind in ("bfloat16", "float16"):
-            return _T._new(_T._round_bf16(ms.Tensor(arr.astype(np.float32))) if kind == "bfloat16"
-                           else ms.Tensor(arr.astype(np.float16)), tensor.dtype)._host().astype(np.float32)
-        return arr.astype(npdt)
+    def as_dtype(v):
+        return float(rnd(np.array([v], np.float64 if kind == "float64" else np.float32))[0])
 
     with _no_grad():
         p = norm_cdf((b - mean) / std) - norm_cdf((a - mean) / std)
@@ -143,14 +140,18 @@ def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, 
                 c = rnd(rnd(c * c) * npdt(-0.5))
                 return rnd(c - npdt(log_peak))
 
+            def log_u():  # accept_buf.uniform_().log_() in the tensor's dtype (log(0) = -inf, as torch)
+                with np.errstate(divide="ignore"):
+                    return rnd(np.log(rnd(R.uniform(eng, n, kind, 0.0, 1.0))))
+
             result = rnd(R.uniform(eng, n, kind, a, b))
             cand = log_pdf(result)
-            pending = np.log(rnd(R.uniform(eng, n, kind, 0.0, 1.0))) > cand
+            pending = log_u() > cand
             while pending.any():
                 c = rnd(R.uniform(eng, n, kind, a, b))
                 result = np.where(pending, c, result)
                 cand = log_pdf(c)
-                pending = np.where(pending, np.log(rnd(R.uniform(eng, n, kind, 0.0, 1.0))) > cand, pending)
+                pending = np.where(pending, log_u() > cand, pending)
         tensor.copy_(_T._new(ms.Tensor(result.reshape(shape).astype(np.float32 if npdt is np.float32 else npdt)),
                              _T.D.float64 if kind == "float64" else _T.D.float32, tensor._dev))
     return tensor

@@ -6,7 +6,7 @@ import bisect
 import math
 from typing import Iterable, Sequence
 
-from ._mt19937 import stream_for, TorchMTStream, fresh_seed
+from ._mt19937 import stream_for
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "ChainDataset",
            "random_split"]
@@ -115,8 +115,8 @@ class ChainDataset(IterableDataset):
 
 def random_split(dataset, lengths: Sequence[int | float], generator=None) -> list[Subset]:
     """Split ``dataset`` into non-overlapping `Subset`s of the given lengths (or fractions summing to 1), in
-    torch's order when ``generator`` is a seeded facade Generator (the permutation comes from torch's CPU
-    MT19937 stream; see _mt19937). Raises ValueError when lengths do not add up."""
+    torch's order: the permutation is torch's ``randperm`` drawn from ``generator`` (default: the default
+    generator, as in torch; see _mt19937). Raises ValueError when lengths do not add up."""
     n = len(dataset)
     lengths = list(lengths)
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
@@ -127,7 +127,7 @@ def random_split(dataset, lengths: Sequence[int | float], generator=None) -> lis
         lengths = counts
     if sum(lengths) != n:
         raise ValueError("Sum of input lengths does not equal the length of the input dataset!")
-    stream = stream_for(generator) if generator is not None else TorchMTStream(fresh_seed())
+    stream = stream_for(generator)  # None: the default generator (torch's default argument)
     indices = stream.randperm(n)
     out, offset = [], 0
     for length in lengths:

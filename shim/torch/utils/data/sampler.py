@@ -83,7 +83,7 @@ class SubsetRandomSampler(Sampler):
         self.generator = generator
 
     def __iter__(self) -> Iterator[int]:
-        stream = stream_for(self.generator) if self.generator is not None else TorchMTStream(fresh_seed())
+        stream = stream_for(self.generator)  # None: the default generator, as torch's randperm(generator=None)
         for i in stream.randperm(len(self.indices)):
             yield self.indices[i]
 
