@@ -158,7 +158,18 @@ _TYPE_NAMES = {v: k for k, v in _LEGACY_TYPES.items()}
 # the Tensor class
 
 
-class Tensor:
+class _TensorType(type):
+    """Tensor's metaclass: an unknown public `torch.Tensor.X` read on the class (`torch.Tensor.cauchy_(t)`) raises
+    UnsupportedAPI naming it, as the instance lookup does (still an AttributeError, so hasattr answers False)."""
+
+    def __getattr__(cls, name):
+        if name.startswith("_"):
+            raise AttributeError(f"type object '{cls.__name__}' has no attribute '{name}'")
+        from ._unsupported import UnsupportedAPI
+        raise UnsupportedAPI(f"torch.Tensor.{name} is not implemented by the shim")
+
+
+class Tensor(metaclass=_TensorType):
     """torch.Tensor over a MindSpore tensor (see module docstring for the storage/view model).
 
     Constructors follow torch's legacy forms: ``Tensor()`` (empty float), ``Tensor(2, 3)`` (uninitialised
@@ -1049,6 +1060,9 @@ class Tensor:
         """Tuple of views split into `sections` (int) or at the given indices along `dim`."""
         d = _norm_dim(dim, self.dim())
         n = self.size(d)
+        if isinstance(indices_or_sections, Tensor):  # 0-d: a section count; 1-d: split indices
+            x = indices_or_sections
+            indices_or_sections = builtins.int(x.item()) if x.dim() == 0 else [builtins.int(i) for i in x.tolist()]
         if isinstance(indices_or_sections, int):
             k = indices_or_sections
             sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]

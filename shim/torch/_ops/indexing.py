@@ -182,8 +182,15 @@ def take_along_dim(input, indices, dim=None):
     """torch.take_along_dim: gather `indices` along `dim` (flattened when dim is None)."""
     if dim is None:
         return gather(input.reshape(-1), 0, indices.reshape(-1))
-    return gather(input, dim, indices.expand(*[builtins.max(a, b) for a, b in zip(input.shape, indices.shape)])
-                  if input.dim() == indices.dim() else indices)
+    if input.dim() != indices.dim():
+        raise RuntimeError("torch.take_along_dim(): input and indices should have the same number of dimensions, "
+                           f"but got {input.dim()} dimensions for input, and {indices.dim()} dimensions for indices")
+    d = _norm_dim(dim, input.dim())
+    # input and indices broadcast against each other in every dimension but `dim`
+    shape = [builtins.max(a, b) for a, b in zip(input.shape, indices.shape)]
+    ishape, jshape = list(shape), list(shape)
+    ishape[d], jshape[d] = input.shape[d], indices.shape[d]
+    return gather(input.expand(*ishape), d, indices.expand(*jshape))
 
 
 def _src(input, src):
@@ -215,8 +222,26 @@ def scatter_add(input, dim, index, src):
                 input._dt, input._dev)
 
 
+def _as_1d(fn):
+    """Run index op `fn(input, dim, index, *rest)` on a 0-d input as on its 1-element 1-d form (torch treats a
+    0-d input as 1-d and returns a 0-d result); tensor arguments in `rest` are reshaped alike."""
+    def f(input, dim, index, *rest, **kw):
+        if input.dim() != 0:
+            return fn(input, dim, index, *rest, **kw)
+        _norm_dim(dim, 1)
+        rest = tuple(r.reshape(-1) if isinstance(r, Tensor) and r.dim() == 0 and i == 0 and fn is not index_fill
+                     else r for i, r in enumerate(rest))
+        return fn(input.reshape(1), 0, index.reshape(-1), *rest, **kw).reshape(())
+    f.__name__, f.__doc__ = fn.__name__, fn.__doc__
+    return f
+
+
 def index_select(input, dim, index):
     """torch.index_select: rows (along `dim`) picked by a 1-D int index tensor (copy)."""
+    if input.dim() == 0:
+        _norm_dim(dim, 1)
+        return _new(ops.gather(unwrap(input).reshape(1), _idx64(index).reshape(-1), 0).reshape(()),
+                    input._dt, input._dev)
     d = _norm_dim(dim, input.dim())
     # mint.index_select has no CPU kernel (workaround "IndexSelect")
     return _new(ops.gather(unwrap(input), _idx64(index).reshape(-1), d), input._dt, input._dev)
@@ -234,6 +259,13 @@ def masked_fill(input, mask, value):
         if value.dim() != 0:
             raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
                                f"{value.dim()} dimension(s).")
+        if value.requires_grad:  # keep value's gradient (the sum of the upstream gradient where mask is True)
+            if mask._dt is not D.bool:
+                raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
+            v = unwrap(value)
+            if value._dt is not input._dt:
+                v = _cast_storage(v, value._dt, input._dt)
+            return _new(mint.where(unwrap(mask), v, unwrap(input)), input._dt, input._dev)
         value = value.item()
     m = unwrap(input)
     k = unwrap(mask)
@@ -263,6 +295,8 @@ def where(condition, input=None, other=None):
 def nonzero(input, *, as_tuple=False):
     """Indices of non-zero elements, int64 [n, ndim] (or a tuple of [n] tensors with as_tuple)."""
     arr = np.argwhere(input._host() != 0).astype(np.int64)
+    if as_tuple and input.dim() == 0:  # torch treats a 0-d input as 1-d here
+        return (_new(ms.Tensor(np.zeros(len(arr), np.int64)), D.int64, input._dev),)
     if as_tuple:
         return tuple(_new(ms.Tensor(np.ascontiguousarray(arr[:, i])), D.int64, input._dev)
                      for i in range(builtins.max(input.dim(), 1)))
@@ -308,9 +342,20 @@ def index_fill(input, dim, index, value):
     d = _norm_dim(dim, input.dim())
     shape = list(input.shape)
     shape[d] = index.numel()
-    src = ops.full(tuple(shape), value.item() if isinstance(value, Tensor) else value, dtype=input._dt.sms)
+    if isinstance(value, Tensor) and value.requires_grad:  # keep value's gradient
+        v = unwrap(value)
+        if value._dt is not input._dt:
+            v = _cast_storage(v, value._dt, input._dt)
+        src = mint.broadcast_to(v.reshape(()), tuple(shape))
+    else:
+        src = ops.full(tuple(shape), value.item() if isinstance(value, Tensor) else value, dtype=input._dt.sms)
     out = index_copy(input, d, index, _new(src, input._dt, input._dev))
     return out
+
+
+index_add = _as_1d(index_add)
+index_copy = _as_1d(index_copy)
+index_fill = _as_1d(index_fill)
 
 
 def _inplace(fn):

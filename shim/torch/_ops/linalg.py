@@ -51,8 +51,11 @@ def _matmul_2d(a, am, b, bm):
     if a.shape[1] != b.shape[0]:
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({a.shape[0]}x{a.shape[1]} and "
                            f"{b.shape[0]}x{b.shape[1]})")
-    if a.shape[1] == 0:  # empty inner dimension: the flagged kernels reject it; torch returns zeros
-        return mint.zeros((a.shape[0], b.shape[1]), dtype=am.dtype)
+    if a.shape[1] == 0 or a.shape[0] == 0 or b.shape[1] == 0:
+        # empty operand: the flagged kernels reject it; torch returns zeros of the result shape. The zeros are
+        # tied to both operands (times 0 of their empty sums) so the result records a gradient like torch's.
+        z = mint.zeros((a.shape[0], b.shape[1]), dtype=am.dtype)
+        return z + (mint.sum(am) + mint.sum(bm)) * 0
     am, ta = _mat_operand(a, am)
     bm, tb = _mat_operand(b, bm)
     if not (ta or tb):
@@ -146,7 +149,9 @@ def dot(input, other):
 
 
 def inner(input, other):
-    """torch.inner: sum over the last dims of both inputs."""
+    """torch.inner: sum over the last dims of both inputs (a 0-d operand scales the other)."""
+    if input.dim() == 0 or other.dim() == 0:
+        return input * other
     return matmul(input, other.transpose(-1, -2) if other.dim() > 1 else other)
 
 

@@ -20,6 +20,7 @@ from mindspore import mint, ops
 from .. import _dtype as D
 from .._tensor import Tensor, _assign, _new, _round_bf16, unwrap, _cast_storage
 from ..autograd.grad_mode import _GRAD
+from ._support import emulated
 
 _cast = ops.cast
 _INTLIKE = (D._BOOL, D._INT)
@@ -228,14 +229,19 @@ def atan2(input, other):
 
 
 def maximum(input, other):
-    """torch.maximum: elementwise maximum with promotion."""
+    """torch.maximum: elementwise maximum with promotion (bool: logical or)."""
     (a, b), dt, like = _promote(input, other)
+    if dt is D.bool:
+        return _finish(mint.logical_or(_as_tensor_ms(a, ms.bool_), _as_tensor_ms(b, ms.bool_)), dt, like)
     return _finish(mint.maximum(a, b), dt, like, exact=True)
 
 
 def minimum(input, other):
-    """torch.minimum: elementwise minimum with promotion."""
+    """torch.minimum: elementwise minimum with promotion (bool: logical and; MindSpore's CPU Minimum has no
+    bool kernel)."""
     (a, b), dt, like = _promote(input, other)
+    if dt is D.bool:
+        return _finish(mint.logical_and(_as_tensor_ms(a, ms.bool_), _as_tensor_ms(b, ms.bool_)), dt, like)
     return _finish(mint.minimum(a, b), dt, like, exact=True)
 
 
@@ -369,35 +375,88 @@ expm1 = _unary(mint.expm1, "expm1")
 log = _unary(mint.log, "log")
 # workaround "Log2" (shim/torch/_workarounds.py)
 log2 = _unary(ops.log2, "log2")  # mint.log2: no CPU kernel
-log10 = _unary(mint.log10, "log10")
+log10 = _unary(ops.log10, "log10")  # mint.log10: no CPU kernel
 log1p = _unary(mint.log1p, "log1p")
 sqrt = _unary(mint.sqrt, "sqrt")
 rsqrt = _unary(mint.rsqrt, "rsqrt")
 sin = _unary(mint.sin, "sin")
 cos = _unary(mint.cos, "cos")
 tan = _unary(mint.tan, "tan")
-asin = _unary(mint.asin, "asin")
-acos = _unary(mint.acos, "acos")
-atan = _unary(mint.atan, "atan")
+# mint.asin/acos/atan/asinh/acosh (AsinExt …): no CPU kernel; the ops.* primitives have CPU kernels and grads
+asin = _unary(ops.asin, "asin")
+acos = _unary(ops.acos, "acos")
+atan = _unary(ops.atan, "atan")
 sinh = _unary(mint.sinh, "sinh")
 cosh = _unary(mint.cosh, "cosh")
-tanh = _unary(mint.tanh, "tanh")
-asinh = _unary(mint.asinh, "asinh")
-acosh = _unary(mint.acosh, "acosh")
+
+
+def _tanh64(m):
+    # MindSpore's CPU float32 Tanh is off by up to ~120 ulp near saturation (|x| ~ 4: 1.5e-5), which its
+    # backward (1 - y*y) turns into a 10 % gradient error; its float64 kernel is correctly rounded.
+    if m.dtype == ms.float32:
+        return _cast(mint.tanh(_cast(m, ms.float64)), ms.float32)
+    return mint.tanh(m)
+
+
+tanh = emulated("float32 computed in float64 (MindSpore's CPU float32 Tanh is inaccurate near saturation)")(
+    _unary(_tanh64, "tanh"))
+asinh = _unary(ops.asinh, "asinh")
+acosh = _unary(ops.acosh, "acosh")
 atanh = _unary(mint.atanh, "atanh")
 sigmoid = _unary(mint.sigmoid, "sigmoid")
 erf = _unary(mint.erf, "erf")
 erfc = _unary(mint.erfc, "erfc")
-erfinv = _unary(mint.erfinv, "erfinv")
+
+
+def _erfinv_refined(m):
+    # MindSpore's Erfinv loses accuracy towards +-1 (0.03 off at erfinv(0.9985)); two Newton steps on
+    # erf(y) = x in float64 from its estimate restore torch's values (and their gradients, d/dx = 1/erf'(y)).
+    # The refinement runs on a gradient-stopped copy; the gradient is attached as (x - stop(x)) * dy/dx with
+    # dy/dx = sqrt(pi)/2 * exp(y^2) (torch's formula), so the value is the refined y and the gradient exact.
+    dt = m.dtype
+    x = _cast(m, ms.float64)
+    xs = ops.stop_gradient(x)
+    y = mint.erfinv(xs)
+    c = 2.0 / math.sqrt(math.pi)
+    for _ in range(2):
+        y = y - (mint.erf(y) - xs) / (c * mint.exp(-(y * y)))
+    inf = ms.Tensor(float("inf"), ms.float64)
+    y = ops.stop_gradient(mint.where(xs == 1.0, inf, mint.where(xs == -1.0, -inf, y)))  # +-inf at +-1
+    slope = mint.exp(y * y) / c
+    slope = ops.stop_gradient(mint.where(mint.isinf(slope), ms.Tensor(0.0, ms.float64), slope))  # 0 * inf
+    return _cast(y + (x - xs) * slope, dt)
+
+
+erfinv = emulated("MindSpore's Erfinv estimate refined by two float64 Newton steps on erf(y) = x")(
+    _unary(_erfinv_refined, "erfinv"))
 reciprocal = _unary(mint.reciprocal, "reciprocal")
 relu = _unary(mint.nn.functional.relu, "relu", float_only=False, exact=True)
-floor = _unary(mint.floor, "floor", float_only=False, exact=True)
-ceil = _unary(mint.ceil, "ceil", float_only=False, exact=True)
-trunc = _unary(mint.trunc, "trunc", float_only=False, exact=True)
+
+
+def _float_only_kernel(msfn):
+    # floor/ceil/trunc of an integer or bool tensor are its values (torch returns a copy); MindSpore's CPU
+    # kernels take floats only
+    def f(m):
+        return msfn(m) if m.dtype in (ms.float16, ms.float32, ms.float64, ms.bfloat16) else m.copy()
+    return f
+
+
+floor = _unary(_float_only_kernel(mint.floor), "floor", float_only=False, exact=True)
+ceil = _unary(_float_only_kernel(mint.ceil), "ceil", float_only=False, exact=True)
+trunc = _unary(_float_only_kernel(mint.trunc), "trunc", float_only=False, exact=True)
 fix = trunc
-sign = _unary(mint.sign, "sign", float_only=False, exact=True)
+sign = _unary(lambda m: m.copy() if m.dtype == ms.bool_ else mint.sign(m), "sign", float_only=False, exact=True)
 sgn = sign
-square = _unary(lambda m: m * m, "square", float_only=False)
+
+
+def square(input, *, out=None):
+    """torch.square: input * input (bool squares to int64, as torch's pow(2) promotes)."""
+    if out is not None:
+        return _into_out(out, square(input), "square")
+    if input._dt is D.bool:
+        input = input.to(D.int64)
+    return mul(input, input)
+
 frac = _unary(lambda m: m - mint.trunc(m), "frac", float_only=False)
 
 
@@ -609,7 +668,8 @@ METHODS.update({
     "__add__": add, "__radd__": _r(add), "__iadd__": _iop("add"),
     "__sub__": sub, "__rsub__": _r(sub), "__isub__": _iop("sub"),
     "__mul__": mul, "__rmul__": _r(mul), "__imul__": _iop("mul"),
-    "__truediv__": div, "__rtruediv__": _r(div), "__itruediv__": _iop("div"),
+    "__truediv__": div, "__rtruediv__": _r(div), "__itruediv__": _iop("div"), "__rdiv__": _r(div),
+    "__div__": div, "__idiv__": _iop("div"),
     "__floordiv__": floor_divide, "__rfloordiv__": _r(floor_divide), "__ifloordiv__": _iop("floor_divide"),
     "__mod__": remainder, "__rmod__": _r(remainder), "__imod__": _iop("remainder"),
     "__pow__": pow, "__rpow__": _r(pow), "__ipow__": _iop("pow"),

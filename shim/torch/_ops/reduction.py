@@ -110,6 +110,15 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
     return _finish(r, dt, input)
 
 
+def _ordered(m):
+    """Storage for the CPU max/min/sort kernels, which lack bool: bool -> int32 (cast back by `_back`)."""
+    return _cast(m, ms.int32) if m.dtype == ms.bool_ else m
+
+
+def _back(r, input):
+    return _cast(r, ms.bool_) if input._dt is D.bool else r
+
+
 def _maxmin(input, dim, keepdim, other, is_max):
     name = "max" if is_max else "min"
     if isinstance(dim, Tensor) and other is None:
@@ -121,14 +130,16 @@ def _maxmin(input, dim, keepdim, other, is_max):
         if 0 in m.shape:
             raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
                                f"Specify the reduction dim with the 'dim' argument.")
+        m = _ordered(m)
         r = mint.max(m) if is_max else mint.min(m)
-        return _new(r, input._dt, input._dev)
+        return _new(_back(r, input), input._dt, input._dev)
     d = _norm_dim(dim, len(m.shape))
     if not m.shape:
         return (MaxT if is_max else MinT)(input.clone(), _new(mint.zeros((), dtype=ms.int64), D.int64,
                                                               input._dev))
+    m = _ordered(m)
     v, i = (mint.max(m, d, keepdim) if is_max else mint.min(m, d, keepdim))
-    return (MaxT if is_max else MinT)(_new(v, input._dt, input._dev), _new(i, D.int64, input._dev))
+    return (MaxT if is_max else MinT)(_new(_back(v, input), input._dt, input._dev), _new(i, D.int64, input._dev))
 
 
 def max(input, dim=None, keepdim=False, *, other=None):
@@ -147,7 +158,7 @@ def amax(input, dim=(), keepdim=False):
     d = _dims(dim, len(m.shape))
     if d is None:
         d = _reduce_all_dims(m)
-    return _new(mint.amax(m, d, keepdim), input._dt, input._dev)
+    return _new(_back(mint.amax(_ordered(m), d, keepdim), input), input._dt, input._dev)
 
 
 def amin(input, dim=(), keepdim=False):
@@ -156,7 +167,7 @@ def amin(input, dim=(), keepdim=False):
     d = _dims(dim, len(m.shape))
     if d is None:
         d = _reduce_all_dims(m)
-    return _new(mint.amin(m, d, keepdim), input._dt, input._dev)
+    return _new(_back(mint.amin(_ordered(m), d, keepdim), input), input._dt, input._dev)
 
 
 def aminmax(input, *, dim=None, keepdim=False):
@@ -205,8 +216,10 @@ def sort(input, dim=-1, descending=False, stable=False):
     m = unwrap(input)
     d = _norm_dim(dim, len(m.shape))
     # workaround "SortExt" (shim/torch/_workarounds.py)
-    v, i = ops.sort(m, d, descending)  # mint.sort: no CPU kernel
-    return SortT(_new(v, input._dt, input._dev), _new(_cast(i, ms.int64), D.int64, input._dev))
+    if not m.shape:
+        return SortT(input.clone(), _new(mint.zeros((), dtype=ms.int64), D.int64, input._dev))
+    v, i = ops.sort(_ordered(m), d, descending)  # mint.sort: no CPU kernel
+    return SortT(_new(_back(v, input), input._dt, input._dev), _new(_cast(i, ms.int64), D.int64, input._dev))
 
 
 def argsort(input, dim=-1, descending=False, stable=False):
@@ -218,6 +231,8 @@ def cumsum(input, dim, *, dtype=None):
     """torch.cumsum: running sum along `dim` (integers accumulate in int64)."""
     m, dt = _storage_as(input, dtype, widen_ints=True)
     # workaround "CumsumExt" (shim/torch/_workarounds.py)
+    if not m.shape:  # MindSpore's CumSum needs rank >= 1; a 0-d cumsum is the value
+        return _finish(ops.cumsum(m.reshape(1), 0).reshape(()), dt, input)
     return _finish(ops.cumsum(m, _norm_dim(dim, len(m.shape))), dt, input)  # mint.cumsum: no CPU kernel
 
 
@@ -235,21 +250,29 @@ def softmax(input, dim, dtype=None):
 
 def log_softmax(input, dim, dtype=None):
     """torch.log_softmax (MindSpore's mint kernel is missing on CPU: ops.log_softmax)."""
+    from ..nn.functional import _log_softmax_m
     m, dt = _storage_as(input, dtype)
     # workaround "LogSoftmaxExt" (shim/torch/_workarounds.py)
-    return _finish(ops.log_softmax(m, _norm_dim(dim, len(m.shape))), dt, input)
+    if not m.shape:
+        return _finish(m * 0, dt, input)
+    return _finish(_log_softmax_m(m, _norm_dim(dim, len(m.shape)), dt.sms), dt, input)
 
 
 def logsumexp(input, dim, keepdim=False):
     """torch.logsumexp: log(sum(exp(x))) over `dim`, computed stably (max subtracted)."""
-    m = unwrap(input)
+    m, dt = unwrap(input), input._dt
+    if dt._cat in _INTLIKE:  # torch: integer and bool inputs give the default float dtype
+        dt = D.get_default_dtype()
+        m = _cast(m, dt.sms)
     d = _dims(dim, len(m.shape))
+    if d is None:
+        d = _reduce_all_dims(m)
     mx = mint.amax(m, d, True)
     mx = ops.stop_gradient(mint.where(mint.isinf(mx), ops.zeros(tuple(mx.shape), mx.dtype), mx))
     r = mint.log(mint.sum(mint.exp(m - mx), d, True)) + mx
     if not keepdim:
         r = r.squeeze(d)
-    return _finish(r, input._dt, input)
+    return _finish(r, dt, input)
 
 
 def _correction(unbiased, correction):
@@ -286,12 +309,16 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    """torch.var_mean: (var, mean) over `dim`."""
+    """torch.var_mean: (var, mean) over `dim` (`var_mean(x, unbiased)` with a bool second argument too)."""
+    if isinstance(dim, builtins.bool):
+        unbiased, dim = dim, None
     return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    """torch.std_mean: (std, mean) over `dim`."""
+    """torch.std_mean: (std, mean) over `dim` (`std_mean(x, unbiased)` with a bool second argument too)."""
+    if isinstance(dim, builtins.bool):
+        unbiased, dim = dim, None
     return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
@@ -359,6 +386,8 @@ def median(input, dim=None, keepdim=False):
         v = sort(flat).values
         return v[(flat.numel() - 1) // 2].clone()
     d = _norm_dim(dim, input.dim())
+    if input.dim() == 0:
+        return MedianT(input.clone(), _new(mint.zeros((), dtype=ms.int64), D.int64, input._dev))
     s = sort(input, d)
     k = (input.size(d) - 1) // 2
     vals, idx = s.values.select(d, k), s.indices.select(d, k)

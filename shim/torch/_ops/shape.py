@@ -216,10 +216,23 @@ moveaxis = movedim
 
 
 def diag(input, diagonal=0):
-    """torch.diag: 1-D input -> square matrix with it on diagonal `diagonal`; 2-D input -> that diagonal (copy)."""
-    from .creation import _from_host
-    arr = np.diag(input._host(), diagonal)
-    return _from_host(arr, input._dt, input._dev)
+    """torch.diag: 1-D input -> square matrix with it on diagonal `diagonal`; 2-D input -> that diagonal (copy).
+    Differentiable (ops.diag and a zero pad; ops.diagonal). RuntimeError for other ranks."""
+    if input.dim() == 2:
+        return _new(ops.diagonal(unwrap(input), int(diagonal), 0, 1), input._dt, input._dev)
+    if input.dim() != 1:
+        raise RuntimeError("diag(): Supports 1D or 2D tensors. Got " f"{input.dim()}D")
+    m = unwrap(input)
+    if input._dt is D.bool:
+        m = ops.cast(m, ms.int32)
+    r = ops.diag(m)  # mint.diag: no CPU kernel (DiagExt)
+    k = int(diagonal)
+    if k:
+        # shift the square block right (k > 0) or down (k < 0) inside an (n+|k|)-square zero matrix
+        r = ops.pad(r, (k, 0, 0, k) if k > 0 else (0, -k, -k, 0))
+    if input._dt is D.bool:
+        r = ops.cast(r, ms.bool_)
+    return _new(r, input._dt, input._dev)
 
 
 def diagonal(input, offset=0, dim1=0, dim2=1):
