@@ -75,8 +75,15 @@ class device:
         return (device, (self.type, self.index))
 
     def __enter__(self):
-        raise NotImplementedError("torch.device as a context manager (default-device scope) is not supported "
-                                  "by the shim; pass device= explicitly")
+        # A default-device scope. ``cpu`` is already the facade's default, so its scope changes nothing.
+        # ``meta`` (shape-only tensors; libraries such as HF transformers build a model under it, then load the
+        # weights) is *emulated*: the facade has no storage-less tensors, so tensors made in the scope are real
+        # (allocated and initialised) CPU tensors; later loading overwrites them, so results are the same, at
+        # the cost of one initialisation's memory and time. Other devices: NotImplementedError.
+        if self.type not in ("cpu", "meta"):
+            raise NotImplementedError(f"torch.device('{self}') as a context manager (default-device scope) is not "
+                                      "supported by the shim; pass device= explicitly")
+        return self
 
     def __exit__(self, *exc):
         return False
