@@ -14,7 +14,7 @@ from .._tensor import (_clone, _scatter, _reshape as _reshape_step, Tensor, _ass
                        _norm_dim)
 
 __all__ = ["gather", "scatter", "scatter_add", "index_select", "masked_select", "masked_fill", "where",
-           "nonzero", "take_along_dim", "index_add", "index_copy", "index_fill", "argwhere"]
+           "nonzero", "take_along_dim", "index_add", "index_copy", "index_fill", "argwhere", "isin"]
 
 
 def _is_basic(k):
@@ -370,6 +370,26 @@ def _inplace(fn):
     method.__doc__ = f"In-place torch.Tensor.{fn.__name__}_ (views write through to their base)."
     return method
 
+
+
+def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
+    """torch.isin: bool tensor of ``elements``' shape, True where the element equals any of ``test_elements``
+    (either may be a Python scalar; at least one must be a tensor, TypeError otherwise). Compares every pair
+    (memory ``elements.numel() * test_elements.numel()``); ``assume_unique`` only allows faster algorithms in
+    torch and does not change the result."""
+    if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
+        raise TypeError("isin(): at least one of 'elements' and 'test_elements' must be a Tensor")
+    from .creation import tensor as _tensor
+    if not isinstance(elements, Tensor):
+        elements = _tensor(elements)
+    if not isinstance(test_elements, Tensor):
+        test_elements = _tensor(test_elements)
+    if test_elements.numel() == 0:
+        from .creation import zeros as _zeros
+        hit = _zeros(tuple(elements.shape), dtype=D.bool)
+    else:
+        hit = (elements.unsqueeze(-1) == test_elements.reshape(-1)).any(-1)
+    return hit.logical_not() if invert else hit
 
 FUNCTIONS = {n: globals()[n] for n in __all__}
 METHODS = {
