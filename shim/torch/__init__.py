@@ -157,9 +157,11 @@ def get_num_threads() -> _bi.int:
 
 
 def get_default_device():
-    """torch.get_default_device: the device factory functions use without ``device=`` — ``cpu``, as torch's
-    default (the facade has no ``torch.set_default_device``; a tensor's ``.device`` is where it lives)."""
-    return device("cpu")
+    """torch.get_default_device: the device factory functions use without ``device=``: cpu (torch's default),
+    or the innermost ``with torch.device(...)`` scope's (see ``_device.device.__enter__``). The facade has no
+    ``torch.set_default_device``."""
+    from ._device import default_device
+    return default_device()
 
 
 def compile(model=None, *, fullgraph=False, dynamic=None, backend="inductor", mode=None, options=None,

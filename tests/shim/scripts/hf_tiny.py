@@ -44,7 +44,7 @@ def main():
         model.save_pretrained(a.dir, safe_serialization=True)
         return
     os.makedirs(a.out, exist_ok=True)
-    model = model_class(a.arch).from_pretrained(a.dir, attn_implementation="sdpa", dtype=torch.float32)
+    model = model_class(a.arch).from_pretrained(a.dir, attn_implementation=os.environ.get("HF_ATTN", "sdpa"), dtype=torch.float32)
     model.train()
     ids = torch.tensor([[5, 17, 99, 3, 42, 7, 64, 11], [1, 2, 3, 4, 5, 6, 7, 8]])
     out = model(input_ids=ids, labels=ids)
