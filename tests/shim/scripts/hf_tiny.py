@@ -1,11 +1,13 @@
 """A tiny HF transformers causal-LM program, unmodified torch code, run on real torch and under the shim.
 
-  hf_tiny.py init  --arch qwen2|llama --dir D            real torch: build a seeded tiny model, save_pretrained(D)
-  hf_tiny.py run   --arch ... --dir D --out O            load D, loss/backward/AdamW step, generate, save O/saved
-  hf_tiny.py check --dir D                               load D (any backend) and print its weights' checksum
+  hf_tiny.py init --archs qwen2,llama --dir D          real torch: seeded tiny models, save_pretrained(D/<arch>)
+  hf_tiny.py run  --archs ... --dir D --out O          per arch: load D/<arch>; loss, backward, AdamW step,
+                                                       generate (greedy, seeded sampling), save_pretrained
+  hf_tiny.py load --archs ... --dir S --out O          from_pretrained(S/<arch>/saved), dump weights to O/<arch>.npz
 
-`run` writes O/result.json (loss, greedy and sampled tokens, torch version) and O/arrays.npz (every gradient
-and every updated weight, by parameter name) for the test to compare with the other backend's.
+`run` writes O/<arch>/result.json (loss, greedy and sampled tokens, torch version) and O/<arch>/arrays.npz (every
+gradient and every updated weight, by parameter name) for the test to compare with the other backend's.
+HF_ATTN selects the attention implementation (sdpa by default, or eager).
 """
 import argparse
 import json
@@ -31,24 +33,14 @@ def model_class(arch):
     return transformers.Qwen2ForCausalLM if arch == "qwen2" else transformers.LlamaForCausalLM
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["init", "run"])
-    p.add_argument("--arch", default="qwen2")
-    p.add_argument("--dir", required=True)
-    p.add_argument("--out")
-    a = p.parse_args()
-    if a.mode == "init":
-        torch.manual_seed(0)
-        model = model_class(a.arch)(config(a.arch))
-        model.save_pretrained(a.dir, safe_serialization=True)
-        return
-    os.makedirs(a.out, exist_ok=True)
-    model = model_class(a.arch).from_pretrained(a.dir, attn_implementation=os.environ.get("HF_ATTN", "sdpa"), dtype=torch.float32)
+def run(arch, src, out):
+    os.makedirs(out, exist_ok=True)
+    model = model_class(arch).from_pretrained(src, attn_implementation=os.environ.get("HF_ATTN", "sdpa"),
+                                              dtype=torch.float32)
     model.train()
     ids = torch.tensor([[5, 17, 99, 3, 42, 7, 64, 11], [1, 2, 3, 4, 5, 6, 7, 8]])
-    out = model(input_ids=ids, labels=ids)
-    out.loss.backward()
+    out_ = model(input_ids=ids, labels=ids)
+    out_.loss.backward()
     arrays = {}
     for name, prm in model.named_parameters():
         arrays["grad/" + name] = prm.grad.detach().numpy().copy()
@@ -64,13 +56,32 @@ def main():
     torch.manual_seed(1234)
     sampled = model.generate(prompt, max_new_tokens=8, do_sample=True, top_k=0, top_p=1.0, temperature=1.0,
                              pad_token_id=0)
-    model.save_pretrained(os.path.join(a.out, "saved"), safe_serialization=True)
-    np.savez(os.path.join(a.out, "arrays.npz"), **arrays)
-    result = {"torch_version": torch.__version__, "loss": out.loss.item(), "loss_after_step": loss2,
-              "logits_shape": list(out.logits.shape), "greedy": greedy.tolist(), "sampled": sampled.tolist()}
-    with open(os.path.join(a.out, "result.json"), "w") as f:
+    model.save_pretrained(os.path.join(out, "saved"), safe_serialization=True)
+    np.savez(os.path.join(out, "arrays.npz"), **arrays)
+    result = {"torch_version": torch.__version__, "loss": out_.loss.item(), "loss_after_step": loss2,
+              "logits_shape": list(out_.logits.shape), "greedy": greedy.tolist(), "sampled": sampled.tolist()}
+    with open(os.path.join(out, "result.json"), "w") as f:
         json.dump(result, f)
 
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("mode", choices=["init", "run", "load"])
+    p.add_argument("--archs", default="qwen2,llama")
+    p.add_argument("--dir", required=True)
+    p.add_argument("--out")
+    a = p.parse_args()
+    for arch in a.archs.split(","):
+        if a.mode == "init":
+            torch.manual_seed(0)
+            model_class(arch)(config(arch)).save_pretrained(os.path.join(a.dir, arch), safe_serialization=True)
+        elif a.mode == "run":
+            run(arch, os.path.join(a.dir, arch), os.path.join(a.out, arch))
+        else:
+            os.makedirs(a.out, exist_ok=True)
+            model = model_class(arch).from_pretrained(os.path.join(a.dir, arch, "saved"), dtype=torch.float32)
+            np.savez(os.path.join(a.out, arch + ".npz"),
+                     **{n: prm.detach().numpy() for n, prm in model.named_parameters()})
 
 if __name__ == "__main__":
     main()
