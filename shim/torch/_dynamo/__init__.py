@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .._unsupported import module_getattr as _module_getattr
 
+from . import eval_frame  # noqa: F401  (torch._dynamo.eval_frame.OptimizedModule, reached as an attribute)
 from ..compiler import allow_in_graph, assume_constant_result, disable, is_compiling, reset  # noqa: F401
 
 __all__ = ["is_compiling", "allow_in_graph", "assume_constant_result", "disable", "reset", "mark_static_address"]

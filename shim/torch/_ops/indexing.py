@@ -14,7 +14,7 @@ from .._tensor import (_clone, _scatter, _reshape as _reshape_step, Tensor, _ass
                        _norm_dim)
 
 __all__ = ["gather", "scatter", "scatter_add", "index_select", "masked_select", "masked_fill", "where",
-           "nonzero", "take_along_dim", "index_add", "index_copy", "index_fill", "argwhere", "isin"]
+           "nonzero", "take_along_dim", "index_add", "index_copy", "index_fill", "argwhere", "isin", "diff"]
 
 
 def _is_basic(k):
@@ -390,6 +390,26 @@ def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool =
     else:
         hit = (elements.unsqueeze(-1) == test_elements.reshape(-1)).any(-1)
     return hit.logical_not() if invert else hit
+
+
+def diff(input, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
+    """torch.diff: the ``n``-th forward difference along ``dim`` after concatenating ``prepend``/``append``
+    (tensors with input's other dims) there; bool inputs give ``!=`` (torch's rule). ``n == 0`` returns the
+    concatenation; RuntimeError for ``n < 0``."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"diff(): argument 'input' must be Tensor, not {type(input).__name__}")
+    if n < 0:
+        raise RuntimeError(f"order must be non-negative but got {n}")
+    from .shape import cat as _cat
+    parts = [t for t in (prepend, input, append) if t is not None]
+    x = _cat(parts, dim) if len(parts) > 1 else input
+    for _ in range(n):
+        size = x.shape[dim]
+        if size == 0:
+            break
+        hi, lo = x.narrow(dim, 1, size - 1), x.narrow(dim, 0, size - 1)
+        x = hi.ne(lo) if x.dtype == D.bool else hi - lo
+    return x
 
 FUNCTIONS = {n: globals()[n] for n in __all__}
 METHODS = {
