@@ -4,6 +4,8 @@
   hf_tiny.py run  --archs ... --dir D --out O          per arch: load D/<arch>; loss, backward, AdamW step,
                                                        generate (greedy, seeded sampling), save_pretrained
   hf_tiny.py load --archs ... --dir S --out O          from_pretrained(S/<arch>/saved), dump weights to O/<arch>.npz
+  hf_tiny.py trainer --archs qwen2 --dir D --out O     transformers.Trainer, 3 steps on an in-memory dataset;
+                                                       O/<arch>/trainer.json: logged losses, grad norms, weights
 
 `run` writes O/<arch>/result.json (loss, greedy and sampled tokens, torch version) and O/<arch>/arrays.npz (every
 gradient and every updated weight, by parameter name) for the test to compare with the other backend's.
@@ -64,9 +66,37 @@ def run(arch, src, out):
         json.dump(result, f)
 
 
+class _Rows(torch.utils.data.Dataset):
+    """8 fixed token rows of length 8 (labels = input_ids; the model shifts them)."""
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        ids = torch.tensor([(i * 7 + j * 3) % 128 for j in range(8)])
+        return {"input_ids": ids, "labels": ids.clone()}
+
+
+def trainer(arch, src, out):
+    os.makedirs(out, exist_ok=True)
+    model = model_class(arch).from_pretrained(src, dtype=torch.float32)
+    args = transformers.TrainingArguments(
+        output_dir=os.path.join(out, "run"), per_device_train_batch_size=2, max_steps=3, learning_rate=1e-2,
+        logging_steps=1, save_strategy="no", report_to=[], use_cpu=True, seed=0, dataloader_num_workers=0,
+        disable_tqdm=True)
+    tr = transformers.Trainer(model=model, args=args, train_dataset=_Rows())
+    tr.train()
+    logs = [h for h in tr.state.log_history if "loss" in h]
+    result = {"torch_version": torch.__version__, "losses": [float(h["loss"]) for h in logs],
+              "grad_norms": [float(h["grad_norm"]) for h in logs], "lrs": [float(h["learning_rate"]) for h in logs],
+              "weights": {n: p.detach().numpy().ravel()[:64].tolist() for n, p in model.named_parameters()}}
+    with open(os.path.join(out, "trainer.json"), "w") as f:
+        json.dump(result, f)
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["init", "run", "load"])
+    p.add_argument("mode", choices=["init", "run", "load", "trainer"])
     p.add_argument("--archs", default="qwen2,llama")
     p.add_argument("--dir", required=True)
     p.add_argument("--out")
@@ -77,6 +107,8 @@ def main():
             model_class(arch)(config(arch)).save_pretrained(os.path.join(a.dir, arch), safe_serialization=True)
         elif a.mode == "run":
             run(arch, os.path.join(a.dir, arch), os.path.join(a.out, arch))
+        elif a.mode == "trainer":
+            trainer(arch, os.path.join(a.dir, arch), os.path.join(a.out, arch))
         else:
             os.makedirs(a.out, exist_ok=True)
             model = model_class(arch).from_pretrained(os.path.join(a.dir, arch, "saved"), dtype=torch.float32)
