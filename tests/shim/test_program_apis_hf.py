@@ -251,3 +251,34 @@ def test_safe_open_pt_serves_facade_tensors(tmp_path):
     assert sl.get_shape() == [3, 4] and part.tolist() == [[4.0, 5.0], [8.0, 9.0]]
     with safetensors.safe_open(str(path), framework="numpy") as f:  # other frameworks pass through
         assert isinstance(f.get_tensor("w"), np.ndarray)
+
+
+def test_reduce_lr_on_plateau_matches_real_torch():
+    metrics = [1.0, 0.9, 0.95, 0.95, 0.95, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.7]
+    lrs = []
+    for mod in (torch, real):
+        p = mod.nn.Parameter(mod.zeros(1))
+        opt = mod.optim.SGD([p], lr=1.0)
+        sched = mod.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1, cooldown=1, min_lr=0.2)
+        seen = []
+        for m in metrics:
+            sched.step(m)
+            seen.append(opt.param_groups[0]["lr"])
+        lrs.append((seen, sched.get_last_lr(), sched.num_bad_epochs, sched.best))
+    assert lrs[0] == lrs[1]
+    with pytest.raises(ValueError, match="Factor should be < 1.0"):
+        torch.optim.lr_scheduler.ReduceLROnPlateau(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0), factor=1.0)
+
+
+def test_diff_matches_real_torch():
+    a = np.array([[1, 4, 9, 16], [2, 3, 5, 8]])
+    cases = [({}, None), ({"n": 2, "dim": 1}, None), ({"dim": 0}, np.zeros((1, 4), dtype=np.int64)), ({"n": 5}, None)]
+    for kw, pre in cases:
+        want = real.diff(real.tensor(a), **kw, **({"prepend": real.tensor(pre)} if pre is not None else {}))
+        got = torch.diff(torch.tensor(a), **kw, **({"prepend": torch.tensor(pre)} if pre is not None else {}))
+        assert got.tolist() == want.tolist() and tuple(got.shape) == tuple(want.shape)
+    b = [True, False, False, True]
+    assert torch.diff(torch.tensor(b)).tolist() == real.diff(real.tensor(b)).tolist()
+    x = np.array([0.5, 1.5, 4.0], dtype=np.float32)
+    assert torch.diff(torch.tensor(x), append=torch.tensor([10.0])).tolist() == \
+        real.diff(real.tensor(x), append=real.tensor([10.0])).tolist()
