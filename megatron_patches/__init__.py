@@ -16,13 +16,15 @@ import importlib.util
 import sys
 
 from . import registry as _registry
-from .registry import (DISABLE_ENV, STATE_ENV, Patch, PatchError, apply_all, megatron_core_version, register, registered,
-                       state, state_path, write_state)
+from .registry import (DISABLE_ENV, STATE_ENV, ModuleStandIn, Patch, PatchError, apply_all, install_module_stand_ins,
+                       megatron_core_version, module_stand_ins, register, register_module_stand_in, registered, state,
+                       state_path, uninstall_module_stand_ins, write_state)
 from . import patches as _patches  # noqa: F401  (registers the patches)
 
 __all__ = ["Patch", "PatchError", "register", "registered", "apply_all", "state", "state_path", "write_state",
            "megatron_core_version", "install_import_hook", "on_shim_activate", "on_shim_deactivate", "STATE_ENV",
-           "DISABLE_ENV"]
+           "DISABLE_ENV", "ModuleStandIn", "register_module_stand_in", "module_stand_ins", "install_module_stand_ins",
+           "uninstall_module_stand_ins"]
 
 _TARGET = "megatron.core"
 
@@ -63,8 +65,10 @@ def _uninstall() -> None:
 
 
 def install_import_hook() -> None:
-    """Apply the patches when megatron.core gets imported (now, if it already is). Idempotent. Only the shim's
-    activation calls this: the patches assume `torch` is the facade."""
+    """Apply the patches when megatron.core gets imported (now, if it already is), and install the module
+    stand-ins (`install_module_stand_ins`). Idempotent. Only the shim's activation calls this: the patches assume
+    `torch` is the facade."""
+    install_module_stand_ins()
     if _TARGET in sys.modules:
         apply_all()
     elif _FINDER not in sys.meta_path:
@@ -80,9 +84,10 @@ def on_shim_activate() -> None:
 
 
 def on_shim_deactivate() -> None:
-    """The shim's plugin hook, called by `shim.deactivate()`: stop waiting for megatron.core's import (patches
-    already applied stay applied)."""
+    """The shim's plugin hook, called by `shim.deactivate()`: stop waiting for megatron.core's import and remove
+    the stand-in finder (patches already applied and stand-ins already imported stay)."""
     _uninstall()
+    uninstall_module_stand_ins()
 
 
 def _write_state_at_exit() -> None:

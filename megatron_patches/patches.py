@@ -9,7 +9,9 @@ shim/torch/distributed/checkpoint/).
 """
 from __future__ import annotations
 
-from .registry import register
+import os
+
+from .registry import register, register_module_stand_in
 
 
 def _gather_into_params(original):
@@ -65,4 +67,47 @@ register(
             "ShardedObject keys, prepend axes, replica dedup and all_local_plans are megatron-core's own layer."),
     versions=">=0.16,<0.17",
     stacks=False,
+)
+
+
+register_module_stand_in(
+    "batch_invariant_kernels_without_triton",
+    module="megatron.core.transformer.custom_layers.batch_invariant_kernels",
+    source=os.path.join(os.path.dirname(os.path.abspath(__file__)), "batch_invariant_without_triton.py"),
+    needs="triton",
+    reason=("Megatron-LM's megatron.training.initialize imports batch_invariant_kernels, whose top-level "
+            "`import triton` fails where triton (a CUDA-only kernel compiler, ~1 GB) is not installed, so no "
+            "Megatron-LM program (pretrain_gpt.py, tools/preprocess_data.py) can even start. Served without the "
+            "Triton kernels: the mode reports disabled; enabling it (--batch-invariant-mode) raises "
+            "NotImplementedError naming the feature. CUDA-only, so it applies on the CPU reference runner too."),
+    versions=">=0.16,<0.17",
+)
+
+
+def _fused_kernels_load_without_nvcc(original):
+    """Wrap `megatron.legacy.fused_kernels.load(args)`: without a CUDA toolkit (`cpp_extension.CUDA_HOME` None)
+    skip it, since in this version it builds nothing; with one, call Megatron's own."""
+
+    def load(args):
+        from torch.utils import cpp_extension  # the facade's or real torch's, whichever serves `torch` now
+
+        if cpp_extension.CUDA_HOME is not None:
+            return original(args)
+        return None
+
+    return load
+
+
+register(
+    "fused_kernels_load_without_nvcc",
+    target="megatron.legacy.fused_kernels.load",
+    replacement=_fused_kernels_load_without_nvcc,
+    reason=("Megatron-LM's initialize_megatron always calls megatron.legacy.fused_kernels.load, which in "
+            "core_v0.16.1 compiles no kernel (its build helper is defined, never called) but first runs "
+            "`CUDA_HOME + '/bin/nvcc -V'`, a TypeError where no CUDA toolkit exists. Without one it is skipped; "
+            "with one Megatron's load runs. CUDA-only, so the CPU reference runner applies it too."),
+    versions=">=0.16,<0.17",
+    stacks=False,
+    on_import="megatron.legacy.fused_kernels",
+    cpu_reference=True,
 )

@@ -14,13 +14,22 @@ the earlier patch installed; False: a second patch of that target is an error).
 - $MEGATRON_PATCHES_DISABLE (comma-separated names) leaves the named patches out, to show what one fixes.
 State (applied, hit count, rebound names) is kept per process; `write_state(path)` stores it as JSON and
 `python -m megatron_patches --list` shows it (see `megatron_patches/__main__.py`).
+
+A *module stand-in* (`register_module_stand_in`) is the other kind: a whole megatron module that exists only for
+CUDA and cannot even be imported without a CUDA-only package (Triton kernels behind `import triton`) is served
+from a file of this package instead, only while that package is not importable. Its names keep Megatron's API;
+using the missing feature raises an error naming it. `install_module_stand_ins()` puts the finder in
+`sys.meta_path`; the shim's activation does so, and so does the CPU reference runner (`qwen_sft.cpu_accelerator`),
+since the missing package is as absent under real torch on this machine.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import importlib
+import importlib.abc
 import importlib.metadata
+import importlib.util
 import json
 import os
 import sys
@@ -31,7 +40,8 @@ from typing import Any, Callable, Dict, List, Optional
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 __all__ = ["Patch", "PatchError", "register", "registered", "apply_all", "state", "write_state",
-           "megatron_core_version", "STATE_ENV", "DISABLE_ENV"]
+           "megatron_core_version", "STATE_ENV", "DISABLE_ENV", "ModuleStandIn", "register_module_stand_in",
+           "module_stand_ins", "install_module_stand_ins", "uninstall_module_stand_ins"]
 
 # Environment variable naming the JSON file each process writes its patch state into at exit. "{rank}" in
 # the value is replaced by the process's RANK (default 0); without it, ranks other than 0 append ".rank<N>".
@@ -60,6 +70,11 @@ class Patch:
     reason: str
     versions: str
     stacks: bool
+    # Megatron-LM module (absent from the megatron-core wheel) whose import triggers this patch; None: applied with
+    # the others right after megatron.core is imported.
+    on_import: Optional[str] = None
+    # True for a patch of a CUDA-only part of Megatron: the CPU reference runner (real torch) applies it too.
+    cpu_reference: bool = False
     # runtime state
     applied: bool = False
     hits: int = 0
@@ -78,10 +93,13 @@ _APPLIED = [False]
 
 
 def register(name: str, *, target: str, replacement: Callable[[Any], Any], reason: str, versions: str,
-             stacks: bool) -> Patch:
+             stacks: bool, on_import: Optional[str] = None, cpu_reference: bool = False) -> Patch:
     """Add a patch to the registry (see `Patch` for the fields). Raises PatchError for a duplicate name, an
-    empty reason, a target outside `megatron.` or an invalid version specifier."""
-    if name in _PATCHES:
+    empty reason, a target outside `megatron.` (or outside its `on_import` module) or an invalid version
+    specifier."""
+    if on_import is not None and not target.startswith(on_import + "."):
+        raise PatchError(f"patch {name!r}: target {target!r} is not inside its on_import module {on_import!r}")
+    if name in _PATCHES or name in _STAND_INS:
         raise PatchError(f"patch {name!r} is registered twice")
     if not target.startswith("megatron."):
         raise PatchError(f"patch {name!r}: target {target!r} is not a megatron dotted path")
@@ -93,7 +111,8 @@ def register(name: str, *, target: str, replacement: Callable[[Any], Any], reaso
         raise PatchError(f"patch {name!r}: invalid megatron-core version specifier {versions!r}: {e}") from None
     if not isinstance(stacks, bool):
         raise PatchError(f"patch {name!r}: stacks must be True or False, got {stacks!r}")
-    p = Patch(name=name, target=target, replacement=replacement, reason=reason, versions=versions, stacks=stacks)
+    p = Patch(name=name, target=target, replacement=replacement, reason=reason, versions=versions, stacks=stacks,
+              on_import=on_import, cpu_reference=bool(cpu_reference))
     _PATCHES[name] = p
     return p
 
@@ -172,22 +191,20 @@ def _rebind(original, new, skip_owner) -> List[str]:
     return out
 
 
-def apply_all(version: Optional[str] = None) -> List[Patch]:
+def apply_all(version: Optional[str] = None, cpu_reference_only: bool = False) -> List[Patch]:
     """Apply every registered patch whose specifier matches megatron-core `version` (default: installed).
 
-    Idempotent (a second call does nothing). Returns the patches applied. Raises PatchError on a missing
-    target or two non-stacking patches of one target."""
+    A patch with `on_import` is applied when that module is imported (now, if it already is; the finder goes
+    into `sys.meta_path`). `cpu_reference_only`: apply only the `cpu_reference` patches (the CPU reference runner
+    on real torch). Idempotent (a second call does nothing). Returns the patches applied now. Raises PatchError on
+    a missing target or two non-stacking patches of one target."""
     with _LOCK:
         if _APPLIED[0]:
             return [p for p in _PATCHES.values() if p.applied]
         _APPLIED[0] = True
     version = version or megatron_core_version()
-    disabled = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
-    unknown = disabled - set(_PATCHES)
-    if unknown:
-        raise PatchError(f"${DISABLE_ENV} names unknown patches: {', '.join(sorted(unknown))}")
+    disabled = _disabled_names()
     done: List[Patch] = []
-    by_target: Dict[str, Patch] = {}
     for p in _PATCHES.values():
         if version not in SpecifierSet(p.versions):
             p.skipped_reason = f"megatron-core {version} not in {p.versions}"
@@ -195,19 +212,160 @@ def apply_all(version: Optional[str] = None) -> List[Patch]:
         if p.name in disabled:
             p.skipped_reason = f"disabled by ${DISABLE_ENV}"
             continue
-        prev = by_target.get(p.target)
-        if prev is not None and not p.stacks:
-            raise PatchError(f"patch {p.name!r} does not stack but {prev.name!r} already patched {p.target}")
-        owner, attr, original = _resolve(p.target)
-        new = _counting(p, p.replacement(original))
-        setattr(owner, attr, new)
-        # Functions bound under other names by `from x import f` (class attributes are found through the class).
-        if not isinstance(owner, type):
-            p.rebound = _rebind(original, new, owner)
-        p.applied = True
-        by_target[p.target] = p
+        if cpu_reference_only and not p.cpu_reference:
+            p.skipped_reason = "not a CUDA-only patch (the CPU reference runner applies only those)"
+            continue
+        if p.on_import is not None and p.on_import not in sys.modules:
+            _ON_IMPORT.setdefault(p.on_import, []).append(p)
+            if _ON_IMPORT_FINDER not in sys.meta_path:
+                sys.meta_path.insert(0, _ON_IMPORT_FINDER)
+            continue
+        _apply_one(p)
         done.append(p)
     return done
+
+
+_BY_TARGET: Dict[str, Patch] = {}
+
+
+def _apply_one(p: Patch) -> None:
+    prev = _BY_TARGET.get(p.target)
+    if prev is not None and not p.stacks:
+        raise PatchError(f"patch {p.name!r} does not stack but {prev.name!r} already patched {p.target}")
+    owner, attr, original = _resolve(p.target)
+    new = _counting(p, p.replacement(original))
+    setattr(owner, attr, new)
+    # Functions bound under other names by `from x import f` (class attributes are found through the class).
+    if not isinstance(owner, type):
+        p.rebound = _rebind(original, new, owner)
+    p.applied = True
+    _BY_TARGET[p.target] = p
+
+
+# on_import module -> the patches waiting for its import
+_ON_IMPORT: Dict[str, List[Patch]] = {}
+
+
+class _OnImportFinder(importlib.abc.MetaPathFinder):
+    """Finds a module that patches wait for through the other finders and wraps its loader so that those patches
+    are applied right after the module's own code has run."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in _ON_IMPORT:
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_and_patch(module, _exec=exec_module):
+            _exec(module)
+            for p in _ON_IMPORT.pop(fullname, []):
+                _apply_one(p)
+            if not _ON_IMPORT and self in sys.meta_path:
+                sys.meta_path.remove(self)
+
+        spec.loader.exec_module = exec_and_patch
+        return spec
+
+
+_ON_IMPORT_FINDER = _OnImportFinder()
+
+
+def _disabled_names() -> set:
+    """The names in $MEGATRON_PATCHES_DISABLE; PatchError when one names neither a patch nor a stand-in."""
+    disabled = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+    unknown = disabled - set(_PATCHES) - set(_STAND_INS)
+    if unknown:
+        raise PatchError(f"${DISABLE_ENV} names unknown patches: {', '.join(sorted(unknown))}")
+    return disabled
+
+
+# ------------------------------------------------------------------------------------------ module stand-ins
+@dataclasses.dataclass
+class ModuleStandIn:
+    """A megatron module served from `source` (a file of this package) while `needs` cannot be imported.
+
+    name: unique identifier (shares the namespace of patches: `--list`, $MEGATRON_PATCHES_DISABLE); module: the
+    dotted megatron module replaced; source: path of the stand-in file; needs: the top-level package whose
+    absence makes Megatron's module unimportable; reason; versions: PEP 440 specifier of megatron-core.
+    """
+
+    name: str
+    module: str
+    source: str
+    needs: str
+    reason: str
+    versions: str
+    served: int = 0  # how many times this process imported the stand-in in place of Megatron's module
+
+
+_STAND_INS: Dict[str, ModuleStandIn] = {}
+
+
+def register_module_stand_in(name: str, *, module: str, source: str, needs: str, reason: str,
+                             versions: str) -> ModuleStandIn:
+    """Add a module stand-in (see `ModuleStandIn`). PatchError for a duplicate name, a module outside `megatron.`,
+    a missing source file, an empty reason or an invalid version specifier."""
+    if name in _STAND_INS or name in _PATCHES:
+        raise PatchError(f"patch {name!r} is registered twice")
+    if not module.startswith("megatron."):
+        raise PatchError(f"stand-in {name!r}: module {module!r} is not a megatron module")
+    if not os.path.isfile(source):
+        raise PatchError(f"stand-in {name!r}: source file {source!r} does not exist")
+    if not reason.strip():
+        raise PatchError(f"stand-in {name!r}: a reason is required")
+    try:
+        SpecifierSet(versions)
+    except InvalidSpecifier as e:
+        raise PatchError(f"stand-in {name!r}: invalid megatron-core version specifier {versions!r}: {e}") from None
+    s = ModuleStandIn(name=name, module=module, source=source, needs=needs, reason=reason, versions=versions)
+    _STAND_INS[name] = s
+    return s
+
+
+def module_stand_ins() -> List[ModuleStandIn]:
+    """Every registered module stand-in, in registration order."""
+    return list(_STAND_INS.values())
+
+
+class _StandInFinder(importlib.abc.MetaPathFinder):
+    """Serves a registered megatron module from its stand-in file when the package it needs is not importable,
+    the installed megatron-core matches the stand-in's versions and $MEGATRON_PATCHES_DISABLE does not name it.
+    Otherwise it finds nothing and Megatron's own module is imported (and fails as it would without us)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        for s in _STAND_INS.values():
+            if s.module != fullname:
+                continue
+            if s.name in _disabled_names() or megatron_core_version() not in SpecifierSet(s.versions):
+                return None
+            if importlib.util.find_spec(s.needs) is not None:
+                return None
+            with _LOCK:
+                s.served += 1
+            return importlib.util.spec_from_file_location(fullname, s.source)
+        return None
+
+
+_STAND_IN_FINDER = _StandInFinder()
+
+
+def install_module_stand_ins() -> None:
+    """Put the stand-in finder first in `sys.meta_path` (idempotent). A stand-in module already imported is not
+    replaced: install before the megatron module is imported."""
+    if _STAND_IN_FINDER not in sys.meta_path:
+        sys.meta_path.insert(0, _STAND_IN_FINDER)
+
+
+def uninstall_module_stand_ins() -> None:
+    """Remove the stand-in finder from `sys.meta_path` (modules already served stay imported)."""
+    if _STAND_IN_FINDER in sys.meta_path:
+        sys.meta_path.remove(_STAND_IN_FINDER)
 
 
 def state() -> dict:
@@ -222,7 +380,10 @@ def state() -> dict:
         "applied_all": _APPLIED[0],
         "patches": {p.name: {"target": p.target, "versions": p.versions, "stacks": p.stacks, "reason": p.reason,
                              "applied": p.applied, "hits": p.hits, "rebound": list(p.rebound),
+                             "on_import": p.on_import, "cpu_reference": p.cpu_reference,
                              "skipped_reason": p.skipped_reason} for p in _PATCHES.values()},
+        "module_stand_ins": {s.name: {"module": s.module, "needs": s.needs, "versions": s.versions,
+                                      "reason": s.reason, "served": s.served} for s in _STAND_INS.values()},
     }
 
 

@@ -1,6 +1,6 @@
 """Comparing two generation outputs token by token.
 
-Input: the `--output_file` JSON Lines of `tools/generate.py` (written by `qwen_sft.generation.run_generate`), one
+Input: the `--output_file` JSON Lines of `tools/generate.py` (written by `qwen_sft.generate_job.run_generate`), one
 object per prompt: `index`, `prompt`, `prompt_token_ids`, `output` (decoded text), `output_token_ids` (stop token
 included), `stop_reason` ("stop_token", "max_new_tokens", "seq_length"), `stop_token`, `num_prompt_tokens`,
 `num_output_tokens`, `timings`, `sampling`. Only `output_token_ids` is required; records are matched by `index`

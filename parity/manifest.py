@@ -1,4 +1,5 @@
-"""Comparing two run manifests (`<output_path>/manifest.json` of `tools/train.py`, see `qwen_sft/training.py`).
+"""Comparing two run manifests (`<output_path>/manifest.json` of `tools/train.py`, written by
+`qwen_sft/run_records.py`).
 
 The manifest holds backend, versions, device, seed, parallel sizes, data and model fingerprints and the training
 configuration. Fields are flattened to dotted names (`parallel.tensor_model_parallel_size`,

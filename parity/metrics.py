@@ -1,6 +1,7 @@
 """Comparing two training runs recorded by `tools/train.py`.
 
-Inputs (written by `qwen_sft/training.py`): `<output_path>/metrics.jsonl`, one JSON object per line —
+Inputs (written by `qwen_sft/run_records.py` for `tools/train.py`): `<output_path>/metrics.jsonl`, one JSON
+object per line —
 `{"kind": "train", "step": 1-based optimizer step, "epoch", "consumed_samples", "loss", "lr", "grad_norm",
 "skipped", "learnable_tokens", "total_tokens", "padded_tokens", "seq_length_padded", "step_time_s",
 "learnable_tokens_per_s", "total_tokens_per_s", "peak_rss_mib" | "peak_gpu_memory_mib", ["loss_scale"]}` and,

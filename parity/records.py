@@ -1,5 +1,5 @@
 """Small readers of run records shared by the parity tool and the SFT workflow: file fingerprints and Megatron's
-checkpoint tracker file.
+checkpoint tracker file (read and written here: its one home).
 
 Tracker format (Megatron-LM's ``latest_checkpointed_iteration.txt`` in a checkpoints directory, read by megatron's
 ``checkpointing.read_metadata``; written by ``tools/train.py`` and ``tools/convert_hf_to_megatron.py``): one line,
@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple, Optional, Union
 
-__all__ = ["TRACKER_FILE", "RELEASE", "Tracker", "sha256_file", "read_tracker", "iteration_dir"]
+__all__ = ["TRACKER_FILE", "RELEASE", "Tracker", "sha256_file", "read_tracker", "iteration_dir", "write_tracker"]
 
 TRACKER_FILE = "latest_checkpointed_iteration.txt"
 RELEASE = "release"
@@ -80,3 +80,22 @@ def iteration_dir(checkpoints_dir: PathLike, iteration: Optional[int], release: 
     if not isinstance(iteration, int) or isinstance(iteration, bool) or iteration < 0:
         raise ValueError(f"iteration_dir: expected release=True or a non-negative int iteration, got {iteration!r}")
     return Path(checkpoints_dir) / f"iter_{iteration:07d}"
+
+
+def write_tracker(checkpoints_dir: PathLike, iteration: Optional[int] = None, release: bool = False) -> Path:
+    """Point ``<checkpoints_dir>/latest_checkpointed_iteration.txt`` at a checkpoint, atomically (a temporary file
+    renamed over the old one, so a reader sees the old or the new content, never a partial one).
+
+    Writes ``release`` bare for a release checkpoint and ``N`` with a trailing newline for an iteration (the forms
+    this project has always written; `read_tracker` accepts both). Returns the tracker's path.
+
+    Raises:
+        ValueError: neither `release` nor a non-negative int `iteration` (as `iteration_dir`).
+    """
+    iteration_dir(checkpoints_dir, iteration, release)  # validates the arguments
+    path = Path(checkpoints_dir) / TRACKER_FILE
+    tmp = path.with_name(TRACKER_FILE + ".tmp")
+    tmp.write_text(RELEASE if release else f"{iteration}\n")
+    os.replace(tmp, path)
+    return path
+

@@ -17,21 +17,39 @@ What `enable()` does (only when `torch.cuda.is_available()` is False; on a GPU b
 - megatron's type-string checks see CPU float tensors as `torch.cuda.*Tensor` through `Tensor.type()` in the mode.
 
 What it does not do: memory statistics (`torch.cuda.max_memory_allocated`, ...) are left as CPU torch has them
-(they report 0); callers report the process peak RSS on CPU instead (`training.peak_memory`). No CUDA kernel is
+(they report 0); callers report the process peak RSS on CPU instead (`qwen_sft.run_records.peak_memory`). No CUDA kernel is
 emulated.
 
 The mode is thread-local (torch function modes are): `enable()` must run in every thread that executes megatron
 code. CPU autograd runs backward on the calling thread, so forward and backward are both covered.
+
+Command-line form (the reference runner: any script, unmodified, on a CPU-only real torch):
+    python -m qwen_sft.cpu_accelerator SCRIPT.py [args...]
+    python -m qwen_sft.cpu_accelerator -m MODULE [args...]
+    torchrun --nproc-per-node N -m qwen_sft.cpu_accelerator SCRIPT.py [args...]
+`main()` installs megatron_patches' module stand-ins (CUDA-only megatron modules, e.g. the Triton kernels
+megatron.training imports) and its CUDA-only patches (`cpu_reference=True`: e.g. the nvcc probe of Megatron-LM's
+fused-kernel loader), calls `enable()`, makes `torch.cuda.is_available()` answer True (the CPU plays the
+CUDA device, which Megatron-LM's `initialize_megatron` asserts), then runs the script as `__main__` with
+`sys.argv = [SCRIPT, args...]` and the script's folder first on `sys.path`, as `python SCRIPT.py` would.
+`torch.compile`d functions run eagerly (`torch._dynamo.config.disable`; set TORCHDYNAMO_DISABLE=0 to compile):
+with `is_available()` True, inductor would take its CUDA path for CPU tensors, and eager is what the shim runs
+(its `torch.compile` returns the function unchanged), so both sides compute the same ops. The
+mapping covers the main thread only (see above); worker processes forked from it inherit it, spawned ones do not.
 """
 from __future__ import annotations
 
-import contextlib
+import importlib
+import os
+import platform
+import runpy
+import sys
 from typing import Any, Callable
 
 import torch
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["enable", "disable", "is_enabled", "CudaToCpuMode"]
+__all__ = ["enable", "disable", "is_enabled", "CudaToCpuMode", "main"]
 
 _CPU = torch.device("cpu")
 _MODE: "CudaToCpuMode | None" = None
@@ -127,8 +145,46 @@ def _lazy_init() -> None:
     return None
 
 
-def _device_ctx(device: Any):
-    return contextlib.nullcontext()
+class _DeviceCtx:
+    """`torch.cuda.device(i)`: a context manager selecting device i; the one CPU "device" needs no switch. A class,
+    as torch's is (torch's own helpers test `isinstance(x, torch.cuda.device)`)."""
+
+    def __init__(self, device: Any):
+        self.idx = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        return False
+
+
+_device_ctx = _DeviceCtx
+
+
+class _CpuDeviceProperties:
+    """`torch.cuda.get_device_properties()` of the CPU playing the device: its name, capability (0, 0) (no CUDA
+    architecture: the shim reports the same on CPU), total_memory = physical RAM in bytes, logical CPU count."""
+
+    def __init__(self) -> None:
+        self.name = platform.processor() or platform.machine() or "cpu"
+        self.major, self.minor = 0, 0
+        self.total_memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        self.multi_processor_count = os.cpu_count() or 1
+        self.is_integrated = 0
+        self.is_multi_gpu_board = 0
+
+
+def _get_device_properties(device: Any = None) -> _CpuDeviceProperties:
+    return _CpuDeviceProperties()
+
+
+def _get_device_capability(device: Any = None) -> tuple:
+    return (0, 0)
+
+
+def _get_device_name(device: Any = None) -> str:
+    return _CpuDeviceProperties().name
 
 
 # torch.cuda attribute → its CPU meaning. One row per function megatron-core 0.16.1 reaches on the training path.
@@ -149,6 +205,9 @@ _CUDA_FUNCTIONS_ON_CPU: dict[str, Any] = {
     "_lazy_call": _lazy_call,
     "_lazy_init": _lazy_init,
     "device": _device_ctx,
+    "get_device_properties": _get_device_properties,
+    "get_device_capability": _get_device_capability,
+    "get_device_name": _get_device_name,
     "default_generators": (torch.default_generator,),
 }
 # Modules that bound some of those names at import time (`from torch.cuda import _lazy_call, ...`).
@@ -177,7 +236,6 @@ def enable() -> bool:
         return True
     if torch.cuda.is_available():
         return False
-    import importlib
 
     def replace(obj, attr, value):
         _REPLACED.append((obj, attr, obj.__dict__.get(attr, _ABSENT) if hasattr(obj, "__dict__") else _ABSENT))
@@ -223,3 +281,57 @@ def disable() -> bool:
         else:
             setattr(obj, attr, original)
     return True
+
+
+def _is_available_on_runner() -> bool:
+    # Under the runner the CPU plays the CUDA device: there is one (device_count() == 1).
+    return True
+
+
+def main(argv: "list[str] | None" = None) -> int:
+    """`python -m qwen_sft.cpu_accelerator (SCRIPT.py | -m MODULE) [args...]`: run a program with the mapping on
+    (see the module docstring). Returns the exit status for a usage error (2); the program's own `sys.exit`
+    propagates as SystemExit."""
+    import megatron_patches  # the stand-ins are megatron's; only the runner needs them, not every importer
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    usage = "usage: python -m qwen_sft.cpu_accelerator (SCRIPT.py | -m MODULE) [args...]"
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage + "\n\nRuns the program on CPU-only real torch with CUDA calls mapped to the CPU.",
+              file=sys.stderr if not argv else sys.stdout)
+        return 2 if not argv else 0
+    module = None
+    if argv[0] == "-m":
+        if len(argv) < 2:
+            print(usage + "\nerror: -m needs a module name", file=sys.stderr)
+            return 2
+        module, args = argv[1], argv[2:]
+    else:
+        script, args = argv[0], argv[1:]
+        if not os.path.isfile(script):
+            print(usage + f"\nerror: script {script!r} not found", file=sys.stderr)
+            return 2
+    if module is None:
+        sys.path[0] = os.path.dirname(os.path.abspath(script))
+    megatron_patches.install_module_stand_ins()
+    megatron_patches.apply_all(cpu_reference_only=True)
+    if not enable():
+        print("qwen_sft.cpu_accelerator: torch.cuda.is_available() is already True: running without the mapping",
+              file=sys.stderr)
+    else:
+        _REPLACED.append((torch.cuda, "is_available", torch.cuda.__dict__.get("is_available", _ABSENT)))
+        torch.cuda.is_available = _is_available_on_runner
+        if os.environ.get("TORCHDYNAMO_DISABLE", "1") != "0":
+            # import cost: only the runner loads dynamo, to switch it off
+            importlib.import_module("torch._dynamo").config.disable = True
+    if module is not None:
+        sys.argv = [module] + args
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = [script] + args
+        runpy.run_path(script, run_name="__main__")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

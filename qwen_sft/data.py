@@ -34,20 +34,23 @@ across runs and across ``workers`` values. ``meta.json`` holds no timings (only 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import multiprocessing as mp
 import os
 import sys
 import time
+import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import numpy as np
+from tqdm import tqdm
 
+from parity.records import sha256_file
+from qwen_sft.fingerprints import package_version
 from qwen_sft.tokenizer import (
     BadRecordError,
     build_messages,
@@ -325,8 +328,6 @@ def dataset_prefix(output_path: str | os.PathLike, split: str, kind: str) -> str
 def _import_indexed_dataset():
     """megatron-core's indexed_dataset module, imported lazily (it imports torch) and without the
     "Transformer Engine and Apex are not installed" warnings, which concern training, not data files."""
-    import warnings
-
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Transformer Engine and Apex are not installed")
         from megatron.core.datasets import indexed_dataset
@@ -389,24 +390,9 @@ def _token_stats(samples: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]
     }
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("msshim", "transformers", "tokenizers", "megatron-core", "numpy"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
+    return {pkg: package_version(pkg) or "not installed"
+            for pkg in ("msshim", "transformers", "tokenizers", "megatron-core", "numpy")}
 
 
 # ----------------------------------------------------------------------------------------- convert
@@ -426,8 +412,6 @@ def convert(cfg: DataConvertConfig, log=print) -> ConvertResult:
             file, record index, line for .jsonl, and field), or no sample left to write.
         FileNotFoundError / ValueError: tokenizer directory problems (see ``load_tokenizer``).
     """
-    from tqdm import tqdm
-
     cfg.validate()
     t_start = time.perf_counter()
     if cfg.tokenizer_path is None:
@@ -522,7 +506,7 @@ def convert(cfg: DataConvertConfig, log=print) -> ConvertResult:
         "label_policy": "prompt (system, history, user, assistant header) masked; response and its closing "
                         "eos learned; the template's newline after the closing eos kept and masked",
         "files": files,
-        "input": {"path": str(input_path), "bytes": input_path.stat().st_size, "sha256": _sha256(input_path)},
+        "input": {"path": str(input_path), "bytes": input_path.stat().st_size, "sha256": sha256_file(input_path)},
         "counts": {
             "read": n_read,
             "bad_records": n_bad,

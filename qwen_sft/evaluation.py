@@ -7,12 +7,12 @@ split, of the next-token cross-entropy in nats,
            / (number of such positions),            perplexity = exp(loss).
 
 It is token-weighted over the whole split (not a mean of per-batch means), so it does not depend on the micro-batch
-size or the order of samples. The batches go through the same code as training: `qwen_sft.training`'s
+size or the order of samples. The batches go through the same code as training: `qwen_sft.batching`'s
 `SFTSampleDataset` (the `data_convert` output: unshifted labels, -100 = masked), `collate_micro_batch` (shift, right
 padding per micro-batch, explicit causal mask) and `masked_token_loss` on megatron-core's per-token loss
-(`qwen_sft.training.token_losses`: vocabulary-parallel cross entropy in float32 over the real vocabulary, the
+(`qwen_sft.batching.token_losses`: vocabulary-parallel cross entropy in float32 over the real vocabulary, the
 output layer's padding rows excluded as in training). The model is loaded by
-`qwen_sft.generation.load_model_tp1` (HF directory, converted Megatron checkpoint or training output directory;
+`qwen_sft.loading.load_model_tp1` (HF directory, converted Megatron checkpoint or training output directory;
 one process, TP = PP = 1). Samples are sorted by length into micro-batches to keep padding small; memory per
 micro-batch is about `micro_batch_size × longest sample × padded vocabulary × 4 bytes × 3` for the logits and the
 cross entropy.
@@ -29,6 +29,12 @@ from typing import Callable, Optional, Union
 
 import numpy as np
 import torch
+from tqdm import tqdm
+
+from qwen_sft.batching import IGNORE_INDEX, SFTSampleDataset, collate_micro_batch, masked_token_loss, token_losses
+from qwen_sft.hf_io import resolve_model_path
+from qwen_sft.loading import load_model_tp1
+from qwen_sft.tokenizer import has_tokenizer_files, load_tokenizer, tokenizer_fingerprint
 
 __all__ = ["EvaluateConfig", "EvalResult", "evaluate_loss", "check_tokenizer", "run_evaluate"]
 
@@ -43,7 +49,7 @@ class EvaluateConfig:
         split: "valid" (default) or "train".
         micro_batch_size: samples per forward pass (>= 1).
         max_samples: evaluate only the first N samples of the split (None = all).
-        dtype: "auto" or a dtype name (see `qwen_sft.generation.load_model_tp1`).
+        dtype: "auto" or a dtype name (see `qwen_sft.loading.load_model_tp1`).
         make_vocab_size_divisible_by: Megatron vocabulary padding multiple.
         output_file: also write the result as JSON here (None = print only).
         progress: show a tqdm progress bar on stderr.
@@ -119,7 +125,7 @@ def evaluate_loss(model: torch.nn.Module, samples: list[tuple[np.ndarray, np.nda
         pad_token_id: id used for right padding (masked out, so its value does not change the result).
         vocab_size: the real vocabulary size (HF `vocab_size`). When given, the output layer's padding rows
             (megatron pads to `padded_vocab_size`) are excluded from the softmax exactly as in training
-            (`qwen_sft.training.token_losses`), so the loss equals HF's; when None, megatron's own per-token loss
+            (`qwen_sft.batching.token_losses`), so the loss equals HF's; when None, megatron's own per-token loss
             over all padded rows is used.
         progress: called with the number of samples done after each micro-batch.
 
@@ -130,8 +136,6 @@ def evaluate_loss(model: torch.nn.Module, samples: list[tuple[np.ndarray, np.nda
         ValueError: a sample shorter than 2 tokens or with ids/labels of different lengths (from
             `collate_micro_batch`).
     """
-    from qwen_sft.training import collate_micro_batch, masked_token_loss, token_losses
-
     model.eval()
     order = sorted(range(len(samples)), key=lambda i: len(samples[i][0]))
     loss_sum = 0.0
@@ -165,9 +169,6 @@ def check_tokenizer(model_path: Union[str, os.PathLike], meta: dict) -> str:
         "same", "different", or "unknown: <reason>" (no fingerprint in meta.json, no tokenizer files next to the
         model, or the model's tokenizer cannot be loaded).
     """
-    from qwen_sft.hf_io import resolve_model_path
-    from qwen_sft.tokenizer import load_tokenizer, tokenizer_fingerprint
-
     recorded = meta.get("tokenizer") or {}
     if not recorded.get("files_sha256"):
         return "unknown: the dataset's meta.json records no tokenizer fingerprint"
@@ -175,7 +176,7 @@ def check_tokenizer(model_path: Union[str, os.PathLike], meta: dict) -> str:
         model_dir = resolve_model_path(model_path)
     except (FileNotFoundError, ConnectionError) as exc:
         return f"unknown: {exc}"
-    if not ((model_dir / "tokenizer_config.json").is_file() or (model_dir / "tokenizer.json").is_file()):
+    if not has_tokenizer_files(model_dir):
         return f"unknown: {model_dir} holds no tokenizer files"
     try:
         current = tokenizer_fingerprint(load_tokenizer(model_dir))
@@ -194,9 +195,6 @@ def run_evaluate(cfg: EvaluateConfig, log: Callable[[str], None] = print) -> Eva
         FileNotFoundError: missing dataset files or model.
         RuntimeError: a process group with TP/PP/world size != 1 (see `load_model_tp1`).
     """
-    from qwen_sft.generation import load_model_tp1
-    from qwen_sft.training import SFTSampleDataset
-
     cfg.validate()
     meta_path = Path(cfg.data_path) / "meta.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
@@ -214,7 +212,7 @@ def run_evaluate(cfg: EvaluateConfig, log: Callable[[str], None] = print) -> Eva
     samples = []
     for i in range(count):
         ids, labels = dataset[i]
-        if len(ids) < 2 or not np.any(labels[1:] != -100):
+        if len(ids) < 2 or not np.any(labels[1:] != IGNORE_INDEX):
             skipped["no_learnable_token"] += 1
             continue
         samples.append((ids, labels))
@@ -235,8 +233,6 @@ def run_evaluate(cfg: EvaluateConfig, log: Callable[[str], None] = print) -> Eva
         f"{info['device']}), {len(samples)} {cfg.split} samples from {cfg.data_path}")
     bar = None
     if cfg.progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=len(samples), desc="evaluate", unit="sample")
     t0 = time.perf_counter()
     try:

@@ -17,7 +17,12 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
+# The module, not its functions: under the shim `safetensors.torch`'s functions are replaced by the facade's
+# when the shim activates (shim/torch/_safetensors.py), so they are looked up at call time.
+import safetensors.torch
 import torch
+
+from qwen_sft.tokenizer import copy_tokenizer_files
 
 __all__ = [
     "resolve_model_path",
@@ -43,16 +48,6 @@ EXTRA_MODEL_FILES = ("generation_config.json",)
 # Any of these set to 1/true/yes means "do not touch the network" (the project's offline switch is HF_HUB_OFFLINE).
 OFFLINE_ENV_VARS = ("QWEN_SFT_OFFLINE", "MODELSCOPE_OFFLINE", "HF_HUB_OFFLINE")
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-# Tokenizer file names copied when qwen_sft.tokenizer is unavailable (HF Qwen2 tokenizer folder contents).
-_FALLBACK_TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "vocab.json",
-    "merges.txt",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "chat_template.jinja",
-)
 
 
 def _offline() -> bool:
@@ -93,7 +88,7 @@ def resolve_model_path(path_or_model_id: PathLike, cache_dir: Optional[PathLike]
         f"--local_dir DIR`, or `snapshot_download('{text}')`), copy it here, and pass the folder: "
         f"--model_path /path/to/DIR"
     )
-    try:
+    try:  # optional dependency, needed only for model ids
         from modelscope import snapshot_download
     except ImportError as exc:
         raise ConnectionError(
@@ -156,8 +151,6 @@ def load_hf_state_dict(model_dir: PathLike) -> dict[str, torch.Tensor]:
         FileNotFoundError: none of those files, or a shard named in the index is missing.
         ValueError: a malformed index, or a tensor name in two shards.
     """
-    from safetensors.torch import load_file
-
     root = Path(model_dir)
     index_path = root / SAFETENSORS_INDEX
     if index_path.is_file():
@@ -171,7 +164,7 @@ def load_hf_state_dict(model_dir: PathLike) -> dict[str, torch.Tensor]:
             shard_path = root / shard
             if not shard_path.is_file():
                 raise FileNotFoundError(f"{index_path} names shard {shard!r}, which is missing")
-            for name, tensor in load_file(str(shard_path)).items():
+            for name, tensor in safetensors.torch.load_file(str(shard_path)).items():
                 if name in state:
                     raise ValueError(f"{root}: tensor {name!r} appears in more than one shard")
                 state[name] = tensor
@@ -180,7 +173,7 @@ def load_hf_state_dict(model_dir: PathLike) -> dict[str, torch.Tensor]:
             raise ValueError(f"{index_path}: tensors listed but not found in their shards: {missing[:8]}")
         return state
     if (root / SAFETENSORS_FILE).is_file():
-        return load_file(str(root / SAFETENSORS_FILE))
+        return safetensors.torch.load_file(str(root / SAFETENSORS_FILE))
     if (root / TORCH_BIN_FILE).is_file():
         state = torch.load(root / TORCH_BIN_FILE, map_location="cpu", weights_only=True)
         if not isinstance(state, dict):
@@ -208,18 +201,6 @@ def copy_tokenizer(tokenizer_dir: PathLike, dst_dir: PathLike) -> list[str]:
     Raises:
         FileNotFoundError / ValueError: from `copy_tokenizer_files` (no folder, no tokenizer files in it).
     """
-    try:
-        from qwen_sft.tokenizer import copy_tokenizer_files
-    except ImportError:  # pragma: no cover - the tokenizer module is part of this package
-        src, dst = Path(tokenizer_dir), Path(dst_dir)
-        names = [n for n in _FALLBACK_TOKENIZER_FILES if (src / n).is_file()]
-        if not names:
-            raise ValueError(f"{str(src)!r} holds no tokenizer files ({', '.join(_FALLBACK_TOKENIZER_FILES)})")
-        dst.mkdir(parents=True, exist_ok=True)
-        for n in names:
-            if (src / n).resolve() != (dst / n).resolve():
-                shutil.copyfile(src / n, dst / n)
-        return names
     return copy_tokenizer_files(tokenizer_dir, dst_dir)
 
 
@@ -271,8 +252,6 @@ def save_hf_checkpoint(
     Raises:
         ValueError: max_shard_bytes <= 0 or a non-tensor value in state_dict.
     """
-    from safetensors.torch import save_file
-
     if max_shard_bytes <= 0:
         raise ValueError(f"max_shard_bytes must be > 0, got {max_shard_bytes}")
     for name, value in state_dict.items():
@@ -298,13 +277,13 @@ def save_hf_checkpoint(
     metadata = {"format": "pt"}
     if len(shards) == 1:
         path = out / SAFETENSORS_FILE
-        save_file(shards[0], str(path), metadata=metadata)
+        safetensors.torch.save_file(shards[0], str(path), metadata=metadata)
         written.append(path)
     else:
         weight_map: dict[str, str] = {}
         for i, shard in enumerate(shards, start=1):
             fname = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
-            save_file(shard, str(out / fname), metadata=metadata)
+            safetensors.torch.save_file(shard, str(out / fname), metadata=metadata)
             written.append(out / fname)
             weight_map.update({name: fname for name in shard})
         write_json(out / SAFETENSORS_INDEX, {"metadata": {"total_size": total}, "weight_map": weight_map})

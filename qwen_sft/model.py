@@ -1,8 +1,11 @@
-"""HF Qwen2/Qwen2.5 config → megatron-core `TransformerConfig` and `GPTModel`.
+"""HF decoder config (Qwen2/Qwen2.5, Llama, Qwen3) → megatron-core `TransformerConfig` and `GPTModel`.
 
 The model is megatron-core's `GPTModel` with the local (non-Transformer-Engine) layer spec: RMSNorm, SwiGLU MLP
 (`linear_fc1` = [gate; up] fused, `linear_fc2`), rotary position embedding with base `rope_theta`, grouped-query
-attention with bias on `linear_qkv` only, and the vocabulary padded as Megatron-LM pads it.
+attention, and the vocabulary padded as Megatron-LM pads it. What differs between families is read from the
+family's `qwen_sft.weight_map.Family` (chosen by config.json's `model_type`, `family_for`): bias on `linear_qkv`
+(Qwen2), per-head QK RMSNorm (Qwen3, Megatron `qk_layernorm`), the RoPE scaling types accepted (Llama: "llama3").
+An explicit `head_dim` (Qwen3, some Llama) becomes Megatron's `kv_channels`.
 
 Every function that builds parallel layers (`build_gpt_model`) needs `megatron.core.parallel_state` to be
 initialised by the caller (`parallel_state.initialize_model_parallel(...)` after
@@ -33,7 +36,7 @@ __all__ = [
     "head_dim_from_hf",
 ]
 
-# HF config keys every Qwen2 config must carry for the model to be built.
+# HF config keys every supported config must carry for the model to be built.
 _REQUIRED_HF_KEYS = (
     "hidden_size",
     "num_hidden_layers",
@@ -74,31 +77,74 @@ def padded_vocab_size(vocab_size: int, tensor_model_parallel_size: int, make_voc
     return ((vocab_size + multiple - 1) // multiple) * multiple
 
 
-def _check_hf_config(hf_config: Mapping[str, Any]) -> None:
+# megatron-core 0.16.1's Llama-3 RoPE scaling (`RotaryEmbedding._apply_scaling`) takes only `factor` from
+# GPTModel; the other three parameters are fixed at these values (those of every Llama-3.1/3.2/3.3 release).
+_MEGATRON_LLAMA3_FIXED = {"low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
+
+
+def _family(hf_config: Mapping[str, Any]):
+    from qwen_sft.weight_map import family_for  # weight_map imports this module at its top
+
+    return family_for(hf_config)
+
+
+def _check_hf_config(hf_config: Mapping[str, Any]):
+    """Validate `hf_config` for the model builder; returns its `Family`."""
     if not isinstance(hf_config, Mapping):
         raise TypeError(f"hf_config must be a dict (the parsed config.json), got {type(hf_config).__name__}")
+    family = _family(hf_config)
     missing = [k for k in _REQUIRED_HF_KEYS if k not in hf_config]
     if missing:
-        raise ValueError(f"hf_config (config.json) lacks required Qwen2 keys: {', '.join(missing)}")
+        raise ValueError(f"hf_config (config.json) lacks required {family.name} keys: {', '.join(missing)}")
     act = hf_config.get("hidden_act", "silu")
     if act != "silu":
-        raise NotImplementedError(f"hf_config hidden_act={act!r}: only 'silu' (SwiGLU, as in Qwen2/Qwen2.5) is supported")
+        raise NotImplementedError(f"hf_config hidden_act={act!r}: only 'silu' (SwiGLU, as in Qwen2/Llama/Qwen3) is "
+                                  f"supported")
     if hf_config.get("use_sliding_window"):
         raise NotImplementedError(
-            "hf_config use_sliding_window=true: sliding-window attention is not supported (Qwen2.5 releases ship "
-            "with it off)"
+            "hf_config use_sliding_window=true: sliding-window attention is not supported (Qwen2.5/Qwen3 releases "
+            "ship with it off)"
         )
-    for key in ("rope_scaling", "rope_parameters"):  # transformers >= 5 writes rope_parameters
-        _check_rope(key, hf_config.get(key))
+    if not family.qkv_bias:
+        for key in ("attention_bias", "mlp_bias"):  # Llama/Qwen3 switches, false in every release
+            if hf_config.get(key):
+                raise NotImplementedError(f"hf_config {key}=true: {family.name} with biased projections is not "
+                                          f"supported (releases ship with {key}=false)")
+    _rope_scaling_factor(hf_config, family)
+    return family
 
 
-def _check_rope(key: str, scaling: Any) -> None:
-    if scaling:
-        rope_type = scaling.get("rope_type", scaling.get("type")) if isinstance(scaling, Mapping) else scaling
-        if rope_type not in (None, "default"):
+def _rope_scaling_factor(hf_config: Mapping[str, Any], family) -> float | None:
+    """The Llama-3 RoPE scaling factor of the config, None for unscaled RoPE.
+
+    Reads `rope_scaling` (transformers < 5 and most released config.json files) and `rope_parameters`
+    (transformers >= 5). Raises NotImplementedError for a rope_type the family does not list, or llama3
+    parameters megatron-core 0.16.1 cannot express (see `_MEGATRON_LLAMA3_FIXED`).
+    """
+    factor = None
+    for key in ("rope_scaling", "rope_parameters"):
+        scaling = hf_config.get(key)
+        if not scaling:
+            continue
+        if not isinstance(scaling, Mapping):
+            raise NotImplementedError(f"hf_config {key}={scaling!r}: expected a dict with a rope_type")
+        rope_type = scaling.get("rope_type", scaling.get("type")) or "default"
+        if rope_type not in family.rope_types:
             raise NotImplementedError(
-                f"hf_config {key}={scaling!r}: only the default RoPE (no scaling) is supported"
+                f"hf_config {key}={dict(scaling)!r}: rope_type {rope_type!r} is not supported for {family.name} "
+                f"(supported: {', '.join(family.rope_types)}; 'default' = no scaling)"
             )
+        if rope_type == "llama3":
+            for name, fixed in _MEGATRON_LLAMA3_FIXED.items():
+                if float(scaling.get(name, fixed)) != fixed:
+                    raise NotImplementedError(
+                        f"hf_config {key} {name}={scaling.get(name)!r}: megatron-core 0.16.1's llama3 RoPE scaling "
+                        f"supports only {name}={fixed:g}"
+                    )
+            if "factor" not in scaling:
+                raise ValueError(f"hf_config {key} rope_type 'llama3' lacks its 'factor'")
+            factor = float(scaling["factor"])
+    return factor
 
 
 def head_dim_from_hf(hf_config: Mapping[str, Any]) -> int:
@@ -134,15 +180,17 @@ def transformer_config_from_hf(
     fp16: bool = False,
     **overrides: Any,
 ) -> TransformerConfig:
-    """Megatron `TransformerConfig` equivalent to an HF Qwen2/Qwen2.5 `config.json`.
+    """Megatron `TransformerConfig` equivalent to an HF `config.json` of a supported family (Qwen2, Llama, Qwen3).
 
     Mapping (HF key → Megatron field): hidden_size → hidden_size, num_hidden_layers → num_layers,
     num_attention_heads → num_attention_heads, num_key_value_heads → num_query_groups (GQA; defaults to the head
     count), intermediate_size → ffn_hidden_size, rms_norm_eps → layernorm_epsilon (normalization="RMSNorm"),
     head_dim (or hidden/heads) → kv_channels, initializer_range → init_method_std, attention_dropout →
-    attention_dropout, hidden_dropout (absent in Qwen2 configs: 0.0) → hidden_dropout. Fixed for Qwen2:
-    gated_linear_unit=True with activation_func=silu (SwiGLU), add_qkv_bias=True, add_bias_linear=False.
-    The rotary base (`rope_theta`) is not a TransformerConfig field; `build_gpt_model` passes it to GPTModel.
+    attention_dropout, hidden_dropout (absent in these configs: 0.0) → hidden_dropout. Fixed for every family:
+    gated_linear_unit=True with activation_func=silu (SwiGLU), add_bias_linear=False. From the family
+    (`qwen_sft.weight_map.family_for`): add_qkv_bias (Qwen2 True; Llama, Qwen3 False), qk_layernorm (Qwen3 True).
+    The rotary base (`rope_theta`) and the Llama-3 RoPE scaling factor are not TransformerConfig fields;
+    `build_gpt_model` passes them to GPTModel.
 
     CPU-safe settings: use_cpu_initialization=True, sequence_parallel=False, all fusions off (their defaults).
     With PP > 1, `pipeline_dtype` defaults to `params_dtype` (megatron requires it set).
@@ -161,11 +209,13 @@ def transformer_config_from_hf(
     Raises:
         ValueError: missing config keys, bad parallel sizes, num_layers not divisible by PP, both bf16 and fp16,
             or an unknown override name.
-        NotImplementedError: an activation other than silu or a RoPE scaling scheme.
+        NotImplementedError: an activation other than silu, biased Llama/Qwen3 projections, or a RoPE scaling
+            scheme the family does not support.
     """
+    # megatron-core (~3 s to import) only where a model is built: the converter uses this module's size helpers.
     from megatron.core.transformer import TransformerConfig
 
-    _check_hf_config(hf_config)
+    family = _check_hf_config(hf_config)
     if bf16 and fp16:
         raise ValueError("transformer_config_from_hf: bf16 and fp16 are mutually exclusive")
     for name, value in (
@@ -198,7 +248,8 @@ def transformer_config_from_hf(
         layernorm_epsilon=float(hf_config["rms_norm_eps"]),
         gated_linear_unit=True,
         activation_func=F.silu,
-        add_qkv_bias=True,
+        add_qkv_bias=family.qkv_bias,
+        qk_layernorm=family.qk_layernorm,
         add_bias_linear=False,
         hidden_dropout=float(hf_config.get("hidden_dropout", 0.0)),
         attention_dropout=float(hf_config.get("attention_dropout", 0.0)),
@@ -231,17 +282,18 @@ def build_gpt_model(
     post_process: bool,
     parallel_output: bool = True,
 ) -> GPTModel:
-    """Build this rank's megatron-core `GPTModel` for a Qwen2 config (weights randomly initialised).
+    """Build this rank's megatron-core `GPTModel` for a supported HF config (weights randomly initialised).
 
-    Uses `get_gpt_layer_local_spec(normalization="RMSNorm")`, `position_embedding_type="rope"` with
-    `rotary_base = rope_theta`, and `share_embeddings_and_output_weights = tie_word_embeddings` (with PP > 1 and
+    Uses `get_gpt_layer_local_spec(normalization="RMSNorm", qk_layernorm=config.qk_layernorm)`,
+    `position_embedding_type="rope"` with `rotary_base = rope_theta` (and, for a Llama `rope_type: llama3` config,
+    `rope_scaling=True, rope_scaling_factor=factor`), and `share_embeddings_and_output_weights = tie_word_embeddings` (with PP > 1 and
     tied weights the last stage holds its own `output_layer.weight`, which megatron zero-fills and then all-reduces
     from the first stage over the embedding group at construction).
 
     Requires `megatron.core.parallel_state` initialised by the caller with the same TP/PP as `config`.
 
     Args:
-        hf_config: the parsed HF `config.json` (for rope_theta, tie_word_embeddings).
+        hf_config: the parsed HF `config.json` (for rope_theta, rope scaling, tie_word_embeddings).
         config: from `transformer_config_from_hf`.
         padded_vocab_size: embedding/output rows over all TP ranks (see `padded_vocab_size`).
         seq_length: maximum sequence length the model will see (Megatron `max_sequence_length`).
@@ -260,10 +312,12 @@ def build_gpt_model(
         ValueError: padded_vocab_size smaller than the config's vocab_size or not divisible by TP, or seq_length < 1.
         AssertionError: (from megatron) parallel_state not initialised.
     """
+    # megatron-core (~3 s to import) only where a model is built: the converter uses this module's size helpers.
     from megatron.core.models.gpt import GPTModel
     from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_local_spec
 
-    _check_hf_config(hf_config)
+    family = _check_hf_config(hf_config)
+    rope_factor = _rope_scaling_factor(hf_config, family)
     tp = config.tensor_model_parallel_size
     if padded_vocab_size < int(hf_config["vocab_size"]) or padded_vocab_size % tp:
         raise ValueError(
@@ -272,7 +326,7 @@ def build_gpt_model(
         )
     if seq_length < 1:
         raise ValueError(f"seq_length must be >= 1, got {seq_length}")
-    spec = get_gpt_layer_local_spec(normalization="RMSNorm")
+    spec = get_gpt_layer_local_spec(normalization="RMSNorm", qk_layernorm=config.qk_layernorm)
     return GPTModel(
         config=config,
         transformer_layer_spec=spec,
@@ -285,6 +339,8 @@ def build_gpt_model(
         position_embedding_type="rope",
         rotary_percent=1.0,
         rotary_base=_rope_theta(hf_config),
+        rope_scaling=rope_factor is not None,
+        rope_scaling_factor=rope_factor if rope_factor is not None else 8.0,
     )
 
 

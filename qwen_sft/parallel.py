@@ -27,6 +27,8 @@ from typing import Mapping, Optional
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from megatron.core import parallel_state, tensor_parallel
 
 __all__ = [
     "LaunchEnv",
@@ -195,8 +197,6 @@ def set_seeds(seed: int) -> None:
     drawn from the default generator with `use_cpu_initialization`, so every TP rank must start from the same
     state. Then `model_parallel_cuda_manual_seed(seed)` (requires parallel_state initialised).
     """
-    from megatron.core import tensor_parallel
-
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
@@ -250,6 +250,8 @@ def init_distributed(
         device = torch.device("cuda", env.local_rank)
         torch.cuda.set_device(device)
     else:
+        # Imported only here: it is for a CPU-only real torch and needs `torch.overrides`, which the shim's
+        # facade (whose torch.cuda is served by the accelerator) does not have.
         from qwen_sft import cpu_accelerator
 
         cpu_accelerator.enable()
@@ -260,9 +262,6 @@ def init_distributed(
         raise ValueError(f"backend {backend!r}: expected one of {_KNOWN_BACKENDS}")
     os.environ["MASTER_ADDR"] = env.master_addr
     os.environ["MASTER_PORT"] = str(env.master_port)
-
-    import torch.distributed as dist
-    from megatron.core import parallel_state
 
     if not dist.is_initialized():
         dist.init_process_group(
@@ -295,9 +294,6 @@ def init_distributed(
 
 def destroy() -> None:
     """Tear down megatron's parallel groups and the default process group (safe to call when not initialised)."""
-    import torch.distributed as dist
-    from megatron.core import parallel_state
-
     parallel_state.destroy_model_parallel()
     if dist.is_initialized():
         dist.destroy_process_group()

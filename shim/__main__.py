@@ -5,6 +5,8 @@
   install-pth [--site-packages DIR]  install the .pth file that honours SHIM_BACKEND=mindspore at start-up.
   uninstall-pth [--site-packages DIR]
   version                            print the torch version the facade reports and the MindSpore version.
+  check [--all] paths…               list the torch APIs the given files (or directories of .py files) use that the
+                                     facade does not provide; exit 1 when there are some (see shim/check.py).
 
 `shim-run` (console script) is `run` without the word `run`. Exit status: the program's own, 2 for usage errors.
 """
@@ -71,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "uninstall-pth":
         print("removed" if uninstall_pth(_site_arg(rest)) else "not installed")
         return 0
+    if cmd == "check":
+        from .check import main as check_main  # import cost: the checker loads the facade (MindSpore)
+        return check_main(rest)
     if cmd == "version":
         print(f"torch (facade) {TORCH_VERSION}; mindspore {importlib.metadata.version('mindspore')}")
         return 0

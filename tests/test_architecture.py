@@ -50,8 +50,9 @@ LAYERS = (
           "the communication core on mindspore.Tensor: groups, collectives, p2p, the launcher's store"),
     Layer("facade", ("shim.torch", "shim.torch_npu"), False,
           "the torch API at torch's module paths (torch_npu: the Ascend extension's names)"),
-    Layer("bootstrap", ("shim", "shim.__main__", "shim._import_hook", "shim._pth"), True,
-          "activation (the import hook), `python -m shim`/shim-run, the .pth file; names the plugins"),
+    Layer("bootstrap", ("shim", "shim.__main__", "shim._import_hook", "shim._pth", "shim.check"), True,
+          "activation (the import hook), `python -m shim`/shim-run, the .pth file; names the plugins; "
+          "shim.check: `python -m shim check`, reads the facade without activating it"),
     Layer("launcher", ("shim.launcher",), False,
           "torchrun/torch.distributed.launch semantics: store, MindSpore scheduler, workers"),
     Layer("on the shim", ("megatron_patches", "parity", "shim.coverage"), False,
@@ -78,7 +79,7 @@ PENDING_CYCLES: dict = {}
 # Where a function-level import must carry a reason comment (rule 3): folders end in "/", else files.
 REASON_REQUIRED = (
     "shim/_comm/", "shim/launcher/",
-    "shim/__init__.py", "shim/__main__.py", "shim/_import_hook.py", "shim/_pth.py",
+    "shim/__init__.py", "shim/__main__.py", "shim/_import_hook.py", "shim/_pth.py", "shim/check.py",
     "megatron_patches/__init__.py", "megatron_patches/__main__.py", "megatron_patches/registry.py",
 )
 

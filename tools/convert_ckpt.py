@@ -5,7 +5,7 @@ The original workflow's `w_ori -> w_transfer` step, and back. Directions: `hf2mg
 the other format than the input's). `--model_path` takes an HF folder, a converted Megatron folder, a training
 output folder or a ModelScope id (downloaded when online). Megatron-LM's converter flag names are accepted as
 aliases (`--load-dir`, `--save-dir`, `--target-tensor-parallel-size`, `--target-pipeline-parallel-size`).
-Formats: CONTRIBUTING.md (Formats); mapping: qwen_sft/convert.py.
+Formats: CONTRIBUTING.md (Formats); mapping: qwen_sft/weight_map.py (one table per model family).
 
 Examples::
 
@@ -22,7 +22,8 @@ import re
 import sys
 from pathlib import Path
 
-from qwen_sft.convert import DTYPE_NAMES, ConvertConfig, convert_checkpoint
+from qwen_sft.convert import ConvertConfig, convert_checkpoint
+from qwen_sft.dtypes import DTYPE_NAMES
 from qwen_sft.hf_io import DEFAULT_MAX_SHARD_BYTES
 
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}

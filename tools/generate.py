@@ -3,7 +3,7 @@
 Flags as in the original workflow (``--model_name --model_path --tokenizer_path --seq_length --max_new_tokens
 --prompt``) plus ``--input_file --output_file --temperature --top_k --top_p --repetition_penalty --seed
 --system_prompt --batch_size --no_kv_cache --dtype --make_vocab_size_divisible_by --no_progress``.
-See ``qwen_sft/generation.py`` for the decoding rules (HF ``transformers`` semantics), batching and the length
+See ``qwen_sft/sampling.py`` for the decoding rules (HF ``transformers`` semantics), ``qwen_sft/generation.py`` for batching and the length
 budget (a prompt of ``--seq_length`` tokens or more is an error; generation stops at ``--seq_length``).
 
 Example (the original command)::
@@ -23,7 +23,9 @@ import argparse
 import json
 import sys
 
-from qwen_sft.generation import GenerateConfig, PromptTooLongError, SamplingParams, run_generate
+from qwen_sft.generate_job import GenerateConfig, run_generate
+from qwen_sft.generation import PromptTooLongError
+from qwen_sft.sampling import SamplingParams
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,12 +1,17 @@
-"""Write a small, seeded, randomly initialised HF Qwen2 checkpoint (for tests and the demo).
+"""Write a small, seeded, randomly initialised HF checkpoint of a supported family (for tests and the demo).
 
-Output: `config.json` (HF Qwen2 format, `Qwen2ForCausalLM`), `model.safetensors`, `generation_config.json` and the
+`--model_type` picks the family: qwen2 (default, `Qwen2ForCausalLM`), llama (`LlamaForCausalLM`, Llama-3 field set;
+`--rope_scaling_factor` writes a llama3 `rope_scaling`) or qwen3 (`Qwen3ForCausalLM`, QK-norm; `--head_dim` may
+differ from hidden/heads). See qwen_sft/tiny.py for each family's config.json fields.
+
+Output: `config.json` (the family's HF format), `model.safetensors`, `generation_config.json` and the
 tokenizer files (from `--tokenizer_path`, default the labelled stand-in of the Qwen2.5 tokenizer, see
 qwen_sft/tokenizer.py; `--no_tokenizer` writes none). Same arguments, same seed → identical files.
 
 Example::
 
     python tools/make_tiny_model.py --output_path w_tiny --hidden_size 128 --num_layers 2
+    python tools/make_tiny_model.py --output_path w_qwen3 --model_type qwen3 --head_dim 32 --no_tokenizer
 
 Exit status: 0 on success, 1 when the model cannot be written, 2 on bad arguments.
 """
@@ -17,14 +22,17 @@ import json
 import sys
 from pathlib import Path
 
-from qwen_sft.tiny import DTYPES, QWEN25_VOCAB_ROWS, TinyQwen2Config, describe, make_tiny_model
+from qwen_sft.tiny import DTYPES, MODEL_TYPES, QWEN25_VOCAB_ROWS, TinyModelConfig, describe, make_tiny_model
+from qwen_sft.tokenizer import standin_tokenizer_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (HF config names; Megatron's spellings as aliases)."""
-    d = TinyQwen2Config()
+    d = TinyModelConfig()
     p = argparse.ArgumentParser(prog="make_tiny_model.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--output_path", required=True, help="output folder")
+    p.add_argument("--model_type", choices=sorted(MODEL_TYPES), default=d.model_type,
+                   help=f"model family (default {d.model_type})")
     p.add_argument("--hidden_size", type=int, default=d.hidden_size, help=f"default {d.hidden_size}")
     p.add_argument("--num_layers", "--num_hidden_layers", dest="num_layers", type=int, default=d.num_hidden_layers,
                    help=f"default {d.num_hidden_layers}")
@@ -44,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_position_embeddings", type=int, default=d.max_position_embeddings,
                    help=f"default {d.max_position_embeddings}")
     p.add_argument("--rope_theta", type=float, default=d.rope_theta, help=f"default {d.rope_theta:g}")
+    p.add_argument("--head_dim", "--kv_channels", dest="head_dim", type=int, default=None,
+                   help="attention head size (default hidden_size / num_attention_heads)")
+    p.add_argument("--rope_scaling_factor", type=float, default=None,
+                   help="llama only: write rope_scaling {rope_type: llama3, factor: F, low_freq_factor: 1, "
+                        "high_freq_factor: 4, original_max_position_embeddings: 8192} (Llama-3.1/3.2's form)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default=d.dtype, help=f"default {d.dtype}")
     p.add_argument("--seed", type=int, default=d.seed, help=f"default {d.seed}")
     p.add_argument("--tokenizer_path", default=None, help="copy tokenizer files from here (default: the stand-in)")
@@ -51,17 +64,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def parse_config(argv: list[str] | None = None) -> tuple[TinyQwen2Config, argparse.Namespace]:
-    """Parse the command line into a TinyQwen2Config (argparse exits with status 2 on bad arguments)."""
+def parse_config(argv: list[str] | None = None) -> tuple[TinyModelConfig, argparse.Namespace]:
+    """Parse the command line into a TinyModelConfig (argparse exits with status 2 on bad arguments)."""
     parser = build_parser()
     a = parser.parse_args(argv)
     if a.no_tokenizer and a.tokenizer_path:
         parser.error("--no_tokenizer and --tokenizer_path exclude each other")
-    cfg = TinyQwen2Config(
+    rope_scaling = None
+    if a.rope_scaling_factor is not None:
+        if a.model_type != "llama":
+            parser.error("--rope_scaling_factor is for --model_type llama only")
+        rope_scaling = {"rope_type": "llama3", "factor": a.rope_scaling_factor, "low_freq_factor": 1.0,
+                        "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
+    cfg = TinyModelConfig(
         hidden_size=a.hidden_size, num_hidden_layers=a.num_layers, num_attention_heads=a.num_attention_heads,
         num_key_value_heads=a.num_key_value_heads, intermediate_size=a.intermediate_size,
         vocab_size=a.vocab_size, tie_word_embeddings=a.tie, max_position_embeddings=a.max_position_embeddings,
-        rope_theta=a.rope_theta, dtype=a.dtype, seed=a.seed)
+        rope_theta=a.rope_theta, dtype=a.dtype, seed=a.seed, model_type=a.model_type, head_dim=a.head_dim,
+        rope_scaling=rope_scaling)
     try:
         cfg.validate()
     except ValueError as exc:
@@ -78,8 +98,6 @@ def main(argv: list[str] | None = None) -> int:
         elif a.tokenizer_path:
             tokenizer_dir = Path(a.tokenizer_path)
         else:
-            from qwen_sft.tokenizer import standin_tokenizer_dir
-
             tokenizer_dir = standin_tokenizer_dir()
         files = make_tiny_model(a.output_path, cfg, tokenizer_dir=tokenizer_dir)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:

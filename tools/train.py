@@ -6,16 +6,17 @@ Launch with one process per device, e.g.
 or alone for one process. Flags: the original workflow's (`--model_name --model_path --output_path --data_path
 --tokenizer_path --seq_length --batch_size --tp --pp --learning_rate --epochs --save_steps --mixed_precision`) plus
 Megatron-LM's names. `--batch_size` is the global batch in samples per optimizer step (alias of
-`--global_batch_size`). The work is done by `qwen_sft.training.train`; see its module docstring for batching, loss,
-checkpoint and resume semantics.
+`--global_batch_size`). The work is done by `qwen_sft.training.train`; batching and loss semantics are in
+`qwen_sft/batching.py`, checkpoint and resume semantics in `qwen_sft/checkpointing.py`.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Optional, Sequence
 
-from qwen_sft.training import MIXED_PRECISION, TrainConfig
+from qwen_sft.training import MIXED_PRECISION, TrainConfig, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,13 +84,9 @@ def config_from_args(argv: Optional[Sequence[str]] = None) -> TrainConfig:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point: train, print where the results are, return the exit status."""
-    from qwen_sft.training import train
-
     cfg = config_from_args(argv)
     records = train(cfg)
     if records and records[-1].get("step") is not None:
-        import os
-
         if int(os.environ.get("RANK", "0")) == 0:
             print(f"[train] done: {len(records)} steps, last loss {records[-1]['loss']:.6f}; "
                   f"outputs in {cfg.output_path}", flush=True)

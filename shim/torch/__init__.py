@@ -164,11 +164,31 @@ def get_default_device():
     return default_device()
 
 
+_COMPILE_MODES = ("default", "lite", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
+
+
 def compile(model=None, *, fullgraph=False, dynamic=None, backend="inductor", mode=None, options=None,
-            disable=False):
-    """torch.compile: returns the function/module unchanged (an optimisation only; PyNative runs eagerly)."""
+            name=None, disable=False, recompile_limit=None, isolate_recompiles=False, shapes_spec=None):
+    """torch.compile under the shim: eager. Returns `model` itself — the same function or `nn.Module` object —
+    or, when called without `model`, a decorator doing so.
+
+    torch.compile is an optimisation with no change of meaning; MindSpore PyNative runs every op eagerly, so the
+    shim runs the program as torch would with `disable=True`. Differences a program can see: real torch returns
+    an `OptimizedModule` wrapping a module (its `state_dict` keys then carry the prefix `_orig_mod.`); here the
+    module's own keys come back, as from the uncompiled module (code that strips `_orig_mod.` still works).
+    `fullgraph`, `dynamic`, `backend`, `options` and the other keywords are accepted and ignored. Errors as
+    torch's: AssertionError for a non-callable `model`; RuntimeError for an unknown `mode` or for `mode` together
+    with `options`. `torch.compiler`/`torch._dynamo` hold the matching helpers (`disable`, `is_compiling`, config).
+    """
+    if mode is not None and options is not None:
+        raise RuntimeError("Either mode or options can be specified, but both can't be specified at the same time.")
+    if mode is not None and mode not in _COMPILE_MODES:
+        raise RuntimeError(f"Unrecognized mode={mode}, should be one of: {', '.join(_COMPILE_MODES)}")
     if model is None:
-        return lambda fn: fn
+        return lambda fn: compile(fn, fullgraph=fullgraph, dynamic=dynamic, backend=backend, mode=mode,
+                                  options=options, disable=disable)
+    if not callable(model):
+        raise AssertionError(f"A callable function is expected, but {type(model)} is provided.")
     return model
 
 
@@ -187,7 +207,7 @@ _LAZY_SUBMODULES = ("nn", "optim", "utils", "distributed", "cuda", "cpu", "seria
                     "jit", "testing", "fx", "onnx", "hub", "multiprocessing", "linalg", "special", "fft",
                     "overrides", "library", "profiler", "npu", "mps", "xpu", "accelerator", "_dynamo", "_C",
                     "_utils", "types", "version", "func", "masked", "nested", "sparse", "quantization", "ao",
-                    "distributions", "export", "storage", "functional", "compiler")
+                    "distributions", "export", "storage", "functional", "compiler", "futures")
 _LAZY_ATTRS = {"save": "serialization", "load": "serialization", "ops": "library"}
 
 

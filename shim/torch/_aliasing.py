@@ -161,6 +161,8 @@ def geom(t):
 def view_strides(old_shape, old_strides, new_shape):
     """Strides for viewing `(old_shape, old_strides)` as `new_shape` without copying, or None when the
     dimensions to merge are not contiguous in memory (torch's rule for `view`, re-derived here)."""
+    if not old_shape:  # a 0-d tensor views as any shape of one element (torch: all strides 1)
+        return (1,) * len(new_shape)
     numel = 1
     for s in old_shape:
         numel *= s

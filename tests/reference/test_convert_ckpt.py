@@ -11,13 +11,8 @@ import pytest
 import torch
 
 from qwen_sft import hf_io
-from qwen_sft.convert import (
-    hf_to_megatron,
-    load_any_checkpoint,
-    load_megatron_checkpoint,
-    megatron_to_hf,
-    save_megatron_checkpoint,
-)
+from qwen_sft.convert import load_any_checkpoint, load_megatron_checkpoint, save_megatron_checkpoint
+from qwen_sft.weight_map import hf_to_megatron, megatron_to_hf
 from qwen_sft.tiny import TinyQwen2Config, tiny_hf_config, tiny_hf_state_dict, make_tiny_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -371,3 +366,62 @@ def test_cli_dtype_cast_and_errors(tmp_path):
     assert r.returncode == 1 and "divisible by tensor_model_parallel_size=4" in r.stderr
     r = run_tool("tools/convert_ckpt.py", "--model_path", "a", "--output_path", "b", "--direction", "sideways")
     assert r.returncode == 2 and "--direction 'sideways'" in r.stderr
+
+
+# ------------------------------------------------------------------------------------------------ the mapping table
+def test_convert_docstring_quotes_the_qwen2_table():
+    """The prose table in qwen_sft.convert's docstring is the table the appliers walk, not a copy that can drift."""
+    from qwen_sft import convert
+    from qwen_sft.weight_map import QWEN2, mapping_table_markdown
+
+    assert mapping_table_markdown(QWEN2) in convert.__doc__
+
+
+def test_family_tables_are_consistent():
+    """Every family's export order is a permutation of its layer rows' HF names; splits fit their part counts."""
+    from qwen_sft.weight_map import FAMILIES, Split, Stage
+
+    for family in FAMILIES:
+        layer_names = [name for row in family.rows if row.stage is Stage.LAYER for name in row.hf]
+        assert len(set(layer_names)) == len(layer_names), family.name
+        if family.hf_export_order is not None:
+            assert sorted(family.hf_export_order) == sorted(layer_names), family.name
+        for row in family.rows:
+            parts = {Split.FUSED_QKV: 3, Split.FUSED_GATE_UP: 2}.get(row.split, 1)
+            assert len(row.hf) == parts, (family.name, row.mg)
+            assert ("{g}" in row.mg.replace("{l}", "{g}")) == (row.stage is Stage.LAYER), (family.name, row.mg)
+
+
+def test_family_is_chosen_by_config():
+    from qwen_sft.weight_map import QWEN2, family_for
+
+    assert family_for({"model_type": "qwen2"}) is QWEN2
+    assert family_for({"architectures": ["Qwen2ForCausalLM"]}) is QWEN2
+    assert family_for({}) is QWEN2  # hand-written configs from before families existed
+    with pytest.raises(ValueError, match="supported: Qwen2"):
+        family_for({"model_type": "gemma"})
+    config, state = tiny(tied=False)
+    with pytest.raises(ValueError, match="model_type 'mixtral'"):
+        hf_to_megatron(state, dict(config, model_type="mixtral"), 1, 1)
+
+
+def test_a_new_family_is_a_table(monkeypatch):
+    """A Llama-style family (no qkv bias) needs only a table: the appliers split and merge it at TP=2, PP=2."""
+    import dataclasses
+
+    from qwen_sft import weight_map
+
+    llama = dataclasses.replace(weight_map.QWEN2, name="Llama", model_types=("llama",),
+                                architectures=("LlamaForCausalLM",),
+                                rows=tuple(r for r in weight_map.QWEN2.rows if not r.mg.endswith("linear_qkv.bias")),
+                                hf_export_order=None)
+    monkeypatch.setattr(weight_map, "FAMILIES", (weight_map.QWEN2, llama))
+    config, state = tiny(tied=False)
+    config = dict(config, model_type="llama", architectures=["LlamaForCausalLM"])
+    state = {k: v for k, v in state.items() if not k.endswith("_proj.bias")}
+    shards = hf_to_megatron(state, config, 2, 2)
+    assert not any(k.endswith("linear_qkv.bias") for s in shards.values() for k in s)
+    assert "decoder.layers.0.self_attention.linear_qkv._extra_state" in shards[(0, 0)]
+    assert_same_state(megatron_to_hf(shards, config, 2, 2), state)
+    with pytest.raises(ValueError, match="a Llama model of this config.json does not use"):
+        hf_to_megatron(dict(state, **{"model.layers.0.self_attn.q_proj.bias": torch.zeros(1)}), config, 1, 1)

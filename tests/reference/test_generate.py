@@ -17,9 +17,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from qwen_sft import generation as G
+from qwen_sft.generate_job import read_prompt_file
+from qwen_sft.generation import MegatronGenerator, PromptTooLongError, load_generator
+from qwen_sft.sampling import SamplingParams, choose_next_tokens, process_logits, sequence_generator
 from qwen_sft.tiny import TinyQwen2Config, make_tiny_model
-from qwen_sft.tokenizer import render_prompt_ids, standin_tokenizer_dir
+from qwen_sft.tokenizer import render_prompt_ids, resolve_tokenizer_dir, standin_tokenizer_dir
 
 REPO = Path(__file__).resolve().parents[2]
 IM_END, ENDOFTEXT = 151645, 151643
@@ -50,7 +52,7 @@ def loaded(standin_model):
     from qwen_sft.parallel import destroy
 
     try:
-        yield G.load_generator(standin_model, seq_length=256)
+        yield load_generator(standin_model, seq_length=256)
     finally:
         destroy()
 
@@ -95,7 +97,7 @@ def test_greedy_equals_hf_generate_standin(loaded, hf_model, use_kv_cache):
 def test_greedy_with_repetition_penalty_equals_hf(loaded, hf_model, penalty):
     """HF semantics over prompt + output tokens; a penalty < 1 favours seen tokens, so it visibly changes output."""
     gen, tok, _ = loaded
-    sampling = G.SamplingParams(repetition_penalty=penalty)
+    sampling = SamplingParams(repetition_penalty=penalty)
     prompts = _ids(tok)[:3]
     outs = gen.generate_ids(prompts, max_new_tokens=12, sampling=sampling)
     for ids, out in zip(prompts, outs):
@@ -110,7 +112,7 @@ def test_greedy_equals_hf_generate_real_tokenizer(loaded, shared_tokenizer_dir, 
     from transformers import Qwen2ForCausalLM
 
     model_dir = _tiny(tmp_path / "tiny_real", shared_tokenizer_dir, seed=3)
-    gen, tok, info = G.load_generator(model_dir, seq_length=256)
+    gen, tok, info = load_generator(model_dir, seq_length=256)
     assert not (Path(info["tokenizer_path"]) / "STANDIN_README.md").exists()
     hf = Qwen2ForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     prompts = _ids(tok)
@@ -149,50 +151,50 @@ def test_process_logits_equals_hf_processors():
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(3, 50, generator=g) * 3
     histories = [[1, 2, 3, 3], [10, 49, 0], [7] * 5]
-    params = G.SamplingParams(temperature=0.7, top_k=20, top_p=0.8, repetition_penalty=1.2)
+    params = SamplingParams(temperature=0.7, top_k=20, top_p=0.8, repetition_penalty=1.2)
     hf = LogitsProcessorList([RepetitionPenaltyLogitsProcessor(1.2), TemperatureLogitsWarper(0.7),
                               TopKLogitsWarper(20), TopPLogitsWarper(0.8)])
     # HF takes a padded [b, L] history; padding with a seen id of the same row changes nothing
     width = max(len(h) for h in histories)
     input_ids = torch.tensor([h + [h[0]] * (width - len(h)) for h in histories])
     expected = hf(input_ids, logits.clone())
-    ours = G.process_logits(logits, histories, params)
+    ours = process_logits(logits, histories, params)
     assert torch.equal(torch.isinf(ours), torch.isinf(expected))
     finite = torch.isfinite(expected)
     torch.testing.assert_close(ours[finite], expected[finite], rtol=0, atol=1e-6)
     assert 0 < int(finite.sum()) < logits.numel()  # top-k / top-p removed some tokens but not all
     # greedy: only the repetition penalty applies
-    greedy = G.process_logits(logits, histories, G.SamplingParams(repetition_penalty=1.2))
+    greedy = process_logits(logits, histories, SamplingParams(repetition_penalty=1.2))
     torch.testing.assert_close(greedy, RepetitionPenaltyLogitsProcessor(1.2)(input_ids, logits.clone()))
 
 
 def test_sampling_reproducible_and_topk1_is_greedy(loaded):
     gen, tok, _ = loaded
     prompts = _ids(tok)[:3]
-    s = G.SamplingParams(temperature=1.0, top_k=50, top_p=0.95, seed=7)
+    s = SamplingParams(temperature=1.0, top_k=50, top_p=0.95, seed=7)
     a = gen.generate_batches(prompts, max_new_tokens=6, batch_size=3, sampling=s)
     b = gen.generate_batches(prompts, max_new_tokens=6, batch_size=1, sampling=s)
-    c = gen.generate_batches(prompts, max_new_tokens=6, batch_size=3, sampling=G.SamplingParams(
+    c = gen.generate_batches(prompts, max_new_tokens=6, batch_size=3, sampling=SamplingParams(
         temperature=1.0, top_k=50, top_p=0.95, seed=8))
     greedy = gen.generate_ids(prompts, max_new_tokens=6)
     assert [o.output_ids for o in a] == [o.output_ids for o in b]  # seed per sequence, not per batch
     assert [o.output_ids for o in a] != [o.output_ids for o in c]
     assert [o.output_ids for o in a] != [o.output_ids for o in greedy]
-    top1 = gen.generate_ids(prompts, max_new_tokens=6, sampling=G.SamplingParams(temperature=0.7, top_k=1, seed=3))
+    top1 = gen.generate_ids(prompts, max_new_tokens=6, sampling=SamplingParams(temperature=0.7, top_k=1, seed=3))
     assert [o.output_ids for o in top1] == [o.output_ids for o in greedy]
 
 
 def test_sampling_draws_follow_the_processed_distribution():
     logits = torch.tensor([[2.0, 1.0, 0.5, -1.0, 0.0]])
-    params = G.SamplingParams(temperature=0.8, top_k=3, seed=0)
-    probs = G.process_logits(logits, [[]], params).softmax(-1)[0]
-    gen = G.sequence_generator(0, 0)
-    draws = torch.tensor([G.choose_next_tokens(logits, [[]], params, [gen])[0] for _ in range(3000)])
+    params = SamplingParams(temperature=0.8, top_k=3, seed=0)
+    probs = process_logits(logits, [[]], params).softmax(-1)[0]
+    gen = sequence_generator(0, 0)
+    draws = torch.tensor([choose_next_tokens(logits, [[]], params, [gen])[0] for _ in range(3000)])
     freq = torch.bincount(draws, minlength=5).double() / len(draws)
     assert freq[3] == 0 and freq[4] == 0  # outside the top 3: never drawn
     torch.testing.assert_close(freq, probs.double(), rtol=0, atol=0.03)
-    again = G.sequence_generator(0, 0)
-    assert [G.choose_next_tokens(logits, [[]], params, [again])[0] for _ in range(50)] == draws[:50].tolist()
+    again = sequence_generator(0, 0)
+    assert [choose_next_tokens(logits, [[]], params, [again])[0] for _ in range(50)] == draws[:50].tolist()
 
 
 def test_sampling_params_validation():
@@ -200,8 +202,8 @@ def test_sampling_params_validation():
                           ({"top_p": 1.5}, "top_p"), ({"repetition_penalty": 0.0}, "repetition_penalty"),
                           ({"seed": -1}, "seed")]:
         with pytest.raises(ValueError, match=field):
-            G.SamplingParams(**kwargs)
-    assert G.SamplingParams().greedy and not G.SamplingParams(temperature=0.5).greedy
+            SamplingParams(**kwargs)
+    assert SamplingParams().greedy and not SamplingParams(temperature=0.5).greedy
 
 
 # --------------------------------------------------------------------------------------------- stopping
@@ -220,7 +222,7 @@ def test_stops_at_im_end_like_hf(tmp_path, loaded):
     state["lm_head.weight"][IM_END] = 1.05 * state["lm_head.weight"][target]
     save_file(state, model_dir / "model.safetensors", metadata={"format": "pt"})
 
-    gen, _, _ = G.load_generator(model_dir, seq_length=256)
+    gen, _, _ = load_generator(model_dir, seq_length=256)
     hf = Qwen2ForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     outs = gen.generate_ids(prompts, max_new_tokens=12)
     stopped = [o for o in outs if o.stop_reason == "stop_token"]
@@ -240,11 +242,11 @@ def test_custom_stop_ids_and_seq_length_budget(loaded):
     gen, tok, _ = loaded
     ids = _ids(tok)[0]
     free = gen.generate_ids([ids], max_new_tokens=6)[0].output_ids
-    custom = G.MegatronGenerator(gen.model, vocab_size=gen.vocab_size, seq_length=len(ids) + 3,
+    custom = MegatronGenerator(gen.model, vocab_size=gen.vocab_size, seq_length=len(ids) + 3,
                                  stop_ids={free[4]: "x"}, device=gen.device)
     out = custom.generate_ids([ids], max_new_tokens=10)[0]
     assert out.stop_reason == "seq_length" and out.output_ids == free[:3]  # prompt + 3 = seq_length
-    roomy = G.MegatronGenerator(gen.model, vocab_size=gen.vocab_size, seq_length=256, stop_ids={free[2]: "x"},
+    roomy = MegatronGenerator(gen.model, vocab_size=gen.vocab_size, seq_length=256, stop_ids={free[2]: "x"},
                                 device=gen.device)
     out = roomy.generate_ids([ids], max_new_tokens=10)[0]
     assert out.stop_reason == "stop_token" and out.output_ids == free[:3] and out.stop_token == "x"
@@ -255,10 +257,10 @@ def test_custom_stop_ids_and_seq_length_budget(loaded):
 def test_prompt_too_long_is_a_clear_error(loaded):
     gen, tok, _ = loaded
     short, long_ = _ids(tok)[5], list(range(300))
-    with pytest.raises(G.PromptTooLongError, match=r"prompt 1 has 300 tokens; --seq_length 256") as err:
+    with pytest.raises(PromptTooLongError, match=r"prompt 1 has 300 tokens; --seq_length 256") as err:
         gen.generate_ids([short, long_], max_new_tokens=4)
     assert err.value.index == 1 and err.value.prompt_tokens == 300
-    with pytest.raises(G.PromptTooLongError, match="256 tokens"):
+    with pytest.raises(PromptTooLongError, match="256 tokens"):
         gen.generate_ids([list(range(256))], max_new_tokens=1)  # no room for a new token
     with pytest.raises(ValueError, match="outside the model's vocabulary"):
         gen.generate_ids([[1, 2, 151936]], max_new_tokens=1)
@@ -271,43 +273,43 @@ def test_prompt_too_long_is_a_clear_error(loaded):
 def test_read_prompt_file_formats(tmp_path):
     alpaca = tmp_path / "a.json"
     alpaca.write_text(json.dumps([{"instruction": "i1", "input": "x", "output": "o1"}, "plain"]), encoding="utf-8")
-    assert G.read_prompt_file(alpaca) == [{"instruction": "i1", "input": "x", "output": "o1"}, "plain"]
+    assert read_prompt_file(alpaca) == [{"instruction": "i1", "input": "x", "output": "o1"}, "plain"]
     jsonl = tmp_path / "p.jsonl"
     jsonl.write_text('{"prompt": "p1", "id": 5}\n\n"s2"\n{"instruction": "i3"}\n', encoding="utf-8")
-    assert G.read_prompt_file(jsonl) == [{"instruction": "p1", "id": 5}, "s2", {"instruction": "i3"}]
+    assert read_prompt_file(jsonl) == [{"instruction": "p1", "id": 5}, "s2", {"instruction": "i3"}]
     text = tmp_path / "p.txt"
     text.write_text("first prompt\n\n  second  \n", encoding="utf-8")
-    assert G.read_prompt_file(text) == ["first prompt", "second"]
+    assert read_prompt_file(text) == ["first prompt", "second"]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "ok"}\n{"question": "?"}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad.jsonl line 2: a prompt object needs an 'instruction'"):
-        G.read_prompt_file(bad)
+        read_prompt_file(bad)
     broken = tmp_path / "broken.json"
     broken.write_text("[{", encoding="utf-8")
     with pytest.raises(ValueError, match="not valid JSON"):
-        G.read_prompt_file(broken)
+        read_prompt_file(broken)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        G.read_prompt_file(tmp_path / "missing.json")
+        read_prompt_file(tmp_path / "missing.json")
 
 
 def test_tokenizer_resolution_and_mismatch_warning(standin_model, tmp_path):
     messages = []
-    assert G.resolve_tokenizer_dir(standin_model, None, warn=messages.append) == standin_model
+    assert resolve_tokenizer_dir(standin_model, None, warn=messages.append) == standin_model
     same = tmp_path / "same"
     same.mkdir()
     for f in ("vocab.json", "merges.txt", "tokenizer_config.json"):
         (same / f).write_bytes((standin_model / f).read_bytes())
-    assert G.resolve_tokenizer_dir(standin_model, same, warn=messages.append) == same
+    assert resolve_tokenizer_dir(standin_model, same, warn=messages.append) == same
     assert messages == []
     cfg = json.loads((same / "tokenizer_config.json").read_text(encoding="utf-8"))
     cfg["chat_template"] = cfg["chat_template"].replace("<|im_start|>system", "<|im_start|>system ")
     (same / "tokenizer_config.json").write_text(json.dumps(cfg), encoding="utf-8")
-    assert G.resolve_tokenizer_dir(standin_model, same, warn=messages.append) == same
+    assert resolve_tokenizer_dir(standin_model, same, warn=messages.append) == same
     assert len(messages) == 1 and "tokenizer_config.json" in messages[0] and "differs" in messages[0]
     no_tok = tmp_path / "no_tok"
     no_tok.mkdir()
     with pytest.raises(FileNotFoundError, match="holds no tokenizer files"):
-        G.resolve_tokenizer_dir(no_tok, None)
+        resolve_tokenizer_dir(no_tok, None)
 
 
 def _import_tool(name: str):
@@ -367,13 +369,14 @@ def test_cli_main_output_file_and_errors(loaded, standin_model, tmp_path, capsys
 
 
 def test_megatron_checkpoint_input_gives_same_tokens(loaded, standin_model, tmp_path):
-    from qwen_sft.convert import hf_to_megatron, load_any_checkpoint, save_megatron_checkpoint
+    from qwen_sft.convert import load_any_checkpoint, save_megatron_checkpoint
+    from qwen_sft.weight_map import hf_to_megatron
 
     gen, tok, _ = loaded
     hf_config, state = load_any_checkpoint(standin_model)
     mg_dir = tmp_path / "mg_tp2"
     save_megatron_checkpoint(mg_dir, hf_to_megatron(state, hf_config, 2, 1), hf_config, standin_model)
-    gen2, tok2, _ = G.load_generator(mg_dir, seq_length=256)
+    gen2, tok2, _ = load_generator(mg_dir, seq_length=256)
     prompts = _ids(tok)[:3]
     assert [o.output_ids for o in gen2.generate_ids(prompts, max_new_tokens=6)] == \
         [o.output_ids for o in gen.generate_ids(prompts, max_new_tokens=6)]

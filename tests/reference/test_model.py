@@ -105,7 +105,7 @@ def _hf_logits(model_dir: Path, ids: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("tied", [True, False], ids=["tied", "untied"])
 def test_gpt_model_logits_match_hf_tp1(tmp_path, tied):
     from qwen_sft import hf_io
-    from qwen_sft.convert import hf_to_megatron
+    from qwen_sft.weight_map import hf_to_megatron
     from qwen_sft.model import build_gpt_model
 
     make_tiny_model(tmp_path, TinyQwen2Config(vocab_size=VOCAB, tie_word_embeddings=tied, seed=3))
@@ -132,7 +132,7 @@ def test_gpt_model_logits_match_hf_tp1(tmp_path, tied):
 _TP2_WORKER = r"""
 import json, os, sys, torch
 from qwen_sft import cpu_accelerator, hf_io
-from qwen_sft.convert import hf_to_megatron
+from qwen_sft.weight_map import hf_to_megatron
 from qwen_sft.model import build_gpt_model, causal_attention_mask, padded_vocab_size, transformer_config_from_hf
 from tests.helpers.megatron_env import megatron_parallel
 model_dir, out_dir, tp, pp = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])

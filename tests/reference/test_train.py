@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from qwen_sft import parallel, training
-from qwen_sft.training import (SFTSampleDataset, TrainConfig, collate_micro_batch, global_batch_indices,
-                               latest_checkpoint, masked_token_loss, steps_per_epoch)
+from qwen_sft import batching, parallel, run_records
+from qwen_sft.batching import (SFTSampleDataset, collate_micro_batch, global_batch_indices, masked_token_loss,
+                               steps_per_epoch)
+from qwen_sft.checkpointing import latest_checkpoint
+from qwen_sft.training import TrainConfig
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools"))
@@ -101,7 +103,7 @@ def test_dp_slices_cover_the_global_batch_with_one_padded_length(tmp_path):
     indices = np.array([5, 1, 0, 2])
     seen = []
     for dp_rank in range(2):
-        batches, stats = training._step_micro_batches(ds, indices, dp_rank, 2, 1, pad_token_id=0)
+        batches, stats = batching.step_micro_batches(ds, indices, dp_rank, 2, 1, pad_token_id=0)
         assert len(batches) == 2
         assert {tuple(b["tokens"].shape) for b in batches} == {(1, 6)}  # longest (7) - 1, every micro-batch
         seen += [int(b["tokens"][0, 0]) // 100 for b in batches]
@@ -187,7 +189,7 @@ def test_cli_rejects_bad_values(extra, message, capsys):
 def test_latest_checkpoint(tmp_path):
     assert latest_checkpoint(tmp_path) is None
     (tmp_path / "latest_checkpointed_iteration.txt").write_text("abc")
-    with pytest.raises(ValueError, match="expected an iteration number"):
+    with pytest.raises(ValueError, match="an iteration number"):
         latest_checkpoint(tmp_path)
     (tmp_path / "latest_checkpointed_iteration.txt").write_text("5\n")
     with pytest.raises(ValueError, match="iter_0000005 does not exist"):
@@ -197,7 +199,7 @@ def test_latest_checkpoint(tmp_path):
 
 
 def test_peak_memory_is_labelled():
-    mem = training.peak_memory()
+    mem = run_records.peak_memory()
     assert list(mem) == (["peak_gpu_memory_mib"] if torch.cuda.is_available() else ["peak_rss_mib"])
     assert next(iter(mem.values())) > 10  # this process has imported torch: well over 10 MiB
 

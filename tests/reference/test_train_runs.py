@@ -124,7 +124,7 @@ def _assert_same_export(out: Path, reference: Path, what: str) -> None:
 
 # --------------------------------------------------------------------------------------------- the baseline run
 def test_metrics_jsonl_content(work, baseline):
-    from qwen_sft.training import SFTSampleDataset, global_batch_indices
+    from qwen_sft.batching import SFTSampleDataset, global_batch_indices
 
     train = baseline["train"]
     assert [r["step"] for r in train] == list(range(1, STEPS + 1))
@@ -176,7 +176,7 @@ def test_hf_export_loads_and_matches_validation_loss(work, baseline):
     """The exported HF folder loads in transformers; its loss on the valid split equals the trainer's."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from qwen_sft.training import SFTSampleDataset
+    from qwen_sft.batching import SFTSampleDataset
 
     out = baseline["out"]
     tok = AutoTokenizer.from_pretrained(out)

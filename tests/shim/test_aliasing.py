@@ -204,3 +204,15 @@ def test_large_base_in_place_write_path():
         grid[:, 1].fill_(-1.0)                        # strided view (scatter path)
         return flat[:32], grid[:8], grid[-2:, :3], flat.sum(), grid.sum()
     _same(scenario)
+
+
+def test_zero_dim_tensor_views_as_one_element():
+    # pretrain_gpt.py's loss_func: `loss.clone().detach().view(1)` on a 0-d loss (torch's computeStride: strides 1)
+    for lib in (torch, st):
+        loss = lib.sum(lib.arange(6.0).reshape(2, 3).view(-1) * lib.ones(6))
+        v = loss.clone().detach().view(1)
+        assert tuple(v.shape) == (1,) and v.stride() == (1,) and v.tolist() == [15.0]
+        assert loss.view(1, 1).stride() == (1, 1) and loss.view(-1).stride() == (1,) and loss.view([]).stride() == ()
+        w = loss.view(1)
+        w[0] = 2.0  # a view: writes reach the 0-d base
+        assert loss.item() == 2.0

@@ -122,3 +122,45 @@ def test_torch_dist_save_load_under_the_shim_needs_the_patch_and_real_torch_read
     for out in (shim_out, real):
         assert out["w"] == out["expected"]["w"] and out["stack"] == out["expected"]["stack"], out
         assert (out["obj_a"], out["obj_t"], out["iteration"]) == ([1, 2], [3, 4], 7), out
+
+
+_STAND_IN_PROBE = r"""
+import json
+import megatron_patches
+try:
+    from megatron.core.transformer.custom_layers import batch_invariant_kernels as bik
+    out = {"file": bik.__file__, "enabled": bik.is_batch_invariant_mode_enabled()}
+    try:
+        bik.enable_batch_invariant_mode()
+    except NotImplementedError as e:
+        out["enable_error"] = str(e)
+    try:
+        bik.matmul_persistent
+    except NotImplementedError as e:
+        out["kernel_error"] = str(e)
+except ModuleNotFoundError as e:
+    out = {"import_error": str(e)}
+out["served"] = megatron_patches.state()["module_stand_ins"]["batch_invariant_kernels_without_triton"]["served"]
+print("RESULT " + json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("disabled", [False, True])
+def test_triton_module_stand_in_under_the_shim(disabled):
+    """megatron's Triton-only batch_invariant_kernels module is served by the stand-in when triton is absent (here),
+    under the shim; with the stand-in disabled its import fails on `import triton`, as without the project."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MEGATRON_PATCHES_STATE", "RANK")}
+    env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", SHIM_BACKEND="mindspore")
+    if disabled:
+        env["MEGATRON_PATCHES_DISABLE"] = "batch_invariant_kernels_without_triton"
+    r = subprocess.run([PY, "-c", _STAND_IN_PROBE], cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-4000:]
+    out = json.loads([ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")][-1][len("RESULT "):])
+    if disabled:
+        assert out == {"import_error": "No module named 'triton'", "served": 0}
+        return
+    assert out["file"].endswith("megatron_patches/batch_invariant_without_triton.py") and out["served"] == 1
+    assert out["enabled"] is False
+    assert "--batch-invariant-mode" in out["enable_error"]
+    assert "'triton' package is not installed" in out["enable_error"]
+    assert out["kernel_error"].startswith("batch_invariant_kernels.matmul_persistent: ")

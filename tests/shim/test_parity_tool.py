@@ -1,7 +1,7 @@
 """The parity tool (`python -m parity`): training runs, checkpoints and generation outputs.
 
 Inputs are hand-made files in the formats `tools/train.py` (metrics.jsonl + manifest.json, field names of
-`qwen_sft/training.py`) and `tools/generate.py --output_file` write, with known differences; tests assert the
+`qwen_sft/run_records.py`) and `tools/generate.py --output_file` write, with known differences; tests assert the
 exact first diverging step, per-metric statistics, exit codes 0/1/2 and error messages naming file and line.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 # ------------------------------------------------------------------------------------------------ fixtures
 def train_record(step: int, loss: float, grad_norm: float = 2.5, lr: float = 1e-5, **extra) -> dict:
-    """A train record with the fields qwen_sft/training.py writes."""
+    """A train record with the fields qwen_sft/run_records.py writes."""
     rec = {"kind": "train", "step": step, "epoch": 0, "consumed_samples": 4 * step, "loss": loss, "lr": lr,
            "grad_norm": grad_norm, "skipped": False, "learnable_tokens": 100 + step, "total_tokens": 300,
            "padded_tokens": 512, "seq_length_padded": 128, "step_time_s": 0.25 * step,

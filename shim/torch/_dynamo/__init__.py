@@ -1,22 +1,41 @@
-"""``torch._dynamo``: the shim has no graph capture (``torch.compile`` is eager, see ``torch.compiler``).
+"""torch._dynamo basics that programs touch around torch.compile; under the shim nothing is traced or compiled.
 
-Present so that libraries importing names from it load: :func:`is_compiling` answers False, the graph-marking
-decorators (re-exported from ``torch.compiler``) return their function, ``mark_static_address`` marks nothing,
-:mod:`._trace_wrapped_higher_order_op` holds ``TransformGetItemToIndex``. Everything else raises
-``NotImplementedError`` naming the API.
+`config` (torch._dynamo.config) holds torch's option names with torch 2.13's defaults; they can be read and set
+(an unknown name raises AttributeError as torch's does) and have no effect, since nothing is compiled.
+`disable`, `allow_in_graph`, `assume_constant_result` return the function unchanged; `mark_dynamic`,
+`maybe_mark_dynamic`, `mark_static` are shape hints for the tracer and do nothing (their eager meaning);
+`is_compiling` is False; `reset` has no caches to clear. Any other `torch._dynamo.X` raises UnsupportedAPI naming
+it (e.g. `torch._dynamo.explain`, `torch._dynamo.export`).
 """
 from __future__ import annotations
 
-from .._unsupported import module_getattr as _module_getattr
-
+from . import config  # noqa: F401
 from . import eval_frame  # noqa: F401  (torch._dynamo.eval_frame.OptimizedModule, reached as an attribute)
-from ..compiler import allow_in_graph, assume_constant_result, disable, is_compiling, reset  # noqa: F401
+from ..compiler import allow_in_graph, assume_constant_result, disable, is_compiling, list_backends, reset  # noqa: F401
+from .._unsupported import module_getattr
 
-__all__ = ["is_compiling", "allow_in_graph", "assume_constant_result", "disable", "reset", "mark_static_address"]
+__all__ = ["config", "disable", "allow_in_graph", "assume_constant_result", "is_compiling", "reset",
+           "list_backends", "mark_dynamic", "maybe_mark_dynamic", "mark_static", "mark_static_address"]
+
+
+def mark_dynamic(t, index, *, min=None, max=None, specialize_on=None) -> None:
+    """A tracer hint that dimension `index` of `t` varies; returns None (eager execution has no shapes to guard)."""
+    return None
+
+
+def maybe_mark_dynamic(t, index) -> None:
+    """As mark_dynamic: returns None."""
+    return None
 
 
 def mark_static_address(t, guard: bool = True) -> None:
-    """Nothing to mark: the shim compiles no graphs whose guards could depend on ``t``'s address."""
+    """A tracer hint that ``t``'s address is static; returns None (no graphs whose guards could use it)."""
+    return None
 
 
-__getattr__ = _module_getattr("torch._dynamo")
+def mark_static(t, index=None) -> None:
+    """A tracer hint that a dimension is static; returns None."""
+    return None
+
+
+__getattr__ = module_getattr("torch._dynamo")

@@ -329,7 +329,8 @@ def _draw_into(self, fill):
 
 def _fill_random(self, arr):
     from .._tensor import _assign
-    m = ms.Tensor(np.ascontiguousarray(arr, dtype=np.float32 if self._dt.emulated else self._dt.np))
+    arr = np.asarray(arr, dtype=np.float32 if self._dt.emulated else self._dt.np)
+    m = ms.Tensor(np.ascontiguousarray(arr).reshape(arr.shape))  # ascontiguousarray makes a 0-d array 1-d
     if self._dt.emulated:
         m = _round_bf16(m)
     return _assign(self, m)

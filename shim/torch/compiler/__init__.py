@@ -1,57 +1,65 @@
-"""``torch.compiler``: the compiler-control API, with its meaning under the shim.
+"""torch.compiler under the shim: nothing is compiled (MindSpore PyNative runs every op eagerly).
 
-The shim runs every program eagerly (MindSpore PyNative; ``torch.compile`` returns its argument), so nothing
-is ever being compiled or exported: ``is_compiling``/``is_dynamo_compiling``/``is_exporting`` answer False,
-``disable`` and ``allow_in_graph`` return the function they mark (there is no graph to keep it out of or put
-it in), ``reset`` has no compilation cache to clear, and ``cudagraph_mark_step_begin`` has no CUDA graphs to
-step. Each of these is the API's true meaning when no compiler runs, not a skipped effect.
+`torch.compile` returns its argument unchanged (see `shim.torch.compile`), so the helpers programs use around it
+keep their eager meaning: `disable`/`allow_in_graph`/`assume_constant_result` return the function unchanged,
+`is_compiling`/`is_dynamo_compiling`/`is_exporting` are False, `reset` has no caches to clear. Any other
+`torch.compiler.X` raises UnsupportedAPI naming it.
 """
 from __future__ import annotations
 
-from .._unsupported import module_getattr as _module_getattr
+from .. import compile as _torch_compile
+from .._unsupported import module_getattr
 
-__all__ = ["is_compiling", "is_dynamo_compiling", "is_exporting", "disable", "allow_in_graph", "reset",
-           "cudagraph_mark_step_begin", "assume_constant_result"]
-
-
-def is_compiling() -> bool:
-    """False: the shim never traces a program."""
-    return False
+__all__ = ["compile", "disable", "allow_in_graph", "assume_constant_result", "is_compiling",
+           "is_dynamo_compiling", "is_exporting", "reset", "list_backends"]
 
 
-def is_dynamo_compiling() -> bool:
-    """False: the shim has no dynamo."""
-    return False
+def compile(*args, **kwargs):
+    """torch.compiler.compile: the same as torch.compile (eager; returns the callable unchanged)."""
+    return _torch_compile(*args, **kwargs)
 
 
-def is_exporting() -> bool:
-    """False: ``torch.export`` is not run by the shim."""
-    return False
-
-
-def disable(fn=None, recursive: bool = True, *, reason=None):
-    """``fn`` itself (usable bare or as ``@disable(...)``): code already runs uncompiled."""
+def disable(fn=None, recursive=True, *, reason=None):
+    """torch.compiler.disable: returns `fn` unchanged (or a decorator doing so when `fn` is None) — nothing is
+    compiled under the shim, so every function already runs eagerly."""
     if fn is None:
         return lambda f: f
     return fn
 
 
 def allow_in_graph(fn):
-    """``fn`` itself: there is no graph."""
+    """Returns `fn` unchanged (there is no graph to allow it in)."""
     return fn
 
 
 def assume_constant_result(fn):
-    """``fn`` itself: there is no graph to fold constants into."""
+    """Returns `fn` unchanged (a tracing hint; eager execution calls it every time)."""
     return fn
 
 
+def is_compiling() -> bool:
+    """False: no code runs under torch.compile's tracer in the shim."""
+    return False
+
+
+def is_dynamo_compiling() -> bool:
+    """False (see is_compiling)."""
+    return False
+
+
+def is_exporting() -> bool:
+    """False: the shim has no torch.export."""
+    return False
+
+
 def reset() -> None:
-    """Nothing to clear: the shim keeps no compilation cache."""
+    """No compile caches exist under the shim; returns None."""
+    return None
 
 
-def cudagraph_mark_step_begin() -> None:
-    """Nothing to mark: the shim records no CUDA graphs."""
+def list_backends(exclude_tags=("debug", "experimental")) -> list:
+    """No compiler backends: an empty list (torch.compile's `backend` argument is ignored)."""
+    return []
 
 
-__getattr__ = _module_getattr("torch.compiler")
+__getattr__ = module_getattr("torch.compiler")

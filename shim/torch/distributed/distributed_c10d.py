@@ -563,7 +563,9 @@ def broadcast(tensor: Tensor, src: Optional[int] = None, group=None, async_op: b
     if core is None:
         return _not_member("broadcast")
     src = core.global_rank(group_src) if group_src is not None else (0 if src is None else src)
-    if core.size > 1:
+    # An empty tensor has nothing to copy (torch requires the same shape on every rank, so all ranks skip);
+    # MindSpore's Broadcast kernel fails to launch on 0 elements (Megatron-LM broadcasts an empty cu_seqlens).
+    if core.size > 1 and tensor.numel() > 0:
         _write(tensor, _ops.broadcast(to_ms(tensor), src, core))
     return _work([tensor], async_op)
 

@@ -18,9 +18,13 @@ import copy
 import functools
 from collections import OrderedDict, defaultdict
 from itertools import chain
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Union
 
-__all__ = ["Optimizer", "required"]
+__all__ = ["Optimizer", "required", "ParamsT"]
+
+# What an optimizer's `params` argument accepts (torch's type alias of that name): tensors, parameter-group dicts,
+# or (name, tensor) pairs. A typing alias only (megatron's optimizers annotate with it).
+ParamsT = Union[Iterable["torch.Tensor"], Iterable[dict[str, Any]], Iterable[tuple[str, "torch.Tensor"]]]
 
 
 class _RequiredParameter:

@@ -5,7 +5,7 @@ import importlib
 
 from .._unsupported import UnsupportedAPI
 
-_SUBMODULES = ("checkpoint", "data", "hooks", "_pytree", "cpp_extension", "dlpack", "benchmark")
+_SUBMODULES = ("checkpoint", "data", "hooks", "_pytree", "cpp_extension", "dlpack", "benchmark", "tensorboard")
 
 
 def __getattr__(name):

@@ -183,6 +183,10 @@ objs = [None] * N
 dist.all_gather_object(objs, {"rank": R, "text": "x" * (R + 1)})
 record("all_gather_object", torch.tensor([o["rank"] * 100 + len(o["text"]) for o in objs]),
        [r * 100 + r + 1 for r in range(N)])
+# an empty tensor (Megatron-LM's get_batch_on_this_tp_rank broadcasts an empty int32 cu_seqlens)
+empty = torch.empty(0, dtype=torch.int32)
+dist.broadcast(empty, src=0)
+record("broadcast empty", torch.tensor([empty.numel(), int(empty.dtype == torch.int32)]), [0, 1])
 lst = [f"from {R}", R, None] if R == N - 1 else [None, None, None]
 dist.broadcast_object_list(lst, src=N - 1)
 record("broadcast_object_list", torch.tensor([lst[1], len(lst[0])]), [N - 1, len(f"from {N - 1}")])

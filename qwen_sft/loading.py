@@ -1,0 +1,165 @@
+"""The one model loader: any checkpoint form → this rank's megatron-core `GPTModel` with its weights.
+
+`load_gpt` is used by training (any TP × PP layout), generation and evaluation (one process, TP = PP = 1, through
+`load_model_tp1`). Steps: resolve the path (a ModelScope id becomes its local folder,
+`qwen_sft.hf_io.resolve_model_path`); `qwen_sft.convert.load_any_checkpoint` → HF config + HF-named weights (an HF
+folder, a training output folder, or a converted Megatron folder merged back); `qwen_sft.weight_map.hf_to_megatron`
+for the layout; `qwen_sft.model.transformer_config_from_hf` + `build_gpt_model` for this rank's stage; the rank's
+shard loaded (floating tensors cast to the parameter dtype first); the model moved to the layout's device.
+
+Host memory while loading: every rank reads the whole checkpoint and keeps its own shard (≈ 2 × the model's size
+per rank: ~30 GB for a bf16 7B model; the original workflow's 512 GB hosts have room for 4–8 ranks).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Any, Union
+
+import torch
+import torch.distributed as dist
+from megatron.core import parallel_state
+
+from qwen_sft import hf_io
+from qwen_sft.convert import is_megatron_checkpoint, load_any_checkpoint
+from qwen_sft.dtypes import dtype_name, resolve_dtype
+from qwen_sft.model import build_gpt_model, padded_vocab_size, transformer_config_from_hf
+from qwen_sft.parallel import ParallelLayout, init_distributed
+from qwen_sft.weight_map import hf_to_megatron
+
+__all__ = ["LoadedGPT", "load_gpt", "load_model_tp1"]
+
+
+@dataclasses.dataclass
+class LoadedGPT:
+    """What `load_gpt` returns.
+
+    Attributes:
+        model: this rank's `GPTModel` (train mode as megatron builds it), on `layout.device`.
+        hf_config: the checkpoint's config.json (a dict).
+        config: the megatron `TransformerConfig` the model was built with.
+        model_dir: the local folder that was read (a ModelScope id resolved).
+        kind: "megatron" (a converted Megatron folder) or "hf" (an HF or training output folder).
+        vocab_size: HF vocabulary rows; padded_vocab_size: Megatron's rows over all TP ranks.
+        dtype: the parameter dtype.
+        load_s: wall seconds the load took.
+    """
+
+    model: torch.nn.Module
+    hf_config: dict
+    config: Any
+    model_dir: Path
+    kind: str
+    vocab_size: int
+    padded_vocab_size: int
+    dtype: torch.dtype
+    load_s: float
+
+
+def load_gpt(model_path: Union[str, os.PathLike], layout: ParallelLayout, dtype: Union[str, torch.dtype, None], *,
+             seq_length: int, make_vocab_size_divisible_by: int = 128, parallel_output: bool = True,
+             **config_overrides: Any) -> LoadedGPT:
+    """Load any checkpoint form as this rank's `GPTModel` of `layout` (see the module docstring).
+
+    Args:
+        model_path: HF directory, converted Megatron checkpoint, training output directory or ModelScope id.
+        layout: this rank's place (`qwen_sft.parallel.init_distributed` has set up megatron's parallel state).
+        dtype: parameter dtype: a torch.dtype, a name of `qwen_sft.dtypes.DTYPE_NAMES`, or "auto"/None
+            (config.json's `torch_dtype`, else float32). bf16/fp16 also set megatron's bf16/fp16 flags.
+        seq_length: the model's `max_sequence_length`.
+        make_vocab_size_divisible_by: Megatron's vocabulary padding multiple.
+        parallel_output: False gathers the logits over TP ranks (generation); True keeps them split (training).
+        config_overrides: more `TransformerConfig` fields (e.g. `calculate_per_token_loss=True`).
+
+    Returns:
+        A `LoadedGPT`.
+
+    Raises:
+        FileNotFoundError / ConnectionError: from `resolve_model_path` / `load_any_checkpoint`.
+        ValueError: a bad dtype, a config the model cannot be built from, or weights that do not fit the model
+            (the message names the ranks and the first missing / unexpected keys).
+    """
+    t0 = time.perf_counter()
+    model_dir = hf_io.resolve_model_path(model_path)
+    hf_config, hf_state = load_any_checkpoint(str(model_dir))
+    hf_config = dict(hf_config)
+    kind = "megatron" if is_megatron_checkpoint(model_dir) else "hf"
+    params_dtype = resolve_dtype(dtype, hf_config)
+    tp, pp = layout.tensor_model_parallel_size, layout.pipeline_model_parallel_size
+    shards = hf_to_megatron(hf_state, hf_config, tp, pp, make_vocab_size_divisible_by)
+    shard = shards[(layout.tp_rank, layout.pp_rank)]
+    del hf_state, shards
+    vocab_size = int(hf_config["vocab_size"])
+    padded = padded_vocab_size(vocab_size, tp, make_vocab_size_divisible_by)
+    config = transformer_config_from_hf(
+        hf_config, tensor_model_parallel_size=tp, pipeline_model_parallel_size=pp, params_dtype=params_dtype,
+        bf16=params_dtype == torch.bfloat16, fp16=params_dtype == torch.float16, **config_overrides)
+    model = build_gpt_model(hf_config, config, padded_vocab_size=padded, seq_length=seq_length,
+                            pre_process=layout.is_first_stage, post_process=layout.is_last_stage,
+                            parallel_output=parallel_output)
+    shard = {k: (v.to(params_dtype) if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in shard.items()}
+    missing, unexpected = model.load_state_dict(shard, strict=False)
+    missing = [k for k in missing if not k.endswith("_extra_state")]
+    if missing or unexpected:
+        raise ValueError(f"weights from {model_path} do not fit the model (TP rank {layout.tp_rank}, "
+                         f"PP rank {layout.pp_rank}): missing {missing[:5]}, unexpected {list(unexpected)[:5]}")
+    del shard
+    model.to(layout.device)
+    return LoadedGPT(model=model, hf_config=hf_config, config=config, model_dir=Path(model_dir), kind=kind,
+                     vocab_size=vocab_size, padded_vocab_size=padded, dtype=params_dtype,
+                     load_s=time.perf_counter() - t0)
+
+
+def load_model_tp1(model_path: Union[str, os.PathLike], *, seq_length: int,
+                   dtype: Union[str, torch.dtype, None] = "auto", make_vocab_size_divisible_by: int = 128,
+                   seed: int = 1234):
+    """`load_gpt` in one process at TP = PP = 1, for generation and evaluation; the model in eval mode.
+
+    Sets up `torch.distributed` + megatron `parallel_state` with TP = PP = 1 (`qwen_sft.parallel.init_distributed`
+    creates a one-process gloo group when none exists; an existing one must have TP = PP = 1 and world size 1) and
+    loads with `parallel_output=False` (full-vocabulary logits).
+
+    Args:
+        model_path: HF directory, converted Megatron checkpoint directory, or training output directory.
+        seq_length: the model's `max_sequence_length` (>= 1).
+        dtype: "auto" (config.json `torch_dtype`, else float32), "float32"/"fp32", "bfloat16"/"bf16",
+            "float16"/"fp16", or a torch.dtype.
+        make_vocab_size_divisible_by: Megatron's vocabulary padding multiple (padding rows are never used).
+        seed: seeds torch / megatron RNGs (weights are loaded, so it only matters for reproducibility of set-up).
+
+    Returns:
+        `(model, hf_config, info)`; info holds model_path, vocab_size (HF rows), padded_vocab_size, dtype, device
+        (a torch.device), num_parameters, load_s.
+
+    Raises:
+        FileNotFoundError / ValueError: from `load_gpt` or bad arguments.
+        RuntimeError: an existing process group / parallel state with TP, PP or world size != 1.
+    """
+    t0 = time.perf_counter()
+    if not isinstance(seq_length, int) or seq_length < 1:
+        raise ValueError(f"seq_length must be an int >= 1, got {seq_length!r}")
+    if dist.is_initialized() and dist.get_world_size() != 1:
+        raise RuntimeError(f"generation and evaluation run in one process (TP=1, PP=1); this process group has "
+                           f"world size {dist.get_world_size()}. Run the tool without a launcher.")
+    if parallel_state.model_parallel_is_initialized() and (
+            parallel_state.get_tensor_model_parallel_world_size() != 1
+            or parallel_state.get_pipeline_model_parallel_world_size() != 1):
+        raise RuntimeError("generation and evaluation need megatron parallel_state with TP=1 and PP=1; it is "
+                           f"initialised with TP={parallel_state.get_tensor_model_parallel_world_size()}, "
+                           f"PP={parallel_state.get_pipeline_model_parallel_world_size()}")
+    layout = init_distributed(1, 1, seed=seed)
+    loaded = load_gpt(model_path, layout, dtype, seq_length=seq_length,
+                      make_vocab_size_divisible_by=make_vocab_size_divisible_by, parallel_output=False)
+    model = loaded.model.eval()
+    info = {
+        "model_path": str(model_path),
+        "vocab_size": loaded.vocab_size,
+        "padded_vocab_size": loaded.padded_vocab_size,
+        "dtype": dtype_name(loaded.dtype),
+        "device": layout.device,
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "load_s": time.perf_counter() - t0,
+    }
+    return model, loaded.hf_config, info
