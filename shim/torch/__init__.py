@@ -18,7 +18,7 @@ from . import _dtype
 from . import _dispatch  # noqa: F401  (SHIM_SYNC_DISPATCH=1: synchronous MindSpore dispatch)
 from ._dtype import (dtype, finfo, iinfo, get_default_dtype, set_default_dtype, promote_types,  # noqa: F401
                      bool, uint8, int8, int16, uint16, int32, uint32, int64, uint64, float16, bfloat16,
-                     float32, float64, complex64, complex128)
+                     float32, float64, complex64, complex128, float8_e4m3fn, float8_e5m2)
 from ._device import device  # noqa: F401
 from .autograd import grad_mode as _grad_mode
 from .autograd.grad_mode import (no_grad, enable_grad, set_grad_enabled, inference_mode,  # noqa: F401
@@ -156,6 +156,14 @@ def get_num_threads() -> _bi.int:
     return _threads[0]
 
 
+def get_default_device():
+    """torch.get_default_device: the device factory functions use without ``device=``: cpu (torch's default),
+    or the innermost ``with torch.device(...)`` scope's (see ``_device.device.__enter__``). The facade has no
+    ``torch.set_default_device``."""
+    from ._device import default_device
+    return default_device()
+
+
 _COMPILE_MODES = ("default", "lite", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
 
 
@@ -200,7 +208,7 @@ _LAZY_SUBMODULES = ("nn", "optim", "utils", "distributed", "cuda", "cpu", "seria
                     "overrides", "library", "profiler", "npu", "mps", "xpu", "accelerator", "_dynamo", "_C",
                     "_utils", "types", "version", "func", "masked", "nested", "sparse", "quantization", "ao",
                     "distributions", "export", "storage", "functional", "compiler", "futures")
-_LAZY_ATTRS = {"save": "serialization", "load": "serialization"}
+_LAZY_ATTRS = {"save": "serialization", "load": "serialization", "ops": "library"}
 
 
 def _load_sub(name):

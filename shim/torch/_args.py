@@ -35,8 +35,11 @@ def norm_dim(dim, ndim, name="dim"):
 
 def dtype_arg(d):
     """A torch dtype from a dtype, None (kept), Python `float`/`int`/`bool` (torch's mapping: the default float
-    dtype, int64, bool) or a name ('float32', 'torch.float32', aliases such as 'float'). TypeError otherwise."""
+    dtype, int64, bool) or a name ('float32', 'torch.float32', aliases such as 'float'). TypeError otherwise;
+    NotImplementedError for the float8 dtypes (names only in the shim, see ``_dtype.FLOAT8``)."""
     if d is None or isinstance(d, D.dtype):
+        if d is not None and d.name in D.FLOAT8:
+            raise NotImplementedError(f"tensors of dtype torch.{d.name} are not supported by the shim")
         return d
     if d is builtins.float:
         return D.get_default_dtype()

@@ -7,6 +7,8 @@ code that compares device types keeps working, while the storage lives wherever 
 """
 from __future__ import annotations
 
+import threading
+
 __all__ = ["device", "normalize_device", "DEVICE_TYPE_ALIASES"]
 
 # Accepted device type strings -> the type the facade reports. One row per alias; "npu" is Ascend's
@@ -75,11 +77,41 @@ class device:
         return (device, (self.type, self.index))
 
     def __enter__(self):
-        raise NotImplementedError("torch.device as a context manager (default-device scope) is not supported "
-                                  "by the shim; pass device= explicitly")
+        # A default-device scope (per thread, nestable): factory functions called without ``device=`` make
+        # tensors reporting this device, and ``torch.get_default_device()`` returns it. ``cpu`` is the facade's
+        # default. ``meta`` (shape-only tensors: HF transformers builds a model under it and loads weights
+        # afterwards) is *emulated*: the facade has no storage-less tensors, so tensors made in the scope report
+        # ``device(type='meta')`` but hold real (allocated, initialised) values; code that checks for meta sees
+        # meta, later loading replaces them. Random initialisation in the scope draws from the CPU stream (real
+        # torch's meta tensors draw nothing). Other devices: NotImplementedError.
+        if self.type not in ("cpu", "meta"):
+            raise NotImplementedError(f"torch.device('{self}') as a context manager (default-device scope) is not "
+                                      "supported by the shim; pass device= explicitly")
+        _scopes().append(self)
+        return self
 
     def __exit__(self, *exc):
+        stack = _scopes()
+        if stack and stack[-1] is self:
+            stack.pop()
         return False
+
+
+_SCOPE = threading.local()
+
+
+def _scopes() -> list:
+    stack = getattr(_SCOPE, "stack", None)
+    if stack is None:
+        stack = _SCOPE.stack = []
+    return stack
+
+
+def default_device() -> "device":
+    """The device factory functions use without ``device=``: the innermost ``with torch.device(...)`` scope of
+    this thread, else cpu."""
+    stack = _scopes()
+    return stack[-1] if stack else CPU
 
 
 CPU = device("cpu")
@@ -100,11 +132,11 @@ def _current_accelerator_index() -> int:
 def normalize_device(dev) -> device:
     """Normalise a device argument (None, str, int, torch.device) to the device a new tensor reports.
 
-    None -> cpu; "cuda" without an index -> cuda:<current device>; ints mean cuda:<int> (torch's rule).
+    None -> the default device (cpu, or the innermost ``with torch.device(...)`` scope); "cuda" without an index -> cuda:<current device>; ints mean cuda:<int> (torch's rule).
     Raises RuntimeError/TypeError for malformed input (see `device`).
     """
     if dev is None:
-        return CPU
+        return default_device()
     if dev.__class__ is device:
         d = dev
     else:

@@ -72,7 +72,7 @@ class dtype:
 
 
 def _by_name(name: str) -> "dtype":
-    return DTYPES[name]
+    return DTYPES[name] if name in DTYPES else FLOAT8[name]
 
 
 # name, MindSpore dtype, NumPy host dtype, itemsize, category, signed, rank
@@ -110,6 +110,18 @@ float32 = DTYPES["float32"]
 float64 = DTYPES["float64"]
 complex64 = DTYPES["complex64"]
 complex128 = DTYPES["complex128"]
+
+# float8 dtypes: names (and finfo limits) for code that refers to them, e.g. HF transformers' dtype tables and
+# its FP8 cache class body. They are kept out of DTYPES (no promotion, no host dtype: NumPy has no float8); a
+# tensor of one is not supported (tensor creation raises NotImplementedError naming the dtype).
+# name -> (MindSpore dtype, finfo: bits, eps, max, tiny) from the OCP FP8 formats torch implements.
+_FLOAT8 = {
+    "float8_e4m3fn": (getattr(ms, "float8_e4m3fn", None), (8, 0.125, 448.0, 2.0 ** -6)),
+    "float8_e5m2": (getattr(ms, "float8_e5m2", None), (8, 0.25, 57344.0, 2.0 ** -14)),
+}
+FLOAT8: dict[str, dtype] = {n: dtype(n, m, np.uint8, 1, _FLOAT, True, 0) for n, (m, _) in _FLOAT8.items()}
+float8_e4m3fn = FLOAT8["float8_e4m3fn"]
+float8_e5m2 = FLOAT8["float8_e5m2"]
 
 # torch's aliases (torch.float is float32, torch.half is float16, …).
 ALIASES = {"float": float32, "double": float64, "half": float16, "short": int16, "int": int32,
@@ -248,7 +260,11 @@ class finfo:
         if not isinstance(type, dtype) or type._cat not in (_FLOAT, _COMPLEX):
             raise TypeError(f"torch.finfo() requires a floating point input type, got {type!r}")
         type = type.to_real()
-        if type is bfloat16:
+        if type.name in _FLOAT8:
+            self.bits, self.eps, self.max, self.tiny = _FLOAT8[type.name][1]
+            self.smallest_normal = self.tiny
+            self.resolution = {"float8_e4m3fn": 1.0, "float8_e5m2": 1.0}[type.name]
+        elif type is bfloat16:
             self.bits, self.eps, self.max = 16, 2.0 ** -7, float.fromhex("0x1.fep127")
             self.tiny = self.smallest_normal = 2.0 ** -126
             self.resolution = 0.01

@@ -9,8 +9,10 @@ through numpy and leave the file format to the safetensors library itself: ``saf
 one tensor at a time) and ``safetensors.deserialize`` to read. bfloat16 travels as its 16-bit words, so bits are
 preserved both ways.
 
-:func:`install` puts them into ``safetensors.torch`` (now, or when it is first imported). Only the four functions
-are replaced; ``safe_open(framework="pt")`` called directly (as transformers does) is not served.
+:func:`install` puts them into ``safetensors.torch`` (now, or when it is first imported). ``safetensors.safe_open``
+is wrapped too (:class:`safe_open`): with ``framework="pt"``/``"torch"`` (as HF transformers calls it) it reads
+through ``framework="numpy"`` and hands out facade tensors (``get_tensor``; ``get_slice(name)[idx]``); other
+frameworks pass through unchanged.
 """
 from __future__ import annotations
 
@@ -150,6 +152,76 @@ def load_file(filename: str | os.PathLike, device: Any = "cpu") -> dict:
     return out
 
 
+class _FacadeSlice:
+    """``safe_open(framework="pt").get_slice(name)``: shape/dtype, and ``[idx]`` reads that part as a tensor."""
+
+    def __init__(self, np_slice, device):
+        self._s = np_slice
+        self._device = device
+
+    def get_shape(self):
+        return self._s.get_shape()
+
+    def get_dtype(self):
+        return self._s.get_dtype()
+
+    def __getitem__(self, idx):
+        arr = np.asarray(self._s[idx])
+        return _to_facade(arr, self._s.get_dtype(), arr.shape, self._device)
+
+
+class safe_open:
+    """``safetensors.safe_open`` serving facade tensors for ``framework="pt"`` (see the module doc); ``device``
+    places the tensors (str or cuda index); ``backend`` ("mmap"/"pread") is passed to the numpy reader."""
+
+    def __init__(self, filename, framework, device="cpu", **kwargs):
+        import mindspore  # noqa: F401  (registers numpy's "bfloat16" dtype, which safetensors' numpy path needs)
+
+        self._pt = framework in ("pt", "torch")
+        self._device = device
+        if self._pt:
+            self._h = _ORIGINAL_SAFE_OPEN[0](filename, framework="numpy", **kwargs)
+        else:
+            self._h = _ORIGINAL_SAFE_OPEN[0](filename, framework, device=device, **kwargs)
+
+    def __enter__(self):
+        self._h.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._h.__exit__(*exc)
+
+    def keys(self):
+        return self._h.keys()
+
+    def offset_keys(self):
+        return self._h.offset_keys()
+
+    def metadata(self):
+        return self._h.metadata()
+
+    def get_slice(self, name):
+        sl = self._h.get_slice(name)
+        return _FacadeSlice(sl, self._device) if self._pt else sl
+
+    def get_tensor(self, name):
+        if not self._pt:
+            return self._h.get_tensor(name)
+        sl = self._h.get_slice(name)
+        return _to_facade(self._h.get_tensor(name), sl.get_dtype(), sl.get_shape(), self._device)
+
+
+_ORIGINAL_SAFE_OPEN: list = [None]
+
+
+def _patch_top(module) -> None:
+    """Wrap ``safetensors.safe_open`` (idempotent)."""
+    if getattr(module, "safe_open", None) is safe_open:
+        return
+    _ORIGINAL_SAFE_OPEN[0] = module.safe_open
+    module.safe_open = safe_open
+
+
 _REPLACEMENTS = {"save": save, "save_file": save_file, "load": load, "load_file": load_file}
 
 
@@ -165,8 +237,9 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
     """Finds ``safetensors.torch`` through the other finders and patches it right after it executes."""
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != "safetensors.torch":
+        if fullname not in ("safetensors", "safetensors.torch"):
             return None
+        patch = _patch if fullname == "safetensors.torch" else _patch_top
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
                 continue
@@ -180,7 +253,7 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
 
                     def exec_module(self, module):
                         original.exec_module(module)
-                        _patch(module)
+                        patch(module)
 
                 spec.loader = _Loader()
                 return spec
@@ -192,6 +265,8 @@ _installed = [False]
 
 def install() -> None:
     """Serve ``safetensors.torch.{save,save_file,load,load_file}`` with the facade versions (idempotent)."""
+    if "safetensors" in sys.modules:
+        _patch_top(sys.modules["safetensors"])
     if "safetensors.torch" in sys.modules:
         _patch(sys.modules["safetensors.torch"])
     if not _installed[0]:

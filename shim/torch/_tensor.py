@@ -169,6 +169,38 @@ class _TensorType(type):
         raise UnsupportedAPI(f"torch.Tensor.{name} is not implemented by the shim")
 
 
+
+class _StorageHandle:
+    """What ``Tensor.untyped_storage()`` returns under the shim (see there): identity and size only."""
+
+    __slots__ = ("_base",)
+
+    def __init__(self, base):
+        self._base = base
+
+    def data_ptr(self) -> int:
+        return id(self._base) * 16
+
+    def nbytes(self) -> int:
+        return self._base.numel() * self._base._dt.itemsize
+
+    def size(self) -> int:
+        return self.nbytes()
+
+    def __len__(self) -> int:
+        return self.nbytes()
+
+    def element_size(self) -> int:
+        return 1
+
+    @property
+    def device(self):
+        return self._base.device
+
+    def __getattr__(self, name):
+        raise NotImplementedError(f"torch.UntypedStorage.{name} is not supported by the shim (storage bytes are "
+                                  "owned by MindSpore; the handle gives data_ptr/nbytes/size only)")
+
 class Tensor(metaclass=_TensorType):
     """torch.Tensor over a MindSpore tensor (see module docstring for the storage/view model).
 
@@ -307,9 +339,13 @@ class Tensor(metaclass=_TensorType):
         return id(base) * 16 + self.storage_offset() * self._dt.itemsize
 
     def untyped_storage(self):
-        """Not supported: raises NotImplementedError (storage belongs to MindSpore)."""
-        raise NotImplementedError("torch.Tensor.untyped_storage is not supported by the shim (storage is "
-                                  "owned by MindSpore); use views (view/narrow/slicing) instead")
+        """An identity-and-size handle on this tensor's storage (:class:`_StorageHandle`): ``data_ptr()`` (the
+        same fake address scheme as ``Tensor.data_ptr``; equal for a tensor and its views), ``nbytes()``,
+        ``size()``, ``element_size()``. That is what libraries use it for (safetensors' and HF transformers'
+        shared-tensor detection); the bytes themselves belong to MindSpore, so reading or resizing them through
+        the handle raises NotImplementedError."""
+        base = self._vbase if self._vbase is not None else self
+        return _StorageHandle(base)
 
     @property
     def is_cuda(self) -> bool:

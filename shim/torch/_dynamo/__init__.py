@@ -10,11 +10,12 @@ it (e.g. `torch._dynamo.explain`, `torch._dynamo.export`).
 from __future__ import annotations
 
 from . import config  # noqa: F401
+from . import eval_frame  # noqa: F401  (torch._dynamo.eval_frame.OptimizedModule, reached as an attribute)
 from ..compiler import allow_in_graph, assume_constant_result, disable, is_compiling, list_backends, reset  # noqa: F401
 from .._unsupported import module_getattr
 
 __all__ = ["config", "disable", "allow_in_graph", "assume_constant_result", "is_compiling", "reset",
-           "list_backends", "mark_dynamic", "maybe_mark_dynamic", "mark_static"]
+           "list_backends", "mark_dynamic", "maybe_mark_dynamic", "mark_static", "mark_static_address"]
 
 
 def mark_dynamic(t, index, *, min=None, max=None, specialize_on=None) -> None:
@@ -24,6 +25,11 @@ def mark_dynamic(t, index, *, min=None, max=None, specialize_on=None) -> None:
 
 def maybe_mark_dynamic(t, index) -> None:
     """As mark_dynamic: returns None."""
+    return None
+
+
+def mark_static_address(t, guard: bool = True) -> None:
+    """A tracer hint that ``t``'s address is static; returns None (no graphs whose guards could use it)."""
     return None
 
 

@@ -14,7 +14,7 @@ from .._tensor import (_clone, _scatter, _reshape as _reshape_step, Tensor, _ass
                        _norm_dim)
 
 __all__ = ["gather", "scatter", "scatter_add", "index_select", "masked_select", "masked_fill", "where",
-           "nonzero", "take_along_dim", "index_add", "index_copy", "index_fill", "argwhere"]
+           "nonzero", "take_along_dim", "index_add", "index_copy", "index_fill", "argwhere", "isin", "diff"]
 
 
 def _is_basic(k):
@@ -422,6 +422,46 @@ def _inplace(fn):
     method.__doc__ = f"In-place torch.Tensor.{fn.__name__}_ (views write through to their base)."
     return method
 
+
+
+def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
+    """torch.isin: bool tensor of ``elements``' shape, True where the element equals any of ``test_elements``
+    (either may be a Python scalar; at least one must be a tensor, TypeError otherwise). Compares every pair
+    (memory ``elements.numel() * test_elements.numel()``); ``assume_unique`` only allows faster algorithms in
+    torch and does not change the result."""
+    if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
+        raise TypeError("isin(): at least one of 'elements' and 'test_elements' must be a Tensor")
+    from .creation import tensor as _tensor
+    if not isinstance(elements, Tensor):
+        elements = _tensor(elements)
+    if not isinstance(test_elements, Tensor):
+        test_elements = _tensor(test_elements)
+    if test_elements.numel() == 0:
+        from .creation import zeros as _zeros
+        hit = _zeros(tuple(elements.shape), dtype=D.bool)
+    else:
+        hit = (elements.unsqueeze(-1) == test_elements.reshape(-1)).any(-1)
+    return hit.logical_not() if invert else hit
+
+
+def diff(input, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
+    """torch.diff: the ``n``-th forward difference along ``dim`` after concatenating ``prepend``/``append``
+    (tensors with input's other dims) there; bool inputs give ``!=`` (torch's rule). ``n == 0`` returns the
+    concatenation; RuntimeError for ``n < 0``."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"diff(): argument 'input' must be Tensor, not {type(input).__name__}")
+    if n < 0:
+        raise RuntimeError(f"order must be non-negative but got {n}")
+    from .shape import cat as _cat
+    parts = [t for t in (prepend, input, append) if t is not None]
+    x = _cat(parts, dim) if len(parts) > 1 else input
+    for _ in range(n):
+        size = x.shape[dim]
+        if size == 0:
+            break
+        hi, lo = x.narrow(dim, 1, size - 1), x.narrow(dim, 0, size - 1)
+        x = hi.ne(lo) if x.dtype == D.bool else hi - lo
+    return x
 
 FUNCTIONS = {n: globals()[n] for n in __all__}
 FUNCTIONS.update(isin=isin, searchsorted=searchsorted, bucketize=bucketize)

@@ -68,12 +68,49 @@ class _DecoratorContextManager:
         if inspect.isclass(func):
             raise TypeError(f"{type(self).__name__} cannot decorate a class")
         if inspect.isgeneratorfunction(func):
-            raise NotImplementedError(f"torch.{type(self).__name__} as a decorator of a generator function")
+            return self._wrap_generator(func)
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
             with self.clone():
                 return func(*args, **kwargs)
+        return wrapper
+
+    def _wrap_generator(self, func):
+        """A generator function whose body runs inside a fresh copy of this context at every resume (the
+        grad mode is restored to the caller's while the generator is suspended), as torch's decorator does."""
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            gen = func(*args, **kwargs)
+            to_send = None
+            try:
+                while True:
+                    with self.clone():
+                        item = gen.send(to_send)
+                    try:
+                        to_send = yield item
+                    except GeneratorExit:
+                        with self.clone():
+                            gen.close()
+                        raise
+                    except BaseException as exc:  # thrown into us: forward to the generator
+                        with self.clone():
+                            item = gen.throw(exc)
+                        to_send = None
+                        # the thrown exception was handled by gen, which yielded ``item``; hand it out
+                        while True:
+                            try:
+                                to_send = yield item
+                                break
+                            except GeneratorExit:
+                                with self.clone():
+                                    gen.close()
+                                raise
+                            except BaseException as exc2:
+                                with self.clone():
+                                    item = gen.throw(exc2)
+            except StopIteration as stop:
+                return stop.value
         return wrapper
 
     def clone(self):

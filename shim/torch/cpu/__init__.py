@@ -9,7 +9,7 @@ from __future__ import annotations
 from shim.torch._unsupported import module_getattr as _module_getattr
 from shim.torch.cpu import amp  # noqa: F401
 
-__all__ = ["amp", "is_available", "device_count", "current_device", "synchronize"]
+__all__ = ["amp", "is_available", "device_count", "current_device", "synchronize", "set_device"]
 
 
 def is_available() -> bool:
@@ -32,6 +32,10 @@ def synchronize(device=None) -> None:
     import mindspore as ms
 
     ms.runtime.synchronize()
+
+
+def set_device(device) -> None:
+    """torch.cpu.set_device: there is one CPU device, so selecting it changes nothing (torch's meaning too)."""
 
 
 __getattr__ = _module_getattr("torch.cpu")

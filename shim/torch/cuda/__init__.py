@@ -248,6 +248,22 @@ from shim.torch.cuda.random import (  # noqa: E402,F401
 from shim.torch.cuda import amp  # noqa: E402,F401
 
 
+class CUDAGraph:
+    """The CUDA-graph type, for annotations and ``isinstance`` checks; recording graphs is not supported by the
+    shim (constructing one raises ``UnsupportedCudaAPI``, a NotImplementedError)."""
+
+    def __new__(cls, *args, **kwargs):
+        raise _backend.missing("torch.cuda.CUDAGraph")
+
+
+class graph:
+    """``torch.cuda.graph`` (the capture context manager), for annotations; capturing is not supported by the
+    shim (constructing one raises ``UnsupportedCudaAPI``, a NotImplementedError)."""
+
+    def __new__(cls, *args, **kwargs):
+        raise _backend.missing("torch.cuda.graph")
+
+
 def __getattr__(name: str):
     if name == "default_generators":
         return random.default_generators()

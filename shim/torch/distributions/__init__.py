@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .._unsupported import module_getattr
 from . import utils  # noqa: F401
+from . import constraints  # noqa: F401  (the matrix constraints; HF transformers imports the module)
 from .bernoulli import Bernoulli
 from .categorical import Categorical
 from .distribution import Distribution

@@ -25,4 +25,6 @@ def __getattr__(name):
     # torch.distributed and the communication core, which `import torch` does not load.
     if name == "parallel":
         return _importlib.import_module(f"{__name__}.parallel")
+    if name == "DataParallel":  # torch.nn.DataParallel: a type only (see nn/parallel/data_parallel.py)
+        return _importlib.import_module(f"{__name__}.parallel").DataParallel
     return _unsupported_getattr(name)

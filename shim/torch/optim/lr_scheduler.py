@@ -33,6 +33,7 @@ __all__ = [
     "ExponentialLR",
     "CosineAnnealingLR",
     "SequentialLR",
+    "ReduceLROnPlateau",
 ]
 
 
@@ -374,6 +375,71 @@ class SequentialLR(LRScheduler):
         self.__dict__.update(state)
         for sched, saved in zip(self._schedulers, children):
             sched.load_state_dict(saved)
+
+
+class ReduceLROnPlateau(LRScheduler):
+    """Multiply each group's lr by ``factor`` when ``step(metric)`` has not improved for more than ``patience``
+    calls (torch's documented rule): improvement is ``metric < best * (1 - threshold)`` (mode ``min``,
+    threshold_mode ``rel``), ``metric < best - threshold`` (``abs``), mirrored for mode ``max``; after a
+    reduction, ``cooldown`` calls are not counted; lrs never go below ``min_lr`` (float or one per group), and a
+    change smaller than ``eps`` is skipped. ValueError for ``factor >= 1``, an unknown mode/threshold_mode or a
+    ``min_lr`` list of the wrong length."""
+
+    def __init__(self, optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0, min_lr=0.0,
+                 eps: float = 1e-8) -> None:
+        if factor >= 1.0:
+            raise ValueError("Factor should be < 1.0.")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode {mode} is unknown!")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"threshold mode {threshold_mode} is unknown!")
+        self.optimizer = optimizer
+        groups = optimizer.param_groups
+        if isinstance(min_lr, (list, tuple)):
+            if len(min_lr) != len(groups):
+                raise ValueError(f"expected {len(groups)} min_lrs, got {len(min_lr)}")
+            self.min_lrs = list(min_lr)
+        else:
+            self.min_lrs = [min_lr] * len(groups)
+        self.mode, self.factor, self.patience = mode, factor, patience
+        self.threshold, self.threshold_mode, self.cooldown, self.eps = threshold, threshold_mode, cooldown, eps
+        self.cooldown_counter = 0
+        self.best = float("inf") if mode == "min" else float("-inf")
+        self.num_bad_epochs = 0
+        self.last_epoch = 0
+        self._last_lr = _group_values(optimizer, "lr")
+
+    def _better(self, a: float, best: float) -> bool:
+        if self.mode == "min":
+            return a < (best * (1.0 - self.threshold) if self.threshold_mode == "rel" else best - self.threshold)
+        return a > (best * (1.0 + self.threshold) if self.threshold_mode == "rel" else best + self.threshold)
+
+    def step(self, metrics, epoch=None) -> None:
+        """Record ``metrics`` (a number or one-element tensor) and reduce the lrs when it has plateaued."""
+        current = float(metrics)
+        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
+        if self._better(current, self.best):
+            self.best, self.num_bad_epochs = current, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            for group, floor in zip(self.optimizer.param_groups, self.min_lrs):
+                old = float(group["lr"])
+                new = max(old * self.factor, floor)
+                if old - new > self.eps:
+                    group["lr"] = new
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+        self._last_lr = _group_values(self.optimizer, "lr")
+
+    def state_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.__dict__.update(state_dict)
 
 
 from .._unsupported import module_getattr as _module_getattr  # noqa: E402

@@ -4,7 +4,28 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-__all__ = ["TreeSpec", "LeafSpec", "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves", "tree_structure"]
+__all__ = ["TreeSpec", "LeafSpec", "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves", "tree_structure",
+           "register_pytree_node"]
+
+# type -> (flatten_fn: x -> (children, context), unflatten_fn: (children, context) -> x), as torch's registry.
+_REGISTRY: dict = {}
+
+
+def register_pytree_node(cls, flatten_fn, unflatten_fn, *, serialized_type_name=None, to_dumpable_context=None,
+                         from_dumpable_context=None, flatten_with_keys_fn=None) -> None:
+    """Register container type ``cls``: ``flatten_fn(x) -> (children, context)`` and
+    ``unflatten_fn(children, context) -> x``. Exact type match, as torch's. The serialization and key-path
+    arguments are accepted and unused (the shim has no pytree serialization or key paths).
+    ``ValueError`` if ``cls`` is already registered."""
+    if cls in _REGISTRY:
+        raise ValueError(f"{cls} is already registered as pytree node.")
+    _REGISTRY[cls] = (flatten_fn, unflatten_fn)
+
+
+def _dict_flatten_with_keys(d):
+    """(key-path, value) pairs of a dict and its keys (the helper torch's registry entries name)."""
+    keys = list(d.keys())
+    return [(k, d[k]) for k in keys], keys
 
 
 class TreeSpec:
@@ -31,6 +52,10 @@ class LeafSpec(TreeSpec):
 
 
 def _children(x):
+    reg = _REGISTRY.get(type(x))
+    if reg is not None:
+        kids, ctx = reg[0](x)
+        return type(x), ctx, list(kids)
     if isinstance(x, tuple) and hasattr(x, "_fields"):
         return "namedtuple", type(x), list(x)
     if isinstance(x, (list, tuple)):
@@ -68,6 +93,8 @@ def tree_unflatten(leaves, spec: TreeSpec):
             return tuple(kids)
         if s.kind == "namedtuple":
             return s.context(*kids)
+        if s.kind in _REGISTRY:
+            return _REGISTRY[s.kind][1](kids, s.context)
         return dict(zip(s.context, kids))
     return build(spec)
 

@@ -23,6 +23,10 @@ __all__ = ["Module", "RemovableHandle", "_IncompatibleKeys", "register_module_fo
            "register_module_forward_pre_hook"]
 
 
+
+# The state_dict key suffix of a module's extra state (torch's name for it; libraries read the constant).
+_EXTRA_STATE_KEY_SUFFIX = "_extra_state"
+
 class RemovableHandle:
     """Handle returned by every ``register_*_hook``; ``remove()`` (or leaving a ``with`` block) unregisters
     it."""
@@ -285,11 +289,12 @@ class Module:
             return
         buffers = self.__dict__.get("_buffers")
         if isinstance(value, Buffer) or (buffers is not None and name in buffers):
-            if value is not None and not isinstance(value, _tensor_type()):
+            if value is not None and not isinstance(value, (Buffer, _tensor_type())):
                 raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
                                 "(torch.Tensor or None expected)")
             if isinstance(value, Buffer):
                 persistent = value.persistent
+                value = value.data
             else:
                 persistent = name not in self._non_persistent_buffers_set
             remove_from(self.__dict__, self._parameters, self._modules)
@@ -536,7 +541,7 @@ class Module:
                 destination[prefix + name] = buf if keep_vars else buf.detach()
         extra = getattr(type(self), "get_extra_state", Module.get_extra_state)
         if extra is not Module.get_extra_state:
-            destination[prefix + "_extra_state"] = self.get_extra_state()
+            destination[prefix + _EXTRA_STATE_KEY_SUFFIX] = self.get_extra_state()
 
     def get_extra_state(self) -> Any:
         """Extra picklable state saved under ``_extra_state``; only modules overriding it have one."""
@@ -641,7 +646,7 @@ class Module:
                 error_msgs.append(f'While copying the parameter named "{key}", whose dimensions in the model are '
                                   f"{tuple(param.shape)} and whose dimensions in the checkpoint are "
                                   f"{tuple(input_param.shape)}, an exception occurred : {exc.args}.")
-        extra_key = prefix + "_extra_state"
+        extra_key = prefix + _EXTRA_STATE_KEY_SUFFIX
         if getattr(type(self), "set_extra_state", Module.set_extra_state) is not Module.set_extra_state:
             if extra_key in state_dict:
                 self.set_extra_state(state_dict[extra_key])

@@ -1,0 +1,1 @@
+"""``torch.distributed._composable``: the subpackage paths libraries import from (see ``.fsdp``)."""
