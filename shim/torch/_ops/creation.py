@@ -467,7 +467,9 @@ def normal(mean, std=1.0, size=None, *, generator=None, **kwargs) -> Tensor:
                                     tuple(std.shape) if isinstance(std, Tensor) else ())
         out = empty(*shape, dtype=like._dt, device=like._dev)
         normal_(out, 0.0, 1.0, generator=generator)
-        return out * std + mean
+        with _no_grad():
+            values = out * std + mean
+        return _zero_grad_through(values, mean, std)
     if size is None:
         raise TypeError("normal() with float mean and std requires 'size'")
     dt = _dtype_arg(kwargs.get("dtype")) or D.get_default_dtype()
@@ -481,7 +483,39 @@ def normal(mean, std=1.0, size=None, *, generator=None, **kwargs) -> Tensor:
 def bernoulli(input, p=None, *, generator=None) -> Tensor:
     """torch.bernoulli: 0/1 draws with probabilities `input` (or the float p), input's dtype."""
     out = empty(*tuple(input.shape), dtype=input._dt, device=input._dev)
-    return bernoulli_(out, input if p is None else p, generator=generator)
+    with _no_grad():
+        values = bernoulli_(out, input if p is None else p, generator=generator)
+    return _zero_grad_through(values, input)
+
+
+def _no_grad():
+    from ..autograd.grad_mode import no_grad  # facade-internal cycle: grad_mode is imported after the op families
+    return no_grad()
+
+
+def _zero_grad_through(values, *inputs):
+    """`values` as an output of `inputs` whose gradient is zero: torch defines the derivative of `normal` (tensor
+    mean/std) and `bernoulli` as zeros, so the result requires grad when an input does, and backward gives zeros."""
+    from ..autograd.grad_mode import is_grad_enabled  # facade-internal cycle (see _no_grad)
+    srcs = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+    if not srcs or not is_grad_enabled():
+        return values
+    return _ZeroGradThrough().apply(values, *srcs)
+
+
+def _ZeroGradThrough():
+    from ..autograd.function import Function  # facade-internal cycle (see _no_grad)
+
+    class ZeroGradThrough(Function):
+        @staticmethod
+        def forward(ctx, values, *srcs):
+            ctx.srcs = [(tuple(t.shape), t.dtype, t.device) for t in srcs]
+            return values.clone()
+
+        @staticmethod
+        def backward(ctx, grad):
+            return (None, *[zeros(*shp, dtype=dt, device=dev) for shp, dt, dev in ctx.srcs])
+    return ZeroGradThrough
 
 
 def multinomial(input, num_samples, replacement=False, *, generator=None) -> Tensor:
