@@ -13,26 +13,30 @@ Modules at torch's names:
 - ``api`` (``CheckpointException``, ``_wrap_exception``) and ``utils._DistWrapper``: failures on any rank raised
   on every rank; ``planner_helpers`` (write items, resharding read items ``create_read_items_for_chunk_list``);
   ``default_planner.create_default_global_save_plan``.
-Not implemented yet (raise NotImplementedError naming the API): the default planners' constructors, ``save`` and
-``load``. megatron-core's ``torch_dist`` checkpoints are written and read through this package by the megatron
+- ``save``/``load`` (``state_dict_saver``/``state_dict_loader``) with ``DefaultSavePlanner``/``DefaultLoadPlanner``,
+  in one process (``no_dist``, or no process group) or over a process group (each rank its items, the coordinator
+  ``.metadata``). megatron-core's ``torch_dist`` checkpoints are written and read through this package by the megatron
 patch ``torch_dist_strategies_without_dcp`` (megatron_patches/torch_dist_strategy.py), and the parity tool reads
 them through it under the shim. Any other attribute raises the facade's ``UnsupportedAPI`` (a NotImplementedError
 that is also an AttributeError, so ``from torch.distributed.checkpoint import X`` inside ``try/except ImportError``
 falls back as it does when torch lacks X).
 """
 from ..._unsupported import module_getattr as _module_getattr
-from . import api, default_planner, filesystem, metadata, planner, planner_helpers, storage, utils  # noqa: F401
+from . import (_nested_dict, _traverse, api, default_planner, filesystem, metadata, planner,  # noqa: F401
+               planner_helpers, state_dict_loader, state_dict_saver, storage, utils)
 from .api import CheckpointException
 from .default_planner import DefaultLoadPlanner, DefaultSavePlanner
 from .filesystem import FileSystemReader, FileSystemWriter
 from .metadata import (BytesStorageMetadata, ChunkStorageMetadata, Metadata, MetadataIndex, StorageMeta,
                        TensorProperties, TensorStorageMetadata)
 from .planner import LoadPlan, LoadPlanner, ReadItem, SavePlan, SavePlanner, WriteItem, WriteItemType
+from .state_dict_loader import load
+from .state_dict_saver import save
 from .storage import StorageReader, StorageWriter
 
 __all__ = ["default_planner", "metadata", "planner", "planner_helpers", "filesystem", "storage", "Metadata",
            "TensorStorageMetadata", "BytesStorageMetadata", "ChunkStorageMetadata", "MetadataIndex",
            "TensorProperties", "StorageMeta", "SavePlan", "LoadPlan", "WriteItem", "ReadItem", "WriteItemType",
            "SavePlanner", "LoadPlanner", "StorageWriter", "StorageReader", "FileSystemWriter", "FileSystemReader",
-           "DefaultSavePlanner", "DefaultLoadPlanner", "CheckpointException"]
+           "DefaultSavePlanner", "DefaultLoadPlanner", "CheckpointException", "save", "load"]
 __getattr__ = _module_getattr("torch.distributed.checkpoint")
