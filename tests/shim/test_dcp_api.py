@@ -158,22 +158,20 @@ _TWO_RANKS = textwrap.dedent("""
     import torch
     import torch.distributed as dist
     import torch.distributed.checkpoint as dcp
-    from torch.distributed.checkpoint.metadata import ChunkStorageMetadata, MetadataIndex
-    from torch.distributed.checkpoint.planner_helpers import _create_write_item_for_chunk  # noqa
     dist.init_process_group("gloo")
     rank = dist.get_rank()
     ckpt, mode = sys.argv[1], sys.argv[2]
     full = np.arange(24, dtype=np.float32).reshape(4, 6)
     if mode == "save":
         # replicated tensor "r" (both ranks plan it: written once), per-rank tensor and object
-        sd = {"r": torch.tensor(full), f"own{rank}": torch.full((2,), float(rank)), f"obj{rank}": {"rank": rank}}
+        sd = {"r": torch.tensor(full), f"own{rank}": torch.full((2,), float(rank)), f"obj{rank}": ["rank", rank]}
         dcp.save(sd, checkpoint_id=ckpt)
     else:
         sd = {"r": torch.zeros(4, 6), f"own{rank}": torch.zeros(2), f"obj{rank}": None}
         dcp.load(sd, checkpoint_id=ckpt)
         assert np.array_equal(sd["r"].numpy(), full), sd["r"]
         assert np.array_equal(sd[f"own{rank}"].numpy(), np.full((2,), float(rank), np.float32))
-        assert sd[f"obj{rank}"] == {"rank": rank}, sd
+        assert sd[f"obj{rank}"] == ["rank", rank], sd
     dist.barrier()
     dist.destroy_process_group()
     print("RANK_OK", rank)
