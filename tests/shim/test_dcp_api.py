@@ -207,3 +207,41 @@ def test_two_ranks_facade_save_real_torch_load_and_back(tmp_path):
     _run_two(tmp_path, a, "load", shim=False)
     _run_two(tmp_path, b, "save", shim=False)
     _run_two(tmp_path, b, "load", shim=True)
+
+
+def test_planner_extension_points_as_megatron_core_uses_them(tmp_path):
+    """megatron-core's MCoreSavePlanner overrides `transform_object` to write pre-serialized io.BytesIO values as
+    they are, and its MCoreLoadPlanner wraps `resolve_tensor`/`commit_tensor` through super()."""
+    import io
+
+    import torch
+    import torch.distributed.checkpoint as tdcp
+
+    import shim.torch as ft
+    import shim.torch.distributed.checkpoint as fdcp
+
+    class PassBytes(fdcp.DefaultSavePlanner):
+        def transform_object(self, write_item, obj):
+            return obj if isinstance(obj, io.BytesIO) else super().transform_object(write_item, obj)
+
+    class Wrapping(fdcp.DefaultLoadPlanner):
+        seen = 0
+
+        def resolve_tensor(self, read_item):
+            return super().resolve_tensor(read_item)
+
+        def commit_tensor(self, read_item, tensor):
+            Wrapping.seen += 1
+            return super().commit_tensor(read_item, tensor)
+
+    blob = io.BytesIO()
+    torch.save({"k": 3}, blob)  # serialized by the caller (megatron's ShardedObject path)
+    blob.seek(0)
+    fdcp.save({"w": ft.arange(6, dtype=ft.float32).reshape(2, 3), "obj": blob}, checkpoint_id=tmp_path,
+              planner=PassBytes(flatten_state_dict=False))
+    dest = {"w": torch.zeros(2, 3), "obj": None}
+    tdcp.load(dest, checkpoint_id=tmp_path)
+    assert dest["obj"] == {"k": 3} and dest["w"].tolist() == [[0, 1, 2], [3, 4, 5]]
+    back = {"w": ft.zeros(2, 3)}
+    fdcp.load(back, checkpoint_id=tmp_path, planner=Wrapping())
+    assert Wrapping.seen == 1 and back["w"].tolist() == [[0, 1, 2], [3, 4, 5]]

@@ -32,17 +32,6 @@ def _is_tensor(value) -> bool:
     return isinstance(value, _torch().Tensor)
 
 
-def _write_items_for(fqn: str, value) -> list:
-    """torch's rule for one flattened entry: an object with ``__create_write_items__`` makes its own items; a tensor
-    is one TENSOR item (its whole box); anything else one BYTE_IO item (``torch.save`` of the object)."""
-    if hasattr(value, "__create_write_items__"):
-        return list(value.__create_write_items__(fqn, value))
-    if _is_tensor(value):
-        item = planner_helpers._create_write_item_for_chunk(fqn, value, [0] * value.dim(), value.shape)
-        return [dataclasses.replace(item, type=WriteItemType.TENSOR)]
-    return [planner_helpers._create_write_item_for_bytesio(fqn)]
-
-
 class DefaultSavePlanner(SavePlanner):
     """torch's default save planner: every tensor of the (flattened) state dict is one TENSOR item, every other
     value one BYTE_IO item (``torch.save`` of it).
@@ -73,7 +62,8 @@ class DefaultSavePlanner(SavePlanner):
         self.state_dict, self.storage_meta, self.is_coordinator = state_dict, storage_meta, is_coordinator
 
     def create_local_plan(self) -> SavePlan:
-        items = [item for fqn, value in self.state_dict.items() for item in _write_items_for(fqn, value)]
+        items = [item for fqn, value in self.state_dict.items()
+                 for item in planner_helpers._create_write_items(fqn, value)]
         plan = SavePlan(items, planner_data=self.mappings if self.flatten_state_dict else None)
         self.plan = plan
         return plan
@@ -103,24 +93,28 @@ class DefaultSavePlanner(SavePlanner):
         return new_plan
 
     def resolve_data(self, write_item: WriteItem):
-        """The item's data: for a tensor item the box ``tensor_data.chunk`` of the state dict's tensor (the whole
-        tensor for a TENSOR item), for a byte item an ``io.BytesIO`` with ``torch.save`` of the value."""
-        value = self.lookup_object(write_item.index)
-        if write_item.type == WriteItemType.BYTE_IO:
-            buf = io.BytesIO()
-            _torch().save(value, buf)
-            buf.seek(0)
-            return buf
-        if hasattr(value, "__get_tensor_shard__"):
-            return value.__get_tensor_shard__(write_item.index)
-        return value.detach()
+        """The item's data: ``transform_object(write_item, lookup_object(index))`` (torch's extension points)."""
+        return self.transform_object(write_item, self.lookup_object(write_item.index))
 
     def lookup_object(self, index: MetadataIndex):
-        """The state dict's value for ``index.fqn``. Raises KeyError naming the key."""
+        """The state dict's value for ``index.fqn`` (an object with ``__get_tensor_shard__`` gives its shard).
+        Raises KeyError naming the key."""
         try:
-            return self.state_dict[index.fqn]
+            value = self.state_dict[index.fqn]
         except KeyError:
             raise KeyError(f"DefaultSavePlanner: no {index.fqn!r} in the state dict") from None
+        if hasattr(value, "__get_tensor_shard__"):
+            return value.__get_tensor_shard__(index)
+        return value
+
+    def transform_object(self, write_item: WriteItem, obj):
+        """A byte item's object becomes an ``io.BytesIO`` holding ``torch.save(obj)``; a tensor is detached."""
+        if write_item.type == WriteItemType.BYTE_IO:
+            buf = io.BytesIO()
+            _torch().save(obj, buf)
+            buf.seek(0)
+            return buf
+        return obj.detach()
 
 
 class DefaultLoadPlanner(LoadPlanner):
@@ -203,11 +197,23 @@ class DefaultLoadPlanner(LoadPlanner):
         return tuple(slice(int(o), int(o) + int(n)) for o, n in zip(read_item.dest_offsets, read_item.lengths))
 
     def resolve_tensor(self, read_item: ReadItem):
-        dest = self.state_dict[read_item.dest_index.fqn]
-        return dest.detach()[self._box(read_item)].clone()
+        """``transform_tensor(read_item, lookup_tensor(dest_index))``: a copy of the destination's box."""
+        return self.transform_tensor(read_item, self.lookup_tensor(read_item.dest_index))
+
+    def lookup_tensor(self, index: MetadataIndex):
+        """The state dict's tensor for ``index.fqn``. Raises KeyError naming the key."""
+        try:
+            return self.state_dict[index.fqn]
+        except KeyError:
+            raise KeyError(f"DefaultLoadPlanner: no {index.fqn!r} in the state dict") from None
+
+    def transform_tensor(self, read_item: ReadItem, tensor):
+        """The box ``dest_offsets``/``lengths`` of `tensor`, detached and copied (see the class docstring)."""
+        return tensor.detach()[self._box(read_item)].clone()
 
     def commit_tensor(self, read_item: ReadItem, tensor) -> None:
-        dest = self.state_dict[read_item.dest_index.fqn]
+        """Writes the filled box back into the destination tensor (cast to its dtype)."""
+        dest = self.lookup_tensor(read_item.dest_index)
         with _torch().no_grad():
             if dest.dim() == 0:
                 dest.copy_(tensor.to(dest.dtype))
