@@ -132,6 +132,8 @@ def test_facade_roundtrip_and_errors(tmp_path):
     import shim.torch.distributed.checkpoint as fdcp
 
     vals = _values()
+    with pytest.warns(UserWarning, match="assuming the intent is to save in a single process"):
+        fdcp.save({"x": ft.zeros(1)}, checkpoint_id=tmp_path / "warned")
     fdcp.save(_nested(ft, vals), checkpoint_id=tmp_path, no_dist=True)
     dest = _zeros_like(ft, _nested(ft, vals))
     fdcp.load(dest, checkpoint_id=tmp_path, no_dist=True)

@@ -44,7 +44,7 @@ def load(state_dict: dict, *, checkpoint_id: Optional[Union[str, os.PathLike]] =
     planner = DefaultLoadPlanner() if planner is None else planner
     stateful = {k: v for k, v in state_dict.items() if _is_stateful(v)}
     to_load = {k: (v.state_dict() if k in stateful else v) for k, v in state_dict.items()}
-    dist = _DistWrapper(process_group, _use_dist(no_dist), 0)
+    dist = _DistWrapper(process_group, _use_dist(no_dist, "load"), 0)
 
     def local_step():
         metadata = reader.read_metadata()

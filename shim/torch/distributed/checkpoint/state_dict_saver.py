@@ -10,6 +10,7 @@ case (no collectives).
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Optional, Union
 
 from ..._unsupported import module_getattr as _module_getattr
@@ -20,10 +21,17 @@ from .utils import _DistWrapper
 __all__ = ["save"]
 
 
-def _use_dist(no_dist: bool) -> bool:
+def _use_dist(no_dist: bool, what: str) -> bool:
+    """Whether to run over the process group; like torch, warns when falling back to one process unasked."""
     from ... import distributed  # the facade's torch.distributed, at call time
 
-    return not no_dist and distributed.is_available() and distributed.is_initialized()
+    if no_dist:
+        return False
+    if distributed.is_available() and distributed.is_initialized():
+        return True
+    warnings.warn(f"torch.distributed is disabled, unavailable or uninitialized, assuming the intent is to {what} "
+                  f"in a single process.", stacklevel=3)
+    return False
 
 
 def _is_stateful(value: Any) -> bool:
@@ -69,7 +77,7 @@ def save(state_dict: dict, *, checkpoint_id: Optional[Union[str, os.PathLike]] =
     writer = _storage(storage_writer, checkpoint_id, FileSystemWriter, "save")
     planner = DefaultSavePlanner() if planner is None else planner
     state_dict = {k: (v.state_dict() if _is_stateful(v) else v) for k, v in state_dict.items()}
-    dist = _DistWrapper(process_group, _use_dist(no_dist), 0)
+    dist = _DistWrapper(process_group, _use_dist(no_dist, "save"), 0)
     global_metadata = None
 
     def local_step():
