@@ -139,6 +139,10 @@ def test_facade_roundtrip_and_errors(tmp_path):
     fdcp.load(dest, checkpoint_id=tmp_path, no_dist=True)
     _assert_loaded(dest, vals)
 
+    again = _zeros_like(ft, _nested(ft, vals))
+    with pytest.warns(FutureWarning, match="load_state_dict"):
+        fdcp.load_state_dict(again, fdcp.FileSystemReader(tmp_path), no_dist=True)
+    _assert_loaded(again, vals)
     with pytest.raises(fdcp.CheckpointException, match="Missing key in checkpoint state_dict: other"):
         fdcp.load({"other": ft.zeros(2)}, checkpoint_id=tmp_path)
     partial = {"model": {"w": ft.zeros(4, 6)}, "other": ft.zeros(2)}

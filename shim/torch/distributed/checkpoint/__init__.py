@@ -13,7 +13,8 @@ Modules at torch's names:
 - ``api`` (``CheckpointException``, ``_wrap_exception``) and ``utils._DistWrapper``: failures on any rank raised
   on every rank; ``planner_helpers`` (write items, resharding read items ``create_read_items_for_chunk_list``);
   ``default_planner.create_default_global_save_plan``.
-- ``save``/``load`` (``state_dict_saver``/``state_dict_loader``) with ``DefaultSavePlanner``/``DefaultLoadPlanner``,
+- ``save``/``load`` (``state_dict_saver``/``state_dict_loader``; and torch's deprecated ``save_state_dict``/
+  ``load_state_dict``) with ``DefaultSavePlanner``/``DefaultLoadPlanner``,
   in one process (``no_dist``, or no process group) or over a process group (each rank its items, the coordinator
   ``.metadata``). megatron-core's ``torch_dist`` checkpoints are written and read through this package by the megatron
 patch ``torch_dist_strategies_without_dcp`` (megatron_patches/torch_dist_strategy.py), and the parity tool reads
@@ -30,13 +31,14 @@ from .filesystem import FileSystemReader, FileSystemWriter
 from .metadata import (BytesStorageMetadata, ChunkStorageMetadata, Metadata, MetadataIndex, StorageMeta,
                        TensorProperties, TensorStorageMetadata)
 from .planner import LoadPlan, LoadPlanner, ReadItem, SavePlan, SavePlanner, WriteItem, WriteItemType
-from .state_dict_loader import load
-from .state_dict_saver import save
+from .state_dict_loader import load, load_state_dict
+from .state_dict_saver import save, save_state_dict
 from .storage import StorageReader, StorageWriter
 
 __all__ = ["default_planner", "metadata", "planner", "planner_helpers", "filesystem", "storage", "Metadata",
            "TensorStorageMetadata", "BytesStorageMetadata", "ChunkStorageMetadata", "MetadataIndex",
            "TensorProperties", "StorageMeta", "SavePlan", "LoadPlan", "WriteItem", "ReadItem", "WriteItemType",
            "SavePlanner", "LoadPlanner", "StorageWriter", "StorageReader", "FileSystemWriter", "FileSystemReader",
-           "DefaultSavePlanner", "DefaultLoadPlanner", "CheckpointException", "save", "load"]
+           "DefaultSavePlanner", "DefaultLoadPlanner", "CheckpointException", "save", "load",
+           "save_state_dict", "load_state_dict"]
 __getattr__ = _module_getattr("torch.distributed.checkpoint")

@@ -9,6 +9,7 @@ is raised on every rank as ``CheckpointException``. Without an initialized proce
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Optional, Union
 
 from ..._unsupported import module_getattr as _module_getattr
@@ -17,7 +18,7 @@ from .filesystem import FileSystemReader
 from .state_dict_saver import _is_stateful, _storage, _use_dist
 from .utils import _DistWrapper
 
-__all__ = ["load"]
+__all__ = ["load", "load_state_dict"]
 
 
 def load(state_dict: dict, *, checkpoint_id: Optional[Union[str, os.PathLike]] = None, storage_reader=None,
@@ -41,14 +42,26 @@ def load(state_dict: dict, *, checkpoint_id: Optional[Union[str, os.PathLike]] =
         raise TypeError(f"torch.distributed.checkpoint.load: state_dict must be a dict, got "
                         f"{type(state_dict).__name__}")
     reader = _storage(storage_reader, checkpoint_id, FileSystemReader, "load")
-    planner = DefaultLoadPlanner() if planner is None else planner
     stateful = {k: v for k, v in state_dict.items() if _is_stateful(v)}
     to_load = {k: (v.state_dict() if k in stateful else v) for k, v in state_dict.items()}
-    dist = _DistWrapper(process_group, _use_dist(no_dist, "load"), 0)
+    _load_state_dict(to_load, reader, process_group, 0, not _use_dist(no_dist, "load"), planner)
+    for key, obj in stateful.items():
+        obj.load_state_dict(to_load[key])
+    for key, value in to_load.items():
+        if key not in stateful:
+            state_dict[key] = value
+
+
+def _load_state_dict(state_dict: dict, reader, process_group, coordinator_rank: int, no_dist: bool,
+                     planner) -> None:
+    """The load protocol (module docstring) into `state_dict` in place, with `coordinator_rank` of
+    `process_group` planning; `no_dist` True: this process alone."""
+    planner = DefaultLoadPlanner() if planner is None else planner
+    dist = _DistWrapper(process_group, not no_dist, coordinator_rank)
 
     def local_step():
         metadata = reader.read_metadata()
-        planner.set_up_planner(to_load, metadata, dist.is_coordinator)
+        planner.set_up_planner(state_dict, metadata, dist.is_coordinator)
         reader.set_up_storage_reader(metadata, dist.is_coordinator)
         return reader.prepare_local_plan(planner.create_local_plan())
 
@@ -61,11 +74,18 @@ def load(state_dict: dict, *, checkpoint_id: Optional[Union[str, os.PathLike]] =
         reader.read_data(planner.finish_plan(central_plan), planner).wait()
 
     dist.all_gather("read", read_data)
-    for key, obj in stateful.items():
-        obj.load_state_dict(to_load[key])
-    for key, value in to_load.items():
-        if key not in stateful:
-            state_dict[key] = value
+
+
+def load_state_dict(state_dict: dict, storage_reader, process_group=None, coordinator_rank: int = 0,
+                    no_dist: bool = False, planner=None) -> None:
+    """torch's deprecated form of :func:`load` (megatron-core's ``torch_dist`` strategy calls it): loads into
+    `state_dict` in place through `storage_reader` (reset first), `coordinator_rank` of `process_group` planning,
+    ``no_dist`` True for this process alone (no fallback: without it a process group must be initialized).
+    ``Stateful`` values are not unwrapped (as in torch). Warns FutureWarning as torch does."""
+    warnings.warn("`load_state_dict` is deprecated and will be removed in future versions. Please use `load` "
+                  "instead.", FutureWarning, stacklevel=2)
+    storage_reader.reset()
+    _load_state_dict(state_dict, storage_reader, process_group, coordinator_rank, no_dist, planner)
 
 
 __getattr__ = _module_getattr("torch.distributed.checkpoint.state_dict_loader")

@@ -18,7 +18,7 @@ from .default_planner import DefaultSavePlanner
 from .filesystem import FileSystemWriter
 from .utils import _DistWrapper
 
-__all__ = ["save"]
+__all__ = ["save", "save_state_dict"]
 
 
 def _use_dist(no_dist: bool, what: str) -> bool:
@@ -75,9 +75,17 @@ def save(state_dict: dict, *, checkpoint_id: Optional[Union[str, os.PathLike]] =
         raise TypeError(f"torch.distributed.checkpoint.save: state_dict must be a dict, got "
                         f"{type(state_dict).__name__}")
     writer = _storage(storage_writer, checkpoint_id, FileSystemWriter, "save")
-    planner = DefaultSavePlanner() if planner is None else planner
     state_dict = {k: (v.state_dict() if _is_stateful(v) else v) for k, v in state_dict.items()}
-    dist = _DistWrapper(process_group, _use_dist(no_dist, "save"), 0)
+    return _save_state_dict(state_dict, writer, process_group, 0, not _use_dist(no_dist, "save"), planner,
+                            use_collectives)
+
+
+def _save_state_dict(state_dict: dict, writer, process_group, coordinator_rank: int, no_dist: bool, planner,
+                     use_collectives: bool = True):
+    """The save protocol (module docstring), `coordinator_rank` of `process_group` coordinating; `no_dist` True:
+    this process alone. Returns the checkpoint's ``Metadata``."""
+    planner = DefaultSavePlanner() if planner is None else planner
+    dist = _DistWrapper(process_group, not no_dist, coordinator_rank)
     global_metadata = None
 
     def local_step():
@@ -101,6 +109,17 @@ def save(state_dict: dict, *, checkpoint_id: Optional[Union[str, os.PathLike]] =
         return global_metadata
 
     return dist.all_reduce("write", write_data, finish)
+
+
+def save_state_dict(state_dict: dict, storage_writer, process_group=None, coordinator_rank: int = 0,
+                    no_dist: bool = False, planner=None):
+    """torch's deprecated form of :func:`save`: saves through `storage_writer` (reset first), `coordinator_rank` of
+    `process_group` coordinating, ``no_dist`` True for this process alone. Returns the ``Metadata``. Warns
+    FutureWarning as torch does."""
+    warnings.warn("`save_state_dict` is deprecated and will be removed in future versions.Please use `save` "
+                  "instead.", FutureWarning, stacklevel=2)
+    storage_writer.reset()
+    return _save_state_dict(state_dict, storage_writer, process_group, coordinator_rank, no_dist, planner)
 
 
 __getattr__ = _module_getattr("torch.distributed.checkpoint.state_dict_saver")
