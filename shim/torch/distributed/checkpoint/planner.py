@@ -19,8 +19,8 @@ from typing import Any, Optional
 from ..._unsupported import module_getattr as _module_getattr
 from .metadata import ChunkStorageMetadata, MetadataIndex, TensorProperties
 
-__all__ = ["SavePlanner", "LoadPlanner", "WriteItemType", "LoadItemType", "BytesIOWriteData", "TensorWriteData", "WriteItem", "ReadItem",
-           "SavePlan", "LoadPlan"]
+__all__ = ["SavePlanner", "LoadPlanner", "WriteItemType", "LoadItemType", "BytesIOWriteData", "TensorWriteData",
+           "WriteItem", "ReadItem", "SavePlan", "LoadPlan"]
 
 
 class WriteItemType(Enum):
