@@ -100,10 +100,11 @@ def test_unknown_memory_format_encoding_is_an_error():
 def test_unimplemented_dcp_names_still_raise():
     from shim.torch.distributed.checkpoint import filesystem, planner
 
-    with pytest.raises(NotImplementedError, match="torch.distributed.checkpoint.filesystem.FileSystemReader"):
-        filesystem.FileSystemReader
-    with pytest.raises(NotImplementedError, match="torch.distributed.checkpoint.planner.SavePlanner"):
-        planner.SavePlanner
+    with pytest.raises(NotImplementedError,
+                       match=r"torch\.distributed\.checkpoint\.filesystem\.FileSystem is not implemented"):
+        filesystem.FileSystem
+    with pytest.raises(NotImplementedError, match="torch.distributed.checkpoint.planner.no_such_name"):
+        planner.no_such_name
 
 
 # ------------------------------------------------------------------------------------------------ planning

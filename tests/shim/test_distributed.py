@@ -139,7 +139,7 @@ def test_checkpoint_names_exist_but_refuse_use():
     with pytest.raises(NotImplementedError, match="default_planner.DefaultLoadPlanner is not implemented"):
         default_planner.DefaultLoadPlanner()
     with pytest.raises(ImportError):  # megatron-core's try/except ImportError fallbacks must trigger
-        exec("from shim.torch.distributed.checkpoint import FileSystemWriter")
+        exec("from shim.torch.distributed.checkpoint import async_save")
     with pytest.raises(NotImplementedError, match="torch.distributed.checkpoint.save is not implemented"):
         dcp.save
     with pytest.raises(ImportError):

@@ -1,32 +1,44 @@
-"""``torch.distributed.checkpoint`` (DCP): the on-disk format, written and read by the facade; DCP's public
-save/load API is **not implemented yet**.
+"""``torch.distributed.checkpoint`` (DCP): torch's API over the on-disk format the facade writes and reads.
 
-The format has one home, this package, at torch's module names:
+Modules at torch's names:
 - ``metadata`` (``Metadata``, ``TensorStorageMetadata``, ``BytesStorageMetadata``, ``ChunkStorageMetadata``,
   ``MetadataIndex``, ``TensorProperties``, ``StorageMeta``), ``planner`` (``SavePlan``, ``WriteItem``,
   ``WriteItemType``, ``TensorWriteData``, ``ReadItem``, ``LoadPlan``, ...), ``storage.WriteResult`` and
   ``filesystem._StorageInfo``: the classes pickled in a ``.metadata`` file, with torch 2.13's names, fields and
   pickled state, so a ``.metadata`` written under the shim unpickles on real torch and real torch's unpickles here.
-- ``filesystem``: the file layout (``__<rank>_<n>.distcp`` data files, ``.metadata``) and the private writer and
-  reader the public API will be built on; ``planner_helpers``: write items and resharding read items
-  (``create_read_items_for_chunk_list``); ``default_planner.create_default_global_save_plan``: every rank's plan
-  into the checkpoint's ``Metadata``.
-- ``default_planner.DefaultSavePlanner``/``DefaultLoadPlanner`` names (``import megatron.core.optimizer`` needs them
-  at module level); constructing a planner raises ``NotImplementedError`` naming it.
-megatron-core's ``torch_dist`` checkpoints (``dist_checkpointing.save``/``load``) are written and read through this
-package by the megatron patch ``torch_dist_strategies_without_dcp`` (megatron_patches/torch_dist_strategy.py), and
-the parity tool reads them through it under the shim. Every other attribute (``save``, ``load``,
-``FileSystemReader``, ``FileSystemWriter``, planners, ...) raises the facade's ``UnsupportedAPI`` (a
-NotImplementedError that is also an AttributeError, so ``from torch.distributed.checkpoint import X`` inside
-``try/except ImportError`` falls back as it does when torch lacks X).
+- ``planner.SavePlanner``/``LoadPlanner`` and ``storage.StorageWriter``/``StorageReader``: torch's abstract
+  interfaces; ``filesystem.FileSystemWriter``/``FileSystemReader``: their file-system implementations (the file
+  layout: ``__<rank>_<n>.distcp`` data files and ``.metadata``; see ``filesystem``), subclassable as megatron-core's
+  ``FileSystemWriterAsync`` does; ``filesystem._write_item`` with torch 2.13's signature.
+- ``api`` (``CheckpointException``, ``_wrap_exception``) and ``utils._DistWrapper``: failures on any rank raised
+  on every rank; ``planner_helpers`` (write items, resharding read items ``create_read_items_for_chunk_list``);
+  ``default_planner.create_default_global_save_plan``.
+- ``save``/``load`` (``state_dict_saver``/``state_dict_loader``; and torch's deprecated ``save_state_dict``/
+  ``load_state_dict``) with ``DefaultSavePlanner``/``DefaultLoadPlanner``,
+  in one process (``no_dist``, or no process group) or over a process group (each rank its items, the coordinator
+  ``.metadata``). megatron-core's ``torch_dist`` checkpoints are written and read through this package by the megatron
+patch ``torch_dist_strategies_without_dcp`` (megatron_patches/torch_dist_strategy.py), and the parity tool reads
+them through it under the shim. Any other attribute raises the facade's ``UnsupportedAPI`` (a NotImplementedError
+that is also an AttributeError, so ``from torch.distributed.checkpoint import X`` inside ``try/except ImportError``
+falls back as it does when torch lacks X).
 """
 from ..._unsupported import module_getattr as _module_getattr
-from . import default_planner, filesystem, metadata, planner, planner_helpers, storage  # noqa: F401
+from . import (_nested_dict, _traverse, api, default_planner, filesystem, metadata, planner,  # noqa: F401
+               planner_helpers, state_dict_loader, state_dict_saver, storage, utils)
+from .api import CheckpointException
+from .default_planner import DefaultLoadPlanner, DefaultSavePlanner
+from .filesystem import FileSystemReader, FileSystemWriter
 from .metadata import (BytesStorageMetadata, ChunkStorageMetadata, Metadata, MetadataIndex, StorageMeta,
                        TensorProperties, TensorStorageMetadata)
-from .planner import LoadPlan, ReadItem, SavePlan, WriteItem, WriteItemType
+from .planner import LoadPlan, LoadPlanner, ReadItem, SavePlan, SavePlanner, WriteItem, WriteItemType
+from .state_dict_loader import load, load_state_dict
+from .state_dict_saver import save, save_state_dict
+from .storage import StorageReader, StorageWriter
 
 __all__ = ["default_planner", "metadata", "planner", "planner_helpers", "filesystem", "storage", "Metadata",
            "TensorStorageMetadata", "BytesStorageMetadata", "ChunkStorageMetadata", "MetadataIndex",
-           "TensorProperties", "StorageMeta", "SavePlan", "LoadPlan", "WriteItem", "ReadItem", "WriteItemType"]
+           "TensorProperties", "StorageMeta", "SavePlan", "LoadPlan", "WriteItem", "ReadItem", "WriteItemType",
+           "SavePlanner", "LoadPlanner", "StorageWriter", "StorageReader", "FileSystemWriter", "FileSystemReader",
+           "DefaultSavePlanner", "DefaultLoadPlanner", "CheckpointException", "save", "load",
+           "save_state_dict", "load_state_dict"]
 __getattr__ = _module_getattr("torch.distributed.checkpoint")

@@ -14,35 +14,50 @@ here loads on real torch and the reverse):
   ``torch.float32``, ``torch.serialization._get_layout``, ...): the facade's pickler writes its classes under
   torch's names and its unpickler maps torch's names back to the facade's classes.
 
-What exists: the private building blocks the DCP API will be built on — :func:`_write_item` (one item into an
-open data file), :func:`_write_data_file` (a rank's file), :func:`_write_metadata` (``.metadata`` from the global
-metadata and every rank's write results), :func:`_read_metadata`, :class:`_ItemReader` (items by index) and
-:func:`_read_box` (a box of a tensor assembled from the saved chunks that overlap it: resharding).
-megatron-core's ``torch_dist`` checkpoints are saved and loaded with them by the megatron patch
-``torch_dist_strategies_without_dcp`` (megatron_patches/torch_dist_strategy.py). ``FileSystemReader``,
-``FileSystemWriter`` and every other torch name raise the facade's ``UnsupportedAPI`` (not implemented yet).
+The API: :class:`FileSystemWriter`/:class:`FileSystemReader` (torch's ``StorageWriter``/``StorageReader`` for a
+local directory, torch 2.13's constructors; subclassable as megatron-core's ``FileSystemWriterAsync`` does) and
+:func:`_write_item` (torch 2.13's signature). Private building blocks: :func:`_write_data_file` (a rank's file),
+:func:`_write_metadata` (``.metadata`` from the global metadata and every rank's write results),
+:func:`_read_metadata`, :class:`_ItemReader` (items by index) and :func:`_read_box` (a box of a tensor assembled
+from the saved chunks that overlap it: resharding). megatron-core's ``torch_dist`` checkpoints are saved and loaded
+with them by the megatron patch ``torch_dist_strategies_without_dcp`` (megatron_patches/torch_dist_strategy.py).
+DCP stream transforms (``_extensions``) and the SAFETENSORS serialization format are not implemented
+(NotImplementedError); every other torch name raises the facade's ``UnsupportedAPI``.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import pickle
+import uuid
+import warnings
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from ... import serialization as _serialization
 from ..._unsupported import module_getattr as _module_getattr
-from .metadata import ChunkStorageMetadata, Metadata, MetadataIndex, TensorStorageMetadata
-from .planner import WriteItem, WriteItemType
+from .metadata import ChunkStorageMetadata, Metadata, MetadataIndex, StorageMeta, TensorStorageMetadata
+from .planner import LoadItemType, LoadPlan, LoadPlanner, SavePlan, SavePlanner, WriteItem, WriteItemType
 from .planner_helpers import create_read_items_for_chunk_list
-from .storage import WriteResult
+from .storage import StorageReader, StorageWriter, WriteResult
 
-__all__ = ["DEFAULT_SUFFIX"]
+__all__ = ["FileSystemWriter", "FileSystemReader", "SerializationFormat"]
 
 DEFAULT_SUFFIX = ".distcp"
 METADATA_FILE = ".metadata"  # torch's name for it in FileSystemWriter/Reader
 PICKLE_PROTOCOL = 2
+CURRENT_DCP_VERSION = "1.0.0"  # what torch 2.13's FileSystemWriter.finish stamps into Metadata.version
+
+
+@dataclass
+class _StoragePrefix:
+    """A rank's data-file name prefix (``__<rank>_``), set by ``FileSystemWriter.prepare_global_plan`` as the
+    rank's ``SavePlan.storage_data``."""
+
+    prefix: str
 
 
 @dataclass
@@ -60,45 +75,90 @@ class _StorageInfo:
 
 
 # ------------------------------------------------------------------------------------------------ writing
-def _write_item(stream, data: Any, write_item: WriteItem, storage_key: str) -> WriteResult:
+class SerializationFormat(Enum):
+    """How a tensor item is encoded in a data file (torch's names and values). Only ``TORCH_SAVE`` (a
+    ``torch.save`` archive per item, the default) is implemented."""
+
+    TORCH_SAVE = "torch_save"
+    SAFETENSORS = "safetensors"
+
+
+class _NonClosingStream(io.RawIOBase):
+    """Writes through to the data file; ``close()`` ends this item only (the file stays open)."""
+
+    def __init__(self, raw) -> None:
+        super().__init__()
+        self._raw = raw
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        return self._raw.write(b)
+
+
+class _StorageWriterTransforms:
+    """The stream transforms applied to each written item (torch's experimental ``_extensions``). None are
+    implemented: with no extensions an item is written as is (no transform descriptors in the metadata)."""
+
+    def __init__(self, extensions: Optional[Sequence] = None) -> None:
+        if extensions:
+            raise NotImplementedError("torch.distributed.checkpoint.filesystem.FileSystemWriter(_extensions=...) "
+                                      "(DCP stream transforms) is not implemented by the shim")
+        self.extensions = []
+
+    def transform_save_stream(self, write_item: WriteItem, raw_stream) -> tuple:
+        """``(stream to write the item into, transform descriptors)``: the data file itself, no descriptors."""
+        return _NonClosingStream(raw_stream), []
+
+
+def _write_item(transforms: _StorageWriterTransforms, stream, data: Any, write_item: WriteItem, storage_key: str,
+                serialization_format: SerializationFormat = SerializationFormat.TORCH_SAVE) -> WriteResult:
     """Append one item to the open binary `stream` (the data file named `storage_key`, relative to the checkpoint
-    directory) and say where it went.
+    directory) and say where it went (torch 2.13's signature; megatron-core's ``FileSystemWriterAsync`` calls it).
 
     Args:
+        transforms: the writer's stream transforms (none implemented, see :class:`_StorageWriterTransforms`).
         data: for a SHARD/TENSOR item a facade tensor, saved with ``torch.save`` as a compact copy (``torch.save``
-            of a view would write the whole storage it views); for a BYTE_IO item ``bytes`` or an ``io.BytesIO``,
+            of a view would write the whole storage it views); for a BYTE_IO item an ``io.BytesIO`` (or ``bytes``),
             written raw.
+        serialization_format: only ``SerializationFormat.TORCH_SAVE``.
     Raises:
-        TypeError: `data` does not fit the item's type.
+        TypeError: `data` does not fit the item's type. NotImplementedError: another serialization format.
     """
+    if serialization_format != SerializationFormat.TORCH_SAVE:
+        raise NotImplementedError(f"torch.distributed.checkpoint.filesystem: serialization_format="
+                                  f"{serialization_format} is not implemented by the shim (only TORCH_SAVE)")
     offset = stream.tell()
+    out, descriptors = transforms.transform_save_stream(write_item, stream)
     if write_item.type == WriteItemType.BYTE_IO:
         if isinstance(data, io.BytesIO):
-            data = data.getvalue()
+            data = data.getbuffer()
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"DCP write: byte item {write_item.index.fqn!r} needs bytes or io.BytesIO, got "
                             f"{type(data).__name__}")
-        stream.write(data)
+        out.write(data)
     else:
         if not hasattr(data, "shape"):
             raise TypeError(f"DCP write: tensor item {write_item.index.fqn!r} needs a tensor, got "
                             f"{type(data).__name__}")
         buf = io.BytesIO()
         _serialization.save(data.detach().clone(), buf)
-        stream.write(buf.getvalue())
+        out.write(buf.getbuffer())
+    out.close()
     length = stream.tell() - offset
     return WriteResult(index=write_item.index, size_in_bytes=length,
-                       storage_data=_StorageInfo(storage_key, offset, length))
+                       storage_data=_StorageInfo(storage_key, offset, length, descriptors or None))
 
 
 def _write_data_file(checkpoint_dir: Union[str, os.PathLike], file_name: str,
                      items: Iterable[tuple]) -> list:
     """Write ``<checkpoint_dir>/<file_name>`` from `items` (``(WriteItem, data)`` pairs, see :func:`_write_item`),
     flushed to disk; returns the ``WriteResult`` of every item in order. Raises OSError from the file system."""
-    results = []
+    results, transforms = [], _StorageWriterTransforms()
     with open(Path(checkpoint_dir) / file_name, "wb") as stream:
         for write_item, data in items:
-            results.append(_write_item(stream, data, write_item, file_name))
+            results.append(_write_item(transforms, stream, data, write_item, file_name))
         stream.flush()
         os.fsync(stream.fileno())
     return results
@@ -229,6 +289,224 @@ def _read_global_tensor(reader: _ItemReader, fqn: str, storage_md: TensorStorage
     if covered != out.numel():
         raise ValueError(f"{reader.dir}: the chunks of {fqn!r} cover {covered} of {out.numel()} elements")
     return out
+
+
+# ------------------------------------------------------------------------------------------------ the API
+def _future(value):
+    from ...futures import Future  # the facade's torch.futures, at call time
+
+    fut = Future()
+    fut.set_result(value)
+    return fut
+
+
+def _validate_path(checkpoint_id) -> bool:
+    """torch's rule: a Path, or a str with no ``://`` whose existing parent is writable."""
+    if isinstance(checkpoint_id, Path):
+        return True
+    if "://" in str(checkpoint_id):
+        return False
+    return any(p.exists() and os.access(p, os.W_OK) for p in Path(checkpoint_id).parents)
+
+
+class FileSystemWriter(StorageWriter):
+    """torch's ``FileSystemWriter``: writes a DCP checkpoint into the directory `path` (created if missing) in the
+    layout of the module docstring. Constructor arguments as torch 2.13's.
+
+    ``single_file_per_rank`` (default True): each rank's items go to ``__<rank>_0.distcp``; False: one file per item
+    (``__<rank>_<n>.distcp``). ``sync_files``: fsync every data file and ``.metadata``. ``thread_count`` and
+    ``per_thread_copy_ahead`` are kept as attributes (megatron-core's async writer reads ``thread_count``); this
+    writer writes in the calling thread. ``overwrite`` False: refuse a directory that already has ``.metadata``
+    (RuntimeError); True warns as torch does. ``cache_staged_state_dict`` True, ``_extensions`` and a
+    ``serialization_format`` other than TORCH_SAVE raise NotImplementedError.
+    """
+
+    def __init__(self, path: Union[str, os.PathLike], single_file_per_rank: bool = True, sync_files: bool = True,
+                 thread_count: int = 1, per_thread_copy_ahead: int = 10_000_000,
+                 cache_staged_state_dict: bool = False, overwrite: bool = True, _extensions: Optional[Sequence] = None,
+                 serialization_format: SerializationFormat = SerializationFormat.TORCH_SAVE) -> None:
+        if cache_staged_state_dict:
+            raise NotImplementedError("torch.distributed.checkpoint.FileSystemWriter(cache_staged_state_dict=True) "
+                                      "is not implemented by the shim")
+        if serialization_format != SerializationFormat.TORCH_SAVE:
+            raise NotImplementedError(f"torch.distributed.checkpoint.FileSystemWriter(serialization_format="
+                                      f"{serialization_format}) is not implemented by the shim (only TORCH_SAVE)")
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"FileSystemWriter: path must be a str or os.PathLike, got {type(path).__name__}")
+        self.path = Path(path)
+        self.single_file_per_rank, self.sync_files = single_file_per_rank, sync_files
+        self.thread_count, self.per_thread_copy_ahead = thread_count, per_thread_copy_ahead
+        self.overwrite, self.serialization_format = overwrite, serialization_format
+        self.transforms = _StorageWriterTransforms(_extensions)
+        self.save_id = uuid.uuid4().hex
+        self.rank, self.use_collectives = None, True
+
+    def reset(self, checkpoint_id: Optional[Union[str, os.PathLike]] = None) -> None:
+        """A new save (new ``save_id``), into `checkpoint_id` when given."""
+        if checkpoint_id:
+            self.path = Path(checkpoint_id)
+        self.save_id = uuid.uuid4().hex
+
+    def set_up_storage_writer(self, is_coordinator: bool, *args: Any, **kwargs: Any) -> None:
+        """Keeps ``rank`` and ``use_collectives`` (False: every rank writes ``__<rank>.metadata`` itself) from
+        `kwargs`, as torch does."""
+        self.rank = kwargs.get("rank")
+        self.use_collectives = kwargs.get("use_collectives", True)
+
+    def _metadata_path(self) -> Path:
+        if not self.use_collectives and self.rank is not None:
+            return self.path / f"__{self.rank}{METADATA_FILE}"
+        return self.path / METADATA_FILE
+
+    def prepare_local_plan(self, plan: SavePlan) -> SavePlan:
+        """Creates the checkpoint directory; refuses (RuntimeError) or warns about an existing checkpoint there
+        (see ``overwrite``). Returns `plan` unchanged."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        if (self.path / METADATA_FILE).exists() or (self.path / f"__0{METADATA_FILE}").exists():
+            if not self.overwrite:
+                raise RuntimeError(f"Checkpoint already exists and self.overwrite={self.overwrite}.")
+            warnings.warn(f"Detected an existing checkpoint in {self.path}, overwriting since "
+                          f"self.overwrite={self.overwrite}.", stacklevel=2)
+        return plan
+
+    def prepare_global_plan(self, plans: list) -> list:
+        """Gives rank ``i``'s plan the file prefix ``_StoragePrefix("__<i>_")`` (plans that already carry storage
+        data are kept)."""
+        return [dataclasses.replace(plan, storage_data=_StoragePrefix(f"__{i}_")) if plan.storage_data is None
+                else plan for i, plan in enumerate(plans)]
+
+    def write_data(self, plan: SavePlan, planner: SavePlanner):
+        """Writes this rank's items (data from ``planner.resolve_data``) and returns a completed
+        ``torch.futures.Future`` of their ``WriteResult`` list. Raises OSError from the file system."""
+        prefix = plan.storage_data.prefix if isinstance(plan.storage_data, _StoragePrefix) else ""
+        if self.single_file_per_rank:
+            groups = [plan.items] if plan.items else []
+        else:
+            groups = [[item] for item in plan.items]
+        results = []
+        for n, items in enumerate(groups):
+            name = f"{prefix}{n}{DEFAULT_SUFFIX}"
+            with open(self.path / name, "wb") as stream:
+                for item in items:
+                    data = planner.resolve_data(item)
+                    if item.type != WriteItemType.BYTE_IO:
+                        data = data.detach().cpu()
+                    results.append(_write_item(self.transforms, stream, data, item, name,
+                                               serialization_format=self.serialization_format))
+                if self.sync_files:
+                    stream.flush()
+                    os.fsync(stream.fileno())
+        return _future(results)
+
+    def finish(self, metadata: Metadata, results: list) -> None:
+        """Completes `metadata` (``storage_data`` from every rank's results, ``storage_meta``, ``version``) and
+        writes it to ``.metadata`` through a temporary file and a rename."""
+        metadata.version = CURRENT_DCP_VERSION
+        metadata.storage_data = {r.index: r.storage_data for rank_results in results for r in rank_results}
+        metadata.storage_meta = self.storage_meta()
+        path = self._metadata_path()
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            _dump_metadata(metadata, f)
+            if self.sync_files:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def storage_meta(self) -> StorageMeta:
+        """``StorageMeta(checkpoint_id=path, save_id=<this save's id>)``."""
+        return StorageMeta(checkpoint_id=self.checkpoint_id, save_id=self.save_id)
+
+    @property
+    def checkpoint_id(self) -> Union[str, os.PathLike]:
+        """The directory the checkpoint is written to."""
+        return self.path
+
+    @classmethod
+    def validate_checkpoint_id(cls, checkpoint_id: Union[str, os.PathLike]) -> bool:
+        """True for a Path, or a local path string whose existing parent is writable."""
+        return _validate_path(checkpoint_id)
+
+    def stage(self, state_dict: dict) -> dict:
+        """torch's staging for async save (``AsyncStager.stage``): not implemented."""
+        raise NotImplementedError("torch.distributed.checkpoint.FileSystemWriter.stage (async staging) is not "
+                                  "implemented by the shim")
+
+
+class FileSystemReader(StorageReader):
+    """torch's ``FileSystemReader``: reads a DCP checkpoint directory (written by real torch, megatron-core or the
+    facade). ``_extension_registry`` (stream transforms) is not implemented (NotImplementedError when given)."""
+
+    def __init__(self, path: Union[str, os.PathLike], _extension_registry: Any = None) -> None:
+        if _extension_registry is not None:
+            raise NotImplementedError("torch.distributed.checkpoint.FileSystemReader(_extension_registry=...) (DCP "
+                                      "stream transforms) is not implemented by the shim")
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"FileSystemReader: path must be a str or os.PathLike, got {type(path).__name__}")
+        self.path = Path(path)
+        self.storage_data: dict = {}
+        self.load_id = uuid.uuid4().hex
+
+    def reset(self, checkpoint_id: Optional[Union[str, os.PathLike]] = None) -> None:
+        """A new load (new ``load_id``), from `checkpoint_id` when given."""
+        self.storage_data = {}
+        if checkpoint_id:
+            self.path = Path(checkpoint_id)
+        self.load_id = uuid.uuid4().hex
+
+    def read_metadata(self, *args: Any, **kwargs: Any) -> Metadata:
+        """The checkpoint's ``Metadata`` (``storage_meta.load_id`` set to this load's id). Raises
+        FileNotFoundError (no ``.metadata``) and pickle.UnpicklingError as :func:`_read_metadata`."""
+        metadata = _read_metadata(self.path)
+        if getattr(metadata, "storage_meta", None) is None:
+            metadata.storage_meta = StorageMeta()
+        metadata.storage_meta.load_id = self.load_id
+        return metadata
+
+    def set_up_storage_reader(self, metadata: Metadata, is_coordinator: bool, *args: Any, **kwargs: Any) -> None:
+        """Keeps the item locations (``metadata.storage_data``). Raises ValueError when it is missing."""
+        if metadata.storage_data is None:
+            raise ValueError(f"{self.path}: the checkpoint metadata has no storage_data")
+        self.storage_data = metadata.storage_data
+
+    def prepare_local_plan(self, plan: LoadPlan) -> LoadPlan:
+        return plan
+
+    def prepare_global_plan(self, plans: list) -> list:
+        return plans
+
+    def read_data(self, plan: LoadPlan, planner: LoadPlanner):
+        """Reads every item of `plan`: byte items go to ``planner.load_bytes``; for a tensor item the stored chunk
+        is loaded, the box ``storage_offsets``/``lengths`` cut from it and copied into
+        ``planner.resolve_tensor(item)`` (shape ``lengths``), then ``planner.commit_tensor``. Returns a completed
+        Future of None. Raises KeyError/OSError/NotImplementedError as :class:`_ItemReader`, ValueError when the
+        destination's shape is not ``lengths``."""
+        metadata = Metadata(state_dict_metadata={}, storage_data=self.storage_data)
+        with _ItemReader(self.path, metadata) as reader:
+            for item in plan.items:
+                if item.type == LoadItemType.BYTE_IO:
+                    planner.load_bytes(item, io.BytesIO(reader.read_bytes(item.storage_index)))
+                    continue
+                src = reader.read_tensor(item.storage_index)
+                box = tuple(slice(int(o), int(o) + int(n)) for o, n in zip(item.storage_offsets, item.lengths))
+                src = src[box]
+                target = planner.resolve_tensor(item).detach()
+                if tuple(target.shape) != tuple(src.shape):
+                    raise ValueError(f"{self.path}: item {item.dest_index.fqn!r}: the destination has shape "
+                                     f"{tuple(target.shape)}, the read box {tuple(src.shape)}")
+                target.copy_(src)
+                planner.commit_tensor(item, target)
+        return _future(None)
+
+    @property
+    def checkpoint_id(self) -> Union[str, os.PathLike]:
+        """The directory the checkpoint is read from."""
+        return self.path
+
+    @classmethod
+    def validate_checkpoint_id(cls, checkpoint_id: Union[str, os.PathLike]) -> bool:
+        """True for a Path, or a local path string whose existing parent is writable (torch's rule)."""
+        return _validate_path(checkpoint_id)
 
 
 __getattr__ = _module_getattr("torch.distributed.checkpoint.filesystem")

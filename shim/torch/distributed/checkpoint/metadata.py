@@ -33,6 +33,9 @@ def _size(values):
     return _torch().Size(tuple(int(v) for v in values))
 
 
+STATE_DICT_TYPE = dict  # torch's alias: a state dict maps str keys to tensors, objects and nested dicts
+
+
 @dataclass
 class ChunkStorageMetadata:
     """One saved box of a tensor: ``offsets`` (its start in the global tensor, one int per dimension) and ``sizes``

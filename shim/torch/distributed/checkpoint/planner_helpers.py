@@ -76,4 +76,19 @@ def _create_write_item_for_bytesio(fqn: str) -> WriteItem:
     return WriteItem(index=MetadataIndex(fqn), type=WriteItemType.BYTE_IO)
 
 
+def _create_write_items(fqn: str, obj) -> list:
+    """The write items of one flattened state-dict entry (torch's rule; megatron-core's save planner calls it): an
+    object with ``__create_write_items__`` makes its own; a tensor is one TENSOR item (its whole box, offsets 0);
+    anything else one BYTE_IO item. torch's legacy ``ShardedTensor`` (``torch.distributed._shard``) does not exist
+    in the facade."""
+    import shim.torch as torch  # the facade's namespace, looked up at call time as metadata.py does
+
+    if hasattr(obj, "__create_write_items__"):
+        return list(obj.__create_write_items__(fqn, obj))
+    if isinstance(obj, torch.Tensor):
+        item = _create_write_item_for_chunk(fqn, obj, [0] * obj.dim(), obj.shape)
+        return [WriteItem(index=item.index, type=WriteItemType.TENSOR, tensor_data=item.tensor_data)]
+    return [_create_write_item_for_bytesio(fqn)]
+
+
 __getattr__ = _module_getattr("torch.distributed.checkpoint.planner_helpers")
