@@ -53,7 +53,7 @@ else
     NSTAGES=5
     BACKEND_NAME="real PyTorch"
 fi
-on_ref() { env -u SHIM_BACKEND "$@"; }
+on_ref() ( unset SHIM_BACKEND; "$@" )  # a subshell, so it also runs shell functions
 rm -rf "$DEMO_DIR"
 mkdir -p "$DEMO_DIR"
 START=$(date +%s)
@@ -73,7 +73,7 @@ train() {  # train MODEL_PATH OUTPUT_PATH STEPS
         bash "$ROOT/scripts/tune_qwen25_7b_4k_full_ms.sh" \
         --micro_batch_size "$(( DEMO_TP == 2 ? 16 : 8 ))" --train_iters "$3" --lr_warmup_fraction "$WARMUP" \
         --min_lr "$MIN_LR" --weight_decay 0.0 --log_interval 10 2>&1 \
-        | grep --line-buffered -v -e 'Implicit initialization' -e 'RerunStateMachine'
+        | grep --line-buffered -v -e 'Implicit initialization' -e 'RerunStateMachine' -e ' \[INFO\] '
 }
 
 stage "demo data"

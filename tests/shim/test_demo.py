@@ -18,11 +18,48 @@ import pytest
 
 from tests.helpers.megatron_runs import REPO, run_tool, tool_env
 
-pytestmark = [pytest.mark.slow, pytest.mark.multiproc]
-
 STEPS = 3
 
 
+def test_demo_report_markdown_fail_verdict_and_short_reference(tmp_path, capsys):
+    """tools/demo_report.py --markdown alone (no training): a FAIL verdict, a reference run shorter than the shim
+    run, and the errors for a missing parity file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_report", REPO / "tools" / "demo_report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    from qwen_sft.demo_data import make_heldout_records
+
+    held = make_heldout_records()[:2]
+    rows = [{"id": r["id"], "prompt": f"{r['instruction']}\n{r['input']}" if r["input"] else r["instruction"],
+             "reference": r["output"], "output": r["output"] if i else "x"} for i, r in enumerate(held)]
+    for name in ("before", "after"):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    (tmp_path / "parity.txt").write_text("steps: ...\nMISMATCH: first diverging step 7 (train.loss)\n", "utf-8")
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    md = tmp_path / "out" / "REPORT.md"
+    base = ["--before", str(tmp_path / "before.jsonl"), "--after", str(tmp_path / "after.jsonl"), "--examples", "0"]
+    assert report.main(base + ["--markdown", str(md), "--parity_text", str(tmp_path / "parity.txt"),
+                               "--parity_ok", "0", "--plot", str(tmp_path / "plots" / "c.png"),
+                               "--steps", "150", "--ref_steps", "20"]) == 0
+    text = md.read_text("utf-8")
+    assert "**FAIL**" in text and "steps 1-20" in text and "its first 20" in text, text
+    assert "MISMATCH: first diverging step 7 (train.loss)" in text
+    assert "](../plots/c.png)" in text and str(tmp_path / "plots" / "c.png") in text
+    printed = capsys.readouterr().out
+    assert printed.rstrip("\n") in text  # the held-out tables, as printed
+    with pytest.raises(SystemExit) as exc:
+        report.main(base + ["--markdown", str(md), "--parity_text", str(tmp_path / "nope.txt"), "--parity_ok", "1"])
+    assert exc.value.code == 2 and "nope.txt" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        report.main(base + ["--markdown", str(md)])
+    assert exc.value.code == 2 and "--markdown needs --parity_text and --parity_ok" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.multiproc
 def test_demo_script_shim_then_reference_then_parity(tmp_path):
     out_dir = tmp_path / "demo"
     res = run_tool(["bash", str(REPO / "scripts" / "demo.sh")],
