@@ -34,7 +34,6 @@ TIMEOUT_S = 600
 # The facade gap this test waits on (issue 10: torch.distributed.checkpoint's public API, owned by the DCP work):
 # megatron.training imports megatron/core/dist_checkpointing/strategies/filesystem_async.py, whose line 21 is
 # `from torch.distributed.checkpoint import FileSystemWriter`.
-DCP_BLOCKER = "cannot import name 'FileSystemWriter' from 'shim.torch.distributed.checkpoint'"
 
 
 def _record_text(rec: dict) -> str:
@@ -105,9 +104,6 @@ def test_preprocess_data_same_bytes_as_real_torch(tmp_path):
         else:
             res = run_in_session([PY, *args], _env(PYTHONPATH=pythonpath, SHIM_BACKEND="mindspore",
                                                    PYTHONPROFILEIMPORTTIME="1"), tmp_path, TIMEOUT_S)
-            if res.returncode != 0 and DCP_BLOCKER in res.stdout:
-                pytest.xfail("blocked: the facade's torch.distributed.checkpoint lacks FileSystemWriter (issue 10's "
-                             "DCP API); byte equality was measured with it stubbed")
             modules = {ln.rsplit("|", 1)[-1].strip() for ln in res.stdout.splitlines() if ln.count("|") >= 2}
             assert {"mindspore", "shim.torch"} <= modules, "the run did not import torch from the shim"
         assert res.returncode == 0, f"{backend} run exit {res.returncode}:\n{res.stdout[-6000:]}"

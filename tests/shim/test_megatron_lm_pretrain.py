@@ -8,10 +8,8 @@ per-iteration loss equals real torch's within 1e-4 relative (fp32) (issue 10, it
   to do and pybind11 is not needed.
 - reference: `torchrun -m qwen_sft.cpu_accelerator pretrain_gpt.py ...` on real torch (the CPU runner);
 - shim: `SHIM_BACKEND=mindspore python -m torch.distributed.run pretrain_gpt.py ...` (the shim's launcher).
-The shim half xfails, naming it, while the facade's torch.distributed.checkpoint lacks `FileSystemWriter`
-(megatron.training imports it through dist_checkpointing/strategies/filesystem_async.py:21); with those names
-stubbed the losses measured equal to 2e-6 at TP=1 (5.562202/5.531832/5.504817 vs 5.562204/5.531833/5.504819) and
-4e-7 at TP=2 (5.566381/5.549200/5.499854 vs 5.566383/5.549202/5.499856).
+Measured: losses equal to 2e-6 at TP=1 (5.562202/5.531832/5.504817 vs 5.562204/5.531833/5.504819) and 4e-7 at
+TP=2 (5.566381/5.549200/5.499854 vs 5.566383/5.549202/5.499856).
 """
 from __future__ import annotations
 
@@ -33,7 +31,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.shared]
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
 TIMEOUT_S = 600
-DCP_BLOCKER = "cannot import name 'FileSystemWriter' from 'shim.torch.distributed.checkpoint'"
 ARGS = ("--num-layers 2 --hidden-size 64 --num-attention-heads 4 --seq-length 64 --max-position-embeddings 64 "
         "--micro-batch-size 2 --global-batch-size 2 --train-iters 3 --mock-data --tokenizer-type NullTokenizer "
         "--vocab-size 128 --transformer-impl local --lr 1e-4 --log-interval 1 --eval-iters 0 --eval-interval 1000 "
@@ -87,9 +84,6 @@ def test_pretrain_gpt_mock_loss_equals_real_torch(tmp_path, nproc, layout):
 
     shim = run_in_session([*launch, "--master-port", str(free_port()), "pretrain_gpt.py", *args],
                           _env(prog, SHIM_BACKEND="mindspore"), prog, TIMEOUT_S)
-    if shim.returncode != 0 and DCP_BLOCKER in shim.stdout:
-        pytest.xfail("blocked: the facade's torch.distributed.checkpoint lacks FileSystemWriter (issue 10's DCP "
-                     "API); losses measured equal with it stubbed")
     assert shim.returncode == 0, shim.stdout[-6000:]
     shim_losses = _losses(shim.stdout)
     assert sorted(shim_losses) == [1, 2, 3]
