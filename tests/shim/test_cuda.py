@@ -254,7 +254,10 @@ def test_dropout_masks_repeat_after_restoring_the_cuda_rng_state():
 
 
 def test_unsupported_names_raise_not_implemented_and_fail_hasattr():
-    assert not hasattr(cuda, "CUDAGraph")
+    # CUDAGraph exists as a type (libraries annotate with it) but refuses construction, naming itself
+    with pytest.raises(NotImplementedError, match="torch.cuda.CUDAGraph"):
+        cuda.CUDAGraph()
+    assert not hasattr(cuda, "graph_pool_handle")
     with pytest.raises(NotImplementedError, match="torch.cuda.graph_pool_handle"):
         cuda.graph_pool_handle  # noqa: B018
     from shim.torch.cuda import _lazy_call, _lazy_init  # megatron-core imports these

@@ -17,8 +17,12 @@ import shim.torch as st
 
 
 def _cumsum_0d(T):
-    T.cumsum(T.tensor(2.0), 0)                       # the repro: MindSpore's CumSum rank check (the shim
-    #                                                  only: torch accepts dim 0 of a 0-d tensor)
+    # The repro was `torch.cumsum(torch.tensor(2.0), 0)`, which the facade now computes (as torch does), so
+    # the same MindSpore failure is raised directly: CumSum's rank check on a 0-d MindSpore tensor, an op failing
+    # inside MindSpore (which clears PyNative's grad flag) between facade ops. Shim only.
+    import mindspore as ms
+    from mindspore import ops
+    ops.cumsum(ms.Tensor(2.0, ms.float32), 0).asnumpy()
 
 
 def _matmul_mismatch(T):
