@@ -50,7 +50,10 @@ def test_patch_state_written_and_listed(runs):
     assert state["megatron_core"] == "0.16.1" and state["applied_all"] is True
     assert set(state["patches"]) == {p.name for p in megatron_patches.registered()}
     for name, rec in state["patches"].items():
-        assert rec["applied"], (name, rec)
+        # a patch with `on_import` applies when its module is imported (megatron.legacy's fused kernels, which
+        # tools/train.py never imports): pending, not applied; every other patch is applied at activation
+        assert rec["applied"] or (rec["on_import"] and not rec["hits"]), (name, rec)
+    assert any(rec["on_import"] is None for rec in state["patches"].values())
     # this run saves no checkpoint (--save_steps 0 --no_export), so only the training-path patch is reached
     rec = state["patches"]["param_gather_copies_into_params"]
     assert rec["hits"] >= STEPS, rec
