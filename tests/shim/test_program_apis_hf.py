@@ -233,7 +233,30 @@ def test_sdpa_kernel_accepts_math_only():
             pass
 
 
-def test_safe_open_pt_serves_facade_tensors(tmp_path):
+@pytest.fixture
+def safetensors_restored():
+    """`_safetensors.install()` patches safetensors process-wide; put everything back for the later tests."""
+    import sys
+
+    import safetensors
+    import safetensors.torch as st_torch
+    from shim.torch import _safetensors
+
+    saved = ({n: getattr(st_torch, n) for n in ("save", "save_file", "load", "load_file")}, safetensors.safe_open,
+             list(sys.meta_path), _safetensors._installed[0], _safetensors._ORIGINAL_SAFE_OPEN[0],
+             getattr(st_torch, "__shim_patched__", None))
+    yield
+    fns, safe_open, meta_path, installed, original, flag = saved
+    for n, f in fns.items():
+        setattr(st_torch, n, f)
+    safetensors.safe_open = safe_open
+    sys.meta_path[:] = meta_path
+    _safetensors._installed[0], _safetensors._ORIGINAL_SAFE_OPEN[0] = installed, original
+    if flag is None and hasattr(st_torch, "__shim_patched__"):
+        del st_torch.__shim_patched__
+
+
+def test_safe_open_pt_serves_facade_tensors(tmp_path, safetensors_restored):
     import safetensors
     from safetensors.torch import save_file as real_save  # noqa: F401  (imported before or after: both patched)
     from shim.torch import _safetensors
