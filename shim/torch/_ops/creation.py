@@ -8,6 +8,7 @@ shim.torch.random, algorithms in shim/torch/_cpu_rng.py), produced in NumPy and 
 from __future__ import annotations
 
 import builtins
+import functools
 import numbers
 
 import numpy as np
@@ -503,7 +504,9 @@ def _zero_grad_through(values, *inputs):
     return _ZeroGradThrough().apply(values, *srcs)
 
 
+@functools.lru_cache(maxsize=None)
 def _ZeroGradThrough():
+    """The Function class, built once (on first use: autograd.function imports the op families)."""
     from ..autograd.function import Function  # facade-internal cycle (see _no_grad)
 
     class ZeroGradThrough(Function):
