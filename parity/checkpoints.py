@@ -138,7 +138,7 @@ def _safetensors_header(path: Path) -> tuple[dict, int]:
 
 
 def _read_safetensors(path: Path, prefix: str = "") -> dict[str, TensorEntry]:
-    from safetensors import safe_open
+    from safetensors import safe_open  # imported on use: the parity tool's run comparisons need no safetensors
 
     try:
         with safe_open(str(path), framework="np") as f:
@@ -172,7 +172,7 @@ def _read_safetensors(path: Path, prefix: str = "") -> dict[str, TensorEntry]:
 
 def _import_torch():
     try:
-        import torch
+        import torch  # optional: torch checkpoint files only; may be absent where the tool runs
     except ImportError as exc:
         raise ParityInputError(f"reading torch checkpoint files needs torch, which is not importable here ({exc}); "
                                f"compare safetensors exports instead") from exc

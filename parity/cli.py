@@ -157,7 +157,7 @@ def _cmd_compare(args) -> int:
     show = [s.strip() for s in args.show.split(",") if s.strip()]
     print(format_run_report(cmp, show=show, max_rows=args.max_rows))
     if args.plot:
-        from .plot import plot_runs
+        from .plot import plot_runs  # imported on use: matplotlib costs ~0.5 s and only --plot needs it
 
         metrics = [s.strip() for s in args.plot_metrics.split(",") if s.strip()]
         path = plot_runs(cmp, args.plot, metrics=metrics)

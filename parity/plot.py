@@ -45,6 +45,7 @@ def plot_runs(cmp: RunComparison, path: Union[str, Path], metrics: Sequence[str]
     Raises:
         ParityInputError: a metric is in neither run, or no metric has a numeric value.
     """
+    # matplotlib costs ~0.5 s to import; only a plot needs it
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

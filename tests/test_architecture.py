@@ -81,6 +81,7 @@ REASON_REQUIRED = (
     "shim/_comm/", "shim/launcher/",
     "shim/__init__.py", "shim/__main__.py", "shim/_import_hook.py", "shim/_pth.py", "shim/check.py",
     "megatron_patches/__init__.py", "megatron_patches/__main__.py", "megatron_patches/registry.py",
+    "parity/", "shim/coverage/__main__.py", "shim/coverage/report.py",
 )
 
 

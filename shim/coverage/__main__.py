@@ -14,7 +14,7 @@ def main(argv=None) -> int:
     p.add_argument("--only", default="", help="comma-separated entry names (implies --no-write)")
     args = p.parse_args(argv)
     os.environ.setdefault("GLOG_v", "3")  # MindSpore's C++ log: errors only
-    from . import harness, report
+    from . import harness, report  # after GLOG_v: importing the harness imports MindSpore, which reads it
     names = set(args.only.split(",")) if args.only else None
     t0 = time.perf_counter()
     ops = harness.run_ops(names)

@@ -13,6 +13,7 @@ tests/shim/test_opinfo.py refuses to see drop.
 from __future__ import annotations
 
 import inspect
+import sys
 import os
 import pathlib
 
@@ -174,7 +175,6 @@ def ratchet_from(text: str) -> dict:
 
 def print_table(ops, modules, file=None):
     """The per-entry status lines and the totals, for a terminal."""
-    import sys
     file = file or sys.stdout
     for title, res, phases in (("op_db", ops, OP_PHASES), ("module_db", modules, MODULE_PHASES)):
         print(f"== {title} ({len(res)} entries)", file=file)
