@@ -13,9 +13,9 @@ tests/shim/test_opinfo.py refuses to see drop.
 from __future__ import annotations
 
 import inspect
-import sys
 import os
 import pathlib
+import sys
 
 from . import harness as H
 
