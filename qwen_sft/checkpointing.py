@@ -96,21 +96,54 @@ def rng_state() -> dict:
     }
 
 
+def _state_numel(state) -> int:
+    return int(state.numel()) if hasattr(state, "numel") else len(state)
+
+
 def set_rng_state(state: dict) -> Optional[str]:
-    """Restore a checkpoint's RNG states. The torch/accelerator/megatron-tracker generator states are opaque per
-    backend (real torch: Mersenne Twister states; the shim: NumPy Philox states), so a checkpoint saved by the
-    other backend restores only Python's and NumPy's; returns a note saying so (None when all were)."""
+    """Restore a checkpoint's RNG states on either backend.
+
+    The torch generator states cross backends: the shim's CPU generator is torch's Mersenne Twister bit for bit and
+    its `get_rng_state` is torch's 5056-byte uint8 state, and both backends' accelerator and megatron-tracker states
+    are that same CPU state here (real torch through `qwen_sft/cpu_accelerator.py`, the shim's `torch.cuda`). A
+    state whose size does not fit this run's generator (e.g. a CUDA Philox state from a GPU run, 16 bytes) is not
+    restored; that generator keeps this run's seeding and the returned note names it.
+
+    Args:
+        state: `rng_state()`'s dict as saved (`backend`, `random`, `numpy`, `torch`, `cuda`, `tracker`).
+
+    Returns:
+        None when every state was restored, else a note naming the generators left alone and why.
+    """
     random.setstate(state["random"])
     np.random.set_state(state["numpy"])
     saved_backend = state.get("backend", backend_name())
-    if saved_backend != backend_name():
-        return (f"the checkpoint's torch/accelerator RNG states come from the {saved_backend} backend and cannot "
-                f"seed {backend_name()}'s generators: Python and NumPy RNG states restored, torch/accelerator/"
-                f"tracker generators keep this run's seeding (dropout masks differ from the saving run)")
-    torch.set_rng_state(state["torch"])
+    skipped = []
+
+    def fits(name, saved, current):
+        if _state_numel(saved) == _state_numel(current):
+            return True
+        skipped.append(f"{name} ({_state_numel(saved)}-byte state from {saved_backend}, this generator's is "
+                       f"{_state_numel(current)} bytes)")
+        return False
+
+    if fits("torch", state["torch"], torch.get_rng_state()):
+        torch.set_rng_state(state["torch"])
     if state.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state(state["cuda"])
-    tensor_parallel.get_cuda_rng_tracker().set_states(state["tracker"])
+        if fits("accelerator", state["cuda"], torch.cuda.get_rng_state()):
+            torch.cuda.set_rng_state(state["cuda"])
+    tracker = tensor_parallel.get_cuda_rng_tracker()
+    current = tracker.get_states()
+    restore = {}
+    for name, saved in state["tracker"].items():
+        if name not in current or fits(f"tracker {name!r}", saved, current[name]):
+            restore[name] = saved
+        else:
+            restore[name] = current[name]
+    tracker.set_states(restore)
+    if skipped:
+        return ("RNG states not restored (they keep this run's seeding, so dropout masks differ from the saving "
+                "run): " + "; ".join(skipped))
     return None
 
 

@@ -276,3 +276,31 @@ def test_train_config_validate_messages():
         bad = TrainConfig(model_path="m", output_path="o", data_path="d", **{field: value})
         with pytest.raises(ValueError, match=message):
             bad.validate()
+
+
+def test_rng_states_cross_backends_and_a_foreign_generator_state_is_named():
+    """A checkpoint's torch and tracker RNG states saved by the shim restore on real torch (both are torch's
+    5056-byte CPU Mersenne Twister state); a state of another size (a GPU's 16-byte Philox state) is left alone and
+    the note names it."""
+    from megatron.core import tensor_parallel
+
+    from qwen_sft.checkpointing import rng_state, set_rng_state
+
+    tracker = tensor_parallel.get_cuda_rng_tracker()
+    tracker.reset()
+    torch.manual_seed(7)
+    tracker.set_states({"model-parallel-rng": torch.get_rng_state()})
+    saved = rng_state()
+    saved["backend"] = "mindspore"   # as the shim writes it
+    expected = torch.rand(5)
+    torch.manual_seed(99)
+    assert set_rng_state(saved) is None
+    assert torch.equal(torch.rand(5), expected)
+
+    saved["tracker"] = {"model-parallel-rng": torch.zeros(16, dtype=torch.uint8)}
+    torch.manual_seed(99)
+    note = set_rng_state(saved)
+    assert note is not None and "tracker 'model-parallel-rng'" in note and "16-byte" in note, note
+    assert torch.equal(torch.rand(5), expected)                # the torch state still restored
+    assert tracker.get_states()["model-parallel-rng"].numel() == 5056
+    tracker.reset()
