@@ -21,11 +21,12 @@ What runs
    function), `alpaca_eval.evaluate` judges every answer against the reference output of the same instruction
    (`--reference_outputs`, default AlpacaEval's set above) and its `get_winrate` gives the win rate;
    `alpaca_eval.metrics.get_length_controlled_winrate` gives the length-controlled win rate. AlpacaEval's GLM
-   `length_controlled_v1` (with its per-instruction difficulty) is used when the instructions and references are
-   AlpacaEval's own set from the cache, in its order (a prefix with `--max_samples`); for any other instruction set the difficulty term has no
-   meaning and `length_controlled_minimal` (length and intercept only) is used; the result names the GLM. Both GLMs
-   need AlpacaEval's `df_gamed.csv` from the same dataset in the Hugging Face cache (this step never downloads); without it
-   the win rate is still reported and the reason for the missing length-controlled one is given.
+   `length_controlled_v1` (with its per-instruction difficulty) is used when the instructions and references
+   are AlpacaEval's own set from the cache, in its order (a prefix with `--max_samples`); for any other
+   instruction set the difficulty term has no meaning and `length_controlled_minimal` (length and intercept
+   only) is used; the result names the GLM. Both GLMs need AlpacaEval's `df_gamed.csv` from the same dataset in
+   the Hugging Face cache (this step never downloads); without it the win rate is still reported and the reason
+   for the missing length-controlled one is given.
    Nothing is written into the `alpaca_eval` package: annotations are cached in `OUT/annotations_cache.json`,
    AlpacaEval's `leaderboard.csv` and `annotations.json` go to `OUT`, the GLM weights to
    `OUT/glm_weights`, and the summary to `OUT/alpaca_eval_results.json`.
@@ -465,7 +466,8 @@ def run_alpaca_eval(cfg: AlpacaEvalConfig, log: Callable[[str], None] = print,
     Raises:
         ValueError / FileNotFoundError: bad arguments, instruction or reference file, annotator config, judge
         function; FileNotFoundError also when no instruction file is given and AlpacaEval's set is not on this
-        machine. AlpacaEvalNotRun: outputs written, judging not possible (message: what to install or configure).
+        machine. AlpacaEvalNotRun: outputs written, judging not possible or failed (the message says why and what
+        to install or configure).
         Whatever `run_generate` raises.
     """
     warn = warn or (lambda m: log(f"warning: {m}"))
@@ -545,10 +547,17 @@ def _judge(cfg: AlpacaEvalConfig, rows: list[dict], references: list[dict], refe
     config_path = str(_annotators_config_path(cfg.annotators_config))
     log(f"alpaca_eval: judging {len(rows)} outputs against {reference_path} with {cfg.annotators_config}"
         f"{' (completion function ' + cfg.judge_fn + ')' if cfg.judge_fn else ''}")
-    leaderboard, annotations = alpaca_eval.evaluate(
-        model_outputs=rows, reference_outputs=refs, annotators_config=config_path, name=result.generator,
-        output_path=str(out_dir), precomputed_leaderboard=None, is_cache_leaderboard=False,
-        is_return_instead_of_print=True, fn_metric="get_winrate", sort_by="win_rate", **annotator_kwargs)
+    try:
+        leaderboard, annotations = alpaca_eval.evaluate(
+            model_outputs=rows, reference_outputs=refs, annotators_config=config_path, name=result.generator,
+            output_path=str(out_dir), precomputed_leaderboard=None, is_cache_leaderboard=False,
+            is_return_instead_of_print=True, fn_metric="get_winrate", sort_by="win_rate", **annotator_kwargs)
+    except Exception as exc:  # the judge's own failure (API unreachable, refused key, local model error)
+        raise AlpacaEvalNotRun(
+            f"AlpacaEval's judging failed ({type(exc).__module__}.{type(exc).__name__}: {exc}); check the judge's "
+            f"network access and credentials (or use a local judge: --annotators_config / --judge_fn). Judgements made "
+            f"so far are cached in {annotator_kwargs['caching_path']} and reused by a rerun; the model outputs are in "
+            f"{result.model_outputs}.", result) from exc
     row = leaderboard.loc[result.generator]
     result.evaluated = True
     result.win_rate = _number(row.get("win_rate"))

@@ -27,8 +27,6 @@ from qwen_sft.convert import convert_checkpoint
 from qwen_sft.tiny import TinyQwen2Config, make_tiny_model
 from qwen_sft.tokenizer import standin_tokenizer_dir
 
-pytest.importorskip("alpaca_eval", reason="the optional extra 'eval' (alpaca_eval) is part of the test extra")
-
 REPO = Path(__file__).resolve().parents[2]
 JUDGE_CONFIG = REPO / "tests" / "helpers" / "alpaca_eval_judge" / "configs.yaml"
 JUDGE_FN = f"{REPO / 'tests' / 'helpers' / 'alpaca_eval_judge.py'}:prefer_longer"
@@ -59,7 +57,8 @@ def expected_win_rate(model_outputs: list[dict], references: list[dict]) -> floa
 def megatron_ckpt(tmp_path_factory) -> Path:
     """A tiny random Qwen2 as a converted Megatron checkpoint (what training starts from and generation loads)."""
     root = tmp_path_factory.mktemp("alpaca_eval")
-    make_tiny_model(root / "hf", TinyQwen2Config(tie_word_embeddings=False, seed=4), tokenizer_dir=standin_tokenizer_dir())
+    make_tiny_model(root / "hf", TinyQwen2Config(tie_word_embeddings=False, seed=4),
+                    tokenizer_dir=standin_tokenizer_dir())
     convert_checkpoint(root / "hf", root / "tiny_mg", direction="hf2mg")
     return root / "tiny_mg"
 
@@ -279,6 +278,14 @@ def test_judged_in_process_win_rate_from_alpaca_eval(megatron_ckpt, tmp_path, em
     assert {a["generator_1"] for a in annotations} == {"ref_model"}
     saved = json.loads(res.results_file.read_text(encoding="utf-8"))
     assert saved["win_rate"] == res.win_rate and saved["lc_win_rate"] is None
+    # a judge that fails (here: a function without alpaca_eval's decoder signature) is reported, outputs kept
+    failed = r"AlpacaEval's judging failed \(builtins\.TypeError: loads\(\) missing"
+    with pytest.raises(AlpacaEvalNotRun, match=failed) as exc:
+        run_alpaca_eval(AlpacaEvalConfig(
+            model_path=str(megatron_ckpt), output_dir=str(tmp_path / "ae_fail"), instructions=str(tmp_path / "i.json"),
+            reference_outputs=str(refs), annotators_config=str(JUDGE_CONFIG), judge_fn="json:loads",
+            max_new_tokens=4, seq_length=256, max_samples=2, progress=False), log=lambda m: None)
+    assert exc.value.result.model_outputs.is_file() and exc.value.result.instructions == 2
 
 
 # ---------------------------------------------------------------------------------- end to end, AlpacaEval's set
