@@ -163,6 +163,16 @@ def test_model_output_rows_format():
         model_output_rows(records, ["x"], "g", "d")
 
 
+def test_generate_config_takes_alpaca_records_from_a_caller():
+    from qwen_sft.generate_job import GenerateConfig
+
+    GenerateConfig(model_path="m", prompts=[{"instruction": "Hi", "input": "x"}, "plain"]).validate()
+    with pytest.raises(ValueError, match=r"prompt 1: an Alpaca record needs a non-empty string 'instruction'"):
+        GenerateConfig(model_path="m", prompts=["ok", {"instruction": " "}]).validate()
+    with pytest.raises(ValueError, match=r"--prompt 0: expected a non-empty string"):
+        GenerateConfig(model_path="m", prompts=[""]).validate()
+
+
 # ------------------------------------------------------------------------------------------------------ judge
 
 def test_judge_problem_says_what_to_configure(no_judge_keys, monkeypatch, tmp_path):
