@@ -298,6 +298,31 @@ def test_judged_in_process_win_rate_from_alpaca_eval(megatron_ckpt, tmp_path, em
     assert exc.value.result.model_outputs.is_file() and exc.value.result.instructions == 2
 
 
+def test_alpaca_eval_script_passes_every_flag(tmp_path):
+    """scripts/alpaca_eval_qwen25_7b_ms.sh: its variables reach tools/evaluate.py (a stub stands in for python)."""
+    stub = tmp_path / "python_stub.sh"
+    stub.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n', encoding="utf-8")
+    stub.chmod(0o755)
+    script = REPO / "scripts" / "alpaca_eval_qwen25_7b_ms.sh"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHON": str(stub)}
+    defaults = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=30)
+    assert defaults.returncode == 0, defaults.stderr
+    assert defaults.stdout.splitlines() == [
+        str(REPO / "tools" / "evaluate.py"), "--model_path", "w_tune", "--alpaca_eval", "w_tune/alpaca_eval",
+        "--model_name", "qwen2.5-7b-sft", "--seq_length", "4096", "--max_new_tokens", "2048"]
+    env.update(MODEL_PATH="/m", OUT="/o", MODEL_NAME="mine", SEQ_LENGTH="128", MAX_NEW_TOKENS="7",
+               INSTRUCTIONS="/i.jsonl", REFERENCE_OUTPUTS="/r.json", ANNOTATORS_CONFIG="/j/configs.yaml")
+    custom = subprocess.run(["bash", str(script), "--batch_size", "2"], capture_output=True, text=True, env=env,
+                            timeout=30)
+    assert custom.returncode == 0, custom.stderr
+    assert custom.stdout.splitlines()[1:] == [
+        "--model_path", "/m", "--alpaca_eval", "/o", "--model_name", "mine", "--seq_length", "128",
+        "--max_new_tokens", "7", "--instructions", "/i.jsonl", "--reference_outputs", "/r.json",
+        "--annotators_config", "/j/configs.yaml", "--batch_size", "2"]
+    # the flags it passes are the tool's own
+    _tool().build_parser().parse_args(custom.stdout.splitlines()[1:])
+
+
 # ---------------------------------------------------------------------------------- end to end, AlpacaEval's set
 
 def _hub_cache_with_alpaca_eval(cache: Path, files: dict[str, str]) -> Path:
