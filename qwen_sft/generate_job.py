@@ -95,7 +95,8 @@ class GenerateConfig:
         tokenizer_path: tokenizer directory; None → the model directory's own.
         seq_length: context budget in tokens (prompt + new tokens).
         max_new_tokens: the most new tokens per prompt.
-        prompts: prompts given on the command line (`--prompt`, repeatable).
+        prompts: prompts given on the command line (`--prompt`, repeatable), or Alpaca-record dicts (with
+            `instruction`, optional `input`, `system`, `history`) from a caller such as `qwen_sft.alpacaeval`.
         input_file: more prompts (see `read_prompt_file`).
         output_file: JSON Lines output, one object per prompt (see `run_generate`); None → not written.
         system_prompt: system prompt for prompts without their own `system`; None → the chat template's default.
@@ -136,7 +137,11 @@ class GenerateConfig:
         if self.dtype != "auto" and self.dtype not in DTYPE_NAMES:
             raise ValueError(f"dtype must be 'auto' or one of {sorted(DTYPE_NAMES)}, got {self.dtype!r}")
         for i, p in enumerate(self.prompts):
-            if not isinstance(p, str) or not p.strip():
+            if isinstance(p, Mapping):  # a caller's Alpaca record (qwen_sft.alpacaeval)
+                if not isinstance(p.get("instruction"), str) or not p["instruction"].strip():
+                    raise ValueError(f"prompt {i}: an Alpaca record needs a non-empty string 'instruction', "
+                                     f"got {p.get('instruction')!r:.80}")
+            elif not isinstance(p, str) or not p.strip():
                 raise ValueError(f"--prompt {i}: expected a non-empty string, got {p!r}")
 
 
