@@ -1,7 +1,8 @@
-"""Megatron-LM's own `pretrain_gpt.py` (core_v0.16.1, unmodified), `--transformer-impl local`, mock data, at TP=1
-(one process, inside the save/resume test below) and TP=2 (two, with `CUDA_DEVICE_MAX_CONNECTIONS=1`, which Megatron asserts at TP>1): the shim's
-per-iteration loss equals real torch's within 1e-4 relative (fp32) (issue 10, item 3, first layouts); and at PP=2
-(two processes, pipeline stages exchanging activations and gradients through batch_isend_irecv).
+"""Megatron-LM's own `pretrain_gpt.py` (core_v0.16.1, unmodified), `--transformer-impl local`, mock data: the shim's
+per-iteration loss equals real torch's within 1e-4 relative (fp32) (issue 10, item 3) at TP=1 (one process, inside
+the save/resume test at the end), TP=2, PP=2 and DP=2 with the distributed optimizer (two processes each, with
+`CUDA_DEVICE_MAX_CONNECTIONS=1`, which Megatron asserts at TP>1); and a `torch_dist` checkpoint saved by the shim
+resumes under the shim as under real torch.
 
 - The program folder is copied into a temporary directory (initialize_megatron runs `make` in
   megatron/core/datasets; ../shared is read-only). The dataset helper is the megatron-core 0.16.1 wheel's compiled
@@ -9,10 +10,12 @@ per-iteration loss equals real torch's within 1e-4 relative (fp32) (issue 10, it
   to do and pybind11 is not needed.
 - reference: `torchrun -m qwen_sft.cpu_accelerator pretrain_gpt.py ...` on real torch (the CPU runner);
 - shim: `SHIM_BACKEND=mindspore python -m torch.distributed.run pretrain_gpt.py ...` (the shim's launcher).
-Measured: losses equal to 2e-6 at TP=1 (5.562202/5.531832/5.504817 vs 5.562204/5.531833/5.504819) and 4e-7 at
-TP=2 (5.566381/5.549200/5.499854 vs 5.566383/5.549202/5.499856); at PP=2 (1F1B, one micro-batch, megatron's
+Measured (2026-12, shared 2 cores): losses equal to 2e-6 at TP=1 (3-iteration schedule: 5.562202/5.531832/5.504817
+vs 5.562204/5.531833/5.504819) and 4e-7 at TP=2 (5.566381/5.549200/5.499854 vs 5.566383/5.549202/5.499856); at PP=2 (1F1B, one micro-batch, megatron's
 `deallocate_pipeline_outputs` on: the stages backpropagate from outputs shrunk with `.data`) within 4e-7
-(5.558270/5.532368/5.511281 vs 5.558271/5.532370/5.511283).
+(5.558270/5.532368/5.511281 vs 5.558271/5.532370/5.511283); at DP=2 with `--use-distributed-optimizer` (global
+batch 4: two micro-batches of 2, one per rank; grads reduce-scattered, parameters all-gathered) within 4e-7
+(5.538654/5.529624/5.506577 vs 5.538656/5.529626/5.506578).
 """
 from __future__ import annotations
 
@@ -75,7 +78,9 @@ def _losses(log: str) -> dict[int, float]:
 @pytest.mark.parametrize("nproc,layout", [pytest.param(2, ["--tensor-model-parallel-size", "2"], id="tp2",
                                                        marks=pytest.mark.multiproc),
                                           pytest.param(2, ["--pipeline-model-parallel-size", "2"], id="pp2",
-                                                       marks=pytest.mark.multiproc)])
+                                                       marks=pytest.mark.multiproc),
+                                          pytest.param(2, ["--use-distributed-optimizer", "--global-batch-size", "4"],
+                                                       id="dp2_distributed_optimizer", marks=pytest.mark.multiproc)])
 def test_pretrain_gpt_mock_loss_equals_real_torch(tmp_path, nproc, layout):
     prog = _program_copy(tmp_path)
     launch = [PY, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--master-addr", "127.0.0.1"]
