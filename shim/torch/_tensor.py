@@ -25,6 +25,7 @@ import weakref
 
 import mindspore as ms
 from mindspore import mint, ops
+from mindspore.common._grad_function import _Function as _MsFunction
 
 from . import _aliasing, _args
 from . import _dtype as D
@@ -91,6 +92,53 @@ _shape_arg = _args.shape_arg
 _norm_dim = _args.norm_dim
 _dtype_arg = _args.dtype_arg
 _infer_shape = _args.infer_shape
+
+
+def _sum_to(g, shape: tuple):
+    """`g` (mindspore.Tensor) summed to `shape` by torch's rule for a gradient reaching a node recorded with
+    another shape: equal shapes pass; when `shape` expands to `g`'s shape, the expanded dimensions are summed.
+    RuntimeError naming both shapes otherwise (torch's engine message)."""
+    have = tuple(g.shape)
+    if have == shape:
+        return g
+    lead = len(have) - len(shape)
+    if lead >= 0 and builtins.all(w in (1, h) for w, h in zip(shape, have[lead:])):
+        dims = tuple(range(lead)) + tuple(lead + i for i, w in enumerate(shape) if w == 1 and have[lead + i] != 1)
+        return (g.sum(axis=dims) if dims else g).reshape(shape)
+    raise RuntimeError(f"invalid gradient at index 0 - got {list(have)} but expected "
+                       f"shape compatible with {list(shape)}")
+
+
+class _KeepHistory(_MsFunction):
+    """`t.data = value` on a non-leaf `t`: torch changes t's storage but keeps its grad_fn, so backward from `t`
+    (or from ops that used `t` afterwards) still reaches the graph that computed it. MindSpore's autograd lives
+    on the storage tensor, so the new storage is the output of this node: forward(old, new) returns a copy of
+    `new`; backward hands the incoming gradient to `old`'s graph, summed to old's shape (`_sum_to`) where the
+    shapes differ, as torch's engine does for the root gradient megatron-core's `custom_backward` passes after
+    `deallocate_output_tensor` shrank the output to one element."""
+
+    @staticmethod
+    def forward(ctx, old, new):
+        ctx.old_shape = tuple(old.shape)
+        return _clone(new)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _sum_to(grad, ctx.old_shape), None
+
+
+def _keep_history(old, new):
+    """The storage for `t.data = new` when t's storage `old` carries autograd history (see `_KeepHistory`);
+    recorded even under no_grad, as torch's `.data` assignment is not an op and keeps grad_fn in every mode."""
+    from .autograd.grad_mode import _set, _sync
+    was = _GRAD[0]
+    if not was:
+        _set(True)
+    try:
+        return _KeepHistory.apply(old, new)
+    finally:
+        # workaround "Function enable_grad" (shim/torch/_workarounds.py)
+        _set(False) if not was else _sync()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -802,6 +850,11 @@ class Tensor(metaclass=_TensorType):
     def data(self, value):
         """`t.data = value`: `t` takes `value`'s values, dtype and device, keeping its identity (and autograd leaf).
 
+        A non-leaf keeps its autograd history, as in torch: backward from `t`, or from what was computed from `t`
+        afterwards, reaches the graph that computed it, the gradient summed to t's earlier shape where the shape
+        changed (torch's engine rule; megatron-core's `deallocate_output_tensor` + `custom_backward`). Its
+        `grad_fn` is then that bridging node, not torch's original node object.
+
         Unlike torch, `t` does not come to share `value`'s storage: a later in-place write to `value` (or to the
         buffer it views) is not seen through `t`, and vice versa. Raises TypeError for a non-tensor value and
         NotImplementedError when `t` itself is a view."""
@@ -840,7 +893,9 @@ class Tensor(metaclass=_TensorType):
                     _set(True)
         else:
             rg = self._m._requires_grad
-            self._m = _clone(m) if m is unwrap(value) else m
+            new = _clone(m) if m is unwrap(value) else m
+            # a non-leaf keeps its autograd history, as torch keeps grad_fn (`_KeepHistory`)
+            self._m = new if self._m._is_leaf else _keep_history(self._m, new)
             if rg and self._m._is_leaf:
                 self._m.requires_grad_(True)
         self._geom = None

@@ -481,7 +481,8 @@ WORKAROUNDS = (
         key="Function enable_grad", op="custom Function (`mindspore._Function`) forward and `run_backward`",
         workaround="after apply / backward the facade re-reads enable_grad into its cache (`grad_mode._sync`)",
         reason="MindSpore switches enable_grad off inside a custom Function's forward and during backward",
-        measured=_V, sites=("autograd/function.py::apply", "autograd/variable.py::run_backward"),
+        measured=_V, sites=("autograd/function.py::apply", "autograd/variable.py::run_backward",
+                                           "_tensor.py::_keep_history"),
         probe=_probe_function_enable_grad),
     Workaround(
         key="_grad wrapper", op="`mindspore.Tensor._grad` (a leaf's accumulated gradient)",

@@ -289,6 +289,41 @@ def test_variable_and_execution_engine():
     assert w.grad.tolist() == [4.0, 4.0, 4.0] and st.is_grad_enabled()
 
 
+def test_data_assignment_on_a_non_leaf_keeps_its_history():
+    """megatron-core's pipeline schedules (`deallocate_output_tensor`, `custom_backward`): after a stage sends
+    its output it sets `out.data = torch.empty((1,))` and later backpropagates from `out` with the full-shape
+    gradient through the engine (no shape check); the last stage does the same to its scalar loss and then
+    scales it (`loss * scale`) before the backward. torch keeps grad_fn across `.data`, so gradients reach the
+    graph (the shim lost it: no gradient, the stage sent nothing and Megatron-LM's PP=2 run hung)."""
+    res = {}
+    for T in (torch, st):
+        eng = T.autograd.Variable._execution_engine
+        w, x = _inputs(T)
+        out = T.tanh(x @ w)                                  # [2, 4], sent to the next stage
+        with T.no_grad():                                    # .data is not an op: kept in every grad mode
+            out.data = T.empty((1,))
+        assert out.shape == (1,) and out.grad_fn is not None and out.requires_grad and not out.is_leaf
+        g = T.tensor(np.arange(8, dtype=np.float32).reshape(2, 4) / 8)
+        eng.run_backward(tensors=(out,), grad_tensors=(g,), keep_graph=False, create_graph=False, inputs=(),
+                         allow_unreachable=True, accumulate_grad=True)
+        first = (w.grad.clone(), x.grad.clone())
+        loss = (x @ w).pow(2).sum()                          # 0-d loss
+        loss.data = T.empty((1,))
+        scaled = loss * 2.0                                  # computed after .data: still reaches the graph
+        eng.run_backward(tensors=(scaled,), grad_tensors=(T.ones_like(scaled),), keep_graph=False,
+                         create_graph=False, inputs=(), allow_unreachable=True, accumulate_grad=True)
+        bad = x * 2
+        bad.data = T.zeros(1, 3)
+        with pytest.raises(RuntimeError, match=r"invalid gradient at index 0 - got \[4, 3\] but expected shape "
+                                               r"compatible with \[2, 3\]"):
+            eng.run_backward(tensors=(bad,), grad_tensors=(T.ones(4, 3),), keep_graph=False, create_graph=False,
+                             inputs=(), allow_unreachable=True, accumulate_grad=True)
+        res[T] = (*first, w.grad, x.grad)
+        assert T.is_grad_enabled()
+    for a, b in zip(res[torch], res[st]):
+        _same(a, b)
+
+
 def test_custom_function_non_tensor_output():
     res = {}
     for T in (torch, st):

@@ -8,7 +8,8 @@ against real torch on the same inputs:
 - `.grad` assigned to a view of a parameter (the distributed optimizer's shards) reads back;
 - elementwise `out=` (`torch.exp(x, out=x)` in the vocab-parallel cross entropy);
 - `Tensor.to_dense()` on a dense tensor (tensor-parallel weight initialisation);
-- `param.detach().copy_(buffer_view)` (the parameter all-gather copy of megatron_patches).
+- `param.detach().copy_(buffer_view)` (the parameter all-gather copy of megatron_patches);
+- `torch._utils._element_size(dtype)` (dist_checkpointing's fully-parallel save sizes its shards with it).
 """
 from __future__ import annotations
 
@@ -107,3 +108,14 @@ def test_copy_from_a_buffer_view_into_a_parameter(lib):
     np.testing.assert_array_equal(_np(p), np.arange(3.0, 9.0).reshape(2, 3))
     np.testing.assert_array_equal(_np(q), [0.0, 3.0, 4.0, 5.0, 0.0, 0.0])
     assert p.is_leaf and p.requires_grad
+
+
+def test_element_size_matches_torch():
+    names = ["float32", "float64", "float16", "bfloat16", "int8", "uint8", "int16", "int32", "int64", "bool",
+             "complex64"]
+    for name in names:
+        assert st._utils._element_size(getattr(st, name)) == torch._utils._element_size(getattr(torch, name)), name
+    with pytest.raises(RuntimeError, match="expected torch.dtype, but got <class 'str'>"):
+        st._utils._element_size("float32")
+    with pytest.raises(RuntimeError, match="expected torch.dtype, but got <class 'str'>"):
+        torch._utils._element_size("float32")

@@ -220,6 +220,50 @@ tot = N * (N + 1) / 2
 record("autograd fwd all_reduce", y, [3.0 * tot, 6.0 * N])
 record("autograd bwd all_reduce", w.grad, [3.0 * N, 3.0 * tot])
 
+
+# megatron-core's pipeline pattern (1F1B with one micro-batch over a chain of N stages): a stage receives into
+# `torch.empty(..., requires_grad=True)`, sends its output (batch_isend_irecv), then shrinks it with
+# `out.data = torch.empty((1,))` (deallocate_output_tensor); backward runs through the engine from the shrunk
+# output with the received full-shape gradient (custom_backward); the last stage shrinks its 0-d loss the
+# same way and scales it before its backward; each stage but the first sends its input's gradient back.
+# Values are small dyadic numbers, so float32 results equal numpy's exactly.
+x0 = np.array([1.0, 2.0, -1.0])
+ws = [np.array([r + 1.0, 0.5, 2.0]) for r in range(N)]
+wp = torch.tensor(ws[R].tolist(), requires_grad=True)
+if R == 0:
+    inp = torch.tensor(x0.tolist())
+else:
+    inp = torch.empty(3, requires_grad=True)
+    for q in dist.batch_isend_irecv([dist.P2POp(dist.irecv, inp, R - 1)]):
+        q.wait()
+h = inp * wp
+eng = torch.autograd.Variable._execution_engine
+if R < N - 1:
+    for q in dist.batch_isend_irecv([dist.P2POp(dist.isend, h, R + 1)]):
+        q.wait()
+    h.data = torch.empty((1,))
+    g_out = torch.empty(3)
+    for q in dist.batch_isend_irecv([dist.P2POp(dist.irecv, g_out, R + 1)]):
+        q.wait()
+    eng.run_backward(tensors=(h,), grad_tensors=(g_out,), keep_graph=False, create_graph=False, inputs=(),
+                     allow_unreachable=True, accumulate_grad=True)
+else:
+    loss = (h * h).sum()
+    loss.data = torch.empty((1,))
+    scaled = loss * 1.0
+    eng.run_backward(tensors=(scaled,), grad_tensors=(torch.ones_like(scaled),), keep_graph=False,
+                     create_graph=False, inputs=(), allow_unreachable=True, accumulate_grad=True)
+if R > 0:
+    for q in dist.batch_isend_irecv([dist.P2POp(dist.isend, inp.grad, R - 1)]):
+        q.wait()
+hs = [x0 * ws[0]]
+for r in range(1, N):
+    hs.append(hs[-1] * ws[r])
+g = 2 * hs[-1]
+for r in range(N - 1, R, -1):
+    g = g * ws[r]
+record("pipeline .data-shrunk output backward: weight grad", wp.grad, g * (hs[R - 1] if R > 0 else x0))
+
 summary = {"rank": R, "world_size": N, "backend": dist.get_backend(), "results": results, "failures": failures,
            "seconds": round(time.time() - T0, 2)}
 with open(os.path.join(OUT, f"{TAG}_rank{R}.json"), "w") as f:
