@@ -4,7 +4,9 @@ tests/shim/dist_scripts/ddp_scenarios.py runs unmodified on both backends (real 
 under its launcher) and records, per rank: parameters after the initial broadcast, buffers after the forward-time
 broadcast, averaged gradients over several buckets, no_sync / require_backward_grad_sync accumulation,
 find_unused_parameters with a rank-dependent branch and a globally unused layer, the unfinished-reduction error,
-and state_dict keys. Every value must equal real torch's (fp32, rtol 1e-5).
+and state_dict keys; communication hooks (torch's default hooks, the compress wrappers, noop, a hook of the script's
+own recording the buckets it is handed, before and after torch's bucket rebuild). Every value must equal real
+torch's (fp32, rtol 1e-5).
 """
 import json
 import os
@@ -45,6 +47,14 @@ def _assert_same(want, got, path: str) -> None:
         assert got == want, f"{path}: shim {got!r} torch {want!r}"
     elif isinstance(want, list) and want and isinstance(want[0], str):
         assert got == want, f"{path}: shim {got} torch {want}"
+    elif isinstance(want, list) and any(isinstance(v, (dict, str)) for v in want):  # records (hook_buckets)
+        assert len(got) == len(want), f"{path}: {len(got)} records vs torch's {len(want)}"
+        for i, (w, g) in enumerate(zip(want, got)):
+            _assert_same(w, g, f"{path}[{i}]")
+    elif path.endswith(".shapes"):
+        assert got == want, f"{path}: shim {got} torch {want}"
+    elif path.endswith("buffer_sum"):  # a sum of up to 266k float32 gradients: summation order differs
+        assert got == pytest.approx(want, rel=1e-4, abs=1e-5), path
     elif path.endswith("big.weight"):  # [sum, first row] of a 520x512 gradient
         assert got[0] == pytest.approx(want[0], rel=1e-4, abs=1e-5), path
         np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-7, err_msg=path)
@@ -78,6 +88,14 @@ def test_ddp_two_ranks_equals_real_torch(tmp_path):
     assert got[1]["init_params"] == got[0]["init_params"]
     assert got[1]["stat_after_forward"] == [10.0, 10.0] and got[1]["stat_not_broadcast"] == [2.0, 2.0]
     assert "module.fc1.weight" in got[0]["state_dict_keys"] and "module.stat" in got[0]["state_dict_keys"]
+    # communication hooks: the allreduce hook is DDP's mean; the compressed ones really reduced in half precision
+    # (their values differ from the mean); noop leaves local gradients; the program's hook saw torch's buckets
+    # (one at first, then the rebuilt two) and its SUM + 1 reached the gradients
+    hooks = got[0]["hook_grads"]
+    _assert_same(hooks["allreduce"], got[1]["hook_grads"]["allreduce"], "allreduce rank0 vs rank1")
+    assert hooks["fp16"]["fc2.bias"] != hooks["allreduce"]["fc2.bias"] != hooks["bf16"]["fc2.bias"]
+    assert hooks["noop"]["fc2.bias"] != got[1]["hook_grads"]["noop"]["fc2.bias"]
+    assert [b["index"] for b in got[0]["hook_buckets"] if isinstance(b, dict)] == [0, 0, 1]
 
 
 # ------------------------------------------------------------------------------ in-process (a world of one)
@@ -125,8 +143,10 @@ def test_ddp_one_rank_equals_plain_training_and_refuses_what_it_lacks(one_rank_w
         DDP(lambda v: v)
     with pytest.raises(NotImplementedError, match=r"DistributedDataParallel\(device_mesh=...\)"):
         DDP(mt.nn.Linear(2, 2), device_mesh=object())
-    with pytest.raises(NotImplementedError, match="register_comm_hook"):
+    with pytest.raises(TypeError, match="Communication hook must be callable"):
         ddp.register_comm_hook(None, None)
+    with pytest.raises(TypeError, match="must take a parameter named 'bucket'"):
+        ddp.register_comm_hook(None, lambda state, b: b)
     with pytest.raises(NotImplementedError, match="DataParallel"):  # a type (for isinstance), not constructible
         mt.nn.parallel.DataParallel(mt.nn.Linear(2, 2))
 
