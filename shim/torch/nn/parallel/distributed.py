@@ -176,7 +176,7 @@ class DistributedDataParallel(Module):
             self._verify_shapes()
             self._broadcast(params + (self.modules_buffers if init_sync_buffers else []))
         # torch's BucketCapacityConfig: a small first bucket only with the default cap; before the rebuild
-        # (see _maybe_rebuild_buckets) one bucket for everything unless unused parameters are searched for
+        # (see _rebuild_buckets) one bucket for everything unless unused parameters are searched for
         self._first_bucket_bytes_cap = (_DEFAULT_FIRST_BUCKET_BYTES if bucket_cap_mb is None
                                         else self.bucket_bytes_cap)
         if self.static_graph or not self.find_unused_parameters:
@@ -230,8 +230,11 @@ class DistributedDataParallel(Module):
         grad_sync = is_grad_enabled() and self.require_backward_grad_sync
         if grad_sync:
             self._check_prior_reduction_finished()
-        if is_grad_enabled() and self._rebuild_pending and len(self._ready_order) == len(self._params):
-            self._rebuild_buckets()
+        if is_grad_enabled() and self._rebuild_pending and self._ready_order:
+            if len(self._ready_order) == len(self._params):
+                self._rebuild_buckets()
+            else:  # rebuilt only from a backward pass that readied every parameter
+                self._ready_order = []
         if self.will_sync_module_buffers():
             self._broadcast(self.modules_buffers)
         output = self.module(*inputs, **kwargs)
