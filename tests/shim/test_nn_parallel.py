@@ -4,7 +4,9 @@ tests/shim/dist_scripts/ddp_scenarios.py runs unmodified on both backends (real 
 under its launcher) and records, per rank: parameters after the initial broadcast, buffers after the forward-time
 broadcast, averaged gradients over several buckets, no_sync / require_backward_grad_sync accumulation,
 find_unused_parameters with a rank-dependent branch and a globally unused layer, the unfinished-reduction error,
-and state_dict keys. Every value must equal real torch's (fp32, rtol 1e-5).
+and state_dict keys; communication hooks (torch's default hooks, the compress wrappers, noop, a hook of the script's
+own recording the buckets it is handed, before and after torch's bucket rebuild). Every value must equal real
+torch's (fp32, rtol 1e-5).
 """
 import json
 import os
@@ -45,6 +47,14 @@ def _assert_same(want, got, path: str) -> None:
         assert got == want, f"{path}: shim {got!r} torch {want!r}"
     elif isinstance(want, list) and want and isinstance(want[0], str):
         assert got == want, f"{path}: shim {got} torch {want}"
+    elif isinstance(want, list) and any(isinstance(v, (dict, str)) for v in want):  # records (hook_buckets)
+        assert len(got) == len(want), f"{path}: {len(got)} records vs torch's {len(want)}"
+        for i, (w, g) in enumerate(zip(want, got)):
+            _assert_same(w, g, f"{path}[{i}]")
+    elif path.endswith(".shapes"):
+        assert got == want, f"{path}: shim {got} torch {want}"
+    elif path.endswith("buffer_sum"):  # a sum of up to 266k float32 gradients: summation order differs
+        assert got == pytest.approx(want, rel=1e-4, abs=1e-5), path
     elif path.endswith("big.weight"):  # [sum, first row] of a 520x512 gradient
         assert got[0] == pytest.approx(want[0], rel=1e-4, abs=1e-5), path
         np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-7, err_msg=path)
@@ -78,6 +88,14 @@ def test_ddp_two_ranks_equals_real_torch(tmp_path):
     assert got[1]["init_params"] == got[0]["init_params"]
     assert got[1]["stat_after_forward"] == [10.0, 10.0] and got[1]["stat_not_broadcast"] == [2.0, 2.0]
     assert "module.fc1.weight" in got[0]["state_dict_keys"] and "module.stat" in got[0]["state_dict_keys"]
+    # communication hooks: the allreduce hook is DDP's mean; the compressed ones really reduced in half precision
+    # (their values differ from the mean); noop leaves local gradients; the program's hook saw torch's buckets
+    # (one at first, then the rebuilt two) and its SUM + 1 reached the gradients
+    hooks = got[0]["hook_grads"]
+    _assert_same(hooks["allreduce"], got[1]["hook_grads"]["allreduce"], "allreduce rank0 vs rank1")
+    assert hooks["fp16"]["fc2.bias"] != hooks["allreduce"]["fc2.bias"] != hooks["bf16"]["fc2.bias"]
+    assert hooks["noop"]["fc2.bias"] != got[1]["hook_grads"]["noop"]["fc2.bias"]
+    assert [b["index"] for b in got[0]["hook_buckets"] if isinstance(b, dict)] == [0, 0, 1]
 
 
 # ------------------------------------------------------------------------------ in-process (a world of one)
@@ -125,8 +143,10 @@ def test_ddp_one_rank_equals_plain_training_and_refuses_what_it_lacks(one_rank_w
         DDP(lambda v: v)
     with pytest.raises(NotImplementedError, match=r"DistributedDataParallel\(device_mesh=...\)"):
         DDP(mt.nn.Linear(2, 2), device_mesh=object())
-    with pytest.raises(NotImplementedError, match="register_comm_hook"):
+    with pytest.raises(TypeError, match="Communication hook must be callable"):
         ddp.register_comm_hook(None, None)
+    with pytest.raises(TypeError, match="must take a parameter named 'bucket'"):
+        ddp.register_comm_hook(None, lambda state, b: b)
     with pytest.raises(NotImplementedError, match="DataParallel"):  # a type (for isinstance), not constructible
         mt.nn.parallel.DataParallel(mt.nn.Linear(2, 2))
 
@@ -136,3 +156,84 @@ def test_ddp_needs_an_initialised_group():
     from shim.torch.nn.parallel import DistributedDataParallel as DDP
     with pytest.raises(RuntimeError, match="Default process group has not been initialized"):
         DDP(mt.nn.Linear(2, 2))
+
+
+def test_comm_hooks_in_one_rank_world(one_rank_world):
+    """The hook plumbing in a world of one: what a hook receives and returns, and the refusals (values across
+    ranks are compared with real torch in test_ddp_two_ranks_equals_real_torch)."""
+    import shim.torch as mt
+    from shim.torch.distributed.algorithms import ddp_comm_hooks as hooks
+    from shim.torch.distributed.algorithms.ddp_comm_hooks import default_hooks, powerSGD_hook
+    from shim.torch.nn.parallel import DistributedDataParallel as DDP
+
+    def fresh():
+        m = mt.nn.Linear(3, 2)
+        with mt.no_grad():
+            m.weight.copy_(mt.tensor([[0.1, -0.2, 0.3], [0.4, 0.5, -0.6]]))
+            m.bias.copy_(mt.tensor([0.01, -0.02]))
+        return m, DDP(m)
+
+    x = mt.tensor([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]])
+    plain, _ = fresh()
+    (plain(x) ** 2).sum().backward()
+
+    seen = []
+
+    def doubling(state, bucket):
+        seen.append((state, bucket.index(), bucket.is_last(), bucket.buffer().numel(), len(bucket.parameters())))
+        bucket.gradients()[0].mul_(0.0)  # a view: writes the buffer
+        fut = mt.futures.Future()
+        fut.set_result(bucket.buffer() * 2)
+        return fut
+
+    m, ddp = fresh()
+    ddp.register_comm_hook("my-state", doubling)
+    (ddp(x) ** 2).sum().backward()
+    assert seen == [("my-state", 0, True, 8, 2)]
+    # bucket order is registration order (weight, bias); the hook zeroed the weight's view and doubled the rest
+    np.testing.assert_array_equal(m.weight.grad.numpy(), np.zeros((2, 3), np.float32))
+    np.testing.assert_allclose(m.bias.grad.numpy(), 2 * plain.bias.grad.numpy(), rtol=1e-6)
+
+    m, ddp = fresh()
+    hooks.register_ddp_comm_hook(hooks.DDPCommHookType.ALLREDUCE, ddp)
+    (ddp(x) ** 2).sum().backward()
+    np.testing.assert_array_equal(m.weight.grad.numpy(), plain.weight.grad.numpy())  # a mean over one rank
+
+    m, ddp = fresh()
+    ddp.register_comm_hook(None, default_hooks.fp16_compress_hook)
+    (ddp(x) ** 2).sum().backward()
+    assert m.weight.grad.dtype == mt.float32
+    np.testing.assert_array_equal(m.weight.grad.numpy(),
+                                  plain.weight.grad.numpy().astype(np.float16).astype(np.float32))
+
+    # a Work's future holds the output tensors
+    t = mt.ones(3)
+    fut = one_rank_world.all_reduce(t, async_op=True).get_future()
+    assert fut.done() and fut.value()[0] is t
+
+    def returns_list(state, bucket):
+        f = mt.futures.Future()
+        f.set_result([bucket.buffer()])
+        return f
+
+    for bad, err in ((returns_list, "the value of its Future must be a Tensor, got list"),
+                     (lambda state, bucket: bucket.buffer(), "must return a torch.futures.Future, got Tensor")):
+        _, ddp = fresh()
+        ddp.register_comm_hook(None, bad)
+        with pytest.raises(RuntimeError, match=err):
+            (ddp(x) ** 2).sum().backward()
+
+    def wrong_annotation(state, bucket: int):
+        return None
+
+    with pytest.raises(ValueError, match="bucket annotation should be dist.GradBucket"):
+        fresh()[1].register_comm_hook(None, wrong_annotation)
+    with pytest.raises(TypeError, match="must be a DDPCommHookType"):
+        hooks.register_ddp_comm_hook("FP16_COMPRESS", fresh()[1])
+    with pytest.raises(NotImplementedError, match="powerSGD_hook.PowerSGDState is not implemented"):
+        hooks.DDPCommHookType.POWER_SGD.value(model=fresh()[1], state=None)
+    with pytest.raises(NotImplementedError, match="powerSGD_hook.powerSGD_hook is not implemented"):
+        powerSGD_hook.powerSGD_hook(None, None)
+    bucket = one_rank_world.GradBucket(0, True, mt.zeros(8), [mt.zeros(2, 3), mt.zeros(2)])
+    with pytest.raises(ValueError, match="expected a 1-D tensor of 8 elements, got shape \\(7,\\)"):
+        bucket.set_buffer(mt.zeros(7))

@@ -11,8 +11,9 @@ from .distributed_c10d import (  # noqa: F401  (private names megatron-core and 
     _world,
 )
 from .distributed_c10d import __all__ as _c10d_all
+from ._grad_bucket import GradBucket  # noqa: F401
 
-__all__ = list(_c10d_all)
+__all__ = list(_c10d_all) + ["GradBucket"]
 
 from .._unsupported import module_getattr as _module_getattr  # noqa: E402
 

@@ -38,6 +38,7 @@ from shim._comm import table as _table
 from shim._comm import world as _cw
 
 from .._tensor import Tensor, to_ms, wrap
+from ..futures import Future
 
 # ----------------------------------------------------------------------------------------------- constants
 default_pg_timeout = datetime.timedelta(minutes=30)
@@ -162,7 +163,7 @@ _pgs: dict[tuple, ProcessGroup] = {}
 # ---------------------------------------------------------------------------------------------- Work handles
 class Work:
     """Handle of an asynchronous operation (torch's ``Work``): ``wait()``, ``is_completed()``,
-    ``is_success()``, ``exception()``, ``result()``."""
+    ``is_success()``, ``exception()``, ``result()``, ``get_future()``."""
 
     def __init__(self, result: Optional[list] = None, sync: Optional[Callable[[], None]] = None) -> None:
         self._result = result or []
@@ -195,6 +196,16 @@ class Work:
     def synchronize(self) -> None:
         """Same as :meth:`wait`."""
         self.wait()
+
+    def get_future(self) -> Future:
+        """A ``torch.futures.Future`` whose value is the list of output tensors (torch's ``Work.get_future``).
+
+        The facade dispatches a collective when it is called, so the operation is waited for here and the Future
+        returned is already completed (its ``then`` callbacks run at once, on this thread)."""
+        self.wait()
+        fut: Future = Future()
+        fut.set_result(list(self._result))
+        return fut
 
 
 class _CoalescingManager:

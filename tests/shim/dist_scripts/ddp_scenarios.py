@@ -115,6 +115,69 @@ with torch.no_grad():
 loss_of(ddp(x2)).backward()
 out["after_eval_grads"] = grads(m)
 
+# 7. communication hooks (register_comm_hook): torch's default hooks, the compress wrappers, noop, and a hook of
+#    the program's own that records the buckets it is handed. torch refuses the bf16 hooks by name on a build
+#    without CUDA/NCCL, so they run here under other names (the same function bodies).
+from torch.distributed.algorithms.ddp_comm_hooks import DDPCommHookType, default_hooks, register_ddp_comm_hook
+from torch.distributed.algorithms.ddp_comm_hooks.debugging_hooks import noop_hook
+
+
+def bf16_hook(state, bucket):
+    return default_hooks.bf16_compress_hook(state, bucket)
+
+
+_bf16_wrapped = default_hooks.bf16_compress_wrapper(default_hooks.allreduce_hook)
+
+
+def bf16_wrapped_allreduce(state, bucket):
+    return _bf16_wrapped(state, bucket)
+
+
+seen_buckets = []
+
+
+def recording_hook(state, bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:
+    """Records the bucket; the result is the plain SUM over ranks plus 1 (not DDP's mean)."""
+    grads_ = bucket.gradients()
+    seen_buckets.append({
+        "index": bucket.index(), "is_last": bucket.is_last(), "numel": bucket.buffer().numel(),
+        "dtype": str(bucket.buffer().dtype), "shapes": sorted(list(p.shape) for p in bucket.parameters()),
+        "views_cover_buffer": sum(g.numel() for g in grads_) == bucket.buffer().numel(),
+        "first_grad_equals_param_grad": bool(torch.equal(grads_[0], bucket.parameters()[0].grad)),
+        "buffer_sum": float(bucket.buffer().sum())})
+    fut = dist.all_reduce(bucket.buffer(), group=state, async_op=True).get_future()
+    return fut.then(lambda f: f.value()[0] + 1.0)
+
+
+hooks = {"allreduce": default_hooks.allreduce_hook, "fp16": default_hooks.fp16_compress_hook, "bf16": bf16_hook,
+         "fp16_wrap": default_hooks.fp16_compress_wrapper(default_hooks.allreduce_hook),
+         "bf16_wrap": bf16_wrapped_allreduce, "noop": noop_hook, "recording": recording_hook}
+out["hook_grads"] = {}
+for name, hook in hooks.items():
+    m = Net(seed=11, big=(name == "recording"), extra=False)
+    ddp = DDP(m, bucket_cap_mb=0.001 if name == "recording" else None)
+    ddp.register_comm_hook(dist.group.WORLD if name == "recording" else None, hook)
+    loss_of(ddp(x1)).backward()
+    if name == "recording":  # a second step sees torch's rebuilt buckets (gradient-ready order, 1 KB caps)
+        seen_buckets.append("step 2")
+        ddp.zero_grad(set_to_none=True)
+        loss_of(ddp(x2)).backward()
+    out["hook_grads"][name] = grads(m)
+out["hook_buckets"] = seen_buckets
+m = Net(seed=11, extra=False)
+ddp = DDP(m)
+register_ddp_comm_hook(DDPCommHookType.FP16_COMPRESS, ddp)  # the enum's way
+loss_of(ddp(x1)).backward()
+out["hook_grads"]["enum_fp16"] = grads(m)
+errors = {}
+for label, hook in (("twice", default_hooks.allreduce_hook), ("not_callable", 3)):
+    try:
+        ddp.register_comm_hook(None, hook)
+        errors[label] = None
+    except (RuntimeError, TypeError) as e:
+        errors[label] = f"{type(e).__name__}: {e}"
+out["hook_errors"] = errors
+
 dist.barrier()
 path = os.path.join(os.environ["SHIM_TEST_OUT"], f"{os.environ['SHIM_TEST_TAG']}_rank{R}.json")
 with open(path, "w") as f:

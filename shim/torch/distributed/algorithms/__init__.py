@@ -1,1 +1,1 @@
-"""``torch.distributed.algorithms``: see :mod:`.join`."""
+"""``torch.distributed.algorithms``: :mod:`.join` (names only) and :mod:`.ddp_comm_hooks` (DDP communication hooks)."""

@@ -4,9 +4,11 @@
 What it does, as torch's DDP does:
 - at construction (``init_sync=True``): checks that every rank holds parameters of the same shapes and dtypes
   (``RuntimeError`` naming the first mismatch), then broadcasts parameters and buffers from group rank 0;
-- groups the parameters that require grad into *buckets* in reverse registration order (a first bucket of
-  1 MiB (torch's ``_DEFAULT_FIRST_BUCKET_BYTES``), then ``bucket_cap_mb`` MiB, default 25; one dtype per
-  bucket);
+- groups the parameters that require grad into *buckets* as torch does (one dtype per bucket, byte caps: a first
+  bucket of 1 MiB (torch's ``_DEFAULT_FIRST_BUCKET_BYTES``) when ``bucket_cap_mb`` is left at its default of 25,
+  else ``bucket_cap_mb`` MiB for all): at construction in registration order, reduced last bucket first, and
+  with a single bucket unless ``find_unused_parameters`` is set; after the first synchronised backward (without
+  ``find_unused_parameters``, or with ``static_graph``) rebuilt once in the order the gradients became ready;
 - during ``backward``, a post-accumulate-grad hook marks each parameter ready; when a bucket is complete, and every
   bucket before it has been reduced (buckets are reduced in index order, identically on every rank), its gradients
   are flattened, divided by the group size and all-reduced (SUM), and written back into each ``param.grad``;
@@ -19,18 +21,25 @@ What it does, as torch's DDP does:
   "Expected to have finished reduction in the prior iteration" error);
 - ``broadcast_buffers`` / ``forward_sync_buffers`` (default True): buffers are broadcast from group rank 0 before
   each forward while ``require_forward_param_sync`` is True;
-- ``.module`` is the wrapped module, so ``state_dict()`` keys carry torch's ``module.`` prefix.
+- ``.module`` is the wrapped module, so ``state_dict()`` keys carry torch's ``module.`` prefix;
+- ``register_comm_hook(state, hook)``: each complete bucket's flattened gradients go to ``hook(state, bucket)``
+  (a ``torch.distributed.GradBucket``) instead of the mean all-reduce, and the value of the Future it returns is
+  copied into the gradients (``torch.distributed.algorithms.ddp_comm_hooks``: ``allreduce_hook`` gives the same
+  values as no hook; ``fp16_compress_hook``/``bf16_compress_hook`` reduce in half precision). The Future is waited
+  for at once (the reduction stays synchronous).
 
 Differences from torch: ``gradient_as_bucket_view=True`` is accepted but gradients are not views of the bucket (it
 is a memory optimisation in torch; values are the same); ``device_ids``/``output_device`` name this rank's
 accelerator (at most one device, as torch requires for single-device modules) and inputs are not moved;
-``register_comm_hook``, ``join``, ``mixed_precision``, ``device_mesh``, ``delay_all_reduce_named_params``,
+``join``, ``mixed_precision``, ``device_mesh``, ``delay_all_reduce_named_params``,
 ``param_to_hook_all_reduce`` and ``bucket_cap_mb_list`` raise ``NotImplementedError`` naming themselves.
 Reductions run synchronously inside the backward pass (no overlap with computation).
 """
 from __future__ import annotations
 
 import contextlib
+import inspect
+import sys
 import warnings
 import weakref
 from typing import Any, Optional
@@ -38,6 +47,7 @@ from typing import Any, Optional
 from ... import cat, float32, is_grad_enabled, no_grad, tensor, zeros
 from ... import distributed as dist
 from ..._tensor import Tensor
+from ...futures import Future
 from ..modules.module import Module
 
 __all__ = ["DistributedDataParallel"]
@@ -78,26 +88,29 @@ class _Bucket:
         self.pending = len(indices)
 
 
-def _assign_buckets(params: list, first_cap: int, cap: int) -> list:
-    """Parameter indices grouped into buckets: reverse registration order, one dtype per bucket, a bucket closed
-    once it holds at least its byte cap (the first bucket ``first_cap``, later ones ``cap``)."""
-    buckets: list = []
-    open_: dict = {}  # dtype -> (indices, bytes)
-    for i in reversed(range(len(params))):
+def _assign_buckets(params: list, order: list, limits: list) -> list:
+    """Parameter indices grouped into buckets, as torch's ``_compute_bucket_assignment_by_size``: walk ``order``
+    keeping one open bucket per dtype; a bucket closes once it holds at least its byte limit (each dtype's k-th
+    bucket uses ``limits[min(k, len(limits) - 1)]``); open buckets follow the closed ones. Returns index lists in
+    closing order, each in walk order."""
+    closed: list = []
+    open_: dict = {}  # dtype -> [indices, bytes, buckets closed so far]
+    for i in order:
         p = params[i]
-        key = p.dtype
-        idx, size = open_.get(key, ([], 0))
-        idx.append(i)
-        size += p.numel() * p.element_size()
-        limit = first_cap if not buckets else cap
-        if size >= limit:
-            buckets.append(idx)
-            open_.pop(key, None)
-        else:
-            open_[key] = (idx, size)
-    for idx, _ in open_.values():
-        buckets.append(idx)
-    return [_Bucket(b) for b in buckets]
+        entry = open_.setdefault(p.dtype, [[], 0, 0])
+        entry[0].append(i)
+        entry[1] += p.numel() * p.element_size()
+        if entry[1] >= limits[min(entry[2], len(limits) - 1)]:
+            closed.append(entry[0])
+            entry[0], entry[1], entry[2] = [], 0, entry[2] + 1
+    return closed + [e[0] for e in open_.values() if e[0]]
+
+
+def _initial_buckets(params: list, limits: list) -> list:
+    """torch's first-iteration buckets: assigned in registration order, sorted by their smallest index, then
+    reversed (the last-registered parameters, whose gradients come first, are reduced first)."""
+    buckets = sorted(_assign_buckets(params, list(range(len(params))), limits), key=min)
+    return [_Bucket(b) for b in reversed(buckets)]
 
 
 class DistributedDataParallel(Module):
@@ -162,11 +175,19 @@ class DistributedDataParallel(Module):
         if init_sync:
             self._verify_shapes()
             self._broadcast(params + (self.modules_buffers if init_sync_buffers else []))
-        self._buckets = _assign_buckets(params, _DEFAULT_FIRST_BUCKET_BYTES, self.bucket_bytes_cap)
-        self._bucket_of = {}
-        for b, bucket in enumerate(self._buckets):
-            for i in bucket.indices:
-                self._bucket_of[i] = b
+        # torch's BucketCapacityConfig: a small first bucket only with the default cap; before the rebuild
+        # (see _rebuild_buckets) one bucket for everything unless unused parameters are searched for
+        self._first_bucket_bytes_cap = (_DEFAULT_FIRST_BUCKET_BYTES if bucket_cap_mb is None
+                                        else self.bucket_bytes_cap)
+        if self.static_graph or not self.find_unused_parameters:
+            limits = [sys.maxsize]
+        elif self._first_bucket_bytes_cap < self.bucket_bytes_cap:
+            limits = [self._first_bucket_bytes_cap, self.bucket_bytes_cap]
+        else:
+            limits = [self.bucket_bytes_cap]
+        self._set_buckets(_initial_buckets(params, limits))
+        self._rebuild_pending = self.static_graph or not self.find_unused_parameters
+        self._ready_order: list = []
         self._acc_keys = None  # accumulator-node ids, computed on first use (find_unused_parameters)
         self._expect_hooks = False
         self._ready: set = set()
@@ -174,6 +195,7 @@ class DistributedDataParallel(Module):
         self._locally_used: Optional[list] = None
         self._global_used: Optional[list] = None
         self._marked_unused = False
+        self._comm_hook = None  # (hook, state) from register_comm_hook
         ref = weakref.ref(self)
         self._hook_handles = [p.register_post_accumulate_grad_hook(_make_hook(ref, i)) for i, p in enumerate(params)]
 
@@ -208,6 +230,11 @@ class DistributedDataParallel(Module):
         grad_sync = is_grad_enabled() and self.require_backward_grad_sync
         if grad_sync:
             self._check_prior_reduction_finished()
+        if is_grad_enabled() and self._rebuild_pending and self._ready_order:
+            if len(self._ready_order) == len(self._params):
+                self._rebuild_buckets()
+            else:  # rebuilt only from a backward pass that readied every parameter
+                self._ready_order = []
         if self.will_sync_module_buffers():
             self._broadcast(self.modules_buffers)
         output = self.module(*inputs, **kwargs)
@@ -217,9 +244,33 @@ class DistributedDataParallel(Module):
             self._expect_hooks = False
         return output
 
-    def register_comm_hook(self, state, hook):
-        raise NotImplementedError("torch.nn.parallel.DistributedDataParallel.register_comm_hook is not implemented "
-                                  "by the shim (gradients are averaged by all-reduce)")
+    def register_comm_hook(self, state: object, hook) -> None:
+        """Reduce each gradient bucket with ``hook(state, bucket)`` instead of DDP's mean all-reduce.
+
+        ``bucket`` is a ``torch.distributed.GradBucket`` (its ``buffer()``: the bucket's gradients flattened, not
+        divided by the group size); ``hook`` returns a ``torch.futures.Future`` whose value is a 1-D tensor of
+        ``bucket.buffer().numel()`` elements, copied (and cast) into the parameters' gradients. The hook is called
+        once per bucket during each synchronised backward, in bucket order, on every rank (hooks from
+        ``torch.distributed.algorithms.ddp_comm_hooks`` or the program's own). Checks as torch's: ``hook``
+        callable (``TypeError``), its ``bucket`` parameter annotated ``GradBucket`` or not at all and its return
+        annotated ``Future[Tensor]`` or not at all (``ValueError``), at most one hook per model
+        (``RuntimeError``). A hook without a parameter named ``bucket`` raises ``TypeError`` (torch raises a
+        bare ``KeyError('bucket')``). torch refuses the bf16 hooks on builds without CUDA/NCCL; under the shim
+        the device is the accelerator and its backend reduces bfloat16, so they are accepted."""
+        if not callable(hook):
+            raise TypeError("Communication hook must be callable.")
+        sig = inspect.signature(hook)
+        if "bucket" not in sig.parameters:
+            raise TypeError(f"Communication hook {getattr(hook, '__qualname__', hook)!r} must take a parameter named "
+                            f"'bucket' (torch reads its annotation by that name); got parameters "
+                            f"{list(sig.parameters)}")
+        if sig.parameters["bucket"].annotation not in (inspect.Parameter.empty, dist.GradBucket):
+            raise ValueError("Communication hook: bucket annotation should be dist.GradBucket.")
+        if sig.return_annotation not in (inspect.Signature.empty, Future[Tensor]):
+            raise ValueError("Communication hook: return annotation should be torch.futures.Future[torch.Tensor].")
+        if self._comm_hook is not None:
+            raise RuntimeError("register_comm_hook or register_builtin_comm_hook can only be called once.")
+        self._comm_hook = (hook, state)
 
     def join(self, divide_by_initial_world_size: bool = True, enable: bool = True, throw_on_early_termination=False):
         raise NotImplementedError("torch.nn.parallel.DistributedDataParallel.join is not implemented by the shim")
@@ -259,6 +310,22 @@ class DistributedDataParallel(Module):
                     n = t.numel()
                     t.copy_(flat[offset:offset + n].view(t.shape))
                     offset += n
+
+    def _set_buckets(self, buckets: list) -> None:
+        self._buckets = buckets
+        self._bucket_of = {i: b for b, bucket in enumerate(buckets) for i in bucket.indices}
+
+    def _rebuild_buckets(self) -> None:
+        """torch's bucket rebuild, once, before the forward after the first synchronised backward (only without
+        unused-parameter search, or with ``static_graph``): buckets follow the order in which the gradients
+        became ready (group rank 0's order, broadcast), with the byte limits [first bucket cap, bucket cap]."""
+        order = [list(self._ready_order)]
+        if self._world > 1:
+            dist.broadcast_object_list(order, src=self._src, group=self.process_group)
+        limits = [self._first_bucket_bytes_cap, self.bucket_bytes_cap]
+        self._set_buckets([_Bucket(b) for b in _assign_buckets(self._params, order[0], limits)])
+        self._rebuild_pending = False
+        self._ready_order = []
 
     def _check_prior_reduction_finished(self) -> None:
         if self._expect_hooks and 0 < len(self._ready) < len(self._params):
@@ -318,6 +385,8 @@ class DistributedDataParallel(Module):
     def _on_ready(self, i: int) -> None:
         if not self._expect_hooks:
             return
+        if self._rebuild_pending:
+            self._ready_order.append(i)
         if not self._marked_unused:
             self._marked_unused = True
             if self._locally_used is not None:
@@ -358,7 +427,9 @@ class DistributedDataParallel(Module):
                 parts.append(zeros(p.numel(), dtype=p.dtype, device=p.device) if g is None
                              else g.detach().reshape(-1))
             flat = cat(parts)
-            if self._world > 1:
+            if self._comm_hook is not None:
+                flat = self._run_comm_hook(bucket, flat, params)
+            elif self._world > 1:
                 flat = flat / self._world
                 dist.all_reduce(flat, group=self.process_group)
             offset = 0
@@ -366,11 +437,29 @@ class DistributedDataParallel(Module):
                 n = p.numel()
                 if k:
                     avg = flat[offset:offset + n].view(p.shape)
-                    if p.grad is None:
-                        p.grad = avg.clone()
+                    if p.grad is None:  # (a hook's result may have another dtype: cast, as torch's copy does)
+                        p.grad = avg.clone() if avg.dtype == p.dtype else avg.to(p.dtype)
                     else:
                         p.grad.copy_(avg)
                 offset += n
+
+    def _run_comm_hook(self, bucket: _Bucket, flat, params: list):
+        """``flat`` reduced by the registered communication hook: the value of the Future it returns."""
+        hook, state = self._comm_hook
+        index = self._buckets.index(bucket)
+        grad_bucket = dist.GradBucket(index, index == len(self._buckets) - 1, flat, params)
+        fut = hook(state, grad_bucket)
+        if not isinstance(fut, Future):
+            raise RuntimeError(f"DDP communication hook {getattr(hook, '__qualname__', hook)!r} must return a "
+                               f"torch.futures.Future, got {type(fut).__name__}")
+        result = fut.wait()
+        if not isinstance(result, Tensor):
+            raise RuntimeError(f"DDP communication hook {getattr(hook, '__qualname__', hook)!r}: the value of its "
+                               f"Future must be a Tensor, got {type(result).__name__}")
+        if result.numel() != flat.numel():
+            raise RuntimeError(f"DDP communication hook {getattr(hook, '__qualname__', hook)!r}: the value of its "
+                               f"Future has {result.numel()} elements, the bucket {flat.numel()}")
+        return result.reshape(-1)
 
 
 def _make_hook(ref, i: int):
