@@ -321,7 +321,7 @@ def run_profile(args, inputs: dict, work: Path) -> str:
     cmd = [PY, os.path.abspath(__file__), "--_profile_child", prof, "--warmup_steps", str(args.warmup_steps),
            *(["--blocking"] if args.blocking else ["--no-blocking"]), "--", *train_argv]
     if tp * dp > 1:  # every rank profiles itself (PROF.rank<N>)
-        cmd = [PY, "-m", "torch.distributed.launch", "--nproc_per_node", str(tp * dp), "--master_port",
+        cmd = [PY, "-m", "torch.distributed.run", "--nproc-per-node", str(tp * dp), "--master-port",
                str(_free_port()), *cmd[1:]]
     load0 = _load()
     r = subprocess.run(cmd, cwd=REPO, env=_env(True), capture_output=True, text=True, timeout=args.timeout)

@@ -56,9 +56,11 @@ NATIVE: dict[str, dict[str, dict]] = {
 
 # Per MindSpore backend: the largest payload (bytes per rank) that collectives send over the direct host transport
 # (``shim/_comm/hostnet.py``: TCP between the members' processes) instead of the backend's kernels. A backend not
-# listed never uses it. mccl (MindSpore CPU): measured 2026-12-06 at 2 ranks on 2 cores (BENCHMARKS.md, "Host
-# transport"): mccl all-reduce 3.0 / 14.6 / 369 ms for 4 KB / 64 KB / 16 MB, the host transport far below it at
-# every size, so every mccl collective takes it. The mccl kernels stay reachable by lowering this row.
+# listed never uses it. mccl (MindSpore CPU): measured 2026-12-06 at 2 ranks on 2 shared cores (BENCHMARKS.md,
+# "Collectives over the host transport"): all-reduce store meeting + mccl kernel 6.2 / 7.4 / 475 ms for 4 KB /
+# 64 KB / 16 MB, host transport 4.2 / 3.5 / 146 ms in the same run (gloo 1.7 / 0.23 / 42 ms; load 12-17): faster
+# at every size measured (1 KB-16 MB), so every mccl collective takes it. SHIM_COMM_HOST_BYTES (see
+# host_transport_bytes) lowers the limit, e.g. to 0 to run MindSpore's kernels.
 HOST_TRANSPORT: dict[str, int] = {
     "mccl": 1 << 62,
 }
