@@ -9,6 +9,9 @@ Measures, for each backend and each world size (default 2 and 4 ranks on this ma
   ``busbw = bytes * 2 * (n - 1) / n / seconds`` (the NCCL-tests convention), median over iterations.
 
 Usage: ``.venv/bin/python benchmarks/bench_collectives.py [--nproc 2 4] [--max-mb 64] [--json out.json]``.
+``--backends torch shim shim-base --base_repo DIR`` adds the facade of another checkout (e.g. ``git archive main |
+tar -x -C DIR``) for before/after numbers; ``--rounds N`` repeats the backends alternately N times and reports,
+per size, the median over the rounds (a load change then hits every backend alike).
 The same file is the worker (``--worker``) that both launchers start. Prints a table; ``--json`` keeps the
 numbers. Run it alone on the machine: results on 2 shared cores are noisy.
 """
@@ -79,12 +82,14 @@ def worker(out_dir: str, max_mb: int) -> None:
 
 
 # ------------------------------------------------------------------------------------------- orchestrator
-def run_one(backend: str, nproc: int, max_mb: int, timeout: float) -> dict:
-    """Launch ``nproc`` workers on ``backend`` ("shim" or "torch") and return rank 0's numbers plus the
-    start-up time measured from here."""
+def run_one(backend: str, nproc: int, max_mb: int, timeout: float, base_repo: str = None) -> dict:
+    """Launch ``nproc`` workers on ``backend`` ("shim", "shim-base" (the checkout ``base_repo``) or "torch") and
+    return rank 0's numbers plus the start-up time measured from here."""
     with tempfile.TemporaryDirectory() as out:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        if backend == "shim":
+        if backend == "shim-base":
+            env["PYTHONPATH"] = str(Path(base_repo).resolve())
+        if backend.startswith("shim"):
             env["SHIM_BACKEND"] = "mindspore"
             cmd = [sys.executable, "-m", "shim.launcher"]
         else:
@@ -93,7 +98,7 @@ def run_one(backend: str, nproc: int, max_mb: int, timeout: float) -> dict:
         cmd += ["--nproc-per-node", str(nproc), "--master-port", str(_free_port()), str(Path(__file__).resolve()),
                 "--worker", "--out", out, "--max-mb", str(max_mb)]
         t0 = time.time()
-        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, cwd=base_repo if backend == "shim-base" else REPO, env=env, capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
             raise RuntimeError(f"{backend} x{nproc} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
         res = json.loads(Path(out, "result.json").read_text())
@@ -105,7 +110,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--nproc", type=int, nargs="+", default=[2, 4])
     p.add_argument("--max-mb", type=int, default=64)
-    p.add_argument("--backends", nargs="+", default=["shim", "torch"], choices=["shim", "torch"])
+    p.add_argument("--backends", nargs="+", default=["shim", "torch"], choices=["shim", "torch", "shim-base"])
+    p.add_argument("--base_repo", default=None, help="checkout whose facade the shim-base backend runs")
+    p.add_argument("--rounds", type=int, default=1, help="alternate the backends this many times (median)")
     p.add_argument("--timeout", type=float, default=900)
     p.add_argument("--json", default=None)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -114,11 +121,24 @@ def main(argv=None) -> int:
     if args.worker:
         worker(args.out, args.max_mb)
         return 0
+    if "shim-base" in args.backends and not args.base_repo:
+        p.error("--backends shim-base needs --base_repo")
     results = {}
     for n in args.nproc:
-        for b in args.backends:
-            print(f"running {b} with {n} ranks ...", file=sys.stderr, flush=True)
-            results[f"{b}x{n}"] = run_one(b, n, args.max_mb, args.timeout)
+        runs: dict = {}
+        for i in range(args.rounds):
+            for b in args.backends:
+                print(f"running {b} with {n} ranks (round {i + 1}) ...", file=sys.stderr, flush=True)
+                runs.setdefault(b, []).append(run_one(b, n, args.max_mb, args.timeout, args.base_repo))
+        for b, rs in runs.items():
+            res = dict(rs[0])
+            for key in ("startup_s", "new_group_s"):
+                res[key] = statistics.median(r[key] for r in rs)
+            res["allreduce"] = []
+            for i, row in enumerate(rs[0]["allreduce"]):
+                sec = statistics.median(r["allreduce"][i]["seconds"] for r in rs)
+                res["allreduce"].append(dict(row, seconds=sec, busbw_MBps=row["bytes"] * 2 * (n - 1) / n / sec / 1e6))
+            results[f"{b}x{n}"] = res
     print("\njob start-up (launcher start -> init_process_group returned on rank 0) and new_group([0,1]) + "
           "first all-reduce, seconds")
     for key, r in results.items():

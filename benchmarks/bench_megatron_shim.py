@@ -7,32 +7,37 @@ global batch 2 = 2 micro-batches of 1, lr 1e-3, seed 7. Data: ../shared/data/alp
 real Qwen2.5 tokenizer (../shared/assets/qwen2.5-tokenizer) when ../shared is present, else the built-in demo
 dataset (qwen_sft.demo_data) with the labelled stand-in tokenizer (qwen_sft.tokenizer); never the network.
 
-Measure mode (default): for every precision (`--precision`, fp32 and bf16) and layout (`--tp`, 1 and 2 processes) it
-runs the reference backend and then the shim (alternately, so a load change hits both), `--steps` steps each, and
+Measure mode (default): for every precision (`--precision`, fp32 and bf16) and layout (`--layouts`: tp1, tp2, dp2 =
+1, 2 and 2 processes) it runs the reference backend and then the shim (alternately, so a load change hits both;
+`--rounds N` repeats the alternation), `--steps` steps each, and
 prints one row per run: backend, layout, precision, measured steps (the first `--warmup_steps` left out: lazy
 initialisation), median step time (s), median CPU seconds per step (process CPU time of the step summed over the
 ranks, recorded by benchmarks/_step_cpu.py; on an overloaded machine the wall time mostly measures the scheduler's
 share, the CPU time the work), learnable and total tokens/s (sums over the measured steps from metrics.jsonl), peak
 memory (the largest `peak_*` field in metrics.jsonl: `peak_rss_mib` = rank 0's peak RSS) and the 1-minute load
 average before and after the run. `--backends ... shim-base --base_repo DIR` adds runs of another checkout's facade
-(e.g. `git archive HEAD | tar -x -C DIR` before a change) for before/after numbers; `shim` runs the shim with
-SHIM_SYNC_DISPATCH=0 (MindSpore's asynchronous dispatch), `shim-sync` with SHIM_SYNC_DISPATCH=1 (synchronous, the
-facade's default on the CPU target, shim/torch/_dispatch.py). With `--native` (default on,
+(e.g. `git archive HEAD | tar -x -C DIR` before a change) for before/after numbers; `shim` and `shim-base` run the
+facade in its default configuration, `shim-async` with SHIM_SYNC_DISPATCH=0 (MindSpore's asynchronous dispatch),
+`shim-sync` with SHIM_SYNC_DISPATCH=1 (synchronous, the facade's default on the CPU target,
+shim/torch/_dispatch.py). With `--native` (default on,
 fp32 only) it adds the same tiny model's step hand-written three ways in one process each
 (benchmarks/bench_shim_step.py's builders): native MindSpore PyNative (mint/ops + value_and_grad + AdamW in
 MindSpore ops), the same torch-style model on the facade, and on real torch; that splits the shim's cost into the
 framework's own and the facade's / megatron-core's.
 
-Profile mode (`--profile`): one shim run at TP=1 (fp32) with rank 0 under cProfile, enabled only inside
-`_Trainer.train_step` for the steps after the warm-up ones. `--blocking` (default on) runs MindSpore with
+Profile mode (`--profile`): one shim run (fp32) in `--profile_layout` (default tp1) with every rank under cProfile,
+enabled only inside `_Trainer.train_step` for the steps after the warm-up ones; with several ranks each prints its
+own summary, where the collectives' category includes the time spent waiting for the peers. `--blocking` (default on) runs MindSpore with
 `mindspore.runtime.launch_blocking()` so that each op's kernel time is charged to the Python call that launched it
 (asynchronous dispatch charges it to whichever later call waits: `.shape`, `.dtype`, `asnumpy`, setitem). Prints the
 top functions by own time and the time per category (MindSpore op execution, autograd backward, facade Python,
 megatron-core Python, training loop, host syncs). `--profile_out F` keeps the pstats file.
 
 Usage:
-  .venv/bin/python benchmarks/bench_megatron_shim.py [--steps 4] [--tp 1 2] [--precision fp32 bf16] [--json OUT]
-  .venv/bin/python benchmarks/bench_megatron_shim.py --profile [--steps 3] [--no-blocking] [--profile_out F]
+  .venv/bin/python benchmarks/bench_megatron_shim.py [--steps 4] [--layouts tp1 tp2 dp2] [--precision fp32 bf16]
+      [--rounds N] [--backends torch shim shim-base --base_repo DIR] [--json OUT]
+  .venv/bin/python benchmarks/bench_megatron_shim.py --profile [--profile_layout tp2] [--steps 3] [--no-blocking]
+      [--profile_out F]
 Exit status 0 when every run finished; a failed run prints its log tail and exits 1.
 """
 from __future__ import annotations
@@ -113,26 +118,42 @@ def prepare(work: Path) -> dict:
     return {"model": str(model), "data": str(data), "tokenizer": str(tokenizer), "source": source}
 
 
-def _train_cmd(backend: str, tp: int, precision: str, steps: int, inputs: dict, out: Path) -> list[str]:
+def parse_layout(text: str) -> tuple[int, int]:
+    """``"tp2"`` -> (2, 1), ``"dp2"`` -> (1, 2), ``"tp2dp2"`` -> (2, 2): (TP, DP); processes = TP x DP."""
+    import re
+
+    m = re.fullmatch(r"(?:tp(\d+))?(?:dp(\d+))?", text.lower())
+    if not m or not text:
+        raise argparse.ArgumentTypeError(f"layout {text!r}: expected tpN, dpN or tpNdpM")
+    return int(m.group(1) or 1), int(m.group(2) or 1)
+
+
+def layout_name(tp: int, dp: int = 1) -> str:
+    return f"TP={tp}" + (f",DP={dp}" if dp > 1 else "")
+
+
+def _train_cmd(backend: str, tp: int, precision: str, steps: int, inputs: dict, out: Path, dp: int = 1) -> list[str]:
     args = ["--model_path", inputs["model"], "--data_path", inputs["data"], "--output_path", str(out),
             "--train_iters", str(steps), "--mixed_precision", precision, "--tp", str(tp), *TRAIN_ARGS]
     wrapper = str(REPO / "benchmarks" / "_step_cpu.py")  # records each step's process CPU time
-    if backend == "torch" and tp == 1:
+    if backend == "torch" and tp * dp == 1:
         return [PY, wrapper, "tools/train.py", *args]
-    # real torch: the legacy launcher of torch; shim: the same command served by the facade's launcher
-    return [PY, "-m", "torch.distributed.launch", "--nproc_per_node", str(tp), "--master_port", str(_free_port()),
-            wrapper, "tools/train.py", *args]
+    # real torch: the legacy launcher of torch; shim: the same command served by the facade's launcher. DP is what
+    # the processes left over by TP make (tools/train.py: world size / (TP x PP)).
+    return [PY, "-m", "torch.distributed.launch", "--nproc_per_node", str(tp * dp), "--master_port",
+            str(_free_port()), wrapper, "tools/train.py", *args]
 
 
 def run_train(backend: str, tp: int, precision: str, steps: int, warmup: int, inputs: dict, work: Path,
-              timeout: float, base_repo: Path | None = None) -> dict:
+              timeout: float, base_repo: Path | None = None, dp: int = 1, tag: str = "") -> dict:
     """One tools/train.py run; returns its row (median step time over steps > warmup, tokens/s, peak memory).
 
-    backend: "torch" (real torch), "shim" (this checkout's facade, asynchronous dispatch:
-    SHIM_SYNC_DISPATCH=0), "shim-sync" (the same with SHIM_SYNC_DISPATCH=1, the CPU default, shim/torch/_dispatch.py) or "shim-base" (the facade of another checkout,
-    `base_repo`, e.g. `git archive` of an older commit: its tools/, qwen_sft/ and shim/ are used, for before/after
-    comparisons in one session)."""
-    out = work / f"{backend}_tp{tp}_{precision}"
+    backend: "torch" (real torch), "shim" (this checkout's facade in its default configuration),
+    "shim-async" (the same with SHIM_SYNC_DISPATCH=0, MindSpore's asynchronous dispatch), "shim-sync" (with
+    SHIM_SYNC_DISPATCH=1, the CPU default, shim/torch/_dispatch.py) or "shim-base" (the facade of another checkout,
+    `base_repo`, e.g. `git archive` of an older commit, default configuration: its tools/, qwen_sft/ and shim/ are
+    used, for before/after comparisons in one session). ``dp``: data-parallel processes (TP x DP in all)."""
+    out = work / f"{backend}_tp{tp}_dp{dp}_{precision}{tag}"
     repo = REPO
     if backend == "shim-base":
         if base_repo is None or not (Path(base_repo) / "shim").is_dir():
@@ -140,12 +161,15 @@ def run_train(backend: str, tp: int, precision: str, steps: int, warmup: int, in
         repo = Path(base_repo).resolve()
     load0, t0 = _load(), time.time()
     env = _env(backend != "torch", repo)
-    env["SHIM_SYNC_DISPATCH"] = "1" if backend == "shim-sync" else "0"
-    env["BENCH_STEP_CPU_OUT"] = str(work / f"cpu_{backend}_tp{tp}_{precision}")
-    r = subprocess.run(_train_cmd(backend, tp, precision, steps, inputs, out), cwd=repo,
+    env.pop("SHIM_SYNC_DISPATCH", None)
+    if backend in ("shim-sync", "shim-async"):
+        env["SHIM_SYNC_DISPATCH"] = "1" if backend == "shim-sync" else "0"
+    cpu_tag = f"{backend}_tp{tp}_dp{dp}_{precision}{tag}"
+    env["BENCH_STEP_CPU_OUT"] = str(work / f"cpu_{cpu_tag}")
+    r = subprocess.run(_train_cmd(backend, tp, precision, steps, inputs, out, dp), cwd=repo,
                        env=env, capture_output=True, text=True, timeout=timeout)
     wall, load1 = time.time() - t0, _load()
-    _check(r, f"{backend} TP={tp} {precision}")
+    _check(r, f"{backend} {layout_name(tp, dp)} {precision}")
     records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     train = [x for x in records if x["kind"] == "train"]
     measured = [x for x in train if x["step"] > warmup]
@@ -154,17 +178,18 @@ def run_train(backend: str, tp: int, precision: str, steps: int, warmup: int, in
     time_s = sum(x["step_time_s"] for x in measured)
     peaks = {k: max(x[k] for x in train if k in x) for k in {k for x in train for k in x if k.startswith("peak_")}}
     cpu: dict[int, float] = {}  # step -> CPU seconds summed over the ranks
-    for f in work.glob(f"cpu_{backend}_tp{tp}_{precision}.rank*.jsonl"):
+    for f in work.glob(f"cpu_{cpu_tag}.rank*.jsonl"):
         for rec in map(json.loads, f.read_text().splitlines()):
             cpu[rec["step"]] = cpu.get(rec["step"], 0.0) + rec["cpu_s"]
     cpu_measured = [v for k, v in cpu.items() if k > warmup]
-    return {"backend": backend, "tp": tp, "precision": precision, "steps": len(measured),
+    return {"backend": backend, "tp": tp, "dp": dp, "precision": precision, "steps": len(measured),
             "median_step_s": statistics.median(x["step_time_s"] for x in measured),
             "median_step_cpu_s": statistics.median(cpu_measured) if cpu_measured else None,
             "step_times_s": [x["step_time_s"] for x in train],
             "learnable_tokens_per_s": sum(x["learnable_tokens"] for x in measured) / time_s,
             "total_tokens_per_s": sum(x["total_tokens"] for x in measured) / time_s,
-            "peak": peaks, "losses": [x["loss"] for x in train], "load_before": load0, "load_after": load1,
+            "peak": peaks, "peak_by_step": [max((x[k] for k in x if k.startswith("peak_")), default=None)
+                                            for x in train], "losses": [x["loss"] for x in train], "load_before": load0, "load_after": load1,
             "wall_s": wall}
 
 
@@ -218,12 +243,15 @@ def run_step_mode(mode: str, steps: int, warmup: int, timeout: float) -> dict:
 
 
 _CATEGORIES = (  # (name, predicate on (file, function name)); first match wins
+    # socket waits are the collectives' (the host transport's and the store's), hence first
+    ("collectives (shim/_comm; socket waits included: time waiting for the peers)", lambda f, n: "/shim/_comm/" in f
+     or n in ("<method 'poll' of 'select.epoll' objects>", "<method 'recv_into' of '_socket.socket' objects>",
+              "<method 'send' of '_socket.socket' objects>")),
     ("autograd backward (MindSpore run_backward, incl. its kernels)", lambda f, n: "run_backward" in n),
     ("host syncs (asnumpy / item / setitem write-backs)",
      lambda f, n: "asnumpy" in n or "setitem_index_info" in n or "_data_ptr" in n),
     ("framework op execution (MindSpore pyboost / primitives / tensor methods; torch builtins)",
      lambda f, n: f == "~" or "/mindspore/" in f),
-    ("collectives (shim/_comm)", lambda f, n: "/shim/_comm/" in f),
     ("facade Python (shim/torch; includes ops run through Tensor operators)", lambda f, n: "/shim/" in f),
     ("megatron-core Python", lambda f, n: "/megatron/" in f),
     ("training loop (qwen_sft, tools)", lambda f, n: "/qwen_sft/" in f or "/tools/" in f),
@@ -275,6 +303,8 @@ def _profile_child(prof_out: str, warmup: int, blocking: bool, train_argv: list[
 
     training._Trainer.train_step = train_step
     sys.argv = train_argv
+    if os.environ.get("WORLD_SIZE", "1") != "1":  # one profile per rank
+        prof_out = f"{prof_out}.rank{os.environ['RANK']}"
     try:
         runpy.run_path(train_argv[0], run_name="__main__")
     finally:
@@ -284,33 +314,41 @@ def _profile_child(prof_out: str, warmup: int, blocking: bool, train_argv: list[
 def run_profile(args, inputs: dict, work: Path) -> str:
     out = work / "profile_run"
     prof = args.profile_out or str(work / "shim_step.prof")
+    tp, dp = args.profile_layout
     train_argv = ["tools/train.py", "--model_path", inputs["model"], "--data_path", inputs["data"], "--output_path",
-                  str(out), "--train_iters", str(args.steps), "--mixed_precision", "fp32", "--tp", "1", *TRAIN_ARGS]
+                  str(out), "--train_iters", str(args.steps), "--mixed_precision", "fp32", "--tp", str(tp),
+                  *TRAIN_ARGS]
     cmd = [PY, os.path.abspath(__file__), "--_profile_child", prof, "--warmup_steps", str(args.warmup_steps),
            *(["--blocking"] if args.blocking else ["--no-blocking"]), "--", *train_argv]
+    if tp * dp > 1:  # every rank profiles itself (PROF.rank<N>)
+        cmd = [PY, "-m", "torch.distributed.run", "--nproc-per-node", str(tp * dp), "--master-port",
+               str(_free_port()), *cmd[1:]]
     load0 = _load()
     r = subprocess.run(cmd, cwd=REPO, env=_env(True), capture_output=True, text=True, timeout=args.timeout)
     _check(r, "profile run")
     train = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [x["step_time_s"] for x in train if x["kind"] == "train" and x["step"] > args.warmup_steps]
-    head = (f"shim TP=1 fp32, profiled steps {len(steps)} (after {args.warmup_steps} warm-up), step times "
+    head = (f"shim {layout_name(tp, dp)} fp32, profiled steps {len(steps)} (after {args.warmup_steps} warm-up), step times "
             f"{', '.join(f'{s:.2f}' for s in steps)} s (under cProfile{', launch_blocking' if args.blocking else ''}), "
             f"load average {load0:.1f} -> {_load():.1f}")
-    return head + "\n" + summarize_profile(prof, args.profile_top)
+    if tp * dp == 1:
+        return head + "\n" + summarize_profile(prof, args.profile_top)
+    return head + "".join(f"\n--- rank {r}\n" + summarize_profile(f"{prof}.rank{r}", args.profile_top)
+                          for r in range(tp * dp))
 
 
 # ----------------------------------------------------------------------------------------------------------
 
 
 def format_table(rows: list[dict]) -> str:
-    hdr = (f"{'backend':<12}{'layout':<8}{'prec':<6}{'steps':>6}{'median step s':>15}{'CPU s/step':>12}"
+    hdr = (f"{'backend':<12}{'layout':<13}{'prec':<6}{'steps':>6}{'median step s':>15}{'CPU s/step':>12}"
            f"{'learn tok/s':>13}{'total tok/s':>13}{'peak MiB':>10}{'load before/after':>19}")
     out = [hdr]
     for r in rows:
         peak = max(r["peak"].values()) if r["peak"] else None
         learn = f"{r['learnable_tokens_per_s']:.1f}" if r["learnable_tokens_per_s"] is not None else "-"
         cpu = f"{r['median_step_cpu_s']:.2f}" if r.get("median_step_cpu_s") is not None else "-"
-        out.append(f"{r['backend']:<12}{'TP=' + str(r['tp']):<8}{r['precision']:<6}{r['steps']:>6}"
+        out.append(f"{r['backend']:<12}{layout_name(r['tp'], r.get('dp', 1)):<13}{r['precision']:<6}{r['steps']:>6}"
                    f"{r['median_step_s']:>15.3f}{cpu:>12}{learn:>13}{r['total_tokens_per_s']:>13.1f}"
                    f"{(f'{peak:.0f}' if peak is not None else '-'):>10}"
                    f"{r['load_before']:>10.1f} / {r['load_after']:<6.1f}")
@@ -321,16 +359,21 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=4, help="train steps per run (default 4)")
     p.add_argument("--warmup_steps", type=int, default=1, help="first steps left out of the statistics (default 1)")
-    p.add_argument("--tp", type=int, nargs="+", default=[1, 2], help="tensor_model_parallel_size values (processes)")
+    p.add_argument("--layouts", type=parse_layout, nargs="+", default=[(1, 1), (2, 1), (1, 2)],
+                   help="tpN / dpN / tpNdpM (processes = TP x DP); default tp1 tp2 dp2")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run every backend this many times per layout, alternately (the table shows each run)")
     p.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=("fp32", "bf16"))
     p.add_argument("--backends", nargs="+", default=["torch", "shim"],
-                   choices=("torch", "shim", "shim-sync", "shim-base"),
-                   help="shim-sync: the shim with SHIM_SYNC_DISPATCH=1 (synchronous MindSpore dispatch); "
-                        "shim-base: the facade of --base_repo (before/after comparisons)")
+                   choices=("torch", "shim", "shim-sync", "shim-async", "shim-base"),
+                   help="shim: the facade's default configuration; shim-sync / shim-async: SHIM_SYNC_DISPATCH=1 / 0 "
+                        "(synchronous / asynchronous MindSpore dispatch); shim-base: the facade of --base_repo in "
+                        "its default configuration (before/after comparisons)")
     p.add_argument("--base_repo", default=None, help="checkout used by the shim-base backend")
     p.add_argument("--native", action=argparse.BooleanOptionalAction, default=True,
                    help="also time the tiny step hand-written (native MindSpore / facade / torch), fp32")
-    p.add_argument("--profile", action="store_true", help="profile one shim TP=1 fp32 run instead")
+    p.add_argument("--profile", action="store_true", help="profile one shim fp32 run instead (--profile_layout)")
+    p.add_argument("--profile_layout", type=parse_layout, default=(1, 1), help="layout of the profiled run (tp1)")
     p.add_argument("--blocking", action=argparse.BooleanOptionalAction, default=True,
                    help="profile with mindspore.runtime.launch_blocking() (kernel time charged to its op)")
     p.add_argument("--profile_top", type=int, default=25)
@@ -358,12 +401,13 @@ def main(argv=None) -> int:
             return 0
         rows = []
         for precision in args.precision:
-            for tp in args.tp:
-                for backend in args.backends:
-                    row = run_train(backend, tp, precision, args.steps, args.warmup_steps, inputs, work,
-                                    args.timeout, args.base_repo)
-                    rows.append(row)
-                    print(format_table([row]).splitlines()[-1], flush=True)
+            for tp, dp in args.layouts:
+                for i in range(args.rounds):
+                    for backend in args.backends:
+                        row = run_train(backend, tp, precision, args.steps, args.warmup_steps, inputs, work,
+                                        args.timeout, args.base_repo, dp=dp, tag=f"_r{i}")
+                        rows.append(row)
+                        print(format_table([row]).splitlines()[-1], flush=True)
         if args.native and "fp32" in args.precision:
             for mode in ("torch-plain", "native", "shim-plain"):
                 rows.append(run_step_mode(mode, max(args.steps - args.warmup_steps, 1), args.warmup_steps,

@@ -4,14 +4,19 @@ Every function takes a :class:`~shim._comm.world.Group` whose member the calling
 called by all members in the same order (as in torch). Results are new ``mindspore.Tensor`` objects with the
 input's shape and dtype; writing them into the caller's tensor (torch's in-place contract) is the facade's job.
 
-What runs natively and what is emulated is decided by :func:`shim._comm.table.is_native` only. The emulation
-rests on two byte movers built from what works on every platform (see the table module):
+What runs natively and what is emulated is decided by :func:`shim._comm.table.is_native` only; which collectives
+go over the direct host transport instead of MindSpore's kernels (``hostnet``: on MindSpore CPU, every one) by
+:func:`shim._comm.table.host_transport_bytes`. There, tensors travel as host bytes and reductions are computed
+locally as described below, so the results are the emulation's: identical on every member, reduced in rank order.
+The emulation rests on two byte movers built from what works on every platform (see the table module):
 
-* :func:`gather_bytes` — every member's equal-length bytes to every member: MindSpore ``AllGather`` of int32
+* :func:`gather_bytes` — every member's equal-length bytes to every member: the host transport where it is used,
+  else MindSpore ``AllGather`` of int32
   words where it is native for the group, otherwise a float32 ``AllReduce`` over a ``[group_size, words]``
   buffer in which each member fills its own row with 16-bit words (integers below 2**16 are exact in float32
   and adding zeros to them is exact, so the bytes arrive unchanged).
-* :func:`broadcast_bytes` — one member's bytes to all: ``Broadcast`` of int32 words where native, else the same
+* :func:`broadcast_bytes` — one member's bytes to all: the host transport where it is used, else ``Broadcast`` of
+  int32 words where native, else the same
   float32 ``AllReduce`` carrier with a single row that only the source fills.
 
 Emulated reductions are computed locally after the gather, in rank order, in the tensor's own dtype (numpy
@@ -25,7 +30,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from . import table
+from . import hostnet, table
 from .world import CommError, Group, ensure_created, backend as _backend, rank as _rank, state as _state
 from .world import store as _store
 
@@ -39,6 +44,8 @@ def _ms():
     return mindspore
 
 
+# (Collectives over the host transport (`_host`) skip this meeting: `hostnet.exchange` itself waits up to
+# ARRIVAL_TIMEOUT_S for the peers and fails at once when one is gone.)
 # MindSpore 2.10's CPU collectives (mccl) give up when a member has not joined within about 30 s (measured: a
 # Broadcast whose peer arrives 25 s late works, 35 s late fails with "CollectiveWait ... failed"). On a slow or
 # loaded CPU a rank routinely waits longer for its peers (a pipeline stage for the other stage's forward/backward,
@@ -122,6 +129,13 @@ def _native(kind: str, dtype: str, group: Group, op: str = "sum") -> bool:
     return table.is_native(_backend(), kind, dtype, op=op, world=group.is_world)
 
 
+def _host(group: Group, nbytes: int) -> bool:
+    """Whether a collective moving ``nbytes`` per rank in ``group`` goes over the direct host transport
+    (``hostnet``; ``table.HOST_TRANSPORT`` says up to which size, per backend). It needs the launcher's store
+    (to find the peers); it waits for late peers itself, so no ``_arrive`` meeting precedes it."""
+    return group.size > 1 and nbytes <= table.host_transport_bytes(_backend()) and hostnet.usable()
+
+
 def _check_member(group: Group, what: str) -> int:
     me = _rank()
     if me not in group.ranks:
@@ -149,6 +163,8 @@ def gather_bytes(group: Group, buf: np.ndarray) -> np.ndarray:
     n, nbytes = group.size, buf.size
     if n == 1 or nbytes == 0:
         return np.tile(buf, (n, 1))
+    if _host(group, nbytes):
+        return hostnet.all_gather(group, buf, ARRIVAL_TIMEOUT_S)
     if _native("all_gather", "int32", group):
         pad = (-nbytes) % 4
         words = np.concatenate([buf, np.zeros(pad, np.uint8)]).view(np.int32) if pad else buf.view(np.int32)
@@ -171,6 +187,8 @@ def broadcast_bytes(group: Group, buf: Optional[np.ndarray], nbytes: int, src_gr
         buf = np.ascontiguousarray(buf, dtype=np.uint8).reshape(-1)
     if group.size == 1 or nbytes == 0:
         return buf if buf is not None else np.zeros(nbytes, np.uint8)
+    if _host(group, nbytes):
+        return hostnet.broadcast(group, buf, nbytes, group.ranks[src_group_rank], ARRIVAL_TIMEOUT_S)
     if _native("broadcast", "int32", group):
         nwords = (nbytes + 3) // 4
         if me == src_group_rank:
@@ -196,24 +214,32 @@ def gather_varbytes(group: Group, payload: bytes) -> list[bytes]:
 
 
 # ------------------------------------------------------------------------------------------------ reductions
-def _reduce_rows(rows: np.ndarray, op: str) -> np.ndarray:
-    """Reduce ``[n, ...]`` along axis 0 in rank order, in the rows' dtype."""
-    if op == "avg" and rows.dtype.kind in "iub":
-        raise NotImplementedError(f"ReduceOp.AVG on integer dtype {rows.dtype}: use SUM and divide "
+_REDUCE_UFUNCS = {"sum": np.add, "avg": np.add, "max": np.maximum, "min": np.minimum, "prod": np.multiply}
+_BOOL_UFUNCS = {"sum": np.logical_or, "max": np.logical_or, "min": np.logical_and, "prod": np.logical_and}
+
+
+def _reduce_rows(rows, op: str, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Reduce ``rows`` (an ``[n, ...]`` array, or a sequence of n arrays of one shape and dtype) in rank order,
+    ``((r0 op r1) op r2) ...``, every step rounded to the rows' dtype (bfloat16/float16 round after each step,
+    integers wrap), as gloo reduces on CPU. ``out``: where to write the result (same shape and dtype; may be
+    ``rows[0]`` or ``rows[1]``, which it overwrites; default a new array). AVG on integer or bool dtypes raises
+    ``NotImplementedError``."""
+    first = rows[0]
+    if op == "avg" and first.dtype.kind in "iub":
+        raise NotImplementedError(f"ReduceOp.AVG on integer dtype {first.dtype}: use SUM and divide "
                                   f"(torch's gloo backend has no AVG at all)")
-    acc = rows[0].copy()
+    if out is None:
+        out = np.empty_like(first)
+    ufunc = _BOOL_UFUNCS[op] if first.dtype == np.bool_ else _REDUCE_UFUNCS[op]
+    if len(rows) == 1:
+        np.copyto(out, first)
+    acc = first
     for row in rows[1:]:
-        if op in ("sum", "avg"):
-            acc = acc | row if acc.dtype == np.bool_ else (acc + row).astype(rows.dtype)
-        elif op == "max":
-            acc = np.maximum(acc, row)
-        elif op == "min":
-            acc = np.minimum(acc, row)
-        elif op == "prod":
-            acc = acc & row if acc.dtype == np.bool_ else (acc * row).astype(rows.dtype)
+        ufunc(acc, row, out=out)
+        acc = out
     if op == "avg":
-        acc = (acc / np.asarray(rows.shape[0], rows.dtype)).astype(rows.dtype)
-    return acc
+        np.true_divide(out, np.asarray(len(rows), out.dtype), out=out)
+    return out
 
 
 def _check_op(op: str) -> str:
@@ -230,7 +256,7 @@ def all_gather(t, group: Group) -> list:
     dt = dtype_name(t)
     if group.size == 1:
         return [t]
-    if _native("all_gather", dt, group):
+    if _native("all_gather", dt, group) and not _host(group, t.nbytes):
         out = _prim("all_gather", group)(t.reshape(-1))
         out = out.reshape((group.size,) + tuple(t.shape))
         return [out[i] for i in range(group.size)]
@@ -248,14 +274,22 @@ def all_reduce(t, op: str, group: Group):
     if group.size == 1:
         return t.copy() if hasattr(t, "copy") else t
     native_op = "sum" if op == "avg" else op
-    if _native("all_reduce", dt, group, native_op):
+    if _native("all_reduce", dt, group, native_op) and not _host(group, t.nbytes):
         out = _prim("all_reduce", group, native_op)(t)
         if op == "avg":
             out = (out / group.size).astype(t.dtype)
         return out
     host = np.ascontiguousarray(to_numpy(t))
+    if _host(group, host.nbytes):
+        # the other members' rows arrive in buffers of their own; the result overwrites one of them (never this
+        # rank's input, which may share the tensor's memory), so it is handed to MindSpore without a copy
+        rows = hostnet.gather_rows(group, host.reshape(-1).view(np.uint8), ARRIVAL_TIMEOUT_S)
+        rows = [r.view(host.dtype).reshape(host.shape) for r in rows]
+        mine = group.ranks.index(_rank())
+        out = _reduce_rows(rows, op, out=rows[1] if mine == 0 else rows[0])
+        return _ms().Tensor.from_numpy(out)
     rows = gather_bytes(group, host.reshape(-1).view(np.uint8))
-    rows = rows.copy().view(host.dtype).reshape((group.size,) + host.shape)
+    rows = np.ascontiguousarray(rows).view(host.dtype).reshape((group.size,) + host.shape)
     return from_numpy(_reduce_rows(rows, op))
 
 
@@ -266,7 +300,7 @@ def broadcast(t, src: int, group: Group):
     if group.size == 1:
         return t
     dt = dtype_name(t)
-    if _native("broadcast", dt, group):
+    if _native("broadcast", dt, group) and not _host(group, t.nbytes):
         return _prim("broadcast", group, src_g)((t,))[0]
     host = np.ascontiguousarray(to_numpy(t))
     out = broadcast_bytes(group, host.reshape(-1).view(np.uint8) if me == src_g else None, host.nbytes, src_g)
@@ -319,6 +353,9 @@ def barrier(group: Group) -> None:
     """Return when every member has reached the barrier (a synchronised one-element all-reduce)."""
     _check_member(group, "barrier")
     if group.size == 1:
+        return
+    if _host(group, 1):
+        gather_bytes(group, np.ones(1, np.uint8))
         return
     ms = _ms()
     to_numpy(_prim("all_reduce", group, "sum")(ms.Tensor(np.ones(1, np.float32))))

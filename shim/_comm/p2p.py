@@ -8,9 +8,12 @@ key ``(min(a,b), max(a,b), sender, sequence number of that direction)``. Both en
 same key, and every process runs its transfers in increasing key order, so matched transfers never deadlock
 (the smallest pending key always has both ends ready) — rings and ``batch_isend_irecv`` exchanges included.
 
-MindSpore's CPU collectives give up when the peer has not joined within about 30 s; a pipeline stage often
-waits longer than that for the other stage. The broadcast therefore starts only once both ends have arrived
-(``ops._arrive``, a rendezvous in the launcher's store that every collective on mccl goes through).
+On MindSpore CPU (``mccl``) the broadcast goes over the direct host transport (``hostnet``: the sender's bytes
+straight to the receiver over TCP; the receiver waits as long as the process group's arrival bound allows). Where a
+MindSpore kernel carries it instead (a backend without the host transport, or a payload above
+``table.HOST_TRANSPORT``), it starts only once both ends have arrived (``ops._arrive``, a rendezvous in the
+launcher's store), because MindSpore's CPU collectives give up when the peer has not joined within about 30 s and a
+pipeline stage often waits longer than that for the other stage.
 
 Contract kept from torch: a receive's buffer has the sender's shape and dtype (sizes are not sent).
 """

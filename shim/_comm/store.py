@@ -5,7 +5,8 @@ scheduler port from it, and every worker records ``joined/<rank>`` in it at ``in
 rank that never joins is reported *by rank* after the timeout instead of hanging in MindSpore's topology
 build. Failure of any node is published under ``job/failed`` so every launcher stops its workers.
 
-On MindSpore CPU every collective's members meet in it first (``coll/...`` keys, see ``ops._arrive``).
+Collectives that run on MindSpore's CPU kernels meet in it first (``coll/...`` keys, see ``ops._arrive``); the
+direct host transport (``hostnet``) publishes each rank's address in it (``host/<job>/<rank>``).
 
 Protocol: one JSON object per line, request ``{"op": "set"|"get"|"keys"|"delete"|"ping", ...}``, reply
 ``{"ok": true, "value": ...}`` or ``{"ok": false, "error": "..."}``. Values are strings.
@@ -162,6 +163,11 @@ class StoreClient:
     def delete(self, key: str) -> bool:
         """Remove ``key``; True if it existed."""
         return self._call({"op": "delete", "key": key})
+
+    def local_address(self) -> str:
+        """The IP address of this end of the connection: the interface through which this host reaches the
+        store, hence one other nodes of the job can reach this host at (``hostnet`` listens on it)."""
+        return self._sock.getsockname()[0]
 
     def close(self) -> None:
         """Close the connection."""

@@ -16,6 +16,7 @@ The ``hccl`` rows describe Ascend, where HCCL has real kernels; they are not exe
 """
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 # torch backend name -> what it means here. The value ``"platform"`` means "the platform's own library":
@@ -51,6 +52,17 @@ NATIVE: dict[str, dict[str, dict]] = {
         "all_gather": {"dtypes": _HCCL_DTYPES, "groups": "any"},
         "broadcast": {"dtypes": _HCCL_DTYPES, "groups": "any"},
     },
+}
+
+# Per MindSpore backend: the largest payload (bytes per rank) that collectives send over the direct host transport
+# (``shim/_comm/hostnet.py``: TCP between the members' processes) instead of the backend's kernels. A backend not
+# listed never uses it. mccl (MindSpore CPU): measured 2026-12-06 at 2 ranks on 2 shared cores (BENCHMARKS.md,
+# "Collectives over the host transport"): all-reduce store meeting + mccl kernel 6.2 / 7.4 / 475 ms for 4 KB /
+# 64 KB / 16 MB, host transport 4.2 / 3.5 / 146 ms in the same run (gloo 1.7 / 0.23 / 42 ms; load 12-17): faster
+# at every size measured (1 KB-16 MB), so every mccl collective takes it. SHIM_COMM_HOST_BYTES (see
+# host_transport_bytes) lowers the limit, e.g. to 0 to run MindSpore's kernels.
+HOST_TRANSPORT: dict[str, int] = {
+    "mccl": 1 << 62,
 }
 
 # The torch collectives the facade offers, and how each is built when it is not native. One row each, so a
@@ -99,6 +111,27 @@ def is_native(backend: str, collective: str, dtype: str, *, op: str = "sum", wor
     return row["groups"] == "any" or world
 
 
+HOST_TRANSPORT_ENV = "SHIM_COMM_HOST_BYTES"
+
+
+def host_transport_bytes(backend: str) -> int:
+    """The largest payload in bytes that collectives on ``backend`` send over the direct host transport
+    (``HOST_TRANSPORT``; 0 where it is not used). The environment variable ``SHIM_COMM_HOST_BYTES`` (an integer,
+    ``0`` = never) replaces the table's value for every backend, e.g. to run the MindSpore kernels on CPU;
+    ``ValueError`` naming it when it is not an integer >= 0."""
+    value = os.environ.get(HOST_TRANSPORT_ENV)
+    if value is None or value.strip() == "":
+        return HOST_TRANSPORT.get(backend, 0)
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = -1
+    if limit < 0:
+        raise ValueError(f"{HOST_TRANSPORT_ENV}={value!r}: expected an integer number of bytes >= 0 (0 turns the "
+                         f"host transport off)")
+    return limit
+
+
 def describe(backend: str) -> str:
     """A plain-text rendering of the native/emulated table for ``backend`` (one line per collective)."""
     lines = [f"collectives on backend {backend!r}:"]
@@ -111,4 +144,9 @@ def describe(backend: str) -> str:
             lines.append(f"  {name:15s} native for {sorted(row['dtypes'])}{ops}, {scope}; otherwise emulated: {how}")
         else:
             lines.append(f"  {name:15s} emulated: {how}")
+    limit = host_transport_bytes(backend)
+    if limit:
+        size = "any size" if limit >= 1 << 60 else f"up to {limit} bytes per rank"
+        lines.append(f"  under the launcher, every collective of {size} goes over the direct host transport "
+                     f"instead (TCP between the processes, shim/_comm/hostnet.py), reduced like the emulation")
     return "\n".join(lines)

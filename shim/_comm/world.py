@@ -79,7 +79,8 @@ class CommState:
     ``world``/``groups``: the default group and every group by sorted rank tuple; ``prims``: MindSpore
     collective primitives by (kind, group name, extra arguments) (``ops``); ``arrivals``: collectives so far per
     group name (the store rendezvous, ``ops._arrive``); ``p2p_pending``/``p2p_seq``: queued point-to-point
-    transfers and the sequence number per (source, destination) (``p2p``); ``job``: this job's number in the
+    transfers and the sequence number per (source, destination) (``p2p``); ``hostnet``: this process's endpoint of
+    the direct host transport (``hostnet``), made on first use; ``job``: this job's number in the
     process (names its arrival keys, so that keys a destroyed job left in the launcher's store never answer
     for the next one).
     """
@@ -96,6 +97,7 @@ class CommState:
     arrivals: dict = field(default_factory=dict)
     p2p_pending: list = field(default_factory=list)
     p2p_seq: dict = field(default_factory=dict)
+    hostnet: Optional[object] = None   # hostnet.HostNet once the host transport was used (closed by destroy)
     mindspore: MindSporeProcess = field(default_factory=MindSporeProcess)
 
 
@@ -312,6 +314,8 @@ def destroy() -> None:
     global _state
     if _state.world is None:
         return
+    if _state.hostnet is not None:
+        _state.hostnet.close()
     if _state.store is not None:
         _state.store.close()
     _state = CommState(mindspore=_state.mindspore)

@@ -135,16 +135,49 @@ def _check_summaries(out: Path, n: int) -> None:
         summary = json.loads((out / f"core_rank{r}.json").read_text())
         assert summary["failures"] == [], summary["failures"][:5]
         assert summary["backend"] == "mccl" and summary["world_size"] == n
-        assert summary["checks"] == {2: 37, 4: 75}[n]  # every check ran (sub-groups only with 4)
+        assert summary["checks"] == {2: 38, 4: 76}[n]  # every check ran (sub-groups only with 4)
 
 
 @pytest.mark.multiproc
-def test_core_collectives_two_ranks(tmp_path):
+@pytest.mark.parametrize("host_bytes", [None, "0"], ids=["host-transport", "mindspore-kernels"])
+def test_core_collectives_two_ranks(tmp_path, host_bytes):
+    env = _env(tmp_path)
+    env.pop(table.HOST_TRANSPORT_ENV, None)
+    if host_bytes is not None:  # "0": every collective on MindSpore's mccl kernels (with the store meeting)
+        env[table.HOST_TRANSPORT_ENV] = host_bytes
     proc = subprocess.run([sys.executable, "-m", "shim.launcher", "--nproc-per-node", "2", "--master-port",
-                           str(free_port()), str(SCRIPT)], cwd=REPO, env=_env(tmp_path), capture_output=True,
+                           str(free_port()), str(SCRIPT)], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     _check_summaries(tmp_path, 2)
+
+
+@pytest.mark.multiproc
+def test_host_transport_names_a_size_mismatch(tmp_path):
+    """Ranks all-reducing tensors of different sizes get a CommError naming the peer and both sizes (the
+    host transport's header check), not misread bytes or a hang."""
+    proc = subprocess.run([sys.executable, "-m", "shim.launcher", "--nproc-per-node", "2", "--master-port",
+                           str(free_port()), str(REPO / "tests" / "shim" / "dist_scripts" / "host_mismatch.py")],
+                          cwd=REPO, env=_env(tmp_path), capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    errors = dict(line.split("HOSTERR ", 1)[1].split(" ", 1) for line in proc.stdout.splitlines()
+                  if "HOSTERR " in line)  # the launcher prefixes "[rank<N>]: "
+    assert set(errors) == {"0", "1"}, proc.stdout[-2000:]
+    assert "rank 1 sent message #0 of 16 bytes where rank 0 expected #0 of 12 bytes" in errors["0"]
+    assert "rank 0 sent message #0 of 12 bytes where rank 1 expected #0 of 16 bytes" in errors["1"]
+
+
+def test_host_transport_limit_is_the_table_row_or_the_environment(monkeypatch):
+    monkeypatch.delenv(table.HOST_TRANSPORT_ENV, raising=False)
+    assert table.host_transport_bytes("mccl") == table.HOST_TRANSPORT["mccl"] > 0
+    assert table.host_transport_bytes("hccl") == 0  # Ascend: HCCL's own kernels
+    monkeypatch.setenv(table.HOST_TRANSPORT_ENV, "0")
+    assert table.host_transport_bytes("mccl") == 0
+    monkeypatch.setenv(table.HOST_TRANSPORT_ENV, "65536")
+    assert table.host_transport_bytes("hccl") == 65536
+    monkeypatch.setenv(table.HOST_TRANSPORT_ENV, "lots")
+    with pytest.raises(ValueError, match="SHIM_COMM_HOST_BYTES='lots': expected an integer"):
+        table.host_transport_bytes("mccl")
 
 
 @pytest.mark.multiproc

@@ -59,12 +59,17 @@ def test_pp2_both_stages_report_patch_state(runs):
         assert st["applied_all"] is True and st["megatron_core"] == "0.16.1", path
 
 
-def test_p2p_waits_for_a_peer_later_than_mindspores_collective_timeout():
+@pytest.mark.parametrize("host_bytes", [None, "0"], ids=["host-transport", "mindspore-kernels"])
+def test_p2p_waits_for_a_peer_later_than_mindspores_collective_timeout(host_bytes):
     """Rank 1 sends 35 s late (MindSpore 2.10 CPU's Broadcast fails after ~30 s without the rendezvous:
     measured 25 s works, 35 s fails); send, isend and a batch_isend_irecv exchange all arrive (the first into a
-    leaf that requires grad, as megatron's receive buffers) and the store keeps only the last collective's
-    arrival keys."""
+    leaf that requires grad, as megatron's receive buffers). Over the direct host transport (the CPU default)
+    no collective meets in the store; on MindSpore's kernels (SHIM_COMM_HOST_BYTES=0) the store keeps only the
+    last collective's arrival keys."""
     env = tool_env(SHIM_BACKEND="mindspore", LATE_S="35")
+    env.pop("SHIM_COMM_HOST_BYTES", None)
+    if host_bytes is not None:
+        env["SHIM_COMM_HOST_BYTES"] = host_bytes
     cmd = [PY, "-m", "torch.distributed.launch", "--nproc_per_node", "2", "--master_port", str(free_port()),
            "tests/shim/dist_scripts/p2p_late_peer.py"]
     out = run_tool(cmd, env, timeout=420).stdout  # own session: killed with its workers on timeout
@@ -77,7 +82,10 @@ def test_p2p_waits_for_a_peer_later_than_mindspores_collective_timeout():
     assert lines[0]["got"] == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
     assert lines[1]["got"] == [[7.0, 8.0]]
     assert lines[0]["waited_s"] >= 32.0  # rank 0 really waited past MindSpore's ~30 s collective timeout
-    # only the last collective's arrival keys are left (one per rank): the earlier ones were deleted
     keys = lines[0]["keys"]
+    if host_bytes is None:
+        assert keys == [], keys
+        return
+    # only the last collective's arrival keys are left (one per rank): the earlier ones were deleted
     assert len(keys) == 2 and {k.rsplit("/", 1)[1] for k in keys} == {"0", "1"}, keys
     assert keys[0].rsplit("/", 1)[0] == keys[1].rsplit("/", 1)[0], keys

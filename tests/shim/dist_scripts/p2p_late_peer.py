@@ -2,7 +2,8 @@
 
 Rank 1 sleeps $LATE_S seconds, longer than MindSpore CPU's ~30 s collective wait, before the first of 3
 transfers to rank 0 (blocking ``send``, ``isend``, a ``batch_isend_irecv`` exchange): they must still arrive
-(the store rendezvous every collective goes through, shim/_comm/ops.py `_arrive`); rank 0's first receive goes
+(the host transport waits for the peer; on MindSpore's kernels (SHIM_COMM_HOST_BYTES=0) the store rendezvous
+before every collective, shim/_comm/ops.py `_arrive`, does); rank 0's first receive goes
 into a leaf that requires grad (megatron's pipeline buffers), which torch's c10d fills outside autograd. Then
 every rank prints one JSON line ``P2P {...}`` with what it received and the ``coll/`` keys left in the
 launcher's store after a barrier.
