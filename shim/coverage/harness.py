@@ -249,7 +249,7 @@ def relink(fn, memo=None):
     if fn in memo:
         return memo[fn]
     glob = dict(fn.__globals__)
-    new = types.FunctionType(fn.__code__, glob, fn.__name__, fn.__defaults__, None)
+    new = types.FunctionType(fn.__code__, glob, fn.__name__, fn.__defaults__, fn.__closure__)
     memo[fn] = new
     for name in _names(fn.__code__):
         if name in glob:

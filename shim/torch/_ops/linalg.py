@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import builtins
 
+import mindspore as ms
 from mindspore import mint, ops
 
 from .. import _dtype as D
@@ -75,7 +76,12 @@ def matmul(input, other):
         import numpy as np
         shape = np.matmul(np.empty(tuple(input.shape), np.float32), np.empty(tuple(other.shape), np.float32)).shape
         z = mint.zeros(shape, dtype=am.dtype)
-        return _finish(z + (mint.sum(am) + mint.sum(bm)) * 0 if dt.is_floating_point else z, dt, input)
+        if not dt.is_floating_point:
+            return _finish(z, dt, input)
+        # ReduceSum of an empty tensor returns uninitialised memory (times 0 can be NaN): select, don't multiply
+        tie = mint.sum(am) + mint.sum(bm)
+        tie = mint.where(mint.zeros((), dtype=ms.bool_), tie, mint.zeros((), dtype=am.dtype))
+        return _finish(z + tie, dt, input)
     if nb == 2 and other._steps is not None and na >= 2:
         if na == 2:
             return _finish(_matmul_2d(input, am, other, bm), dt, input)
