@@ -78,7 +78,7 @@ def matmul(input, other):
         z = mint.zeros(shape, dtype=am.dtype)
         if not dt.is_floating_point:
             return _finish(z, dt, input)
-        # ReduceSum of an empty tensor returns uninitialised memory (times 0 can be NaN): select, don't multiply
+        # workaround "ReduceSum empty": select 0, don't multiply by it (garbage * 0 can be NaN)
         tie = mint.sum(am) + mint.sum(bm)
         tie = mint.where(mint.zeros((), dtype=ms.bool_), tie, mint.zeros((), dtype=am.dtype))
         return _finish(z + tie, dt, input)

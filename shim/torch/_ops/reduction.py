@@ -59,7 +59,8 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     if not m.shape:
         r = m
     elif input.numel() == 0:
-        # MindSpore's ReduceSum of an empty tensor can return uninitialised memory; torch's sum is 0
+        # workaround "ReduceSum empty": MindSpore's ReduceSum of an empty tensor can return uninitialised memory;
+        # torch's sum is 0
         axes = _reduce_all_dims(m) if d is None else d
         shape = np.sum(np.empty(tuple(m.shape), np.float32), axis=axes, keepdims=keepdim).shape
         r = mint.zeros(shape, dtype=m.dtype)
