@@ -266,11 +266,19 @@ def std(input, dim=None, unbiased=None, *, correction=None, keepdim=False, dtype
     return _std_var(input, dim, unbiased, correction, keepdim, dtype, mask, True)
 
 
+def _softmax(x, d):
+    """exp(x - max) / sum(exp(x - max)) along d: a slice of -inf only gives NaN (as torch). Composed rather than
+    F.softmax: workaround "Softmax -inf row" (MindSpore's CPU Softmax zeroes that slice and every later one)."""
+    T = _T()
+    z = T.exp(x - x.amax(d, keepdim=True))
+    return z / z.sum(d, keepdim=True)
+
+
 def softmax(input, dim, *, dtype=None, mask=None):
     """torch.masked.softmax: softmax along `dim` over the valid elements (masked-out elements get 0; a slice with
     none valid gives NaN)."""
     dt = input.dtype if dtype is None else dtype
-    return _T().nn.functional.softmax(_fill(input, mask, "min"), _dims(dim, input.dim())[0], dtype=dt)
+    return _softmax(_fill(input, mask, "min").to(dt), _dims(dim, input.dim())[0])
 
 
 def log_softmax(input, dim, *, dtype=None, mask=None):
@@ -282,7 +290,7 @@ def log_softmax(input, dim, *, dtype=None, mask=None):
 def softmin(input, dim, *, dtype=None, mask=None):
     """torch.masked.softmin: softmin along `dim` over the valid elements (masked-out elements get 0)."""
     dt = input.dtype if dtype is None else dtype
-    return _T().nn.functional.softmin(_fill(input, mask, "max"), _dims(dim, input.dim())[0], dtype=dt)
+    return _softmax(-_fill(input, mask, "max").to(dt), _dims(dim, input.dim())[0])
 
 
 def normalize(input, ord, dim, *, eps=1e-12, dtype=None, mask=None):
