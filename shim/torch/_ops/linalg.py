@@ -354,6 +354,12 @@ def cross(input, other, dim=None):
 FUNCTIONS = {n: globals()[n] for n in __all__}
 FUNCTIONS.update(vdot=vdot, addr=addr, addbmm=addbmm, kron=kron, tensordot=tensordot, block_diag=block_diag,
                  cartesian_prod=cartesian_prod, cross=cross)
+def _la(name):
+    """torch.<name> of the linear-algebra functions (shim/torch/linalg): served to Tensor methods below."""
+    import shim.torch as T  # a cycle inside the facade core: torch.linalg builds on these ops
+    return getattr(T, name) if name != "linalg" else T.linalg
+
+
 METHODS = dict(matmul=matmul, mm=mm, bmm=bmm, baddbmm=baddbmm, addmm=addmm, addmv=addmv, outer=outer, ger=ger,
                dot=dot, mv=mv, inner=inner, __matmul__=matmul, vdot=vdot, addr=addr, addbmm=addbmm, kron=kron,
                cross=cross,
@@ -361,4 +367,23 @@ METHODS = dict(matmul=matmul, mm=mm, bmm=bmm, baddbmm=baddbmm, addmm=addmm, addm
                baddbmm_=lambda self, b1, b2, *, beta=1, alpha=1: self.copy_(baddbmm(self, b1, b2, beta=beta,
                                                                                     alpha=alpha)),
                addmm_=lambda self, m1, m2, *, beta=1, alpha=1: self.copy_(addmm(self, m1, m2, beta=beta,
-                                                                                alpha=alpha)))
+                                                                                alpha=alpha)),
+               det=lambda self: _la("linalg").det(self),
+               inverse=lambda self: _la("linalg").inv(self),
+               matrix_power=lambda self, n: _la("linalg").matrix_power(self, n),
+               slogdet=lambda self: _la("linalg").slogdet(self),
+               logdet=lambda self: _la("logdet")(self),
+               matrix_exp=lambda self: _la("matrix_exp")(self),
+               cholesky=lambda self, upper=False: _la("cholesky")(self, upper),
+               cholesky_solve=lambda self, input2, upper=False: _la("cholesky_solve")(self, input2, upper),
+               cholesky_inverse=lambda self, upper=False: _la("cholesky_inverse")(self, upper),
+               qr=lambda self, some=True: _la("qr")(self, some),
+               svd=lambda self, some=True, compute_uv=True: _la("svd")(self, some, compute_uv),
+               lu=lambda self, pivot=True, get_infos=False: _la("lu")(self, pivot, get_infos),
+               lu_solve=lambda self, LU_data, LU_pivots: _la("lu_solve")(self, LU_data, LU_pivots),
+               pinverse=lambda self, rcond=1e-15: _la("pinverse")(self, rcond),
+               triangular_solve=lambda self, A, upper=True, transpose=False, unitriangular=False:
+                   _la("triangular_solve")(self, A, upper, transpose, unitriangular),
+               geqrf=lambda self: _la("geqrf")(self),
+               ormqr=lambda self, input2, input3, left=True, transpose=False:
+                   _la("ormqr")(self, input2, input3, left, transpose))
