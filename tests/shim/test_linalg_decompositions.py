@@ -210,8 +210,25 @@ def test_svd_lowrank_reproduces_torch_with_the_same_seed():
     _close(Uf @ Vf.mT, Ut @ Vt.mT, rtol=1e-3, atol=1e-4)
 
 
+def test_ldl_factor_and_solve_match_torch_pivots_and_values():
+    for seed in range(12):
+        g = np.random.default_rng(seed)
+        n = int(g.integers(2, 8))
+        a = g.standard_normal((n, n)).astype(np.float32)
+        a = a + a.T
+        if seed % 3 == 0:
+            a[0, 0] = 0  # forces a 2x2 pivot block
+        LDt, pt = torch.linalg.ldl_factor(torch.tensor(a))
+        LDf, pf = ft.linalg.ldl_factor(ft.tensor(a))
+        assert pf._host().tolist() == pt.numpy().tolist()
+        _close(LDf, LDt)
+        b = g.standard_normal((n, 2)).astype(np.float32)
+        _close(ft.linalg.ldl_solve(LDf, pf, ft.tensor(b)), torch.linalg.ldl_solve(LDt, pt, torch.tensor(b)),
+               rtol=1e-3, atol=1e-4)
+
+
 def test_unsupported_linalg_names_raise_naming_torch():
     f = ft.eye(3)
-    for name in ("eig", "eigvals", "ldl_factor", "ldl_solve"):
+    for name in ("eig", "eigvals"):
         with pytest.raises(NotImplementedError, match=f"torch.linalg.{name}"):
             getattr(ft.linalg, name)(f)

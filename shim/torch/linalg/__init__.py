@@ -4,13 +4,15 @@ Norms and products are composed from facade ops (autograd flows through them); d
 `ops.det` / `ops.inverse` CPU kernels. The factorizations (cholesky, eigh, svd, qr, lu, slogdet, solve, pinv) are
 emulated: computed on the host by NumPy's LAPACK with backward formulas written in facade ops (`_lapack.py` says
 why and derives them); everything built on them (solve_triangular, lstsq, cond, matrix_rank, tensorsolve, …) is a
-composition. Not provided (UnsupportedAPI names them): eig / eigvals (complex results), ldl_factor / ldl_solve,
-and the complex-only functions.
+composition. Not provided (UnsupportedAPI names them): eig / eigvals (complex results) and the complex-only
+functions.
 """
 from __future__ import annotations
 
 import builtins
 import math
+
+import numpy as np
 
 from .._tensor import Tensor, _new, unwrap
 from .. import _dtype as D
@@ -20,7 +22,7 @@ __all__ = ["vector_norm", "matrix_norm", "norm", "vecdot", "cross", "diagonal", 
            "inv", "inv_ex", "cholesky", "cholesky_ex", "eigh", "eigvalsh", "svd", "svdvals", "qr", "slogdet",
            "solve", "solve_ex", "solve_triangular", "lu_factor", "lu_factor_ex", "lu", "lu_solve",
            "householder_product", "matrix_rank", "pinv", "cond", "lstsq", "tensorinv", "tensorsolve", "vander",
-           "matrix_exp"]
+           "matrix_exp", "ldl_factor", "ldl_factor_ex", "ldl_solve"]
 
 
 def _T():
@@ -235,7 +237,7 @@ def cholesky_ex(A, *, upper=False, check_errors=False, out=None):
     lp.check_float(A, "linalg.cholesky_ex")
     lp.check_square(A, "linalg.cholesky_ex")
     a = lp.host(A)
-    l, info = lp.cholesky_host(a) if a.size else (a.copy(), __import__("numpy").zeros(a.shape[:-2], "int32"))
+    l, info = lp.cholesky_host(a) if a.size else (a.copy(), np.zeros(a.shape[:-2], np.int32))
     if info.any():
         if check_errors:
             raise RuntimeError("linalg.cholesky_ex: The factorization could not be completed because the input is "
@@ -377,7 +379,6 @@ def lu_factor_ex(A, *, pivot=True, check_errors=False, out=None):
     if A.dim() < 2:
         raise RuntimeError("linalg.lu_factor: The input tensor A must have at least 2 dimensions.")
     LU, piv = lp.LUFactor.apply(A)
-    import numpy as np
     info = np.zeros(tuple(A.shape[:-2]), np.int32) if A.numel() == 0 else lp.lu_host(lp.host(A))[2]
     if check_errors and info.any():
         raise RuntimeError("linalg.lu_factor_ex: U is singular")
@@ -430,6 +431,56 @@ def lu_solve(LU, pivots, B, *, left=True, adjoint=False, out=None):
     # A^T = U^T L^T P^T: X = P L^-T U^-T B
     Y = lp.Solve.apply(lp.mT(U), B)
     return T.matmul(P, lp.Solve.apply(lp.mT(L), Y))
+
+
+_LdlT = _rtype("linalg_ldl_factor", ("LD", "pivots"))
+_LdlExT = _rtype("linalg_ldl_factor_ex", ("LD", "pivots", "info"))
+
+
+@_emulated
+def ldl_factor_ex(A, *, hermitian=False, check_errors=False, out=None):
+    """torch.linalg.ldl_factor_ex: (LD [..., n, n], pivots int32 [..., n], info int32 [...]) of the Bunch-Kaufman
+    LDL^T factorization of the symmetric matrix in A's lower triangle, in LAPACK sytrf's format (LD lower, its
+    strict upper part zero; a negative pivot pair marks a 2x2 block). Computed on the host, in the input's dtype,
+    by the unblocked algorithm (sytf2): same pivots as torch's CPU; no gradient (as torch)."""
+    lp = _L()
+    lp.check_float(A, "linalg.ldl_factor_ex")
+    lp.check_square(A, "linalg.ldl_factor_ex")
+    a = lp.host(A)
+    if a.size == 0:
+        ld, piv, info = a.copy(), np.zeros(a.shape[:-1], np.int32), np.zeros(a.shape[:-2], np.int32)
+    else:
+        ld, piv, info = lp.ldl_host(a)
+    if check_errors and info.any():
+        raise RuntimeError(f"torch.linalg.ldl_factor_ex: The factorization could not be completed: D has a zero "
+                           f"diagonal block at position {int(info.max())}")
+    return _LdlExT(lp.device(ld, A), lp.device_int(piv, A), lp.device_int(info, A))
+
+
+@_emulated
+def ldl_factor(A, *, hermitian=False, out=None):
+    """torch.linalg.ldl_factor: (LD, pivots) of `ldl_factor_ex`; RuntimeError when D is singular."""
+    LD, piv, info = ldl_factor_ex(A, hermitian=hermitian)
+    if bool((info != 0).any()):
+        raise RuntimeError("torch.linalg.ldl_factor: The factorization could not be completed: D is singular")
+    return _LdlT(LD, piv)
+
+
+@_emulated
+def ldl_solve(LD, pivots, B, *, hermitian=False, out=None):
+    """torch.linalg.ldl_solve: X with A X = B from `ldl_factor`'s (LD, pivots) (LAPACK sytrs's steps on the host);
+    batch dims broadcast; no gradient (as torch)."""
+    lp = _L()
+    lp.check_float(LD, "linalg.ldl_solve")
+    if B.dim() < 2:
+        raise RuntimeError("torch.linalg.ldl_solve: B must have at least 2 dimensions.")
+    ld, b = lp.host(LD), lp.host(B)
+    if ld.size == 0 or b.size == 0:
+        batch = np.broadcast_shapes(ld.shape[:-2], b.shape[:-2])
+        x = np.zeros((*batch, *b.shape[-2:]), b.dtype)
+    else:
+        x = lp.ldl_solve_host(ld, lp.host(pivots).astype(np.int64), b)
+    return lp.device(x.astype(b.dtype), B)
 
 
 def householder_product(A, tau, *, out=None):

@@ -548,3 +548,138 @@ def lu_backward(P, L, U, gL, gU):
     gA1 = lu_backward(eye_like(n, L), L1, U, gL1, gU_eff)
     Bfull = T.cat([gA1, gB2], -2)
     return T.matmul(P, Bfull)
+
+
+# ---- symmetric indefinite (Bunch-Kaufman) LDL^T --------------------------------------------------------------
+
+_BK_ALPHA = (1.0 + np.sqrt(17.0)) / 8.0
+
+
+def ldl_host(a):
+    """Bunch-Kaufman LDL^T of the symmetric matrices whose lower triangle is a [..., n, n], as LAPACK's unblocked
+    sytf2 with uplo='L' computes it: (LD [..., n, n] lower with the strict upper part zeroed, pivots int32
+    [..., n] (k+1 for a 1x1 block that swapped row k with row pivots-1; the same negative value -(p+1) on both
+    rows of a 2x2 block), info int32 [...] (the first zero diagonal block, 1-based, else 0))."""
+    n = a.shape[-1]
+    flat = np.tril(a).reshape(int(np.prod(a.shape[:-2], dtype=np.int64)), n, n).copy()
+    piv = np.zeros((flat.shape[0], n), np.int32)
+    info = np.zeros(flat.shape[0], np.int32)
+    for b in range(flat.shape[0]):
+        A = flat[b]
+        k = 0
+        while k < n:
+            kstep = 1
+            absakk = abs(A[k, k])
+            if k < n - 1:
+                imax = k + 1 + int(np.argmax(np.abs(A[k + 1:, k])))
+                colmax = abs(A[imax, k])
+            else:
+                imax, colmax = k, 0.0
+            if max(absakk, colmax) == 0:
+                if info[b] == 0:
+                    info[b] = k + 1
+                kp = k
+            else:
+                if absakk >= _BK_ALPHA * colmax:
+                    kp = k
+                else:
+                    row = np.abs(A[imax, k:imax])
+                    rowmax = row.max() if row.size else 0.0
+                    if imax < n - 1:
+                        rowmax = max(rowmax, np.abs(A[imax + 1:, imax]).max())
+                    if absakk >= _BK_ALPHA * colmax * (colmax / rowmax):
+                        kp = k
+                    elif abs(A[imax, imax]) >= _BK_ALPHA * rowmax:
+                        kp = imax
+                    else:
+                        kp = imax
+                        kstep = 2
+                kk = k + kstep - 1
+                if kp != kk:
+                    if kp < n - 1:
+                        tmp = A[kp + 1:, kk].copy()
+                        A[kp + 1:, kk] = A[kp + 1:, kp]
+                        A[kp + 1:, kp] = tmp
+                    for j in range(kk + 1, kp):
+                        A[j, kk], A[kp, j] = A[kp, j], A[j, kk]
+                    A[kk, kk], A[kp, kp] = A[kp, kp], A[kk, kk]
+                    if kstep == 2:
+                        A[k + 1, k], A[kp, k] = A[kp, k], A[k + 1, k]
+                if kstep == 1:
+                    if k < n - 1:
+                        d11 = A.dtype.type(1.0) / A[k, k]
+                        v = A[k + 1:, k].copy()
+                        A[k + 1:, k + 1:] -= np.tril(d11 * np.outer(v, v))
+                        A[k + 1:, k] *= d11
+                elif k < n - 2:
+                    d21 = A[k + 1, k]
+                    d11 = A[k + 1, k + 1] / d21
+                    d22 = A[k, k] / d21
+                    t = A.dtype.type(1.0) / (d11 * d22 - A.dtype.type(1.0))
+                    d21 = t / d21
+                    for j in range(k + 2, n):
+                        wk = d21 * (d11 * A[j, k] - A[j, k + 1])
+                        wkp1 = d21 * (d22 * A[j, k + 1] - A[j, k])
+                        A[j:, j] -= A[j:, k] * wk + A[j:, k + 1] * wkp1
+                        A[j, k] = wk
+                        A[j, k + 1] = wkp1
+            if kstep == 1:
+                piv[b, k] = kp + 1
+            else:
+                piv[b, k] = piv[b, k + 1] = -(kp + 1)
+            k += kstep
+    return flat.reshape(a.shape), piv.reshape(a.shape[:-1]), info.reshape(a.shape[:-2])
+
+
+def ldl_solve_host(ld, piv, bmat):
+    """X with A X = B from `ldl_host`'s (LD, pivots) (LAPACK sytrs's order of operations, uplo='L')."""
+    n = ld.shape[-1]
+    batch = np.broadcast_shapes(ld.shape[:-2], piv.shape[:-1], bmat.shape[:-2])
+    L = np.broadcast_to(ld, (*batch, n, n)).reshape(-1, n, n)
+    P = np.broadcast_to(piv, (*batch, n)).reshape(-1, n)
+    X = np.broadcast_to(bmat, (*batch, *bmat.shape[-2:])).reshape(-1, *bmat.shape[-2:]).copy()
+    for b in range(X.shape[0]):
+        A, ip, B = L[b], P[b], X[b]
+        k = 0
+        while k < n:  # L D Y = B
+            if ip[k] > 0:
+                kp = ip[k] - 1
+                if kp != k:
+                    B[[k, kp]] = B[[kp, k]]
+                B[k + 1:] -= np.outer(A[k + 1:, k], B[k])
+                B[k] /= A[k, k]
+                k += 1
+            else:
+                kp = -ip[k] - 1
+                if kp != k + 1:
+                    B[[k + 1, kp]] = B[[kp, k + 1]]
+                if k < n - 2:
+                    B[k + 2:] -= np.outer(A[k + 2:, k], B[k])
+                    B[k + 2:] -= np.outer(A[k + 2:, k + 1], B[k + 1])
+                akm1k = A[k + 1, k]
+                akm1 = A[k, k] / akm1k
+                ak = A[k + 1, k + 1] / akm1k
+                denom = akm1 * ak - 1
+                bkm1 = B[k] / akm1k
+                bk = B[k + 1] / akm1k
+                B[k] = (ak * bkm1 - bk) / denom
+                B[k + 1] = (akm1 * bk - bkm1) / denom
+                k += 2
+        k = n - 1
+        while k >= 0:  # L^T X = Y
+            if ip[k] > 0:
+                if k < n - 1:
+                    B[k] -= A[k + 1:, k] @ B[k + 1:]
+                kp = ip[k] - 1
+                if kp != k:
+                    B[[k, kp]] = B[[kp, k]]
+                k -= 1
+            else:
+                if k < n - 1:
+                    B[k] -= A[k + 1:, k] @ B[k + 1:]
+                    B[k - 1] -= A[k + 1:, k - 1] @ B[k + 1:]
+                kp = -ip[k] - 1
+                if kp != k:
+                    B[[k, kp]] = B[[kp, k]]
+                k -= 2
+    return X.reshape(*batch, *bmat.shape[-2:])
