@@ -220,12 +220,12 @@ def _info(A, api, ndim=2):
 
 @_emulated
 def cholesky(A, *, upper=False, out=None):
-    """torch.linalg.cholesky: L [..., n, n] lower with A = L L^T (U = L^T when upper), reading A's lower
-    triangle. RuntimeError when A is not positive-definite."""
+    """torch.linalg.cholesky: L [..., n, n] lower with A = L L^T, reading A's lower triangle (upper=True: U with
+    A = U^T U from A's upper triangle). RuntimeError when A is not positive-definite."""
     lp = _L()
     lp.check_float(A, "linalg.cholesky")
     lp.check_square(A, "linalg.cholesky")
-    L = lp.Cholesky.apply(A)
+    L = lp.Cholesky.apply(lp.mT(A) if upper else A)  # upper: the factor of A's upper triangle, as torch
     return L.transpose(-2, -1) if upper else L
 
 
@@ -236,7 +236,8 @@ def cholesky_ex(A, *, upper=False, check_errors=False, out=None):
     lp = _L()
     lp.check_float(A, "linalg.cholesky_ex")
     lp.check_square(A, "linalg.cholesky_ex")
-    a = lp.host(A)
+    src = lp.mT(A) if upper else A
+    a = lp.host(src)
     l, info = lp.cholesky_host(a) if a.size else (a.copy(), np.zeros(a.shape[:-2], np.int32))
     if info.any():
         if check_errors:
@@ -245,7 +246,7 @@ def cholesky_ex(A, *, upper=False, check_errors=False, out=None):
                                "positive-definite).")
         L = lp.device(l, A)
     else:
-        L = lp.Cholesky.apply(A)
+        L = lp.Cholesky.apply(src)
     return _CholExT(L.transpose(-2, -1) if upper else L, lp.device_int(info, A))
 
 
@@ -387,9 +388,14 @@ def lu_factor_ex(A, *, pivot=True, check_errors=False, out=None):
 
 @_emulated
 def lu_factor(A, *, pivot=True, out=None):
-    """torch.linalg.lu_factor: (LU, pivots) of `lu_factor_ex` (torch raises for a singular A only on CUDA...
-    on the CPU it returns the factor, as here)."""
-    LU, piv, _ = lu_factor_ex(A, pivot=pivot)
+    """torch.linalg.lu_factor: (LU, pivots) of `lu_factor_ex`; RuntimeError (torch's message) when U has a zero
+    on its diagonal."""
+    LU, piv, info = lu_factor_ex(A, pivot=pivot)
+    if bool((info != 0).any()):
+        k = int(info.max().item())  # torch's message prints `info` itself as the index
+        raise RuntimeError(f"torch.linalg.lu_factor: U[{k},{k}] is zero and using it on lu_solve would result in a "
+                           "division by zero. If you still want to perform the factorization, consider calling "
+                           "linalg.lu(A, pivot) or linalg.lu_factor_ex(A, pivot)")
     return _LuFactorT(LU, piv)
 
 
@@ -412,7 +418,7 @@ def _lu_unpack(LU, piv, unpack_data=True, unpack_pivots=True):
 @_emulated
 def lu(A, *, pivot=True, out=None):
     """torch.linalg.lu: (P [..., m, m], L [..., m, k] unit lower, U [..., k, n]) with A = P L U."""
-    LU, piv = lu_factor(A, pivot=pivot)
+    LU, piv, _ = lu_factor_ex(A, pivot=pivot)
     return _LuT(*_lu_unpack(LU, piv))
 
 
@@ -507,15 +513,14 @@ def householder_product(A, tau, *, out=None):
 def _tol(A, s_max, atol, rtol, default_rtol_eps=True):
     T = _T()
     m, n = A.shape[-2:]
-    eps = T.finfo(A.dtype).eps
-    if atol is None and rtol is None:
-        rtol = eps * builtins.max(m, n)
-    elif rtol is None:
-        rtol = 0.0
-    atol = 0.0 if atol is None else atol
-    rt = rtol if isinstance(rtol, Tensor) else T.tensor(float(rtol), dtype=A.dtype)
-    at = atol if isinstance(atol, Tensor) else T.tensor(float(atol), dtype=A.dtype)
-    return T.maximum(at.to(A.dtype), rt.to(A.dtype) * s_max)
+    default = T.finfo(A.dtype).eps * builtins.max(m, n)
+    at = T.tensor(0.0 if atol is None else float(atol), dtype=A.dtype) if not isinstance(atol, Tensor) \
+        else atol.to(A.dtype)
+    if rtol is None:  # torch: the default where atol is not given or not > 0, else 0
+        rt = T.where(at > 0, 0.0, default) if atol is not None else T.tensor(default, dtype=A.dtype)
+    else:
+        rt = rtol.to(A.dtype) if isinstance(rtol, Tensor) else T.tensor(float(rtol), dtype=A.dtype)
+    return T.maximum(at, rt * s_max)
 
 
 @_emulated

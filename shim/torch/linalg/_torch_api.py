@@ -127,9 +127,11 @@ def ormqr(input, input2, input3, left=True, transpose=False, *, out=None):
 
 @_emulated
 def lu(A, pivot=True, get_infos=False, out=None):
-    """torch.lu: (LU, pivots) or (LU, pivots, infos) when get_infos — torch.linalg.lu_factor_ex's."""
-    LU, piv, info = _LA().lu_factor_ex(A, pivot=pivot)
-    return (LU, piv, info) if get_infos else (LU, piv)
+    """torch.lu: (LU, pivots, infos) of torch.linalg.lu_factor_ex when get_infos, else (LU, pivots) of
+    torch.linalg.lu_factor (RuntimeError for a zero on U's diagonal)."""
+    if get_infos:
+        return tuple(_LA().lu_factor_ex(A, pivot=pivot))
+    return tuple(_LA().lu_factor(A, pivot=pivot))
 
 
 @_emulated
