@@ -17,6 +17,7 @@ import numpy as np
 from .._tensor import Tensor, _new, unwrap
 from .. import _dtype as D
 from .._unsupported import module_getattr as _module_getattr
+from .._ops._support import emulated as _support_emulated
 
 __all__ = ["vector_norm", "matrix_norm", "norm", "vecdot", "cross", "diagonal", "multi_dot", "matrix_power", "det",
            "inv", "inv_ex", "cholesky", "cholesky_ex", "eigh", "eigvalsh", "svd", "svdvals", "qr", "slogdet",
@@ -208,9 +209,8 @@ _LuT = _rtype("linalg_lu", ("P", "L", "U"))
 _LstsqT = _rtype("linalg_lstsq", ("solution", "residuals", "rank", "singular_values"))
 
 
-def _emulated(fn):
-    fn.__shim_emulated__ = "host LAPACK (NumPy) forward, backward in facade ops (torch/linalg/_lapack.py)"
-    return fn
+_composed = _support_emulated("composed from facade ops (autograd through the composition)")
+_emulated = _support_emulated("host LAPACK (NumPy) forward, backward in facade ops (torch/linalg/_lapack.py)")
 
 
 def _info(A, api, ndim=2):
@@ -489,6 +489,7 @@ def ldl_solve(LD, pivots, B, *, hermitian=False, out=None):
     return lp.device(x.astype(b.dtype), B)
 
 
+@_composed
 def householder_product(A, tau, *, out=None):
     """torch.linalg.householder_product: the first n columns of H_1 ... H_k (H_i = I - tau_i v_i v_i^T, v_i
     the i-th column of A below the diagonal with a 1 on it), A [..., m, n], tau [..., k], k <= n <= m.
@@ -556,6 +557,7 @@ def pinv(A, *, atol=None, rtol=None, hermitian=False, out=None):
     return lp.Pinv.apply(A, tl, bool(hermitian))
 
 
+@_emulated
 def cond(A, p=None, *, out=None):
     """torch.linalg.cond: the condition number [...]: s_max / s_min for p None/2 (s_min / s_max for -2), else
     norm(A, p) * norm(inv(A), p) for 'fro', 'nuc', inf, -inf, 1, -1."""
@@ -601,6 +603,7 @@ def lstsq(A, B, rcond=None, *, driver=None):
     return _LstsqT(X, res, T.zeros(0, dtype=T.int64), T.zeros(0, dtype=A.dtype))
 
 
+@_composed
 def tensorinv(A, ind=2, *, out=None):
     """torch.linalg.tensorinv: the inverse of A viewed as a matrix [prod(shape[:ind]), prod(shape[ind:])],
     shaped shape[ind:] + shape[:ind]."""
@@ -614,6 +617,7 @@ def tensorinv(A, ind=2, *, out=None):
     return inv(A.reshape(p, p)).reshape(*rest, *lead)
 
 
+@_emulated
 def tensorsolve(A, B, dims=None, *, out=None):
     """torch.linalg.tensorsolve: X with tensordot(A, X, X.ndim) = B; `dims` moves those dims of A to the end
     first."""
@@ -629,6 +633,7 @@ def tensorsolve(A, B, dims=None, *, out=None):
     return X.reshape(*rest)
 
 
+@_composed
 def vander(x, *, N=None):
     """torch.linalg.vander: [..., n, N] with columns x^0, x^1, ..., x^(N-1) (N defaults to n = x.shape[-1]),
     built by repeated products (autograd exact at 0)."""
@@ -647,6 +652,7 @@ def vander(x, *, N=None):
     return T.stack(cols, -1)
 
 
+@_composed
 def matrix_exp(A):
     """torch.linalg.matrix_exp: exp of square matrices [..., n, n] (float32/float64) by scaling and squaring: each
     matrix is scaled by 2^-s so that its 1-norm is at most 3 (where the degree-18 Taylor polynomial is exact to

@@ -12,6 +12,7 @@ import collections
 import numpy as np
 
 from . import _lapack as lp
+from .._ops._support import emulated
 
 
 def _T():
@@ -41,9 +42,7 @@ __all__ = ["cholesky", "cholesky_inverse", "cholesky_solve", "geqrf", "ormqr", "
            "svd", "svd_lowrank", "pca_lowrank", "pinverse", "triangular_solve", "matrix_exp", "logdet"]
 
 
-def _emulated(fn):
-    fn.__shim_emulated__ = _EMULATED
-    return fn
+_emulated = emulated(_EMULATED)
 
 
 @_emulated
@@ -98,7 +97,7 @@ def geqrf(input, *, out=None):
     return _GeqrfT(A, tau)
 
 
-geqrf.__shim_emulated__ = "host LAPACK geqrf (NumPy's qr mode='raw')"
+geqrf = emulated("host LAPACK geqrf (NumPy's qr mode='raw')")(geqrf)
 
 
 def _apply_reflectors(A, tau, X, reverse):
@@ -115,6 +114,7 @@ def _apply_reflectors(A, tau, X, reverse):
     return X
 
 
+@emulated("composed from facade ops (Householder reflectors applied one by one)")
 def ormqr(input, input2, input3, left=True, transpose=False, *, out=None):
     """torch.ormqr(A, tau, C): Q C (left) or C Q (right), Q^T when `transpose`, Q = H_1 ... H_k from geqrf's
     (A, tau). Composed from facade ops (autograd flows through A, tau and C)."""
@@ -239,6 +239,7 @@ def triangular_solve(b, A, upper=True, transpose=False, unitriangular=False, *, 
     return _TriSolveT(lp.Solve.apply(tri, b), A.clone())
 
 
+@emulated("composed from facade ops (torch.linalg.matrix_exp)")
 def matrix_exp(A):
     """torch.matrix_exp: torch.linalg.matrix_exp."""
     return _LA().matrix_exp(A)

@@ -14,11 +14,13 @@ from __future__ import annotations
 import math
 
 from .._unsupported import module_getattr as _module_getattr
+from .._ops._support import emulated as _emulated
 
 __all__ = ["sum", "prod", "cumsum", "cumprod", "amax", "amin", "argmax", "argmin", "mean", "median", "norm", "var",
            "std", "softmax", "log_softmax", "softmin", "normalize", "logaddexp", "logsumexp"]
 
 _py_sum = sum
+_composed = _emulated("composed: masked-out elements replaced by the operation's identity, then the facade op")
 
 
 def _T():
@@ -86,6 +88,7 @@ def _sum_dtype(input, dtype):
     return _T().int64 if name in _NARROW_INTS else input.dtype
 
 
+@_composed
 def sum(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     """torch.masked.sum: sum of the valid elements over `dim` (all when None); narrow integer inputs accumulate in
     int64."""
@@ -97,6 +100,7 @@ def sum(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     return _T().sum(x, dims, bool(keepdim), dtype=dt)
 
 
+@_composed
 def prod(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     """torch.masked.prod: product of the valid elements over `dim` (all when None)."""
     dt = _sum_dtype(input, dtype)
@@ -106,12 +110,14 @@ def prod(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     return r
 
 
+@_composed
 def cumsum(input, dim, *, dtype=None, mask=None):
     """torch.masked.cumsum: cumulative sum along `dim`, masked-out elements counted as 0."""
     dt = input.dtype if dtype is None else dtype
     return _T().cumsum(_fill(input, mask, "zero"), _dims(dim, input.dim())[0], dtype=dt).to(dt)
 
 
+@_composed
 def cumprod(input, dim, *, dtype=None, mask=None):
     """torch.masked.cumprod: cumulative product along `dim`, masked-out elements counted as 1."""
     dt = input.dtype if dtype is None else dtype
@@ -127,16 +133,19 @@ def _minmax(fn, kind, input, dim, keepdim, dtype, mask):
     return getattr(_T(), fn)(x, dims, bool(keepdim)).to(dt)
 
 
+@_composed
 def amax(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     """torch.masked.amax: maximum of the valid elements (-inf, or the integer minimum, where none is valid)."""
     return _minmax("amax", "min", input, dim, keepdim, dtype, mask)
 
 
+@_composed
 def amin(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     """torch.masked.amin: minimum of the valid elements (+inf, or the integer maximum, where none is valid)."""
     return _minmax("amin", "max", input, dim, keepdim, dtype, mask)
 
 
+@_composed
 def argmax(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     """torch.masked.argmax: index of the maximum valid element, returned in `dtype` (the input's by default, as
     torch)."""
@@ -144,6 +153,7 @@ def argmax(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     return _T().argmax(_fill(input, mask, "min"), dim, bool(keepdim)).to(dt)
 
 
+@_composed
 def argmin(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     """torch.masked.argmin: index of the minimum valid element, returned in `dtype` (the input's by default)."""
     dt = input.dtype if dtype is None else dtype
@@ -157,6 +167,7 @@ def _count(input, mask, dim, keepdim):
     return sum(_mask(input, mask), dim, keepdim=keepdim)
 
 
+@_composed
 def mean(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     """torch.masked.mean: sum of the valid elements / their count (NaN where none is valid); floating dtypes
     only (ValueError otherwise, as torch)."""
@@ -169,6 +180,7 @@ def mean(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     return total / _count(input, mask, dim, keepdim)
 
 
+@_composed
 def median(input, dim=-1, *, keepdim=False, dtype=None, mask=None):
     """torch.masked.median: median of the valid elements along `dim` (NaN where none is valid; an integer input
     with such a slice raises ValueError)."""
@@ -205,6 +217,7 @@ def _nanmedian(x, d, keepdim):
     return val if keepdim else val.squeeze(d)
 
 
+@_composed
 def logsumexp(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     """torch.masked.logsumexp: log of the sum of exp of the valid elements (-inf where none is valid)."""
     dt = input.dtype if dtype is None else dtype
@@ -215,12 +228,14 @@ def logsumexp(input, dim=None, *, keepdim=False, dtype=None, mask=None):
     return _T().logsumexp(x, dims, keepdim=keepdim).to(dt)
 
 
+@_composed
 def logaddexp(input, other, *, dtype=None, input_mask=None, other_mask=None):
     """torch.masked.logaddexp: logaddexp of the two inputs, each masked-out element taken as -inf."""
     dt = input.dtype if dtype is None else dtype
     return _T().logaddexp(_fill(input, input_mask, "min"), _fill(other, other_mask, "min")).to(dt)
 
 
+@_composed
 def norm(input, ord=2.0, dim=None, *, keepdim=False, dtype=None, mask=None):
     """torch.masked.norm: the `ord` vector norm of the valid elements (torch.linalg.vector_norm)."""
     dt = input.dtype if dtype is None else dtype
@@ -255,12 +270,14 @@ def _std_var(input, dim, unbiased, correction, keepdim, dtype, mask, take_sqrt):
     return T.sqrt(out) if take_sqrt else out
 
 
+@_composed
 def var(input, dim=None, unbiased=None, *, correction=None, keepdim=False, dtype=None, mask=None):
     """torch.masked.var: variance of the valid elements (correction 1 by default; NaN or inf where the count
     after correction is 0, as torch)."""
     return _std_var(input, dim, unbiased, correction, keepdim, dtype, mask, False)
 
 
+@_composed
 def std(input, dim=None, unbiased=None, *, correction=None, keepdim=False, dtype=None, mask=None):
     """torch.masked.std: the square root of masked var."""
     return _std_var(input, dim, unbiased, correction, keepdim, dtype, mask, True)
@@ -274,6 +291,7 @@ def _softmax(x, d):
     return z / z.sum(d, keepdim=True)
 
 
+@_composed
 def softmax(input, dim, *, dtype=None, mask=None):
     """torch.masked.softmax: softmax along `dim` over the valid elements (masked-out elements get 0; a slice with
     none valid gives NaN)."""
@@ -281,18 +299,21 @@ def softmax(input, dim, *, dtype=None, mask=None):
     return _softmax(_fill(input, mask, "min").to(dt), _dims(dim, input.dim())[0])
 
 
+@_composed
 def log_softmax(input, dim, *, dtype=None, mask=None):
     """torch.masked.log_softmax: log_softmax along `dim` over the valid elements (masked-out elements: -inf)."""
     dt = input.dtype if dtype is None else dtype
     return _T().nn.functional.log_softmax(_fill(input, mask, "min"), _dims(dim, input.dim())[0], dtype=dt)
 
 
+@_composed
 def softmin(input, dim, *, dtype=None, mask=None):
     """torch.masked.softmin: softmin along `dim` over the valid elements (masked-out elements get 0)."""
     dt = input.dtype if dtype is None else dtype
     return _softmax(-_fill(input, mask, "max").to(dt), _dims(dim, input.dim())[0])
 
 
+@_composed
 def normalize(input, ord, dim, *, eps=1e-12, dtype=None, mask=None):
     """torch.masked.normalize: the valid elements divided by their `ord` norm along `dim` (at least `eps`);
     masked-out elements become 0."""
