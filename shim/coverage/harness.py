@@ -77,6 +77,9 @@ TOLERANCE_OVERRIDES = {
     # torch's float32 backward of logcumsumexp is off by up to 3e-3 from the float64 gradient on the catalogue's
     # first sample; the facade's (autograd through the shifted log-cumsum-exp) by 5e-7
     "logcumsumexp": {"grad": (1e-3, 5e-3)},
+    # torch's float32 matrix_exp is off from the float64 exponential by up to 3.6e-4 on a 0.148 entry of the
+    # second sample (0.05 on its 9e4 entries); the facade's (float64 inside) by float32 rounding only
+    "matrix_exp": {"f32": (1e-4, 1e-3), "grad": (1e-4, 1e-3)},
 }
 
 # Entries that draw from torch's CPU random stream where the facade's draws still differ. Random entries are
@@ -249,7 +252,7 @@ def relink(fn, memo=None):
     if fn in memo:
         return memo[fn]
     glob = dict(fn.__globals__)
-    new = types.FunctionType(fn.__code__, glob, fn.__name__, fn.__defaults__, None)
+    new = types.FunctionType(fn.__code__, glob, fn.__name__, fn.__defaults__, fn.__closure__)
     memo[fn] = new
     for name in _names(fn.__code__):
         if name in glob:
@@ -579,7 +582,7 @@ def _op_sample_phase(op, fcall, sample, grad, rng):
             compare(_meta(t_out), _meta(f_out))
         else:
             try:
-                compare(t_out, f_out)
+                compare(t_out, f_out, tol=_override("f32"))
             except Mismatch:
                 if op.name not in TIE_ORDER_FREE or not _ties_only(op.name, sample, t_out, f_out):
                     raise

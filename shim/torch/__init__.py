@@ -209,6 +209,10 @@ _LAZY_SUBMODULES = ("nn", "optim", "utils", "distributed", "cuda", "cpu", "seria
                     "_utils", "types", "version", "func", "masked", "nested", "sparse", "quantization", "ao",
                     "distributions", "export", "storage", "functional", "compiler", "futures")
 _LAZY_ATTRS = {"save": "serialization", "load": "serialization", "ops": "library"}
+# torch.cholesky, torch.svd, torch.lu, ...: torch's older linear-algebra signatures (torch/linalg/_torch_api.py)
+_LAZY_ATTRS.update({n: "linalg._torch_api" for n in (
+    "cholesky", "cholesky_inverse", "cholesky_solve", "geqrf", "ormqr", "lu", "lu_unpack", "lu_solve", "qr", "svd",
+    "svd_lowrank", "pca_lowrank", "pinverse", "triangular_solve", "matrix_exp", "logdet")})
 
 
 def _load_sub(name):

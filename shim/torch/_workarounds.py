@@ -120,6 +120,36 @@ def _probe_copy_into_noncontiguous() -> bool:
     return bool((t.asnumpy() == 0).all())
 
 
+def _probe_softmax_inf_row() -> bool:
+    import numpy as np
+    import mindspore as ms
+    from mindspore import mint
+    x = np.array([[-np.inf] * 4, [3.0, 2.5, 2.0, 1.5]], np.float32)
+    r = mint.softmax(ms.Tensor(x), -1).asnumpy()
+    return not np.isnan(r[0]).all() or not np.isclose(r[1].sum(), 1.0)
+
+
+def _probe_tril_empty() -> bool:
+    import numpy as np
+    import mindspore as ms
+    from mindspore import ops
+    try:
+        ops.tril(ms.Tensor(np.zeros((0, 0), np.float32))).asnumpy()
+    except RuntimeError:
+        return True
+    return False
+
+
+def _probe_reducesum_empty() -> bool:
+    import numpy as np
+    import mindspore as ms
+    from mindspore import mint
+    big = mint.exp(ms.Tensor(np.full((64, 64), 80.0, np.float32)))  # leaves non-zero memory around
+    big.asnumpy()
+    vals = [float(mint.sum(ms.Tensor(np.zeros((3, 0), np.float32))).asnumpy()) for _ in range(4)]
+    return any(v != 0.0 for v in vals)
+
+
 def _probe_scatter_cache() -> bool:
     import mindspore as ms
     from mindspore import mint
@@ -418,6 +448,26 @@ WORKAROUNDS = (
              ["_ops/pointwise.py::asinh"]),
     _missing("AcoshExt", "mint.acosh(x + 1)", "`ops.acosh` (the older primitive: a CPU kernel and a gradient)",
              ["_ops/pointwise.py::acosh"]),
+    Workaround(
+        key="Softmax -inf row", op="`mint.softmax` along the last axis when a slice holds only -inf",
+        workaround="torch.masked's softmax/softmin compose exp(x - max) / sum (a -inf slice gives NaN, as torch); "
+                   "nn.functional.softmax still calls the kernel (its hot path: the composition costs several "
+                   "times the kernel's time)",
+        reason="that slice comes out as zeros and so does every later slice of the tensor (wrong numbers in rows "
+               "that hold only finite values); along another axis the kernel is right", measured=_V,
+        sites=("masked/__init__.py::_softmax",), probe=_probe_softmax_inf_row),
+    Workaround(
+        key="Tril empty", op="`ops.tril` / `ops.triu` on a matrix with a zero-size dimension",
+        workaround="an empty input is returned as an (empty) copy without calling the kernel",
+        reason="raises \"For tril in cpu backend, input matrix width should >= 1\" (torch returns the empty "
+               "tensor)", measured=_V, sites=("_ops/shape.py::tril", "_ops/shape.py::triu"),
+        probe=_probe_tril_empty),
+    Workaround(
+        key="ReduceSum empty", op="`mint.sum` of a tensor with no elements",
+        workaround="the facade's sum returns zeros for an empty input; matmul's empty-inner-dimension result is "
+                   "tied to its operands through a `where` that selects 0 (a multiplication by 0 kept NaN)",
+        reason="returns uninitialised memory (any value, NaN and inf included) instead of 0", measured=_V,
+        sites=("_ops/reduction.py::sum", "_ops/linalg.py::matmul"), probe=_probe_reducesum_empty),
     Workaround(
         key="ReverseV2 empty", op="`mint.flip` on a tensor with a zero-size dimension",
         workaround="an empty input is returned as an (empty) copy without calling the kernel",

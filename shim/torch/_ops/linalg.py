@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import builtins
 
+import mindspore as ms
 from mindspore import mint, ops
 
 from .. import _dtype as D
@@ -75,7 +76,12 @@ def matmul(input, other):
         import numpy as np
         shape = np.matmul(np.empty(tuple(input.shape), np.float32), np.empty(tuple(other.shape), np.float32)).shape
         z = mint.zeros(shape, dtype=am.dtype)
-        return _finish(z + (mint.sum(am) + mint.sum(bm)) * 0 if dt.is_floating_point else z, dt, input)
+        if not dt.is_floating_point:
+            return _finish(z, dt, input)
+        # workaround "ReduceSum empty": select 0, don't multiply by it (garbage * 0 can be NaN)
+        tie = mint.sum(am) + mint.sum(bm)
+        tie = mint.where(mint.zeros((), dtype=ms.bool_), tie, mint.zeros((), dtype=am.dtype))
+        return _finish(z + tie, dt, input)
     if nb == 2 and other._steps is not None and na >= 2:
         if na == 2:
             return _finish(_matmul_2d(input, am, other, bm), dt, input)
@@ -348,6 +354,12 @@ def cross(input, other, dim=None):
 FUNCTIONS = {n: globals()[n] for n in __all__}
 FUNCTIONS.update(vdot=vdot, addr=addr, addbmm=addbmm, kron=kron, tensordot=tensordot, block_diag=block_diag,
                  cartesian_prod=cartesian_prod, cross=cross)
+def _la(name):
+    """torch.<name> of the linear-algebra functions (shim/torch/linalg): served to Tensor methods below."""
+    import shim.torch as T  # a cycle inside the facade core: torch.linalg builds on these ops
+    return getattr(T, name) if name != "linalg" else T.linalg
+
+
 METHODS = dict(matmul=matmul, mm=mm, bmm=bmm, baddbmm=baddbmm, addmm=addmm, addmv=addmv, outer=outer, ger=ger,
                dot=dot, mv=mv, inner=inner, __matmul__=matmul, vdot=vdot, addr=addr, addbmm=addbmm, kron=kron,
                cross=cross,
@@ -355,4 +367,23 @@ METHODS = dict(matmul=matmul, mm=mm, bmm=bmm, baddbmm=baddbmm, addmm=addmm, addm
                baddbmm_=lambda self, b1, b2, *, beta=1, alpha=1: self.copy_(baddbmm(self, b1, b2, beta=beta,
                                                                                     alpha=alpha)),
                addmm_=lambda self, m1, m2, *, beta=1, alpha=1: self.copy_(addmm(self, m1, m2, beta=beta,
-                                                                                alpha=alpha)))
+                                                                                alpha=alpha)),
+               det=lambda self: _la("linalg").det(self),
+               inverse=lambda self: _la("linalg").inv(self),
+               matrix_power=lambda self, n: _la("linalg").matrix_power(self, n),
+               slogdet=lambda self: _la("linalg").slogdet(self),
+               logdet=lambda self: _la("logdet")(self),
+               matrix_exp=lambda self: _la("matrix_exp")(self),
+               cholesky=lambda self, upper=False: _la("cholesky")(self, upper),
+               cholesky_solve=lambda self, input2, upper=False: _la("cholesky_solve")(self, input2, upper),
+               cholesky_inverse=lambda self, upper=False: _la("cholesky_inverse")(self, upper),
+               qr=lambda self, some=True: _la("qr")(self, some),
+               svd=lambda self, some=True, compute_uv=True: _la("svd")(self, some, compute_uv),
+               lu=lambda self, pivot=True, get_infos=False: _la("lu")(self, pivot, get_infos),
+               lu_solve=lambda self, LU_data, LU_pivots: _la("lu_solve")(self, LU_data, LU_pivots),
+               pinverse=lambda self, rcond=1e-15: _la("pinverse")(self, rcond),
+               triangular_solve=lambda self, A, upper=True, transpose=False, unitriangular=False:
+                   _la("triangular_solve")(self, A, upper, transpose, unitriangular),
+               geqrf=lambda self: _la("geqrf")(self),
+               ormqr=lambda self, input2, input3, left=True, transpose=False:
+                   _la("ormqr")(self, input2, input3, left, transpose))

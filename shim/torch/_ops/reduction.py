@@ -59,7 +59,8 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     if not m.shape:
         r = m
     elif input.numel() == 0:
-        # MindSpore's ReduceSum of an empty tensor can return uninitialised memory; torch's sum is 0
+        # workaround "ReduceSum empty": MindSpore's ReduceSum of an empty tensor can return uninitialised memory;
+        # torch's sum is 0
         axes = _reduce_all_dims(m) if d is None else d
         shape = np.sum(np.empty(tuple(m.shape), np.float32), axis=axes, keepdims=keepdim).shape
         r = mint.zeros(shape, dtype=m.dtype)
@@ -331,7 +332,12 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
-    """torch.norm: p in {'fro', 2, 1, inf, -inf, 0, other floats} over all elements or `dim` (vector norms)."""
+    """torch.norm: p in {'fro', 2, 1, inf, -inf, 0, other floats} over all elements or `dim` (vector norms);
+    p='nuc' over two dims (all of a 2-D input) is torch.linalg.matrix_norm's (singular values)."""
+    if p == "nuc":
+        from ..linalg import matrix_norm  # a cycle inside the facade core (torch.linalg uses these reductions)
+        x = input if dtype is None else input.to(dtype)
+        return matrix_norm(x, "nuc", (-2, -1) if dim is None else tuple(dim), keepdim)
     m, dt = _storage_as(input, dtype)
     d = _dims(dim, len(m.shape))
     if d is None:

@@ -81,11 +81,15 @@ def vstack(tensors):
 def tril(input, diagonal=0):
     """torch.tril: lower triangle of the last two dims (elements above `diagonal` zeroed); same dtype/shape."""
     # workaround "TrilExt" (shim/torch/_workarounds.py)
+    if input.numel() == 0:  # workaround "Tril empty"
+        return clone(input)
     return _new(ops.tril(unwrap(input), diagonal), input._dt, input._dev)  # mint.tril: no CPU kernel
 
 
 def triu(input, diagonal=0):
     """torch.triu: upper triangle of the last two dims (elements below `diagonal` zeroed); same dtype/shape."""
+    if input.numel() == 0:  # workaround "Tril empty"
+        return clone(input)
     return _new(ops.triu(unwrap(input), diagonal), input._dt, input._dev)
 
 
