@@ -38,6 +38,9 @@ __all__ = [
     "checkpoint_to_load",
     "rng_state",
     "set_rng_state",
+    "load_optimizer_state",
+    "optimizer_sharding_for",
+    "padded_vocab_rows",
     "sharded_state",
     "save_checkpoint",
     "init_empty_optimizer_state",
@@ -147,35 +150,75 @@ def set_rng_state(state: dict) -> Optional[str]:
     return None
 
 
+OPTIMIZER_SHARDING = "fully_reshardable"
+
+
+def optimizer_sharding_for(optimizer) -> str:
+    """The distributed optimizer's checkpoint format this run can save exactly: 'fully_reshardable' (loads at any
+    TP/PP/DP), else 'dp_reshardable' (loads at the same TP and PP only).
+
+    megatron-core 0.16.1's 'fully_reshardable' save concatenates each gradient bucket's unpadded elements but
+    slices parameters at their padded buffer offsets (its issue #504): when a bucket other than a buffer's last
+    has end padding, every later parameter is read shifted (it warns "param range exceeds unpadded buffer").
+    That happens e.g. for tied embeddings at PP > 1, whose shared weight gets a bucket of its own.
+    """
+    for opt in _optimizers(optimizer):
+        for buffer in getattr(opt, "buffers", []):
+            if any(b.numel_unpadded != b.grad_data.numel() for b in buffer.buckets[:-1]):
+                return "dp_reshardable"
+    return OPTIMIZER_SHARDING
+
+
+def layout_sizes(layout) -> dict:
+    """The parallel degrees a checkpoint records (`layout` key) and a load compares: TP, PP, DP."""
+    return {"tensor_model_parallel_size": layout.tensor_model_parallel_size,
+            "pipeline_model_parallel_size": layout.pipeline_model_parallel_size,
+            "data_parallel_size": layout.data_parallel_size}
+
+
 def sharded_state(*, gpt, optimizer, scheduler, layout, step: int, global_batch_size: int, steps_per_epoch: int,
-                  seed: int, train_config: dict, is_loading: bool) -> dict:
+                  seed: int, train_config: dict, is_loading: bool, load_rng: bool = True,
+                  optimizer_sharding: Optional[str] = None) -> dict:
     """The state a checkpoint holds (for saving) or the template it is loaded into (`is_loading=True`).
+
+    The model's and the optimizer's states are layout-independent: megatron-core's sharded state dicts name every
+    tensor by its global shape and offset, and the distributed optimizer's 'fully_reshardable' format (gathered on
+    DP rank 0 when saving; each rank slices what it owns when loading) keeps Adam's moments per parameter, so a
+    checkpoint loads into any TP/PP/DP layout (except where megatron-core cannot write that format exactly and
+    'dp_reshardable' is used: `optimizer_sharding_for`). The per-rank RNG states are not: they are one object per
+    (PP, TP, DP) rank, loaded only into the layout that saved them (`load_rng=False` leaves them out of the
+    template).
 
     Args:
         gpt: this rank's `GPTModel` (unwrapped); optimizer: megatron's (distributed) optimizer; scheduler: its
             `OptimizerParamScheduler`; layout: this rank's `ParallelLayout`.
         step, global_batch_size, steps_per_epoch, seed: the data position.
         train_config: the run's configuration as a dict.
+        load_rng: include the RNG states in a loading template.
+        optimizer_sharding: the distributed optimizer's `distrib_optim_sharding_type`: when saving, None picks
+            `optimizer_sharding_for(optimizer)`; when loading, the saved one ('dp_reshardable' loads only into the
+            same TP and PP).
     """
+    if optimizer_sharding is None:
+        optimizer_sharding = optimizer_sharding_for(optimizer)
     model_sd = gpt.sharded_state_dict()
-    return {
+    state = {
         "model": model_sd,
-        # 'dp_reshardable': each rank's optimizer buffers as their own shards (megatron-core 0.16.1's
-        # default 'fully_sharded_model_space' relies on ShardedTensor.flattened_range, which its torch_dist
-        # saver rejects). The format follows the distributed optimizer's buffers; resuming under a different
-        # TP/PP/DP layout than the one that saved is not tested here.
         "optimizer": optimizer.sharded_state_dict(
-            model_sd, is_loading=is_loading, metadata={"distrib_optim_sharding_type": "dp_reshardable"}),
-        "rng_state": ShardedObject(
-            "rng_state", None if is_loading else rng_state(),
-            (layout.pipeline_model_parallel_size, layout.tensor_model_parallel_size, layout.data_parallel_size),
-            (layout.pp_rank, layout.tp_rank, layout.dp_rank), replica_id=0),
+            model_sd, is_loading=is_loading, metadata={"distrib_optim_sharding_type": optimizer_sharding}),
+        "layout": layout_sizes(layout),
         "iteration": step,
         "scheduler": scheduler.state_dict(),
         "data_position": {"step": step, "consumed_samples": step * global_batch_size,
                           "epoch": step // steps_per_epoch, "seed": seed},
         "train_config": train_config,
     }
+    if not is_loading or load_rng:
+        state["rng_state"] = ShardedObject(
+            "rng_state", None if is_loading else rng_state(),
+            (layout.pipeline_model_parallel_size, layout.tensor_model_parallel_size, layout.data_parallel_size),
+            (layout.pp_rank, layout.tp_rank, layout.dp_rank), replica_id=0)
+    return state
 
 
 def save_checkpoint(checkpoints_dir: Path, step: int, build_state: Callable[[], dict], rank: int,
@@ -228,6 +271,28 @@ def init_empty_optimizer_state(optimizer) -> None:
                     inner.state[p]["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
 
+def load_optimizer_state(optimizer, saved: Any) -> None:
+    """`optimizer.load_state_dict(saved)`, for each (chained) distributed optimizer, with the parameter state of a
+    'fully_reshardable' checkpoint loaded without the AdamW 'step' placeholders.
+
+    megatron-core 0.16.1's `DistributedOptimizer.load_state_dict` gives every per-parameter state a 'step' when
+    neither Apex nor TE provides Adam, and then `load_parameter_state_from_fully_reshardable` copies every key of
+    that state from the checkpoint, which keeps the step in the param groups only (KeyError 'step'). So the
+    parameter state is loaded in a second call with the steps out of the way; `restore_adam_steps` sets them.
+    """
+    optimizers = _optimizers(optimizer)
+    states = [saved] if len(optimizers) == 1 else [saved[i] for i in range(len(optimizers))]
+    for opt, state in zip(optimizers, states):
+        if state.get("param_state_sharding_type") != "fully_reshardable":
+            opt.load_state_dict(state)
+            continue
+        rest = {k: v for k, v in state.items() if k not in ("param_state", "param_state_sharding_type")}
+        opt.load_state_dict(rest)
+        for per_param in opt.optimizer.state.values():
+            per_param.pop("step", None)
+        opt.load_parameter_state_from_fully_reshardable(state["param_state"])
+
+
 def restore_adam_steps(optimizer, optimizer_state: Any) -> None:
     """Set every parameter's AdamW 'step' to the checkpoint's value, one tensor per parameter.
 
@@ -251,21 +316,60 @@ def restore_adam_steps(optimizer, optimizer_state: Any) -> None:
             state["step"] = torch.tensor(step, dtype=torch.float32)
 
 
-def load_checkpoint(path: Path, *, build_template: Callable[[], dict], gpt, optimizer, scheduler) -> tuple[dict, Optional[str]]:
-    """Load a checkpoint into the model, optimizer, scheduler and RNGs of this rank.
+def padded_vocab_rows(path: Path) -> Optional[int]:
+    """The embedding's global row count (the padded vocabulary) a training checkpoint holds, from its metadata.
+
+    Loading into a model of another row count is undefined in megatron-core's torch_dist loader (a layout change
+    changes Megatron's padding: it rounds to `make_vocab_size_divisible_by` × TP), so a resumed run builds its
+    model with the checkpoint's rows (`qwen_sft.sizes.vocab_padding_multiple`). None when the checkpoint holds no embedding.
+    """
+    meta = dist_checkpointing.load_tensors_metadata(str(path))
+    entry = meta.get("embedding.word_embeddings.weight")
+    return None if entry is None else int(entry.global_shape[0])
+
+
+def _describe(sizes: dict) -> str:
+    return (f"TP={sizes['tensor_model_parallel_size']} PP={sizes['pipeline_model_parallel_size']} "
+            f"DP={sizes['data_parallel_size']}")
+
+
+def load_checkpoint(path: Path, *, build_template: Callable[..., dict], gpt, optimizer, scheduler,
+                    layout) -> tuple[dict, Optional[str]]:
+    """Load a checkpoint into the model, optimizer, scheduler and RNGs of this rank, from any TP/PP/DP layout.
 
     Args:
-        build_template: returns `sharded_state(..., is_loading=True)`; called once the optimizer state exists.
+        build_template: `build_template(load_rng=..., optimizer_sharding=...)` returns
+            `sharded_state(..., is_loading=True)` with those arguments; called once the optimizer state exists.
+        layout: this rank's `ParallelLayout`, compared with the layout the checkpoint records.
 
     Returns:
-        `(state, rng_note)`: the loaded state (its `iteration` and `data_position` tell where the run resumes)
-        and `set_rng_state`'s note (None when every RNG state was restored).
+        `(state, note)`: the loaded state (its `iteration` and `data_position` tell where the run resumes) and a note
+        for the log (None when every RNG state was restored): saved in another layout, the RNG states are not
+        restored (this run's seeding stays; with dropout off the resumed losses do not depend on them).
+
+    Raises:
+        ValueError: the checkpoint's optimizer state is 'dp_reshardable' (`optimizer_sharding_for`) and the TP or
+            PP degree differs.
     """
+    common = dist_checkpointing.load_common_state_dict(str(path))
+    here = layout_sizes(layout)
+    saved = common.get("layout") or here   # checkpoints written before the layout was recorded: assumed the same
+    sharding = (common.get("optimizer") or {}).get("param_state_sharding_type", OPTIMIZER_SHARDING)
+    model_parallel = ("tensor_model_parallel_size", "pipeline_model_parallel_size")
+    if sharding == "dp_reshardable" and any(saved[k] != here[k] for k in model_parallel):
+        raise ValueError(f"checkpoint {path}: its optimizer state is 'dp_reshardable' (saved at {_describe(saved)}), "
+                         f"which megatron-core loads only at the same TP and PP; this run is {_describe(here)} "
+                         f"(see qwen_sft.checkpointing.optimizer_sharding_for for when a run saves that format)")
+    same_layout = saved == here
     init_empty_optimizer_state(optimizer)
-    state = dist_checkpointing.load(build_template(), str(path))
+    state = dist_checkpointing.load(build_template(load_rng=same_layout, optimizer_sharding=sharding), str(path))
     with torch.no_grad():  # fp32 main params are views of the (leaf) model params
         gpt.load_state_dict(state["model"], strict=False)
-        optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(optimizer, state["optimizer"])
         restore_adam_steps(optimizer, state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
+    if not same_layout:
+        return state, (f"checkpoint saved at {_describe(saved)}, loaded at {_describe(here)}: model and optimizer "
+                       f"resharded; its per-rank RNG states do not map to this layout and were not restored "
+                       f"(this run's seeding stays)")
     return state, set_rng_state(state["rng_state"])

@@ -16,7 +16,7 @@ import dataclasses
 import os
 import time
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import torch
 import torch.distributed as dist
@@ -25,7 +25,8 @@ from megatron.core import parallel_state
 from qwen_sft import hf_io
 from qwen_sft.convert import is_megatron_checkpoint, load_any_checkpoint
 from qwen_sft.dtypes import dtype_name, resolve_dtype
-from qwen_sft.model import build_gpt_model, padded_vocab_size, transformer_config_from_hf
+from qwen_sft import sizes
+from qwen_sft.model import build_gpt_model, transformer_config_from_hf
 from qwen_sft.parallel import ParallelLayout, init_distributed
 from qwen_sft.weight_map import hf_to_megatron
 
@@ -60,7 +61,7 @@ class LoadedGPT:
 
 def load_gpt(model_path: Union[str, os.PathLike], layout: ParallelLayout, dtype: Union[str, torch.dtype, None], *,
              seq_length: int, make_vocab_size_divisible_by: int = 128, parallel_output: bool = True,
-             **config_overrides: Any) -> LoadedGPT:
+             padded_vocab_size: Optional[int] = None, **config_overrides: Any) -> LoadedGPT:
     """Load any checkpoint form as this rank's `GPTModel` of `layout` (see the module docstring).
 
     Args:
@@ -71,6 +72,9 @@ def load_gpt(model_path: Union[str, os.PathLike], layout: ParallelLayout, dtype:
         seq_length: the model's `max_sequence_length`.
         make_vocab_size_divisible_by: Megatron's vocabulary padding multiple.
         parallel_output: False gathers the logits over TP ranks (generation); True keeps them split (training).
+        padded_vocab_size: build the embedding and output layer with this many rows instead of Megatron's
+            padding of `make_vocab_size_divisible_by` × TP (a training checkpoint saved in another layout; see
+            `qwen_sft.sizes.vocab_padding_multiple`).
         config_overrides: more `TransformerConfig` fields (e.g. `calculate_per_token_loss=True`).
 
     Returns:
@@ -88,11 +92,14 @@ def load_gpt(model_path: Union[str, os.PathLike], layout: ParallelLayout, dtype:
     kind = "megatron" if is_megatron_checkpoint(model_dir) else "hf"
     params_dtype = resolve_dtype(dtype, hf_config)
     tp, pp = layout.tensor_model_parallel_size, layout.pipeline_model_parallel_size
+    vocab_size = int(hf_config["vocab_size"])
+    if padded_vocab_size is not None:
+        make_vocab_size_divisible_by = sizes.vocab_padding_multiple(padded_vocab_size, vocab_size, tp,
+                                                              make_vocab_size_divisible_by)
     shards = hf_to_megatron(hf_state, hf_config, tp, pp, make_vocab_size_divisible_by)
     shard = shards[(layout.tp_rank, layout.pp_rank)]
     del hf_state, shards
-    vocab_size = int(hf_config["vocab_size"])
-    padded = padded_vocab_size(vocab_size, tp, make_vocab_size_divisible_by)
+    padded = sizes.padded_vocab_size(vocab_size, tp, make_vocab_size_divisible_by)
     config = transformer_config_from_hf(
         hf_config, tensor_model_parallel_size=tp, pipeline_model_parallel_size=pp, params_dtype=params_dtype,
         bf16=params_dtype == torch.bfloat16, fp16=params_dtype == torch.float16, **config_overrides)

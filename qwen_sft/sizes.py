@@ -49,3 +49,23 @@ def head_dim_from_hf(hf_config: Mapping[str, Any]) -> int:
     if hidden % heads:
         raise ValueError(f"hf_config hidden_size={hidden} is not divisible by num_attention_heads={heads}")
     return hidden // heads
+
+
+def vocab_padding_multiple(saved_rows: int, vocab_size: int, tensor_model_parallel_size: int,
+                           make_vocab_size_divisible_by: int) -> int:
+    """The `make_vocab_size_divisible_by` that gives this run's model the checkpoint's padded vocabulary.
+
+    Megatron's rule pads `vocab_size` up to a multiple of `m × TP`; the saved row count `P` comes back for any TP
+    that divides it with `m = P / TP` (a single padded slice per rank of `P / TP` rows). Returns
+    `make_vocab_size_divisible_by` itself when it already gives `P`.
+
+    Raises:
+        ValueError: `P` is not divisible by this run's TP, or smaller than `vocab_size`.
+    """
+    if padded_vocab_size(vocab_size, tensor_model_parallel_size, make_vocab_size_divisible_by) == saved_rows:
+        return make_vocab_size_divisible_by
+    if saved_rows < vocab_size or saved_rows % tensor_model_parallel_size:
+        raise ValueError(f"the checkpoint's embedding has {saved_rows} rows (padded vocabulary), which cannot be "
+                         f"split over tensor_model_parallel_size={tensor_model_parallel_size} for a vocabulary "
+                         f"of {vocab_size}; resume at a TP that divides {saved_rows}")
+    return saved_rows // tensor_model_parallel_size

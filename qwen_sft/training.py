@@ -143,6 +143,7 @@ class _Trainer:
                              f"convert the data with the same --seq_length")
         self.per_epoch = steps_per_epoch(len(self.train_data), cfg.global_batch_size)
         self.total_steps = cfg.train_iters or cfg.epochs * self.per_epoch
+        self.ckpt_to_load = checkpointing.checkpoint_to_load(cfg.load, cfg.resume, self.ckpt_root)
         self._build_model()
         self._build_optimizer()
         self.step = 0
@@ -155,8 +156,10 @@ class _Trainer:
     def _build_model(self) -> None:
         cfg, lay = self.cfg, self.layout
         mp = cfg.mixed_precision
+        # resuming: the model gets the checkpoint's padded vocabulary (another layout pads differently)
+        rows = None if self.ckpt_to_load is None else checkpointing.padded_vocab_rows(self.ckpt_to_load)
         loaded = load_gpt(cfg.model_path, lay, self._params_dtype(), seq_length=cfg.seq_length,
-                          make_vocab_size_divisible_by=cfg.make_vocab_size_divisible_by,
+                          make_vocab_size_divisible_by=cfg.make_vocab_size_divisible_by, padded_vocab_size=rows,
                           calculate_per_token_loss=True)
         self.hf_config, self.tconfig, self.gpt = loaded.hf_config, loaded.config, loaded.model
         self.model_dir, self.loaded_kind, self.padded_vocab_size = loaded.model_dir, loaded.kind, loaded.padded_vocab_size
@@ -195,12 +198,12 @@ class _Trainer:
         self.tconfig.grad_scale_func = self.optimizer.scale_loss
 
     # ---------------------------------------------------------------- checkpoints
-    def _checkpoint_state(self, is_loading: bool) -> dict:
+    def _checkpoint_state(self, is_loading: bool, **load_options) -> dict:
         cfg = self.cfg
         return checkpointing.sharded_state(
             gpt=self.gpt, optimizer=self.optimizer, scheduler=self.scheduler, layout=self.layout, step=self.step,
             global_batch_size=cfg.global_batch_size, steps_per_epoch=self.per_epoch, seed=cfg.seed,
-            train_config=dataclasses.asdict(cfg), is_loading=is_loading)
+            train_config=dataclasses.asdict(cfg), is_loading=is_loading, **load_options)
 
     def save_checkpoint(self) -> Path:
         """Save step `self.step` atomically (`qwen_sft.checkpointing.save_checkpoint`); returns the final directory."""
@@ -209,14 +212,14 @@ class _Trainer:
 
     def _load_if_requested(self) -> None:
         cfg = self.cfg
-        path = checkpointing.checkpoint_to_load(cfg.load, cfg.resume, self.ckpt_root)
+        path = self.ckpt_to_load
         if path is None:
             if cfg.resume and not cfg.load:
                 self._log(f"--resume: no checkpoint under {self.ckpt_root}; starting from step 0")
             return
         state, rng_note = checkpointing.load_checkpoint(
             path, build_template=partial(self._checkpoint_state, True), gpt=self.gpt, optimizer=self.optimizer,
-            scheduler=self.scheduler)
+            scheduler=self.scheduler, layout=self.layout)
         if rng_note:
             self._log(f"note: {rng_note}")
         self.step = int(state["iteration"])

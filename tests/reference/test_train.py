@@ -304,3 +304,18 @@ def test_rng_states_cross_backends_and_a_foreign_generator_state_is_named():
     assert torch.equal(torch.rand(5), expected)                # the torch state still restored
     assert tracker.get_states()["model-parallel-rng"].numel() == 5056
     tracker.reset()
+
+
+def test_vocab_padding_multiple_gives_back_a_checkpoints_padded_rows():
+    """A checkpoint saved at TP=2 (151,808 rows for 151,665) resumes at TP=1 with 151,808 rows, and one saved at
+    TP=1 (151,680) at TP=2 with 151,680, through Megatron's own padding rule; an indivisible TP is named."""
+    from qwen_sft.sizes import padded_vocab_size, vocab_padding_multiple
+
+    for rows, tp in ((151808, 1), (151680, 2), (151680, 1), (151808, 2)):
+        m = vocab_padding_multiple(rows, 151665, tp, 128)
+        assert padded_vocab_size(151665, tp, m) == rows, (rows, tp)
+    assert vocab_padding_multiple(151680, 151665, 1, 128) == 128          # the run's own padding: unchanged
+    with pytest.raises(ValueError, match="tensor_model_parallel_size=7"):
+        vocab_padding_multiple(151680, 151665, 7, 128)
+    with pytest.raises(ValueError, match="151600 rows"):
+        vocab_padding_multiple(151600, 151665, 1, 128)

@@ -274,3 +274,52 @@ def test_torchrun_layouts_match_tp1(work, baseline, layout):
             p["num_microbatches"]) == expected
     _assert_same_curve(_train_records(out), baseline["train"], layout)
     _assert_same_export(out, baseline["out"], layout)
+
+
+# --------------------------------------------------------------------------------------------- resume across layouts
+def _torchrun(nproc: int, args: list[str]) -> list[str]:
+    return [*TORCHRUN, "--nproc_per_node", str(nproc), "--master_addr", "127.0.0.1", "--master_port",
+            str(free_port()), "tools/train.py", *args]
+
+
+def _assert_resumed_tail(out: Path, log: str, reference: list[dict], what: str) -> None:
+    """Steps 6-10 of a run resumed from a step-5 checkpoint saved in another layout repeat the uninterrupted run."""
+    assert "loaded checkpoint" in log and "step 5" in log, (what, log[-3000:])
+    assert "resharded" in log, (what, log[-3000:])   # the note: other layout, RNG states kept from this run
+    resumed = _train_records(out)
+    assert [r["step"] for r in resumed] == list(range(6, STEPS + 1)), what
+    for r, ref in zip(resumed, reference[5:]):
+        assert abs(r["loss"] - ref["loss"]) <= 1e-5, (what, r["step"], r["loss"], ref["loss"])
+        assert abs(r["grad_norm"] - ref["grad_norm"]) <= 1e-4 * ref["grad_norm"], (what, r["step"])
+        assert r["lr"] == pytest.approx(ref["lr"], rel=1e-12, abs=1e-15), (what, r["step"])
+
+
+def test_tp1_checkpoint_resumes_at_tp2(work, baseline):
+    out = work["root"] / "tp1_to_tp2"
+    load = baseline["out"] / "checkpoints" / "iter_0000005"
+    log = _check(_run(_torchrun(2, _args(work, out, "--tp", "2", "--load", str(load), "--no_export")), _env()))
+    _assert_resumed_tail(out, log, baseline["train"], "TP=1 -> TP=2")
+
+
+def test_tp2pp2_checkpoint_resumes_at_tp1_and_pp2(work):
+    """An untied model (Qwen2.5-7B's kind) trained at TP=2 PP=2 for 10 steps, resumed from its step-5 checkpoint
+    at TP=1 PP=1 and at TP=1 PP=2: steps 6-10 repeat the uninterrupted run. (A tied model at PP > 1 saves the
+    optimizer as 'dp_reshardable', resumable at its own TP and PP only: `optimizer_sharding_for`.)"""
+    from qwen_sft.tiny import TinyQwen2Config, make_tiny_model
+
+    untied = work["root"] / "tiny_untied"
+    make_tiny_model(untied, TinyQwen2Config(vocab_size=151665, seed=3, tie_word_embeddings=False),
+                    tokenizer_dir=work["tokenizer"])
+    model = ["--model_path", str(untied)]
+    saved = work["root"] / "tp2pp2"
+    _check(_run(_torchrun(4, [*_args(work, saved, "--tp", "2", "--pp", "2", "--save_steps", "5", "--no_export"),
+                              *model]), _env()))
+    uninterrupted = _train_records(saved)
+    load = saved / "checkpoints" / "iter_0000005"
+    out = work["root"] / "tp2pp2_to_tp1"
+    log = _check(_run([PY, "tools/train.py", *_args(work, out, "--load", str(load), "--no_export"), *model], _env()))
+    _assert_resumed_tail(out, log, uninterrupted, "TP=2 PP=2 -> TP=1 PP=1")
+    out = work["root"] / "tp2pp2_to_pp2"
+    log = _check(_run(_torchrun(2, [*_args(work, out, "--pp", "2", "--load", str(load), "--no_export"), *model]),
+                      _env()))
+    _assert_resumed_tail(out, log, uninterrupted, "TP=2 PP=2 -> TP=1 PP=2")
