@@ -187,6 +187,17 @@ def _get_device_name(device: Any = None) -> str:
     return _CpuDeviceProperties().name
 
 
+class _CpuStream(torch.cpu.Stream):
+    """`torch.cuda.Stream` on the CPU playing the device: torch's CPU stream, except that `record_event` returns a
+    recorded `torch.cpu.Event` (torch's CPU stream returns None there, and megatron's MoE alltoall dispatcher calls
+    `stream.record_event().synchronize()`). CPU work is synchronous, so the event is complete when recorded."""
+
+    def record_event(self, event: Any = None) -> Any:
+        event = torch.cpu.Event() if event is None else event
+        event.record(self)
+        return event
+
+
 # torch.cuda attribute → its CPU meaning. One row per function megatron-core 0.16.1 reaches on the training path.
 _CUDA_FUNCTIONS_ON_CPU: dict[str, Any] = {
     "current_device": _current_device,
@@ -200,7 +211,7 @@ _CUDA_FUNCTIONS_ON_CPU: dict[str, Any] = {
     "current_stream": torch.cpu.current_stream,
     "default_stream": torch.cpu.current_stream,
     "stream": torch.cpu.stream,
-    "Stream": torch.cpu.Stream,
+    "Stream": _CpuStream,
     "Event": torch.cpu.Event,
     "_lazy_call": _lazy_call,
     "_lazy_init": _lazy_init,
