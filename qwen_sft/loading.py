@@ -88,13 +88,15 @@ def load_gpt(model_path: Union[str, os.PathLike], layout: ParallelLayout, dtype:
     kind = "megatron" if is_megatron_checkpoint(model_dir) else "hf"
     params_dtype = resolve_dtype(dtype, hf_config)
     tp, pp = layout.tensor_model_parallel_size, layout.pipeline_model_parallel_size
-    shards = hf_to_megatron(hf_state, hf_config, tp, pp, make_vocab_size_divisible_by)
-    shard = shards[(layout.tp_rank, layout.pp_rank)]
+    ep = layout.expert_model_parallel_size
+    shards = hf_to_megatron(hf_state, hf_config, tp, pp, make_vocab_size_divisible_by, ep)
+    shard = shards[(layout.tp_rank, layout.pp_rank) + ((layout.ep_rank,) if ep > 1 else ())]
     del hf_state, shards
     vocab_size = int(hf_config["vocab_size"])
     padded = padded_vocab_size(vocab_size, tp, make_vocab_size_divisible_by)
     config = transformer_config_from_hf(
-        hf_config, tensor_model_parallel_size=tp, pipeline_model_parallel_size=pp, params_dtype=params_dtype,
+        hf_config, tensor_model_parallel_size=tp, pipeline_model_parallel_size=pp, expert_model_parallel_size=ep,
+        params_dtype=params_dtype,
         bf16=params_dtype == torch.bfloat16, fp16=params_dtype == torch.float16, **config_overrides)
     model = build_gpt_model(hf_config, config, padded_vocab_size=padded, seq_length=seq_length,
                             pre_process=layout.is_first_stage, post_process=layout.is_last_stage,
@@ -104,7 +106,8 @@ def load_gpt(model_path: Union[str, os.PathLike], layout: ParallelLayout, dtype:
     missing = [k for k in missing if not k.endswith("_extra_state")]
     if missing or unexpected:
         raise ValueError(f"weights from {model_path} do not fit the model (TP rank {layout.tp_rank}, "
-                         f"PP rank {layout.pp_rank}): missing {missing[:5]}, unexpected {list(unexpected)[:5]}")
+                         f"PP rank {layout.pp_rank}, EP rank {layout.ep_rank}): missing {missing[:5]}, "
+                         f"unexpected {list(unexpected)[:5]}")
     del shard
     model.to(layout.device)
     return LoadedGPT(model=model, hf_config=hf_config, config=config, model_dir=Path(model_dir), kind=kind,

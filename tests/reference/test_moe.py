@@ -303,3 +303,60 @@ def test_greedy_generation_equals_hf_generate(tmp_path, kind):
         assert out.output_ids == expected
     assert recompute[0].output_ids == outs[0].output_ids
     assert len({tuple(o.output_ids) for o in outs}) >= 2  # outputs depend on the prompt (not a degenerate model)
+
+
+# ------------------------------------------------------------------------------------------- training
+
+@pytest.mark.multiproc
+@pytest.mark.shared
+@pytest.mark.slow
+def test_mixtral_train_ep2_matches_ep1(tmp_path):
+    """tools/train.py, 3 steps of a tiny Mixtral (real Qwen2.5 tokenizer, alpaca_zh) on real torch: EP=2 under
+    torchrun (2 experts per rank, tokens exchanged by megatron's alltoall dispatcher over gloo) gives EP=1's
+    per-step losses within 1e-4, its learning rates and its router load-balancing loss (`moe_aux_loss`); the run
+    saves a checkpoint with the expert-parallel layout and exports an HF folder transformers loads, close to EP=1's."""
+    from safetensors.torch import load_file
+
+    from tests.conftest import free_port, shared_path
+    from tests.reference.test_train_runs import PY, TORCHRUN, _check, _env, _run, _train_records
+
+    tokenizer = shared_path("assets", "qwen2.5-tokenizer")
+    alpaca = shared_path("data", "alpaca_zh_demo.json")
+    data, model = tmp_path / "data", tmp_path / "tiny_mixtral"
+    _check(_run([PY, "tools/data_convert.py", "--input_path", str(alpaca), "--tokenizer_path", str(tokenizer),
+                 "--output_path", str(data), "--seq_length", "128", "--split_ratio", "0.95", "--no_progress"],
+                _env(), timeout=180))
+    cfg = TinyModelConfig(model_type="mixtral", vocab_size=151665, seed=3, **MOE_KW)
+    make_tiny_model(model, cfg)
+    steps = 3
+
+    def args(out: Path) -> list[str]:
+        return ["--model_path", str(model), "--data_path", str(data), "--output_path", str(out), "--tokenizer_path",
+                str(tokenizer), "--seq_length", "128", "--batch_size", "4", "--micro_batch_size", "2",
+                "--train_iters", str(steps), "--mixed_precision", "fp32", "--learning_rate", "1e-3",
+                "--lr_warmup_fraction", "0.2", "--min_lr", "1e-4", "--seed", "7", "--log_interval", "1"]
+
+    _check(_run([PY, "tools/train.py", *args(tmp_path / "ep1")], _env()))
+    _check(_run([*TORCHRUN, "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port",
+                 str(free_port()), "tools/train.py", *args(tmp_path / "ep2"), "--ep", "2", "--save_steps", "3"],
+                _env()))
+    ep1, ep2 = _train_records(tmp_path / "ep1"), _train_records(tmp_path / "ep2")
+    assert [r["step"] for r in ep1] == [r["step"] for r in ep2] == list(range(1, steps + 1))
+    parallel = json.loads((tmp_path / "ep2" / "manifest.json").read_text())["parallel"]
+    assert parallel["expert_model_parallel_size"] == 2 and parallel["data_parallel_size"] == 2
+    for a, b in zip(ep1, ep2):
+        print(f"mixtral step {a['step']}: loss EP=1 {a['loss']:.7f} EP=2 {b['loss']:.7f} "
+              f"|Δ| {abs(a['loss'] - b['loss']):.2e}; aux {a['moe_aux_loss']:.6f} / {b['moe_aux_loss']:.6f}")
+        assert abs(a["loss"] - b["loss"]) <= 1e-4, (a["step"], a["loss"], b["loss"])
+        assert a["lr"] == pytest.approx(b["lr"], rel=1e-12)
+        # the switch-transformer balance loss is 1 for perfectly balanced routing, larger when unbalanced
+        assert 0.5 < a["moe_aux_loss"] < 4.0 and abs(a["moe_aux_loss"] - b["moe_aux_loss"]) <= 1e-4
+    assert (tmp_path / "ep2" / "checkpoints" / "iter_0000003").is_dir()
+    exported = {k: load_file(tmp_path / d / "model.safetensors") for k, d in (("ep1", "ep1"), ("ep2", "ep2"))}
+    initial = tiny_hf_state_dict(cfg)
+    assert sorted(exported["ep1"]) == sorted(exported["ep2"]) == sorted(initial)
+    for key, value in exported["ep1"].items():
+        torch.testing.assert_close(exported["ep2"][key], value, rtol=0, atol=1e-5, msg=key)
+    expert = "model.layers.1.block_sparse_moe.experts.3.w2.weight"  # on EP rank 1: trained and exported
+    assert not torch.equal(exported["ep2"][expert], initial[expert])
+    hf_model(tmp_path / "ep2")  # transformers loads the export (per-expert names)
