@@ -25,6 +25,7 @@ from megatron.core.optimizer import OptimizerConfig, get_megatron_optimizer
 from megatron.core.optimizer_param_scheduler import OptimizerParamScheduler
 from megatron.core.pipeline_parallel import get_forward_backward_func
 from megatron.core.transformer.module import Float16Module
+from megatron.core.transformer.moe import moe_utils
 
 from qwen_sft import checkpointing, hf_io, parallel, run_records
 from qwen_sft.batching import (SFTSampleDataset, global_batch_indices, masked_token_loss, step_micro_batches,
@@ -279,8 +280,6 @@ class _Trainer:
         """
         if not self.tconfig.num_moe_experts:
             return None
-        from megatron.core.transformer.moe import moe_utils
-
         tracked = moe_utils.get_moe_layer_wise_logging_tracker().get("load_balancing_loss")
         values = torch.zeros(self.tconfig.num_layers, dtype=torch.float32)
         if tracked is not None:

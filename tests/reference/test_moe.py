@@ -360,3 +360,30 @@ def test_mixtral_train_ep2_matches_ep1(tmp_path):
     expert = "model.layers.1.block_sparse_moe.experts.3.w2.weight"  # on EP rank 1: trained and exported
     assert not torch.equal(exported["ep2"][expert], initial[expert])
     hf_model(tmp_path / "ep2")  # transformers loads the export (per-expert names)
+
+
+def test_convert_cli_at_ep2_roundtrip(tmp_path):
+    """convert_ckpt.py hf2mg at TP=2 EP=2 writes Megatron-LM's `mp_rank_{tp:02d}_{ep:03d}` folders (2 experts each);
+    mg2hf merges them back bit for bit; the loader reads the folder as any checkpoint form."""
+    from qwen_sft.convert import load_any_checkpoint, load_megatron_checkpoint
+    from tools.convert_ckpt import main
+
+    cfg = tiny_cfg("qwen2_moe", seed=9)
+    make_tiny_model(tmp_path / "hf", cfg)
+    assert main(["--direction", "hf2mg", "--model_path", str(tmp_path / "hf"), "--output_path", str(tmp_path / "mg"),
+                 "--tp", "2", "--ep", "2"]) == 0
+    ranks = sorted(p.name for p in (tmp_path / "mg" / "release").iterdir())
+    assert ranks == ["mp_rank_00_000", "mp_rank_00_001", "mp_rank_01_000", "mp_rank_01_001"]
+    meta = json.loads((tmp_path / "mg" / "megatron_convert.json").read_text())
+    assert (meta["tensor_model_parallel_size"], meta["expert_model_parallel_size"]) == (2, 2)
+    _, shards, tp, pp = load_megatron_checkpoint(tmp_path / "mg")
+    assert (tp, pp) == (2, 1) and sorted(shards) == [(0, 0, 0), (0, 0, 1), (1, 0, 0), (1, 0, 1)]
+    payload = torch.load(tmp_path / "mg" / "release" / "mp_rank_01_001" / "model_optim_rng.pt", weights_only=True)
+    assert payload["expert_model_parallel_size"] == 2
+    assert torch.equal(payload["model"]["decoder.layers.1.mlp.experts.local_experts.0.linear_fc2.weight"],
+                       tiny_hf_state_dict(cfg)["model.layers.1.mlp.experts.2.down_proj.weight"][:, 16:])
+    assert not any("local_experts.2" in k for k in payload["model"])
+    assert_same_state(load_any_checkpoint(tmp_path / "mg")[1], tiny_hf_state_dict(cfg))
+    assert main(["--direction", "mg2hf", "--model_path", str(tmp_path / "mg"), "--output_path",
+                 str(tmp_path / "back")]) == 0
+    assert_same_state(hf_io.load_hf_state_dict(tmp_path / "back"), tiny_hf_state_dict(cfg))
