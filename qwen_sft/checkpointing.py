@@ -170,10 +170,11 @@ def optimizer_sharding_for(optimizer) -> str:
 
 
 def layout_sizes(layout) -> dict:
-    """The parallel degrees a checkpoint records (`layout` key) and a load compares: TP, PP, DP."""
+    """The parallel degrees a checkpoint records (`layout` key) and a load compares: TP, PP, DP, EP."""
     return {"tensor_model_parallel_size": layout.tensor_model_parallel_size,
             "pipeline_model_parallel_size": layout.pipeline_model_parallel_size,
-            "data_parallel_size": layout.data_parallel_size}
+            "data_parallel_size": layout.data_parallel_size,
+            "expert_model_parallel_size": layout.expert_model_parallel_size}
 
 
 def sharded_state(*, gpt, optimizer, scheduler, layout, step: int, global_batch_size: int, steps_per_epoch: int,
@@ -330,7 +331,7 @@ def padded_vocab_rows(path: Path) -> Optional[int]:
 
 def _describe(sizes: dict) -> str:
     return (f"TP={sizes['tensor_model_parallel_size']} PP={sizes['pipeline_model_parallel_size']} "
-            f"DP={sizes['data_parallel_size']}")
+            f"DP={sizes['data_parallel_size']} EP={sizes['expert_model_parallel_size']}")
 
 
 def load_checkpoint(path: Path, *, build_template: Callable[..., dict], gpt, optimizer, scheduler,
@@ -353,7 +354,7 @@ def load_checkpoint(path: Path, *, build_template: Callable[..., dict], gpt, opt
     """
     common = dist_checkpointing.load_common_state_dict(str(path))
     here = layout_sizes(layout)
-    saved = common.get("layout") or here   # checkpoints written before the layout was recorded: assumed the same
+    saved = {"expert_model_parallel_size": 1, **(common.get("layout") or here)}  # no record: the same layout
     sharding = (common.get("optimizer") or {}).get("param_state_sharding_type", OPTIMIZER_SHARDING)
     model_parallel = ("tensor_model_parallel_size", "pipeline_model_parallel_size")
     if sharding == "dp_reshardable" and any(saved[k] != here[k] for k in model_parallel):

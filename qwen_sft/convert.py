@@ -17,7 +17,8 @@ Qwen2.5 (HF `Qwen2ForCausalLM` → megatron-core local layer spec) the table rea
 | lm_head.weight (tied: model.embed_tokens.weight) | output_layer.weight | last stage | rows (vocab) |
 
 Checkpoint folder (CONTRIBUTING.md, Formats): `OUT/latest_checkpointed_iteration.txt` = `release`,
-`OUT/release/mp_rank_{tp:02d}[_{pp:03d}]/model_optim_rng.pt` = `{"model": shard, "checkpoint_version": 3.0,
+`OUT/release/mp_rank_{tp:02d}[_{pp:03d}][_{ep:03d}]/model_optim_rng.pt` (the EP part only at EP > 1, as
+Megatron-LM) = `{"model": shard, "checkpoint_version": 3.0,
 "iteration": 0, ...}`, `OUT/config.json`, `OUT/megatron_convert.json`, tokenizer files.
 """
 from __future__ import annotations
@@ -51,18 +52,19 @@ __all__ = [
 ]
 
 PathLike = Union[str, os.PathLike]
-Shards = dict[tuple[int, int], dict[str, Any]]
+Shards = dict[tuple[int, ...], dict[str, Any]]
 
 CONVERT_META_FILE = "megatron_convert.json"
 CHECKPOINT_VERSION = 3.0
 _RANK_FILE = "model_optim_rng.pt"
 
 
-def megatron_rank_dir_name(tp_rank: int, pp_rank: int, pipeline_model_parallel_size: int) -> str:
-    """Megatron-LM's per-rank folder name: `mp_rank_{tp:02d}` with PP = 1, `mp_rank_{tp:02d}_{pp:03d}` with PP > 1."""
-    if pipeline_model_parallel_size == 1:
-        return f"mp_rank_{tp_rank:02d}"
-    return f"mp_rank_{tp_rank:02d}_{pp_rank:03d}"
+def megatron_rank_dir_name(tp_rank: int, pp_rank: int, pipeline_model_parallel_size: int,
+                           ep_rank: Optional[int] = None) -> str:
+    """Megatron-LM's per-rank folder name: `mp_rank_{tp:02d}` with PP = 1, `mp_rank_{tp:02d}_{pp:03d}` with PP > 1,
+    then `_{ep:03d}` when the layout has expert parallelism (`ep_rank` given, EP > 1)."""
+    name = f"mp_rank_{tp_rank:02d}" if pipeline_model_parallel_size == 1 else f"mp_rank_{tp_rank:02d}_{pp_rank:03d}"
+    return name if ep_rank is None else f"{name}_{ep_rank:03d}"
 
 
 def _dtype_name(shards: Mapping[tuple[int, int], Mapping[str, Any]]) -> str:
@@ -88,13 +90,13 @@ def save_megatron_checkpoint(
     Writes `out_dir/latest_checkpointed_iteration.txt` (`release`), `out_dir/release/<rank dir>/model_optim_rng.pt`
     for every rank (`torch.save` of `{"model", "checkpoint_version": 3.0, "iteration": 0,
     "tensor_model_parallel_size", "pipeline_model_parallel_size"}`), `out_dir/config.json`,
-    `out_dir/megatron_convert.json` (tp, pp, padded_vocab_size, vocab_size, make_vocab_size_divisible_by, dtype,
+    `out_dir/megatron_convert.json` (tp, pp, ep, padded_vocab_size, vocab_size, make_vocab_size_divisible_by, dtype,
     num_layers_per_stage) and, when `tokenizer_dir` is given, its tokenizer files. `generation_config.json` is
     copied from `extra_files_dir` when that folder has one.
 
     Args:
         out_dir: target folder (created; existing rank files are overwritten).
-        shards: from `hf_to_megatron`.
+        shards: from `hf_to_megatron` (keys `(tp, pp)`, or `(tp, pp, ep)` with expert parallelism).
         hf_config: the HF config the shards came from.
         tokenizer_dir: folder with the tokenizer files, or None.
         tensor_model_parallel_size, pipeline_model_parallel_size: layout; inferred from the shard keys if None.
@@ -105,21 +107,24 @@ def save_megatron_checkpoint(
         The paths written, in order.
 
     Raises:
-        ValueError: shards do not form a full TP × PP grid.
+        ValueError: shards do not form a full TP × PP (× EP) grid.
     """
     out = Path(out_dir)
-    tp = tensor_model_parallel_size or (max(t for t, _ in shards) + 1)
-    pp = pipeline_model_parallel_size or (max(p for _, p in shards) + 1)
-    expected = {(t, p) for t in range(tp) for p in range(pp)}
+    tp = tensor_model_parallel_size or (max(k[0] for k in shards) + 1)
+    pp = pipeline_model_parallel_size or (max(k[1] for k in shards) + 1)
+    ep = 1 + max((k[2] for k in shards if len(k) == 3), default=0)
+    expected = {(t, p) + ((e,) if ep > 1 else ()) for t in range(tp) for p in range(pp) for e in range(ep)}
     if set(shards) != expected:
-        raise ValueError(f"save_megatron_checkpoint: shards {sorted(shards)} are not the full TP={tp} × PP={pp} grid")
-    embed = shards[(0, 0)].get("embedding.word_embeddings.weight")
+        raise ValueError(f"save_megatron_checkpoint: shards {sorted(shards)} are not the full TP={tp} × PP={pp} "
+                         f"× EP={ep} grid")
+    embed = shards[next(k for k in sorted(shards) if k[1] == 0)].get("embedding.word_embeddings.weight")
     if not isinstance(embed, torch.Tensor):
         raise ValueError("save_megatron_checkpoint: shard (0, 0) lacks embedding.word_embeddings.weight")
     written: list[Path] = []
     release = out / "release"
-    for (t, p), state in sorted(shards.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        rank_dir = release / megatron_rank_dir_name(t, p, pp)
+    for key, state in sorted(shards.items(), key=lambda kv: (kv[0][1], kv[0][0]) + kv[0][2:]):
+        t, p = key[0], key[1]
+        rank_dir = release / megatron_rank_dir_name(t, p, pp, key[2] if ep > 1 else None)
         rank_dir.mkdir(parents=True, exist_ok=True)
         path = rank_dir / _RANK_FILE
         payload = {
@@ -128,6 +133,7 @@ def save_megatron_checkpoint(
             "iteration": 0,
             "tensor_model_parallel_size": tp,
             "pipeline_model_parallel_size": pp,
+            "expert_model_parallel_size": ep,
         }
         tmp = path.with_suffix(".pt.tmp")
         torch.save(payload, tmp)
@@ -136,6 +142,7 @@ def save_megatron_checkpoint(
     meta = {
         "tensor_model_parallel_size": tp,
         "pipeline_model_parallel_size": pp,
+        "expert_model_parallel_size": ep,
         "padded_vocab_size": int(embed.shape[0]) * tp,
         "vocab_size": int(hf_config["vocab_size"]),
         "make_vocab_size_divisible_by": make_vocab_size_divisible_by,
@@ -166,10 +173,12 @@ def load_megatron_checkpoint(
     """Read a folder written by `save_megatron_checkpoint` (or Megatron-LM's legacy layout with our config.json).
 
     The iteration comes from `latest_checkpointed_iteration.txt` (`release` → `release/`, a number N →
-    `iter_{N:07d}/`). TP and PP come from `megatron_convert.json` when present, else from the rank folder names.
+    `iter_{N:07d}/`). TP, PP and EP come from `megatron_convert.json` when present, else TP and PP from the rank
+    folder names (EP = 1).
 
     Returns:
-        `(hf_config, shards, tp, pp)` with `shards[(tp_rank, pp_rank)]` the `"model"` state dict of that rank.
+        `(hf_config, shards, tp, pp)` with `shards[(tp_rank, pp_rank)]` the `"model"` state dict of that rank;
+        with expert parallelism (EP > 1 in megatron_convert.json) the keys are `(tp_rank, pp_rank, ep_rank)`.
 
     Raises:
         FileNotFoundError: the folder, tracker file, config.json or a rank file is missing.
@@ -186,7 +195,9 @@ def load_megatron_checkpoint(
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
         tp, pp = int(meta["tensor_model_parallel_size"]), int(meta["pipeline_model_parallel_size"])
+        ep = int(meta.get("expert_model_parallel_size", 1))
     else:
+        ep = 1
         ranks = []
         for child in it_dir.iterdir() if it_dir.is_dir() else []:
             m = re.fullmatch(r"mp_rank_(\d{2})(?:_(\d{3}))?", child.name)
@@ -195,16 +206,18 @@ def load_megatron_checkpoint(
         if not ranks:
             raise FileNotFoundError(f"{str(it_dir)!r} has no mp_rank_* folders")
         tp, pp = max(r[0] for r in ranks) + 1, max(r[1] for r in ranks) + 1
-    shards: dict[tuple[int, int], dict[str, Any]] = {}
+    shards: Shards = {}
     for p in range(pp):
         for t in range(tp):
-            path = it_dir / megatron_rank_dir_name(t, p, pp) / _RANK_FILE
-            if not path.is_file():
-                raise FileNotFoundError(f"Megatron checkpoint {str(root)!r} lacks {path} (TP={tp}, PP={pp})")
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-            if not isinstance(payload, dict) or "model" not in payload:
-                raise ValueError(f"{path}: expected a dict with a 'model' state dict")
-            shards[(t, p)] = payload["model"]
+            for e in range(ep):
+                path = it_dir / megatron_rank_dir_name(t, p, pp, e if ep > 1 else None) / _RANK_FILE
+                if not path.is_file():
+                    raise FileNotFoundError(f"Megatron checkpoint {str(root)!r} lacks {path} (TP={tp}, PP={pp}, "
+                                            f"EP={ep})")
+                payload = torch.load(path, map_location="cpu", weights_only=True)
+                if not isinstance(payload, dict) or "model" not in payload:
+                    raise ValueError(f"{path}: expected a dict with a 'model' state dict")
+                shards[(t, p) + ((e,) if ep > 1 else ())] = payload["model"]
     return hf_config, shards, tp, pp
 
 
@@ -224,7 +237,8 @@ def load_any_checkpoint(path: PathLike) -> tuple[dict[str, Any], dict[str, torch
     root = hf_io.resolve_model_path(path)
     if is_megatron_checkpoint(root):
         hf_config, shards, tp, pp = load_megatron_checkpoint(root)
-        return hf_config, megatron_to_hf(shards, hf_config, tp, pp)
+        ep = 1 + max((k[2] for k in shards if len(k) == 3), default=0)
+        return hf_config, megatron_to_hf(shards, hf_config, tp, pp, ep)
     if hf_io.is_hf_checkpoint(root):
         return hf_io.load_hf_config(root), hf_io.load_hf_state_dict(root)
     if (root / records.TRACKER_FILE).is_file():
@@ -263,12 +277,14 @@ class ConvertConfig:
     dtype: Optional[str] = None
     tokenizer_path: Optional[str] = None
     max_shard_bytes: int = hf_io.DEFAULT_MAX_SHARD_BYTES
+    expert_model_parallel_size: int = 1
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field (flag names as on the command line)."""
         if self.direction.strip().lower().replace("-", "_") not in _DIRECTIONS:
             raise ValueError(f"--direction {self.direction!r}: expected one of {sorted(_DIRECTIONS)}")
         for flag, value in (("--tp", self.tensor_model_parallel_size), ("--pp", self.pipeline_model_parallel_size),
+                            ("--ep", self.expert_model_parallel_size),
                             ("--make_vocab_size_divisible_by", self.make_vocab_size_divisible_by),
                             ("--max_shard_size", self.max_shard_bytes)):
             if value < 1:
@@ -288,6 +304,7 @@ def convert_checkpoint(
     dtype: Optional[str] = None,
     tokenizer_path: Optional[PathLike] = None,
     max_shard_bytes: int = hf_io.DEFAULT_MAX_SHARD_BYTES,
+    expert_model_parallel_size: int = 1,
 ) -> dict[str, Any]:
     """Convert a checkpoint between the HF folder format and the Megatron TP × PP folder format.
 
@@ -298,6 +315,7 @@ def convert_checkpoint(
 
     Args:
         dtype: cast floating tensors to this dtype name (float32/bf16/…); None keeps the stored dtype.
+        expert_model_parallel_size: EP of a Megatron output (MoE families; experts spread over EP rank folders).
         max_shard_bytes: shard limit for HF safetensors output.
 
     Returns:
@@ -339,12 +357,14 @@ def convert_checkpoint(
     }
     if direction == "hf2mg":
         shards = hf_to_megatron(
-            hf_state, hf_config, tensor_model_parallel_size, pipeline_model_parallel_size, make_vocab_size_divisible_by
+            hf_state, hf_config, tensor_model_parallel_size, pipeline_model_parallel_size, make_vocab_size_divisible_by,
+            expert_model_parallel_size,
         )
         del hf_state
         summary.update(
             tp=tensor_model_parallel_size,
             pp=pipeline_model_parallel_size,
+            ep=expert_model_parallel_size,
             padded_vocab_size=_padded_vocab_size(
                 int(hf_config["vocab_size"]), tensor_model_parallel_size, make_vocab_size_divisible_by
             ),

@@ -21,7 +21,8 @@ What it does not do: memory statistics (`torch.cuda.max_memory_allocated`, ...) 
 emulated.
 
 The mode is thread-local (torch function modes are): `enable()` must run in every thread that executes megatron
-code. CPU autograd runs backward on the calling thread, so forward and backward are both covered.
+code. CPU autograd runs backward on the calling thread, so forward and backward are both covered (custom
+Functions' `backward` re-enter the mode: the mode is popped while its handler runs `loss.backward()`).
 
 Command-line form (the reference runner: any script, unmodified, on a CPU-only real torch):
     python -m qwen_sft.cpu_accelerator SCRIPT.py [args...]
@@ -187,6 +188,17 @@ def _get_device_name(device: Any = None) -> str:
     return _CpuDeviceProperties().name
 
 
+class _CpuStream(torch.cpu.Stream):
+    """`torch.cuda.Stream` on the CPU playing the device: torch's CPU stream, except that `record_event` returns a
+    recorded `torch.cpu.Event` (torch's CPU stream returns None there, and megatron's MoE alltoall dispatcher calls
+    `stream.record_event().synchronize()`). CPU work is synchronous, so the event is complete when recorded."""
+
+    def record_event(self, event: Any = None) -> Any:
+        event = torch.cpu.Event() if event is None else event
+        event.record(self)
+        return event
+
+
 # torch.cuda attribute → its CPU meaning. One row per function megatron-core 0.16.1 reaches on the training path.
 _CUDA_FUNCTIONS_ON_CPU: dict[str, Any] = {
     "current_device": _current_device,
@@ -200,7 +212,7 @@ _CUDA_FUNCTIONS_ON_CPU: dict[str, Any] = {
     "current_stream": torch.cpu.current_stream,
     "default_stream": torch.cpu.current_stream,
     "stream": torch.cpu.stream,
-    "Stream": torch.cpu.Stream,
+    "Stream": _CpuStream,
     "Event": torch.cpu.Event,
     "_lazy_call": _lazy_call,
     "_lazy_init": _lazy_init,
@@ -210,6 +222,20 @@ _CUDA_FUNCTIONS_ON_CPU: dict[str, Any] = {
     "get_device_name": _get_device_name,
     "default_generators": (torch.default_generator,),
 }
+def _host_copy(tensor: Any, as_numpy: bool = False, record_stream: bool = False) -> Any:
+    """megatron's `moe_utils.maybe_move_tensor_to_cpu` on the CPU playing the device. megatron keys on
+    `tensor.is_cuda`, false for CPU tensors, and so skipped the device-to-host step, `as_numpy` included; the MoE
+    alltoall dispatcher then hands tensors as split sizes to `all_to_all_single`, which takes sequences of ints
+    only (TypeError). Here the tensor is already in host memory: returned as is, or as its numpy array with
+    `as_numpy`, as megatron's CUDA path gives it (`record_stream` has nothing to record on the CPU)."""
+    if torch.is_tensor(tensor) and as_numpy:
+        return tensor.numpy()
+    return tensor
+
+
+# megatron function → its meaning on the CPU playing the device (rebound where megatron imported it, below).
+_MEGATRON_FUNCTIONS_ON_CPU: dict[str, Any] = {"maybe_move_tensor_to_cpu": _host_copy}
+
 # Modules that bound some of those names at import time (`from torch.cuda import _lazy_call, ...`).
 _REBIND_IN = {
     "megatron.core.tensor_parallel.random": {
@@ -217,6 +243,7 @@ _REBIND_IN = {
         "_lazy_init": "_lazy_init",
         "device_ctx_manager": "device",
     },
+    "megatron.core.transformer.moe.token_dispatcher": {"maybe_move_tensor_to_cpu": "maybe_move_tensor_to_cpu"},
 }
 
 
@@ -250,10 +277,28 @@ def enable() -> bool:
         for attr, key in names.items():
             if not hasattr(module, attr):
                 raise RuntimeError(f"cpu_accelerator: {module_name}.{attr} not found (megatron-core version changed?)")
-            replace(module, attr, _CUDA_FUNCTIONS_ON_CPU[key])
+            replace(module, attr, {**_CUDA_FUNCTIONS_ON_CPU, **_MEGATRON_FUNCTIONS_ON_CPU}[key])
     _MODE = CudaToCpuMode()
     _MODE.__enter__()
+    replace(torch.autograd.function.BackwardCFunction, "apply",
+            _with_mode_in_backward(torch.autograd.function.BackwardCFunction.apply))
     return True
+
+
+def _with_mode_in_backward(apply: Callable) -> Callable:
+    """Wrap autograd's call of a custom Function's `backward` so that the CUDA→CPU mode is active in it.
+
+    `loss.backward()` is itself a torch function, so the mode's handler runs it — and a torch function mode is
+    popped off the stack while its handler runs. Without this, every custom `backward` (megatron's all-to-all
+    allocates its output with `device=torch.cuda.current_device()`) would run unmapped."""
+
+    def backward_apply(self, *args):
+        if _MODE is None or _MODE in torch.overrides._get_current_function_mode_stack():
+            return apply(self, *args)
+        with _MODE:
+            return apply(self, *args)
+
+    return backward_apply
 
 
 _ABSENT = object()

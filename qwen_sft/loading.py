@@ -22,10 +22,9 @@ import torch
 import torch.distributed as dist
 from megatron.core import parallel_state
 
-from qwen_sft import hf_io
+from qwen_sft import hf_io, sizes
 from qwen_sft.convert import is_megatron_checkpoint, load_any_checkpoint
 from qwen_sft.dtypes import dtype_name, resolve_dtype
-from qwen_sft import sizes
 from qwen_sft.model import build_gpt_model, transformer_config_from_hf
 from qwen_sft.parallel import ParallelLayout, init_distributed
 from qwen_sft.weight_map import hf_to_megatron
@@ -95,13 +94,15 @@ def load_gpt(model_path: Union[str, os.PathLike], layout: ParallelLayout, dtype:
     vocab_size = int(hf_config["vocab_size"])
     if padded_vocab_size is not None:
         make_vocab_size_divisible_by = sizes.vocab_padding_multiple(padded_vocab_size, vocab_size, tp,
-                                                              make_vocab_size_divisible_by)
-    shards = hf_to_megatron(hf_state, hf_config, tp, pp, make_vocab_size_divisible_by)
-    shard = shards[(layout.tp_rank, layout.pp_rank)]
+                                                                    make_vocab_size_divisible_by)
+    ep = layout.expert_model_parallel_size
+    shards = hf_to_megatron(hf_state, hf_config, tp, pp, make_vocab_size_divisible_by, ep)
+    shard = shards[(layout.tp_rank, layout.pp_rank) + ((layout.ep_rank,) if ep > 1 else ())]
     del hf_state, shards
     padded = sizes.padded_vocab_size(vocab_size, tp, make_vocab_size_divisible_by)
     config = transformer_config_from_hf(
-        hf_config, tensor_model_parallel_size=tp, pipeline_model_parallel_size=pp, params_dtype=params_dtype,
+        hf_config, tensor_model_parallel_size=tp, pipeline_model_parallel_size=pp, expert_model_parallel_size=ep,
+        params_dtype=params_dtype,
         bf16=params_dtype == torch.bfloat16, fp16=params_dtype == torch.float16, **config_overrides)
     model = build_gpt_model(hf_config, config, padded_vocab_size=padded, seq_length=seq_length,
                             pre_process=layout.is_first_stage, post_process=layout.is_last_stage,
@@ -111,7 +112,8 @@ def load_gpt(model_path: Union[str, os.PathLike], layout: ParallelLayout, dtype:
     missing = [k for k in missing if not k.endswith("_extra_state")]
     if missing or unexpected:
         raise ValueError(f"weights from {model_path} do not fit the model (TP rank {layout.tp_rank}, "
-                         f"PP rank {layout.pp_rank}): missing {missing[:5]}, unexpected {list(unexpected)[:5]}")
+                         f"PP rank {layout.pp_rank}, EP rank {layout.ep_rank}): missing {missing[:5]}, "
+                         f"unexpected {list(unexpected)[:5]}")
     del shard
     model.to(layout.device)
     return LoadedGPT(model=model, hf_config=hf_config, config=config, model_dir=Path(model_dir), kind=kind,

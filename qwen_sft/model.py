@@ -1,11 +1,14 @@
-"""HF decoder config (Qwen2/Qwen2.5, Llama, Qwen3) → megatron-core `TransformerConfig` and `GPTModel`.
+"""HF decoder config (Qwen2/Qwen2.5, Llama, Qwen3, Mixtral, Qwen2-MoE) → megatron-core `TransformerConfig` and
+`GPTModel`.
 
 The model is megatron-core's `GPTModel` with the local (non-Transformer-Engine) layer spec: RMSNorm, SwiGLU MLP
 (`linear_fc1` = [gate; up] fused, `linear_fc2`), rotary position embedding with base `rope_theta`, grouped-query
 attention, and the vocabulary padded as Megatron-LM pads it. What differs between families is read from the
 family's `qwen_sft.weight_map.Family` (chosen by config.json's `model_type`, `family_for`): bias on `linear_qkv`
 (Qwen2), per-head QK RMSNorm (Qwen3, Megatron `qk_layernorm`), the RoPE scaling types accepted (Llama: "llama3").
-An explicit `head_dim` (Qwen3, some Llama) becomes Megatron's `kv_channels`.
+An explicit `head_dim` (Qwen3, some Llama) becomes Megatron's `kv_channels`. Mixture-of-experts families (Mixtral,
+Qwen2-MoE) replace the MLP with megatron-core's `MoELayer` (top-k router, local `SequentialMLP` experts, the
+alltoall token dispatcher, Qwen2-MoE's gated shared expert; see `_moe_config`).
 
 Every function that builds parallel layers (`build_gpt_model`) needs `megatron.core.parallel_state` to be
 initialised by the caller (`parallel_state.initialize_model_parallel(...)` after
@@ -82,7 +85,79 @@ def _check_hf_config(hf_config: Mapping[str, Any]):
                 raise NotImplementedError(f"hf_config {key}=true: {family.name} with biased projections is not "
                                           f"supported (releases ship with {key}=false)")
     _rope_scaling_factor(hf_config, family)
+    _moe_config(hf_config, family)
     return family
+
+
+def _moe_config(hf_config: Mapping[str, Any], family) -> dict[str, Any]:
+    """The MoE `TransformerConfig` fields of a mixture-of-experts config.json (empty for a dense family).
+
+    HF key → Megatron field: the family's expert count → num_moe_experts, `num_experts_per_tok` → moe_router_topk,
+    the expert width (Mixtral `intermediate_size`, Qwen2-MoE `moe_intermediate_size`) → moe_ffn_hidden_size,
+    `shared_expert_intermediate_size` → moe_shared_expert_intermediate_size with moe_shared_expert_gate=True
+    (HF scales the shared expert by sigmoid(shared_expert_gate · x), megatron's `SharedExpertMLP` gate likewise),
+    `router_aux_loss_coef` → moe_aux_loss_coeff (load-balancing loss "aux_loss", added in training only).
+    Routing: both compute softmax over the router logits in fp32 and keep the top k. Renormalised top-k
+    probabilities (Mixtral always, Qwen2-MoE with `norm_topk_prob` true) are megatron's default (softmax over the
+    top-k logits: the same numbers); the raw top-k softmax probabilities (Qwen2-MoE `norm_topk_prob` false) are
+    megatron's `moe_router_pre_softmax=True`. No token dropping (capacity factor None), as HF.
+    Dispatcher: "alltoall" (expert parallelism exchanges tokens with all-to-all collectives).
+
+    Raises:
+        NotImplementedError: router jitter noise, dense layers among sparse ones (Qwen2-MoE `decoder_sparse_step`
+            != 1 or `mlp_only_layers`), Mixtral's sliding-window attention, or Qwen2-MoE without qkv bias.
+        ValueError: a missing MoE key, or top-k larger than the expert count.
+    """
+    moe = family.moe
+    if moe is None:
+        return {}
+    try:
+        experts = int(hf_config[moe.num_experts])
+        topk = int(hf_config[moe.topk])
+        expert_ffn = int(hf_config[moe.expert_ffn])
+        shared = int(hf_config[moe.shared_expert_ffn]) if moe.shared_expert_ffn else 0
+    except KeyError as exc:
+        raise ValueError(f"hf_config (config.json) lacks the {family.name} key {exc.args[0]!r}") from None
+    if not 1 <= topk <= experts:
+        raise ValueError(f"hf_config {moe.topk}={topk} must be between 1 and {moe.num_experts}={experts}")
+    if float(hf_config.get("router_jitter_noise") or 0.0):
+        raise NotImplementedError(f"hf_config router_jitter_noise={hf_config['router_jitter_noise']}: router input "
+                                  f"jitter is not supported (Mixtral releases ship 0)")
+    if int(hf_config.get("decoder_sparse_step", 1)) != 1 or hf_config.get("mlp_only_layers"):
+        raise NotImplementedError(
+            f"hf_config decoder_sparse_step={hf_config.get('decoder_sparse_step')} / mlp_only_layers="
+            f"{hf_config.get('mlp_only_layers')}: dense MLP layers between MoE layers are not supported (every layer "
+            f"must be sparse: decoder_sparse_step 1, mlp_only_layers [])")
+    if family.name == "Mixtral" and hf_config.get("sliding_window") is not None:
+        raise NotImplementedError(f"hf_config sliding_window={hf_config['sliding_window']}: sliding-window attention "
+                                  f"is not supported (Mixtral-8x7B/8x22B ship null)")
+    if family.qkv_bias and hf_config.get("qkv_bias") is False:
+        raise NotImplementedError(f"hf_config qkv_bias=false: {family.name} without q/k/v bias is not supported")
+    normalise = bool(hf_config.get(moe.norm_topk_prob, False)) if moe.norm_topk_prob else True
+    fields: dict[str, Any] = dict(
+        num_moe_experts=experts,
+        moe_router_topk=topk,
+        moe_ffn_hidden_size=expert_ffn,
+        moe_router_pre_softmax=not normalise,
+        moe_token_dispatcher_type="alltoall",
+        moe_router_load_balancing_type="aux_loss",
+        moe_aux_loss_coeff=float(hf_config.get(moe.aux_loss_coef, 0.0) or 0.0),
+    )
+    if shared:
+        fields.update(moe_shared_expert_intermediate_size=shared, moe_shared_expert_gate=True)
+    return fields
+
+
+def _define_te_general_gemm_without_te() -> None:
+    """megatron-core 0.16.1 defect: `moe_utils` binds `te_general_gemm` only when Transformer Engine imports, yet the
+    router's `RouterGatingLinearFunction` tests `te_general_gemm is not None` unconditionally, so every MoE forward
+    without TE raises NameError. Binding the name to None (what the test expects for "no TE") makes the router take
+    its own torch.mm path; nothing else reads the name. Done here, where a MoE model is built, because it concerns
+    both backends (real torch and the shim) and any TE-less install; a no-op when TE is present."""
+    from megatron.core.transformer.moe import moe_utils
+
+    if not moe_utils.HAVE_TE and not hasattr(moe_utils, "te_general_gemm"):
+        moe_utils.te_general_gemm = None
 
 
 def _rope_scaling_factor(hf_config: Mapping[str, Any], family) -> float | None:
@@ -132,6 +207,7 @@ def transformer_config_from_hf(
     *,
     tensor_model_parallel_size: int = 1,
     pipeline_model_parallel_size: int = 1,
+    expert_model_parallel_size: int = 1,
     params_dtype: torch.dtype = torch.float32,
     bf16: bool = False,
     fp16: bool = False,
@@ -147,7 +223,7 @@ def transformer_config_from_hf(
     gated_linear_unit=True with activation_func=silu (SwiGLU), add_bias_linear=False. From the family
     (`qwen_sft.weight_map.family_for`): add_qkv_bias (Qwen2 True; Llama, Qwen3 False), qk_layernorm (Qwen3 True).
     The rotary base (`rope_theta`) and the Llama-3 RoPE scaling factor are not TransformerConfig fields;
-    `build_gpt_model` passes them to GPTModel.
+    `build_gpt_model` passes them to GPTModel. MoE families add the fields of `_moe_config`.
 
     CPU-safe settings: use_cpu_initialization=True, sequence_parallel=False, all fusions off (their defaults).
     With PP > 1, `pipeline_dtype` defaults to `params_dtype` (megatron requires it set).
@@ -155,6 +231,7 @@ def transformer_config_from_hf(
     Args:
         hf_config: the parsed HF `config.json`.
         tensor_model_parallel_size, pipeline_model_parallel_size: TP and PP degrees (>= 1).
+        expert_model_parallel_size: EP degree (>= 1; > 1 only for a MoE family, dividing its expert count).
         params_dtype: dtype parameters are created in (torch.float32, torch.bfloat16 or torch.float16).
         bf16, fp16: megatron's mixed-precision flags (at most one True).
         **overrides: any other TransformerConfig field, applied last (e.g. `recompute_granularity`,
@@ -166,8 +243,8 @@ def transformer_config_from_hf(
     Raises:
         ValueError: missing config keys, bad parallel sizes, num_layers not divisible by PP, both bf16 and fp16,
             or an unknown override name.
-        NotImplementedError: an activation other than silu, biased Llama/Qwen3 projections, or a RoPE scaling
-            scheme the family does not support.
+        NotImplementedError: an activation other than silu, biased Llama/Qwen3 projections, a RoPE scaling
+            scheme the family does not support, or a MoE setting `_moe_config` refuses.
     """
     # megatron-core (~3 s to import) only where a model is built: the converter uses this module's size helpers.
     from megatron.core.transformer import TransformerConfig
@@ -178,9 +255,18 @@ def transformer_config_from_hf(
     for name, value in (
         ("tensor_model_parallel_size", tensor_model_parallel_size),
         ("pipeline_model_parallel_size", pipeline_model_parallel_size),
+        ("expert_model_parallel_size", expert_model_parallel_size),
     ):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"transformer_config_from_hf: {name} must be an int >= 1, got {value!r}")
+    moe_fields = _moe_config(hf_config, family)
+    if expert_model_parallel_size > 1:
+        if not moe_fields:
+            raise ValueError(f"transformer_config_from_hf: expert_model_parallel_size={expert_model_parallel_size} "
+                             f"needs a mixture-of-experts model; {family.name} has no experts")
+        if moe_fields["num_moe_experts"] % expert_model_parallel_size:
+            raise ValueError(f"transformer_config_from_hf: {moe_fields['num_moe_experts']} experts are not divisible "
+                             f"by expert_model_parallel_size={expert_model_parallel_size}")
     num_layers = int(hf_config["num_hidden_layers"])
     if num_layers % pipeline_model_parallel_size:
         raise ValueError(
@@ -213,12 +299,14 @@ def transformer_config_from_hf(
         init_method_std=float(hf_config.get("initializer_range", 0.02)),
         tensor_model_parallel_size=tensor_model_parallel_size,
         pipeline_model_parallel_size=pipeline_model_parallel_size,
+        expert_model_parallel_size=expert_model_parallel_size,
         sequence_parallel=False,
         use_cpu_initialization=True,
         params_dtype=params_dtype,
         bf16=bf16,
         fp16=fp16,
     )
+    kwargs.update(moe_fields)
     if pipeline_model_parallel_size > 1:
         kwargs["pipeline_dtype"] = params_dtype
     known = {f.name for f in dataclasses.fields(TransformerConfig)}
@@ -241,7 +329,8 @@ def build_gpt_model(
 ) -> GPTModel:
     """Build this rank's megatron-core `GPTModel` for a supported HF config (weights randomly initialised).
 
-    Uses `get_gpt_layer_local_spec(normalization="RMSNorm", qk_layernorm=config.qk_layernorm)`,
+    Uses `get_gpt_layer_local_spec(num_experts=config.num_moe_experts, normalization="RMSNorm",
+    qk_layernorm=config.qk_layernorm)` (MoE: megatron's `MoELayer` with local `SequentialMLP` experts),
     `position_embedding_type="rope"` with `rotary_base = rope_theta` (and, for a Llama `rope_type: llama3` config,
     `rope_scaling=True, rope_scaling_factor=factor`), and `share_embeddings_and_output_weights = tie_word_embeddings` (with PP > 1 and
     tied weights the last stage holds its own `output_layer.weight`, which megatron zero-fills and then all-reduces
@@ -283,7 +372,10 @@ def build_gpt_model(
         )
     if seq_length < 1:
         raise ValueError(f"seq_length must be >= 1, got {seq_length}")
-    spec = get_gpt_layer_local_spec(normalization="RMSNorm", qk_layernorm=config.qk_layernorm)
+    if config.num_moe_experts:
+        _define_te_general_gemm_without_te()
+    spec = get_gpt_layer_local_spec(num_experts=config.num_moe_experts, normalization="RMSNorm",
+                                    qk_layernorm=config.qk_layernorm)
     return GPTModel(
         config=config,
         transformer_layer_spec=spec,

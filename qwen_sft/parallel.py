@@ -78,6 +78,9 @@ class ParallelLayout:
         tp_rank, pp_rank, dp_rank: this process's rank in each group.
         device: the torch device this rank computes on (`cuda:<local_rank>` or `cpu`).
         backend: the process-group backend in use.
+        expert_model_parallel_size, ep_rank: EP degree and this rank's place in its expert-parallel group
+            (megatron's; EP groups are made of data-parallel ranks, so EP divides world_size / (TP * PP)).
+        expert_dp_rank: this rank's index among the ranks holding the same experts (expert data parallelism).
     """
 
     rank: int
@@ -91,6 +94,9 @@ class ParallelLayout:
     dp_rank: int
     device: torch.device
     backend: str
+    expert_model_parallel_size: int = 1
+    ep_rank: int = 0
+    expert_dp_rank: int = 0
 
     @property
     def is_first_stage(self) -> bool:
@@ -214,13 +220,14 @@ def init_distributed(
     backend: Optional[str] = None,
     local_rank_arg: Optional[int] = None,
     timeout_s: float = 600.0,
+    expert_model_parallel_size: int = 1,
 ) -> ParallelLayout:
     """Initialise torch.distributed and megatron-core `parallel_state` for this process.
 
     Steps: read `launch_env`; pick the device (`cuda:<local_rank>` when CUDA is available, else CPU, with
     `qwen_sft.cpu_accelerator` mapping megatron's CUDA calls to the CPU); `init_process_group(backend, env://)`
-    with the launcher's rank and world size; `parallel_state.initialize_model_parallel(TP, PP)` (DP derived);
-    `set_seeds(seed)`.
+    with the launcher's rank and world size; `parallel_state.initialize_model_parallel(TP, PP, EP)` (DP derived;
+    the expert tensor-parallel size is megatron's default, TP); `set_seeds(seed)`.
 
     Args:
         tensor_model_parallel_size, pipeline_model_parallel_size: TP and PP degrees (>= 1).
@@ -228,15 +235,18 @@ def init_distributed(
         backend: process-group backend; default from the device (nccl / gloo). "hccl" is accepted by name.
         local_rank_arg: the legacy launcher's `--local-rank` value, if any.
         timeout_s: collective timeout in seconds.
+        expert_model_parallel_size: EP degree (>= 1) for mixture-of-experts models.
 
     Returns:
         The `ParallelLayout` of this process.
 
     Raises:
-        ValueError: TP or PP < 1, world size not divisible by TP * PP, an unknown backend, bad launcher env.
+        ValueError: TP, PP or EP < 1, world size not divisible by TP * PP (or by TP * PP * EP), an unknown backend,
+            bad launcher env.
     """
     for name, value in (("tensor_model_parallel_size", tensor_model_parallel_size),
-                        ("pipeline_model_parallel_size", pipeline_model_parallel_size)):
+                        ("pipeline_model_parallel_size", pipeline_model_parallel_size),
+                        ("expert_model_parallel_size", expert_model_parallel_size)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
     env = launch_env(local_rank_arg=local_rank_arg)
@@ -245,6 +255,12 @@ def init_distributed(
         raise ValueError(
             f"world size {env.world_size} is not divisible by tensor_model_parallel_size × "
             f"pipeline_model_parallel_size = {tensor_model_parallel_size} × {pipeline_model_parallel_size}"
+        )
+    if env.world_size % (model_parallel * expert_model_parallel_size):
+        raise ValueError(
+            f"world size {env.world_size} is not divisible by tensor × pipeline × expert_model_parallel_size = "
+            f"{tensor_model_parallel_size} × {pipeline_model_parallel_size} × {expert_model_parallel_size} (expert "
+            f"parallelism spreads experts over data-parallel ranks)"
         )
     if torch.cuda.is_available():
         device = torch.device("cuda", env.local_rank)
@@ -275,6 +291,7 @@ def init_distributed(
         parallel_state.initialize_model_parallel(
             tensor_model_parallel_size=tensor_model_parallel_size,
             pipeline_model_parallel_size=pipeline_model_parallel_size,
+            expert_model_parallel_size=expert_model_parallel_size,
         )
     set_seeds(seed)
     return ParallelLayout(
@@ -289,6 +306,9 @@ def init_distributed(
         dp_rank=parallel_state.get_data_parallel_rank(),
         device=device,
         backend=backend,
+        expert_model_parallel_size=expert_model_parallel_size,
+        ep_rank=parallel_state.get_expert_model_parallel_rank(),
+        expert_dp_rank=parallel_state.get_expert_data_parallel_rank(),
     )
 
 

@@ -78,6 +78,7 @@ def build_manifest(*, config: dict, layout, num_microbatches: int, data_path: Pa
         "seed": config["seed"],
         "parallel": {"world_size": layout.world_size, "tensor_model_parallel_size": layout.tensor_model_parallel_size,
                      "pipeline_model_parallel_size": layout.pipeline_model_parallel_size,
+                     "expert_model_parallel_size": layout.expert_model_parallel_size,
                      "data_parallel_size": layout.data_parallel_size, "num_microbatches": num_microbatches},
         "data": {"path": str(Path(data_path).resolve()), "train_samples": train_samples,
                  "steps_per_epoch": steps_per_epoch,

@@ -25,6 +25,7 @@ from megatron.core.optimizer import OptimizerConfig, get_megatron_optimizer
 from megatron.core.optimizer_param_scheduler import OptimizerParamScheduler
 from megatron.core.pipeline_parallel import get_forward_backward_func
 from megatron.core.transformer.module import Float16Module
+from megatron.core.transformer.moe import moe_utils
 
 from qwen_sft import checkpointing, hf_io, parallel, run_records
 from qwen_sft.batching import (SFTSampleDataset, global_batch_indices, masked_token_loss, step_micro_batches,
@@ -57,6 +58,7 @@ class TrainConfig:
     micro_batch_size: int = 1
     tensor_model_parallel_size: int = 1
     pipeline_model_parallel_size: int = 1
+    expert_model_parallel_size: int = 1
     learning_rate: float = 2e-5
     min_lr: float = 0.0
     lr_warmup_fraction: float = 0.0
@@ -86,7 +88,8 @@ class TrainConfig:
             ValueError: naming the field and what was expected.
         """
         positive = ("seq_length", "global_batch_size", "micro_batch_size", "tensor_model_parallel_size",
-                    "pipeline_model_parallel_size", "epochs", "log_interval", "make_vocab_size_divisible_by")
+                    "pipeline_model_parallel_size", "expert_model_parallel_size", "epochs", "log_interval",
+                    "make_vocab_size_divisible_by")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -120,7 +123,8 @@ class _Trainer:
         self.cfg = cfg
         self.layout = parallel.init_distributed(
             cfg.tensor_model_parallel_size, cfg.pipeline_model_parallel_size, seed=cfg.seed,
-            backend=cfg.backend, local_rank_arg=cfg.local_rank)
+            backend=cfg.backend, local_rank_arg=cfg.local_rank,
+            expert_model_parallel_size=cfg.expert_model_parallel_size)
         lay = self.layout
         if cfg.global_batch_size % (cfg.micro_batch_size * lay.data_parallel_size):
             raise ValueError(
@@ -269,6 +273,27 @@ class _Trainer:
         loss_sum, tokens = float(totals[0]), int(totals[1])
         return (loss_sum / tokens if tokens else float("nan")), tokens
 
+    def _moe_aux_loss(self) -> Optional[float]:
+        """The step's router load-balancing loss (MoE models; None for dense ones), identical on every rank.
+
+        megatron's routers record, per layer and micro-batch, the switch-transformer load-balancing loss of the
+        tokens they routed (without the coefficient `moe_aux_loss_coeff`; what the backward uses is that times the
+        coefficient). Reported: its mean over the MoE layers, the micro-batches and the data-parallel ranks. Read
+        from megatron's tracker and reset for the next step (reduced here with sums, which every backend has).
+        """
+        if not self.tconfig.num_moe_experts:
+            return None
+        tracked = moe_utils.get_moe_layer_wise_logging_tracker().get("load_balancing_loss")
+        values = torch.zeros(self.tconfig.num_layers, dtype=torch.float32)
+        if tracked is not None:
+            values += tracked["values"].detach().float().cpu()
+        values = values.to(self.layout.device)
+        dist.all_reduce(values)  # each layer's stage: TP ranks hold the same value, DP ranks their own tokens'
+        moe_utils.clear_aux_losses_tracker()
+        lay = self.layout
+        per_layer = values / (lay.tensor_model_parallel_size * lay.data_parallel_size * self.num_microbatches)
+        return float(per_layer.mean())
+
     def train_step(self) -> dict:
         """One optimizer step on the global batch of `self.step`; returns its metrics (step is 1-based)."""
         cfg, lay = self.cfg, self.layout
@@ -286,6 +311,7 @@ class _Trainer:
         if ok:
             self.scheduler.step(increment=1)
         loss, learned = self._reduce_loss(reports)
+        aux = self._moe_aux_loss()
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         step_time = time.perf_counter() - t0
@@ -302,6 +328,7 @@ class _Trainer:
             "lr": float(lr),
             "grad_norm": float(grad_norm) if grad_norm is not None else None,
             "skipped": not ok,
+            **({"moe_aux_loss": aux} if aux is not None else {}),
             **stats,
             "step_time_s": step_time,
             "learnable_tokens_per_s": stats["learnable_tokens"] / step_time,
@@ -357,7 +384,7 @@ class _Trainer:
         self._log(f"{self.total_steps} steps ({self.per_epoch} per epoch), global batch {cfg.global_batch_size} "
                   f"= {self.num_microbatches} micro-batches × {cfg.micro_batch_size} × DP "
                   f"{self.layout.data_parallel_size}; TP {cfg.tensor_model_parallel_size} PP "
-                  f"{cfg.pipeline_model_parallel_size}; {cfg.mixed_precision}")
+                  f"{cfg.pipeline_model_parallel_size} EP {cfg.expert_model_parallel_size}; {cfg.mixed_precision}")
         while self.step < self.total_steps:
             record = self.train_step()
             records.append(record)
@@ -382,13 +409,15 @@ class _Trainer:
             return
         mem = ", ".join(f"{k} {v:.1f}" for k, v in record.items() if k.startswith("peak_"))
         gn = record["grad_norm"]
-        self._log(f"step {record['step']}/{self.total_steps} | loss {record['loss']:.6f} | lr {record['lr']:.3e} | "
+        aux = f"moe aux loss {record['moe_aux_loss']:.6f} | " if "moe_aux_loss" in record else ""
+        self._log(f"step {record['step']}/{self.total_steps} | loss {record['loss']:.6f} | {aux}"
+                  f"lr {record['lr']:.3e} | "
                   f"grad norm {gn if gn is None else f'{gn:.4f}'} | learnable tokens/s "
                   f"{record['learnable_tokens_per_s']:.1f} | total tokens/s {record['total_tokens_per_s']:.1f} | "
                   f"step time {record['step_time_s']:.3f} s | {mem}")
 
     def export_hf(self) -> None:
-        """Gather every TP/PP shard on rank 0, convert to HF and write `<output_path>` (with tokenizer files)."""
+        """Gather every TP/PP(/EP) shard on rank 0, convert to HF and write `<output_path>` (with tokenizer files)."""
         lay = self.layout
         tmp = self.output / ".export_shards"
         if lay.rank == 0:
@@ -396,18 +425,22 @@ class _Trainer:
                 shutil.rmtree(tmp)
             tmp.mkdir(parents=True)
         dist.barrier()
-        if lay.dp_rank == 0:
+        ep = lay.expert_model_parallel_size
+        # One writer per (TP, PP, EP) rank: the first of the ranks holding the same experts (at EP = 1, DP rank 0).
+        if lay.expert_dp_rank == 0:
             state = {k: v.detach().cpu() for k, v in self.gpt.state_dict().items()
                      if not k.endswith("_extra_state") and v is not None}
-            torch.save(state, tmp / f"shard_tp{lay.tp_rank:02d}_pp{lay.pp_rank:03d}.pt")
+            torch.save(state, tmp / f"shard_tp{lay.tp_rank:02d}_pp{lay.pp_rank:03d}_ep{lay.ep_rank:03d}.pt")
         dist.barrier()
         if lay.rank == 0:
             shards = {}
             for tp in range(lay.tensor_model_parallel_size):
                 for pp in range(lay.pipeline_model_parallel_size):
-                    shards[(tp, pp)] = torch.load(tmp / f"shard_tp{tp:02d}_pp{pp:03d}.pt", weights_only=True)
+                    for e in range(ep):
+                        key = (tp, pp, e) if ep > 1 else (tp, pp)
+                        shards[key] = torch.load(tmp / f"shard_tp{tp:02d}_pp{pp:03d}_ep{e:03d}.pt", weights_only=True)
             hf_state = megatron_to_hf(shards, self.hf_config, lay.tensor_model_parallel_size,
-                                              lay.pipeline_model_parallel_size)
+                                      lay.pipeline_model_parallel_size, ep)
             tokenizer_dir = self.cfg.tokenizer_path or self.model_dir
             hf_config = dict(self.hf_config)
             # The weights are written in the training precision; say so in config.json ("dtype" in

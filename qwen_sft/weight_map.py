@@ -6,12 +6,22 @@ stage), where it sits in the pipeline (`Stage`), how it is cut over tensor-paral
 each part (names of `Dims` attributes) and whether its Megatron module carries an `_extra_state` entry in
 `GPTModel.state_dict()`. `hf_to_megatron` and `megatron_to_hf` walk the table; nothing about a family is written
 anywhere else (the few model-shape switches a family implies, such as bias on `linear_qkv` or QK-norm, are
-`Family` attributes that `qwen_sft.model` reads). Families: Qwen2/Qwen2.5, Llama (Llama-3 style), Qwen3. Adding a
-family (issue 13: MoE next) is a new `Family` in `FAMILIES`; a new kind of split
-(experts over EP ranks) is a new `Split` member and one case in each of `_split` / `_merge`.
+`Family` attributes that `qwen_sft.model` reads). Families: Qwen2/Qwen2.5, Llama (Llama-3 style), Qwen3, Mixtral and
+Qwen2-MoE. Adding a family is a new `Family` in `FAMILIES`.
+
+Mixture-of-experts families (`Family.moe` set) map to megatron-core's MoE layer with local (SequentialMLP) experts:
+the router (`mlp.router.weight`, replicated), per-expert rows (`Row.expert`: `{e}` = global expert index in the HF
+name, `{x}` = the expert's index local to its expert-parallel rank in the Megatron name) and, for Qwen2-MoE, the
+shared expert with its sigmoid gate (`mlp.shared_experts.{linear_fc1,linear_fc2,gate_weight}`). Expert parallelism
+(EP ranks `e` of `EP`): with `n = num_experts / EP` experts per rank, global expert `i` is local expert `i % n` of
+EP rank `i // n` (megatron's `SequentialMLP.local_expert_indices`); every other tensor is the same on all EP ranks
+(they are data-parallel replicas there; checked equal on the way back). Experts are cut over TP like a dense MLP
+(megatron's expert tensor-parallel size defaults to TP).
 
 Pipeline placement: layer `g` of the HF model is layer `g - stage * layers_per_stage` of pipeline stage
 `g // layers_per_stage`; `Stage.FIRST` rows live on stage 0, `Stage.LAST` rows on the last stage.
+
+Shard keys: `(tp_rank, pp_rank)` at EP = 1, `(tp_rank, pp_rank, ep_rank)` at EP > 1.
 
 Splits (TP rank `r` of `TP`):
 - `replicated`: every rank holds the whole tensor (checked equal on the way back);
@@ -45,9 +55,12 @@ __all__ = [
     "Split",
     "Row",
     "Family",
+    "MoE",
     "QWEN2",
     "LLAMA",
     "QWEN3",
+    "MIXTRAL",
+    "QWEN2_MOE",
     "FAMILIES",
     "family_for",
     "Dims",
@@ -56,7 +69,7 @@ __all__ = [
     "mapping_table_markdown",
 ]
 
-Shards = dict[tuple[int, int], dict[str, Any]]
+Shards = dict[tuple[int, ...], dict[str, Any]]
 
 
 class Stage(enum.Enum):
@@ -76,7 +89,6 @@ class Split(enum.Enum):
     VOCAB_ROWS = "rows (vocab)"
     FUSED_QKV = "fused qkv"
     FUSED_GATE_UP = "fused gate-up"
-    # Issue 13 adds EXPERTS (routed experts over expert-parallel ranks) here, with its case in _split / _merge.
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,8 @@ class Row:
         shape: the HF shape of each part, as names of `Dims` attributes (e.g. `("q_size", "hidden")`).
         extra_state: the Megatron module (`mg` without its last component) has an `_extra_state` entry.
         tied_to: HF name used instead of `hf` when `tie_word_embeddings` is set (the output layer only).
+        expert: one tensor per routed expert (`{e}` in `hf` = global expert, `{x}` in `mg` = local expert); the
+            experts are spread over expert-parallel ranks (module docstring).
     """
 
     hf: tuple[str, ...]
@@ -100,11 +114,37 @@ class Row:
     shape: tuple[str, ...]
     extra_state: bool = False
     tied_to: Optional[str] = None
+    expert: bool = False
 
     @property
     def module(self) -> str:
         """The Megatron module pattern (the name without `.weight` / `.bias`)."""
         return self.mg.rsplit(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class MoE:
+    """Where a mixture-of-experts family's config.json keeps its MoE settings (names of config.json keys).
+
+    Attributes:
+        num_experts: routed experts per layer (Mixtral `num_local_experts`, Qwen2-MoE `num_experts`).
+        expert_ffn: one routed expert's intermediate size (Mixtral `intermediate_size`, Qwen2-MoE
+            `moe_intermediate_size`).
+        topk: experts per token (`num_experts_per_tok`).
+        norm_topk_prob: key of the switch that renormalises the top-k softmax probabilities to sum 1, or None when
+            the family always does (Mixtral). Without renormalisation the weights are the top-k entries of the
+            softmax over all experts (megatron's `moe_router_pre_softmax`).
+        shared_expert_ffn: key of the shared expert's intermediate size (Qwen2-MoE), None = no shared expert. The
+            shared expert's output is scaled by sigmoid(`shared_expert_gate` · x) (megatron `moe_shared_expert_gate`).
+        aux_loss_coef: key of the load-balancing loss coefficient (`router_aux_loss_coef`).
+    """
+
+    num_experts: str
+    expert_ffn: str
+    topk: str = "num_experts_per_tok"
+    norm_topk_prob: Optional[str] = None
+    shared_expert_ffn: Optional[str] = None
+    aux_loss_coef: str = "router_aux_loss_coef"
 
 
 @dataclass(frozen=True)
@@ -124,6 +164,7 @@ class Family:
         rope_types: the config.json `rope_scaling` / `rope_parameters` `rope_type` values the model supports
             ("default" = none); `qwen_sft.model` raises NotImplementedError for others.
         transformers_class: the `transformers` class that loads an HF folder of this family (tests, the maker).
+        moe: the config.json keys of a mixture-of-experts family (`MoE`), None for a dense one.
     """
 
     name: str
@@ -136,6 +177,7 @@ class Family:
     qk_layernorm: bool = False
     rope_types: tuple[str, ...] = ("default",)
     transformers_class: str = ""
+    moe: Optional[MoE] = None
 
 
 QWEN2 = Family(
@@ -233,8 +275,64 @@ QWEN3 = Family(
     transformers_class="Qwen3ForCausalLM",
 )
 
+# The attention half of a layer (everything before the MLP) and the model's ends, by Megatron name.
+_ATTENTION_ROWS = tuple(r for r in _DENSE_ROWS if r.stage is Stage.LAYER and ".mlp." not in r.mg)
+_ENDS = {s: tuple(r for r in _DENSE_ROWS if r.stage is s) for s in (Stage.FIRST, Stage.LAST)}
+
+
+def _moe_rows(hf_mlp: str, gate: str, fc1: tuple[str, str], fc2: str) -> tuple[Row, ...]:
+    """The router and routed-expert rows of a MoE layer whose HF block is `model.layers.{g}.<hf_mlp>`."""
+    base = "model.layers.{g}." + hf_mlp
+    experts = "decoder.layers.{l}.mlp.experts.local_experts.{x}."
+    return (
+        Row((f"{base}.{gate}.weight",), "decoder.layers.{l}.mlp.router.weight", Stage.LAYER, Split.REPLICATED,
+            ("experts", "hidden")),
+        Row(tuple(f"{base}.experts.{{e}}.{n}.weight" for n in fc1), experts + "linear_fc1.weight", Stage.LAYER,
+            Split.FUSED_GATE_UP, ("expert_ffn", "hidden"), extra_state=True, expert=True),
+        Row((f"{base}.experts.{{e}}.{fc2}.weight",), experts + "linear_fc2.weight", Stage.LAYER, Split.COLUMNS,
+            ("hidden", "expert_ffn"), extra_state=True, expert=True),
+    )
+
+
+MIXTRAL = Family(
+    name="Mixtral",
+    model_types=("mixtral",),
+    architectures=("MixtralForCausalLM",),
+    # HF's on-disk names (the Hub's Mixtral files): block_sparse_moe.gate, experts.{e}.w1 (gate) / w3 (up) / w2 (down).
+    rows=(_ENDS[Stage.FIRST] + _ATTENTION_ROWS
+          + _moe_rows("block_sparse_moe", "gate", ("w1", "w3"), "w2") + _ENDS[Stage.LAST]),
+    ignorable_hf=QWEN2.ignorable_hf,
+    transformers_class="MixtralForCausalLM",
+    moe=MoE(num_experts="num_local_experts", expert_ffn="intermediate_size"),
+)
+
+_QWEN2_ATTENTION_ROWS = tuple(r for r in QWEN2.rows if r.stage is Stage.LAYER and ".mlp." not in r.mg)
+
+QWEN2_MOE = Family(
+    name="Qwen2-MoE",
+    model_types=("qwen2_moe",),
+    architectures=("Qwen2MoeForCausalLM",),
+    rows=(_ENDS[Stage.FIRST] + _QWEN2_ATTENTION_ROWS
+          + _moe_rows("mlp", "gate", ("gate_proj", "up_proj"), "down_proj")
+          + (Row(("model.layers.{g}.mlp.shared_expert_gate.weight",),
+                 "decoder.layers.{l}.mlp.shared_experts.gate_weight", Stage.LAYER, Split.REPLICATED, ("one", "hidden")),
+             Row(("model.layers.{g}.mlp.shared_expert.gate_proj.weight",
+                  "model.layers.{g}.mlp.shared_expert.up_proj.weight"),
+                 "decoder.layers.{l}.mlp.shared_experts.linear_fc1.weight", Stage.LAYER, Split.FUSED_GATE_UP,
+                 ("shared_ffn", "hidden"), extra_state=True),
+             Row(("model.layers.{g}.mlp.shared_expert.down_proj.weight",),
+                 "decoder.layers.{l}.mlp.shared_experts.linear_fc2.weight", Stage.LAYER, Split.COLUMNS,
+                 ("hidden", "shared_ffn"), extra_state=True))
+          + _ENDS[Stage.LAST]),
+    ignorable_hf=QWEN2.ignorable_hf,
+    qkv_bias=True,
+    transformers_class="Qwen2MoeForCausalLM",
+    moe=MoE(num_experts="num_experts", expert_ffn="moe_intermediate_size", norm_topk_prob="norm_topk_prob",
+            shared_expert_ffn="shared_expert_intermediate_size"),
+)
+
 #: Every family the converter knows, in the order they are listed in errors.
-FAMILIES: tuple[Family, ...] = (QWEN2, LLAMA, QWEN3)
+FAMILIES: tuple[Family, ...] = (QWEN2, LLAMA, QWEN3, MIXTRAL, QWEN2_MOE)
 
 
 def family_for(hf_config: Mapping[str, Any]) -> Family:
@@ -262,8 +360,9 @@ class Dims:
     """Sizes derived from an HF config and a parallel layout (validated); the `shape` names of rows are attributes."""
 
     def __init__(self, hf_config: Mapping[str, Any], tp: int, pp: int, make_vocab_size_divisible_by: int,
-                 family: Family):
-        for name, value in (("tensor_model_parallel_size", tp), ("pipeline_model_parallel_size", pp)):
+                 family: Family, ep: int = 1):
+        for name, value in (("tensor_model_parallel_size", tp), ("pipeline_model_parallel_size", pp),
+                            ("expert_model_parallel_size", ep)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         try:
@@ -285,11 +384,32 @@ class Dims:
                 f"num_attention_heads={self.heads} and num_key_value_heads={self.groups} must be divisible by "
                 f"tensor_model_parallel_size={tp}"
             )
-        if self.ffn % tp:
+        if self.ffn % tp and family.moe is None:
             raise ValueError(f"intermediate_size={self.ffn} is not divisible by tensor_model_parallel_size={tp}")
         if self.layers % pp:
             raise ValueError(f"num_hidden_layers={self.layers} is not divisible by pipeline_model_parallel_size={pp}")
         self.layers_per_stage = self.layers // pp
+        self.ep = ep
+        self.one = 1
+        self.experts = 0
+        moe = family.moe
+        if moe is None:
+            if ep != 1:
+                raise ValueError(f"expert_model_parallel_size={ep}: a {family.name} model has no experts (use 1)")
+        else:
+            try:
+                self.experts = int(hf_config[moe.num_experts])
+                self.expert_ffn = int(hf_config[moe.expert_ffn])
+                self.shared_ffn = int(hf_config[moe.shared_expert_ffn]) if moe.shared_expert_ffn else 0
+            except KeyError as exc:
+                raise ValueError(f"hf_config (config.json) lacks the {family.name} key {exc.args[0]!r}") from None
+            if self.experts % ep:
+                raise ValueError(f"{moe.num_experts}={self.experts} is not divisible by "
+                                 f"expert_model_parallel_size={ep}")
+            for key, size in ((moe.expert_ffn, self.expert_ffn), (moe.shared_expert_ffn, self.shared_ffn)):
+                if key and size % tp:
+                    raise ValueError(f"{key}={size} is not divisible by tensor_model_parallel_size={tp}")
+        self.local_experts = self.experts // ep
         self.padded_vocab = padded_vocab_size(self.vocab, tp, make_vocab_size_divisible_by)
         self.q_per_group = self.heads // self.groups
         self.q_size = self.heads * self.head_dim
@@ -383,19 +503,22 @@ def hf_to_megatron(
     tensor_model_parallel_size: int,
     pipeline_model_parallel_size: int,
     make_vocab_size_divisible_by: int = 128,
+    expert_model_parallel_size: int = 1,
 ) -> Shards:
-    """Split an HF state dict into the `GPTModel.state_dict()` of every (tp_rank, pp_rank), by its family's table.
+    """Split an HF state dict into the `GPTModel.state_dict()` of every (tp_rank, pp_rank[, ep_rank]), by its table.
 
     Args:
         hf_state: HF tensors (`model.…`, `lm_head.weight` unless tied); dtypes are kept.
         hf_config: the parsed `config.json` (its `model_type` picks the family, `family_for`).
         tensor_model_parallel_size, pipeline_model_parallel_size: target TP and PP degrees.
         make_vocab_size_divisible_by: Megatron's per-rank vocabulary multiple (padding rule).
+        expert_model_parallel_size: EP degree (MoE families; 1 for a dense one).
 
     Returns:
-        `{(tp_rank, pp_rank): state_dict}`, each keyed exactly like megatron-core's `GPTModel.state_dict()` on
-        that rank (layer indices local to the stage, `_extra_state` entries = None), tensors contiguous with
-        their own storage.
+        `{(tp_rank, pp_rank): state_dict}` at EP = 1, `{(tp_rank, pp_rank, ep_rank): state_dict}` at EP > 1, each
+        keyed exactly like megatron-core's `GPTModel.state_dict()` on that rank (layer indices local to the stage,
+        expert indices local to the EP rank, `_extra_state` entries = None), tensors contiguous with their own
+        storage.
 
     Raises:
         KeyError: a weight the config implies is missing from `hf_state`.
@@ -404,11 +527,11 @@ def hf_to_megatron(
     """
     family = family_for(hf_config)
     d = Dims(hf_config, tensor_model_parallel_size, pipeline_model_parallel_size, make_vocab_size_divisible_by,
-             family)
+             family, expert_model_parallel_size)
     what = "HF state dict"
     used: set[str] = set()
 
-    def rank_parts(row: Row, g: Optional[int]) -> Optional[list[torch.Tensor]]:
+    def rank_parts(row: Row, g: Optional[int], e: Optional[int] = None) -> Optional[list[torch.Tensor]]:
         """The row's tensor per TP rank, or None when it has no Megatron tensor (tied output at PP = 1)."""
         shapes = d.part_shapes(row)
         if row.tied_to is not None and d.tied:
@@ -422,7 +545,7 @@ def hf_to_megatron(
             used.add(row.tied_to)
             parts = [_need(hf_state, row.tied_to, shapes[0], what)]
         else:
-            names = [name.format(g=g) for name in row.hf]
+            names = [name.format(g=g, e=e) for name in row.hf]
             used.update(names)
             parts = [_need(hf_state, name, shape, what) for name, shape in zip(names, shapes)]
         return _split(row, parts, d)
@@ -430,91 +553,119 @@ def hf_to_megatron(
     def extra_states(rows: list[Row], local: Optional[int]) -> list[str]:
         modules: list[str] = []
         for row in rows:
-            if row.extra_state and row.module not in modules:
-                modules.append(row.module)
-        return [m.format(l=local) + "._extra_state" for m in modules]
+            for x in range(d.local_experts) if row.expert else [None]:
+                module = row.module.format(l=local, x=x)
+                if row.extra_state and module not in modules:
+                    modules.append(module)
+        return [m + "._extra_state" for m in modules]
 
     by_stage = {s: [r for r in family.rows if r.stage is s] for s in Stage}
-    tp = d.tp
-    shards: Shards = {(t, p): {} for p in range(d.pp) for t in range(tp)}
+    tp, ep = d.tp, d.ep
+    shards: Shards = {(t, p, e): {} for p in range(d.pp) for t in range(tp) for e in range(ep)}
+
+    def put_all(p: int, key: str, parts: list[torch.Tensor]) -> None:
+        """A tensor that is the same on every EP rank (its TP split in `parts`)."""
+        for t in range(tp):
+            own = _own(parts[t])
+            for e in range(ep):
+                shards[(t, p, e)][key] = own
+
     for p in range(d.pp):
         stages = [Stage.LAYER] + ([Stage.FIRST] if p == 0 else []) + ([Stage.LAST] if p == d.pp - 1 else [])
         if Stage.FIRST in stages:
             for row in by_stage[Stage.FIRST]:
                 parts = rank_parts(row, None)
-                for t in range(tp):
-                    if parts is not None:
-                        shards[(t, p)][row.mg] = _own(parts[t])
+                if parts is not None:
+                    put_all(p, row.mg, parts)
         for local in range(d.layers_per_stage):
             g = p * d.layers_per_stage + local
-            per_row = [(row, rank_parts(row, g)) for row in by_stage[Stage.LAYER]]
-            for t in range(tp):
-                out = shards[(t, p)]
-                for row, parts in per_row:
-                    out[row.mg.format(l=local)] = _own(parts[t])
-                for key in extra_states(by_stage[Stage.LAYER], local):
-                    out[key] = None
+            for row in by_stage[Stage.LAYER]:
+                if not row.expert:
+                    put_all(p, row.mg.format(l=local), rank_parts(row, g))
+                    continue
+                for e_rank in range(ep):
+                    for x in range(d.local_experts):
+                        parts = rank_parts(row, g, e_rank * d.local_experts + x)
+                        for t in range(tp):
+                            shards[(t, p, e_rank)][row.mg.format(l=local, x=x)] = _own(parts[t])
+            for key in extra_states(by_stage[Stage.LAYER], local):
+                for shard in (s for (_, sp, _), s in shards.items() if sp == p):
+                    shard[key] = None
         if Stage.LAST in stages:
-            per_row = [(row, rank_parts(row, None)) for row in by_stage[Stage.LAST]]
-            for t in range(tp):
-                out = shards[(t, p)]
-                for row, parts in per_row:
-                    if parts is not None:
-                        out[row.mg] = _own(parts[t])
-                for key in extra_states(by_stage[Stage.LAST], None):
-                    out[key] = None
+            for row in by_stage[Stage.LAST]:
+                parts = rank_parts(row, None)
+                if parts is not None:
+                    put_all(p, row.mg, parts)
+            for key in extra_states(by_stage[Stage.LAST], None):
+                for shard in (s for (_, sp, _), s in shards.items() if sp == p):
+                    shard[key] = None
 
     ignorable = re.compile(family.ignorable_hf)
     unknown = sorted(k for k in hf_state if k not in used and not ignorable.match(k))
     if unknown:
         shown = ", ".join(unknown[:8]) + (f" … ({len(unknown)} in all)" if len(unknown) > 8 else "")
         raise ValueError(f"HF state dict has keys a {family.name} model of this config.json does not use: {shown}")
+    if ep == 1:
+        return {(t, p): state for (t, p, _), state in shards.items()}
     return shards
 
 
 def megatron_to_hf(
-    shards: Mapping[tuple[int, int], Mapping[str, Any]],
+    shards: Mapping[tuple[int, ...], Mapping[str, Any]],
     hf_config: Mapping[str, Any],
     tensor_model_parallel_size: int,
     pipeline_model_parallel_size: int,
+    expert_model_parallel_size: int = 1,
 ) -> dict[str, torch.Tensor]:
     """Merge per-rank `GPTModel` state dicts back into one HF state dict (inverse of `hf_to_megatron`).
 
     The vocabulary padding is stripped to `hf_config["vocab_size"]` rows. With tied embeddings no
     `lm_head.weight` is returned (HF's convention); with PP > 1 the last stage's copy must equal the embedding.
     The padded vocabulary size is read from the shards (any multiple rule is accepted). Tensors come out in the
-    family's HF export order (`Family.hf_export_order`).
+    family's HF export order (`Family.hf_export_order`; else table order, each expert's tensors together,
+    experts in index order).
 
     Args:
-        shards: `{(tp_rank, pp_rank): state_dict}` for every rank of the layout.
+        shards: `{(tp_rank, pp_rank): state_dict}` (EP = 1) or `{(tp_rank, pp_rank, ep_rank): state_dict}`
+            (EP > 1) for every rank of the layout.
         hf_config: the parsed `config.json` of the model.
-        tensor_model_parallel_size, pipeline_model_parallel_size: the layout the shards were made for.
+        tensor_model_parallel_size, pipeline_model_parallel_size, expert_model_parallel_size: the layout the shards
+            were made for.
 
     Returns:
         `{hf_key: tensor}` in HF naming, tensors contiguous.
 
     Raises:
         KeyError: a rank or a key missing from `shards`.
-        ValueError: shapes disagreeing with the config, leftover unknown keys, or tied copies that differ.
+        ValueError: shapes disagreeing with the config, leftover unknown keys, tied copies that differ, or a tensor
+            replicated over TP or EP ranks that differs between them.
     """
     family = family_for(hf_config)
-    tp, pp = tensor_model_parallel_size, pipeline_model_parallel_size
-    d = Dims(hf_config, tp, pp, 1, family)
-    missing = [(t, p) for p in range(pp) for t in range(tp) if (t, p) not in shards]
+    tp, pp, ep = tensor_model_parallel_size, pipeline_model_parallel_size, expert_model_parallel_size
+    d = Dims(hf_config, tp, pp, 1, family, ep)
+    grid = [(t, p) for p in range(pp) for t in range(tp)] if ep == 1 else \
+        [(t, p, e) for p in range(pp) for t in range(tp) for e in range(ep)]
+    names = "(tp_rank, pp_rank)" if ep == 1 else "(tp_rank, pp_rank, ep_rank)"
+    missing = [r for r in grid if r not in shards]
     if missing:
-        raise KeyError(f"megatron shards lack ranks (tp_rank, pp_rank) {missing} for TP={tp}, PP={pp}")
-    extra = sorted(set(shards) - {(t, p) for p in range(pp) for t in range(tp)})
+        raise KeyError(f"megatron shards lack ranks {names} {missing} for TP={tp}, PP={pp}, EP={ep}")
+    extra = sorted(set(shards) - set(grid))
     if extra:
-        raise ValueError(f"megatron shards hold ranks {extra} outside TP={tp}, PP={pp}")
-    used: dict[tuple[int, int], set[str]] = {r: set() for r in shards}
+        raise ValueError(f"megatron shards hold ranks {extra} outside {names} of TP={tp}, PP={pp}, EP={ep}")
+    by_rank = {(r[0], r[1], r[2] if ep > 1 else 0): shards[r] for r in grid}
+    used: dict[tuple[int, int, int], set[str]] = {r: set() for r in by_rank}
 
-    def take(rank: tuple[int, int], key: str) -> torch.Tensor:
-        state = shards[rank]
+    def label(rank: tuple[int, int, int]) -> str:
+        text = f"tp_rank={rank[0]}, pp_rank={rank[1]}"
+        return text + (f", ep_rank={rank[2]}" if ep > 1 else "")
+
+    def take(rank: tuple[int, int, int], key: str) -> torch.Tensor:
+        state = by_rank[rank]
         if key not in state:
-            raise KeyError(f"megatron shard (tp_rank={rank[0]}, pp_rank={rank[1]}) lacks {key!r}")
+            raise KeyError(f"megatron shard ({label(rank)}) lacks {key!r}")
         value = state[key]
         if not isinstance(value, torch.Tensor):
-            raise TypeError(f"megatron shard {rank} {key!r} is a {type(value).__name__}, expected a tensor")
+            raise TypeError(f"megatron shard ({label(rank)}) {key!r} is a {type(value).__name__}, expected a tensor")
         used[rank].add(key)
         return value
 
@@ -523,11 +674,11 @@ def megatron_to_hf(
             raise ValueError(f"merged megatron {key!r} has shape {tuple(value.shape)}, expected {shape}")
         return value.contiguous()
 
-    def merge(row: Row, p: int, key: str) -> list[torch.Tensor]:
-        """The row's HF part(s) from the TP ranks of stage p."""
+    def merge_tp(row: Row, p: int, e: int, key: str) -> list[torch.Tensor]:
+        """The row's HF part(s) from the TP ranks of stage p, EP rank e."""
         merged_shape = d.merged_shape(row)
         if row.split is Split.REPLICATED:
-            parts = [take((t, p), key) for t in range(tp)]
+            parts = [take((t, p, e), key) for t in range(tp)]
             for t, part in enumerate(parts[1:], start=1):
                 if not torch.equal(part, parts[0]):
                     raise ValueError(f"{key!r} is replicated over TP but differs between tp_rank 0 and {t} "
@@ -537,14 +688,14 @@ def megatron_to_hf(
             pieces = []
             per_rank = (merged_shape[0] // tp,) + merged_shape[1:]
             for t in range(tp):
-                fc1 = take((t, p), key)
+                fc1 = take((t, p, e), key)
                 if tuple(fc1.shape) != per_rank:
-                    raise ValueError(f"megatron shard {(t, p)} {key} has shape {tuple(fc1.shape)}, "
+                    raise ValueError(f"megatron shard ({label((t, p, e))}) {key} has shape {tuple(fc1.shape)}, "
                                      f"expected {per_rank}")
                 pieces.append(fc1.chunk(len(row.hf), dim=0))
             return [torch.cat([piece[i] for piece in pieces], dim=0).contiguous() for i in range(len(row.hf))]
         dim = 1 if row.split is Split.COLUMNS else 0
-        value = torch.cat([take((t, p), key) for t in range(tp)], dim=dim)
+        value = torch.cat([take((t, p, e), key) for t in range(tp)], dim=dim)
         if row.split is Split.VOCAB_ROWS:
             if value.dim() != 2 or value.shape[1] != d.hidden or value.shape[0] < d.vocab:
                 raise ValueError(
@@ -559,13 +710,23 @@ def megatron_to_hf(
             return [value]
         raise NotImplementedError(f"weight_map: no Megatron→HF merge for {row.split}")
 
+    def merge(row: Row, p: int, key: str) -> list[torch.Tensor]:
+        """A non-expert row's HF part(s): merged over TP on EP rank 0, the same on every other EP rank."""
+        parts = merge_tp(row, p, 0, key)
+        for e in range(1, ep):
+            if not all(torch.equal(a, b) for a, b in zip(parts, merge_tp(row, p, e, key))):
+                raise ValueError(f"{key!r} is replicated over EP but differs between ep_rank 0 and {e} (pp_rank {p})")
+        return parts
+
     def mark_extra_states(rows: list[Row], p: int, local: Optional[int]) -> None:
         for row in rows:
-            if row.extra_state:
-                key = row.module.format(l=local) + "._extra_state"
-                for t in range(tp):
-                    if key in shards[(t, p)]:
-                        used[(t, p)].add(key)
+            if not row.extra_state:
+                continue
+            for x in range(d.local_experts) if row.expert else [None]:
+                key = row.module.format(l=local, x=x) + "._extra_state"
+                for rank, state in by_rank.items():
+                    if rank[1] == p and key in state:
+                        used[rank].add(key)
 
     by_stage = {s: [r for r in family.rows if r.stage is s] for s in Stage}
     out: dict[str, torch.Tensor] = {}
@@ -575,11 +736,24 @@ def megatron_to_hf(
         for local in range(d.layers_per_stage):
             g = p * d.layers_per_stage + local
             layer: dict[str, torch.Tensor] = {}
+            table_order: list[str] = []
+            expert_rows = [row for row in by_stage[Stage.LAYER] if row.expert]
             for row in by_stage[Stage.LAYER]:
-                names = [name.format(g=g) for name in row.hf]
-                layer.update(zip(names, merge(row, p, row.mg.format(l=local))))
-            order = family.hf_export_order or [name for row in by_stage[Stage.LAYER] for name in row.hf]
-            out.update((name.format(g=g), layer[name.format(g=g)]) for name in order)
+                if not row.expert:
+                    row_names = [name.format(g=g) for name in row.hf]
+                    layer.update(zip(row_names, merge(row, p, row.mg.format(l=local))))
+                    table_order += row_names
+                    continue
+                if row is not expert_rows[0]:
+                    continue
+                for e in range(d.experts):  # all of expert 0's tensors, then expert 1's, … (HF's grouping)
+                    for expert_row in expert_rows:
+                        row_names = [name.format(g=g, e=e) for name in expert_row.hf]
+                        key = expert_row.mg.format(l=local, x=e % d.local_experts)
+                        layer.update(zip(row_names, merge_tp(expert_row, p, e // d.local_experts, key)))
+                        table_order += row_names
+            order = [n.format(g=g) for n in family.hf_export_order] if family.hf_export_order else table_order
+            out.update((name, layer[name]) for name in order)
             mark_extra_states(by_stage[Stage.LAYER], p, local)
     last = pp - 1
     for row in by_stage[Stage.LAST]:
@@ -596,11 +770,11 @@ def megatron_to_hf(
             out.update(zip(row.hf, merge(row, last, row.mg)))
     mark_extra_states(by_stage[Stage.LAST], last, None)
 
-    for rank, state in shards.items():
+    for rank, state in by_rank.items():
         left = sorted(k for k in state if k not in used[rank])
         if left:
             shown = ", ".join(left[:8]) + (f" … ({len(left)} in all)" if len(left) > 8 else "")
-            raise ValueError(f"megatron shard (tp_rank={rank[0]}, pp_rank={rank[1]}) has unmapped keys: {shown}")
+            raise ValueError(f"megatron shard ({label(rank)}) has unmapped keys: {shown}")
     return out
 
 

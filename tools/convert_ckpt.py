@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pp", "--pipeline_model_parallel_size", "--target_pipeline_parallel_size",
                    "--target-pipeline-parallel-size", dest="pp", type=int, default=1,
                    help="pipeline-parallel size of the Megatron output (default 1)")
+    p.add_argument("--ep", "--expert_model_parallel_size", "--target_expert_parallel_size",
+                   "--target-expert-parallel-size", dest="ep", type=int, default=1,
+                   help="expert-parallel size of the Megatron output (MoE models; default 1)")
     p.add_argument("--make_vocab_size_divisible_by", "--make-vocab-size-divisible-by", type=int, default=128,
                    help="pad the vocabulary to a multiple of this × TP (default 128, as Megatron-LM)")
     p.add_argument("--dtype", default=None, choices=sorted(DTYPE_NAMES),
@@ -69,7 +72,7 @@ def parse_config(argv: list[str] | None = None) -> ConvertConfig:
     a = parser.parse_args(argv)
     cfg = ConvertConfig(
         model_path=a.model_path, output_path=a.output_path, direction=a.direction,
-        tensor_model_parallel_size=a.tp, pipeline_model_parallel_size=a.pp,
+        tensor_model_parallel_size=a.tp, pipeline_model_parallel_size=a.pp, expert_model_parallel_size=a.ep,
         make_vocab_size_divisible_by=a.make_vocab_size_divisible_by, dtype=a.dtype,
         tokenizer_path=a.tokenizer_path, max_shard_bytes=a.max_shard_size)
     try:
@@ -88,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"convert_ckpt.py: error: {exc}", file=sys.stderr)
         return 1
     files = summary.pop("files")
-    layout = f"TP={summary['tp']} PP={summary['pp']} padded_vocab_size={summary['padded_vocab_size']}" \
+    ep = f" EP={summary['ep']}" if summary.get("ep", 1) > 1 else ""
+    layout = f"TP={summary['tp']} PP={summary['pp']}{ep} padded_vocab_size={summary['padded_vocab_size']}" \
         if summary["direction"] == "hf2mg" else "HF safetensors"
     print(f"{summary['direction']}: {summary['input']} ({summary['input_format']}) -> {summary['output']} "
           f"[{layout}, {summary['tensors']} tensors, {summary['parameters']:,} parameters, {summary['dtype']}]")

@@ -1,8 +1,11 @@
 """Write a small, seeded, randomly initialised HF checkpoint of a supported family (for tests and the demo).
 
 `--model_type` picks the family: qwen2 (default, `Qwen2ForCausalLM`), llama (`LlamaForCausalLM`, Llama-3 field set;
-`--rope_scaling_factor` writes a llama3 `rope_scaling`) or qwen3 (`Qwen3ForCausalLM`, QK-norm; `--head_dim` may
-differ from hidden/heads). See qwen_sft/tiny.py for each family's config.json fields.
+`--rope_scaling_factor` writes a llama3 `rope_scaling`), qwen3 (`Qwen3ForCausalLM`, QK-norm; `--head_dim` may
+differ from hidden/heads), mixtral (`MixtralForCausalLM`: `--num_experts` routed experts of `--intermediate_size`,
+top `--num_experts_per_tok`) or qwen2_moe (`Qwen2MoeForCausalLM`: routed experts of `--moe_intermediate_size`, a
+shared expert of `--shared_expert_intermediate_size`, `--norm_topk_prob`). See qwen_sft/tiny.py for each family's
+config.json fields.
 
 Output: `config.json` (the family's HF format), `model.safetensors`, `generation_config.json` and the
 tokenizer files (from `--tokenizer_path`, default the labelled stand-in of the Qwen2.5 tokenizer, see
@@ -12,6 +15,7 @@ Example::
 
     python tools/make_tiny_model.py --output_path w_tiny --hidden_size 128 --num_layers 2
     python tools/make_tiny_model.py --output_path w_qwen3 --model_type qwen3 --head_dim 32 --no_tokenizer
+    python tools/make_tiny_model.py --output_path w_moe --model_type mixtral --num_experts 4 --no_tokenizer
 
 Exit status: 0 on success, 1 when the model cannot be written, 2 on bad arguments.
 """
@@ -57,6 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rope_scaling_factor", type=float, default=None,
                    help="llama only: write rope_scaling {rope_type: llama3, factor: F, low_freq_factor: 1, "
                         "high_freq_factor: 4, original_max_position_embeddings: 8192} (Llama-3.1/3.2's form)")
+    p.add_argument("--num_experts", "--num_local_experts", dest="num_experts", type=int, default=d.num_experts,
+                   help=f"MoE only: routed experts per layer (default {d.num_experts})")
+    p.add_argument("--num_experts_per_tok", "--moe_router_topk", dest="num_experts_per_tok", type=int,
+                   default=d.num_experts_per_tok, help=f"MoE only: experts per token (default {d.num_experts_per_tok})")
+    p.add_argument("--moe_intermediate_size", type=int, default=None,
+                   help="qwen2_moe only: routed expert width (default intermediate_size / 2)")
+    p.add_argument("--shared_expert_intermediate_size", type=int, default=None,
+                   help="qwen2_moe only: shared expert width (default intermediate_size)")
+    p.add_argument("--norm_topk_prob", action="store_true",
+                   help="qwen2_moe only: renormalise the top-k routing weights (Mixtral always does)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default=d.dtype, help=f"default {d.dtype}")
     p.add_argument("--seed", type=int, default=d.seed, help=f"default {d.seed}")
     p.add_argument("--tokenizer_path", default=None, help="copy tokenizer files from here (default: the stand-in)")
@@ -76,12 +90,25 @@ def parse_config(argv: list[str] | None = None) -> tuple[TinyModelConfig, argpar
             parser.error("--rope_scaling_factor is for --model_type llama only")
         rope_scaling = {"rope_type": "llama3", "factor": a.rope_scaling_factor, "low_freq_factor": 1.0,
                         "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
+    moe_only = {"--num_experts": a.num_experts != TinyModelConfig.num_experts,
+                "--num_experts_per_tok": a.num_experts_per_tok != TinyModelConfig.num_experts_per_tok}
+    qwen_moe_only = {"--moe_intermediate_size": a.moe_intermediate_size is not None,
+                     "--shared_expert_intermediate_size": a.shared_expert_intermediate_size is not None,
+                     "--norm_topk_prob": a.norm_topk_prob}
+    for flag, given in moe_only.items():
+        if given and a.model_type not in ("mixtral", "qwen2_moe"):
+            parser.error(f"{flag} is for --model_type mixtral / qwen2_moe only")
+    for flag, given in qwen_moe_only.items():
+        if given and a.model_type != "qwen2_moe":
+            parser.error(f"{flag} is for --model_type qwen2_moe only")
     cfg = TinyModelConfig(
         hidden_size=a.hidden_size, num_hidden_layers=a.num_layers, num_attention_heads=a.num_attention_heads,
         num_key_value_heads=a.num_key_value_heads, intermediate_size=a.intermediate_size,
         vocab_size=a.vocab_size, tie_word_embeddings=a.tie, max_position_embeddings=a.max_position_embeddings,
         rope_theta=a.rope_theta, dtype=a.dtype, seed=a.seed, model_type=a.model_type, head_dim=a.head_dim,
-        rope_scaling=rope_scaling)
+        rope_scaling=rope_scaling, num_experts=a.num_experts, num_experts_per_tok=a.num_experts_per_tok,
+        moe_intermediate_size=a.moe_intermediate_size, shared_expert_intermediate_size=a.shared_expert_intermediate_size,
+        norm_topk_prob=a.norm_topk_prob)
     try:
         cfg.validate()
     except ValueError as exc:

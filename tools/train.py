@@ -1,4 +1,5 @@
-"""Full-parameter SFT of a Qwen2/Qwen2.5 model with megatron-core over TP × PP × DP ranks.
+"""Full-parameter SFT of a Qwen2/Qwen2.5, Llama, Qwen3, Mixtral or Qwen2-MoE model with megatron-core over
+TP × PP × DP ranks (and EP for the MoE families: `--ep`, with megatron-core's alltoall token dispatcher).
 
 Launch with one process per device, e.g.
     torchrun --nproc_per_node 2 tools/train.py --model_path W --data_path D --output_path OUT --tp 2 ...
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tensor-parallel size")
     p.add_argument("--pp", "--pipeline_model_parallel_size", dest="pipeline_model_parallel_size", type=int,
                    default=1, help="pipeline-parallel size")
+    p.add_argument("--ep", "--expert_model_parallel_size", dest="expert_model_parallel_size", type=int, default=1,
+                   help="expert-parallel size (MoE models: experts spread over data-parallel ranks, tokens exchanged "
+                        "with all-to-all)")
     p.add_argument("--learning_rate", "--lr", dest="learning_rate", type=float, default=2e-5, help="peak learning rate")
     p.add_argument("--min_lr", type=float, default=0.0, help="learning rate at the end of the cosine decay")
     p.add_argument("--lr_warmup_fraction", type=float, default=0.0,

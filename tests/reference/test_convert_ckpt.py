@@ -401,8 +401,8 @@ def test_family_is_chosen_by_config():
     with pytest.raises(ValueError, match="supported: Qwen2"):
         family_for({"model_type": "gemma"})
     config, state = tiny(tied=False)
-    with pytest.raises(ValueError, match="model_type 'mixtral'"):
-        hf_to_megatron(state, dict(config, model_type="mixtral"), 1, 1)
+    with pytest.raises(ValueError, match="model_type 'gemma'"):
+        hf_to_megatron(state, dict(config, model_type="gemma"), 1, 1)
 
 
 def test_a_new_family_is_a_table(monkeypatch):

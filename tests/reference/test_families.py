@@ -60,9 +60,9 @@ def test_family_is_chosen_by_model_type_and_architectures():
     assert family_for({"architectures": ["LlamaForCausalLM"]}) is LLAMA
     assert family_for({"architectures": ["Qwen3ForCausalLM"]}) is QWEN3
     assert family_for({"model_type": "qwen2"}) is QWEN2
-    with pytest.raises(ValueError, match=r"model_type 'mixtral'.*supported: Qwen2 \(model_type qwen2\), Llama "
+    with pytest.raises(ValueError, match=r"model_type 'gemma'.*supported: Qwen2 \(model_type qwen2\), Llama "
                                          r"\(model_type llama\), Qwen3 \(model_type qwen3\)"):
-        family_for({"model_type": "mixtral"})
+        family_for({"model_type": "gemma"})
 
 
 @pytest.mark.parametrize("kind, bias, qk_norm, kv_channels", [
