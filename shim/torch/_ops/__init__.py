@@ -10,9 +10,9 @@ Methods the Tensor class defines itself (in `_tensor.py`: metadata, conversion, 
 definition is the one served (the family entry is ignored)."""
 from __future__ import annotations
 
-from . import creation, pointwise, reduction, shape, indexing, linalg  # noqa: F401
+from . import creation, pointwise, reduction, shape, indexing, linalg, special  # noqa: F401
 
-FAMILIES = (creation, pointwise, reduction, shape, indexing, linalg)
+FAMILIES = (creation, pointwise, reduction, shape, indexing, linalg, special)
 
 # torch.Tensor.<name>: (family module, implementation). The implementation is the name of that family's
 # module-level function (checked by install: METHODS[name] is that function), or, in <angle brackets>, what
@@ -401,6 +401,12 @@ TENSOR_METHODS = {
     "addbmm":                 (linalg, "addbmm"),
     "kron":                   (linalg, "kron"),
     "cross":                  (linalg, "cross"),
+
+    # special
+    "polygamma":              (special, "<lambda: polygamma(n, self)>"),
+    "mvlgamma":               (special, "mvlgamma"),
+    "igamma":                 (special, "igamma"),
+    "igammac":                (special, "igammac"),
 }
 
 
