@@ -10,9 +10,9 @@ Methods the Tensor class defines itself (in `_tensor.py`: metadata, conversion, 
 definition is the one served (the family entry is ignored)."""
 from __future__ import annotations
 
-from . import creation, pointwise, reduction, shape, indexing, linalg, special  # noqa: F401
+from . import creation, pointwise, reduction, shape, indexing, linalg, special, misc  # noqa: F401
 
-FAMILIES = (creation, pointwise, reduction, shape, indexing, linalg, special)
+FAMILIES = (creation, pointwise, reduction, shape, indexing, linalg, special, misc)
 
 # torch.Tensor.<name>: (family module, implementation). The implementation is the name of that family's
 # module-level function (checked by install: METHODS[name] is that function), or, in <angle brackets>, what
@@ -407,6 +407,17 @@ TENSOR_METHODS = {
     "mvlgamma":               (special, "mvlgamma"),
     "igamma":                 (special, "igamma"),
     "igammac":                (special, "igammac"),
+
+    # misc (structural ops composed for the OpInfo catalogue)
+    "H":                      (misc, "<property H>"),
+    "mH":                     (misc, "<property mH>"),
+    "sum_to_size":            (misc, "sum_to_size"),
+    "take":                   (misc, "take"),
+    "put":                    (misc, "put"),
+    "diagonal_scatter":       (misc, "diagonal_scatter"),
+    "unfold":                 (misc, "unfold"),
+    "renorm":                 (misc, "renorm"),
+    "new_empty_strided":      (misc, "new_empty_strided"),
 }
 
 
