@@ -10,9 +10,9 @@ Methods the Tensor class defines itself (in `_tensor.py`: metadata, conversion, 
 definition is the one served (the family entry is ignored)."""
 from __future__ import annotations
 
-from . import creation, pointwise, reduction, shape, indexing, linalg, special, misc  # noqa: F401
+from . import creation, pointwise, reduction, shape, indexing, linalg, special, misc, statistics  # noqa: F401
 
-FAMILIES = (creation, pointwise, reduction, shape, indexing, linalg, special, misc)
+FAMILIES = (creation, pointwise, reduction, shape, indexing, linalg, special, misc, statistics)
 
 # torch.Tensor.<name>: (family module, implementation). The implementation is the name of that family's
 # module-level function (checked by install: METHODS[name] is that function), or, in <angle brackets>, what
@@ -418,6 +418,14 @@ TENSOR_METHODS = {
     "unfold":                 (misc, "unfold"),
     "renorm":                 (misc, "renorm"),
     "new_empty_strided":      (misc, "new_empty_strided"),
+
+    # statistics
+    "cov":                    (statistics, "cov"),
+    "corrcoef":               (statistics, "corrcoef"),
+    "unique":                 (statistics, "unique"),
+    "unique_consecutive":     (statistics, "unique_consecutive"),
+    "histc":                  (statistics, "histc"),
+    "histogram":              (statistics, "histogram"),
 }
 
 
