@@ -115,3 +115,36 @@ def test_mvlgamma_values_gradient_and_domain_error():
     _same(xt.grad, xf.grad)
     with pytest.raises(RuntimeError, match=r"greater than \(p-1\)/2"):
         ft.mvlgamma(ft.tensor([0.2, 3.0]), 3)
+
+
+@pytest.mark.parametrize("name", ["erfcx", "log_ndtr", "i1"])
+def test_composed_special_values_and_gradients(name):
+    g = torch.Generator().manual_seed(6)
+    x = torch.cat([torch.randn(500, generator=g) * 5, torch.tensor([0., 24.999, 25., 30., -30., 100.])])
+    edge = torch.tensor([float("inf"), -float("inf"), float("nan")])
+    _same(getattr(torch.special, name)(torch.cat([x, edge])),
+          getattr(ft.special, name)(ft.tensor(torch.cat([x, edge]).numpy())), rtol=1e-5, atol=1e-6)
+    xt = x.clone().requires_grad_(True)
+    xf = ft.tensor(x.numpy()).requires_grad_(True)
+    getattr(torch.special, name)(xt).sum().backward()
+    getattr(ft.special, name)(xf).sum().backward()
+    _same(xt.grad, xf.grad)
+
+
+def test_frexp_and_nextafter():
+    h = torch.tensor([0., 1e-42, 3., -0.75, float("inf"), float("nan"), 1e30])
+    m, e = torch.frexp(h)
+    fm, fe = ft.frexp(ft.tensor(h.numpy()))
+    _same(m, fm, rtol=0, atol=0)
+    assert fe.dtype == ft.int32 and fe.tolist() == e.tolist()
+    x = torch.tensor([0., 1., -1., 3.5, float("inf"), float("nan"), 1e-40, 2.])
+    y = torch.tensor([1., 0., 5., 3.5, 0., 1., 0., float("inf")])
+    for rg in (False, True):
+        xf = ft.tensor(x.numpy()).requires_grad_(rg)
+        got = ft.nextafter(xf, ft.tensor(y.numpy()))
+        assert np.array_equal(got.detach().numpy(), torch.nextafter(x, y).numpy(), equal_nan=True)
+    xt = torch.tensor([1., 2.], requires_grad=True)
+    xf = ft.tensor([1., 2.], requires_grad=True)
+    torch.nextafter(xt, torch.zeros(2)).sum().backward()
+    ft.nextafter(xf, ft.zeros(2)).sum().backward()
+    _same(xt.grad, xf.grad)

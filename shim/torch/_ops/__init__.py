@@ -407,6 +407,8 @@ TENSOR_METHODS = {
     "mvlgamma":               (special, "mvlgamma"),
     "igamma":                 (special, "igamma"),
     "igammac":                (special, "igammac"),
+    "frexp":                  (special, "frexp"),
+    "nextafter":              (special, "nextafter"),
 
     # misc (structural ops composed for the OpInfo catalogue)
     "H":                      (misc, "<property H>"),

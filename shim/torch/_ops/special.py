@@ -9,6 +9,8 @@ Two ways of computing, chosen per function (each docstring says which):
 """
 from __future__ import annotations
 
+import collections
+import functools
 import math
 
 import numpy as np
@@ -115,11 +117,145 @@ def igammac(input, other, *, out=None):
     return r
 
 
-__all__ = ["polygamma", "mvlgamma", "igamma", "igammac"]
+# ---- composed in float64 (differentiable) ------------------------------------------------------------------
+
+_SQRT_PI = math.sqrt(math.pi)
+
+
+def _float_in(x):
+    """(x as float64, the result dtype): integers/bools give the default float dtype."""
+    dt = x._dt if x._dt._cat == D._FLOAT else D.get_default_dtype()
+    return x.to(D.float64), dt
+
+
+def _erfcx64(xd):
+    """erfcx of a float64 facade tensor: exp(x^2) erfc(x) on [-26, 25), the asymptotic series
+    1 / (x sqrt(pi)) (1 - 1/(2x^2) + 3/(4x^4) - 15/(8x^6) + 105/(16x^8)) from 25 on (relative error < 1e-12),
+    2 exp(x^2) below -26 (erfc(x) = 2 there to double precision; overflows to inf like the function); each
+    branch sees only its own range, so none feeds inf/NaN into another's gradient."""
+    from .indexing import where  # facade-internal: indexing is loaded before this family is used
+    zero = xd * 0
+    small = xd < 25.0
+    low = xd < -26.0
+    xa = where(small.logical_and(low.logical_not()), xd, zero)
+    naive = (xa * xa).exp() * xa.erfc()
+    xb = where(small, zero + 25.0, xd)
+    inv2 = (xb * xb).reciprocal()
+    series = 1.0 + inv2 * (-0.5 + inv2 * (0.75 + inv2 * (-1.875 + inv2 * 6.5625)))
+    xc = where(low, xd, zero - 26.0)
+    tail = (xc * xc).exp() * 2.0
+    return where(low, tail, where(small, naive, series / (xb * _SQRT_PI)))
+
+
+@emulated("exp(x^2) erfc(x) in float64 below 25, its asymptotic series above; autograd through both")
+def erfcx(input):
+    """torch.special.erfcx: the scaled complementary error function exp(x^2) erfc(x), elementwise (float64
+    inside, rounded to input's float dtype; overflows to inf for x below about -9.4 in float32, as torch)."""
+    xd, dt = _float_in(input)
+    return _erfcx64(xd).to(dt)
+
+
+@emulated("log1p(-erfc(x/sqrt 2)/2) for x >= -1, log(erfcx(-x/sqrt 2)/2) - x^2/2 below, in float64")
+def log_ndtr(input):
+    """torch.special.log_ndtr: log of the standard normal CDF, accurate in both tails (float64 inside)."""
+    from .indexing import where  # facade-internal: indexing is loaded before this family is used
+    xd, dt = _float_in(input)
+    t = xd * (1.0 / math.sqrt(2.0))
+    upper = xd >= -1.0
+    ta = where(upper, t, t * 0)
+    a = (ta.erfc() * -0.5).log1p()
+    tb = where(upper, t * 0 - 1.0, t)
+    b = (_erfcx64(-tb) * 0.5).log() - tb * tb
+    return where(upper, a, b).to(dt)
+
+
+@functools.lru_cache(maxsize=None)
+def _I1():
+    """The Function class for i1 (built once, on first use: autograd.function imports the op families)."""
+    from ..autograd.function import Function  # facade-internal cycle (autograd imports the families)
+
+    class I1(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return _unary(ops.bessel_i1, "i1")(x)
+
+        @staticmethod
+        def backward(ctx, grad):
+            from .indexing import where  # facade-internal (see above)
+            x, = ctx.saved_tensors
+            safe = where(x == 0, x * 0 + 1.0, x)
+            d = where(x == 0, x * 0 + 0.5, x.i0() - _unary(ops.bessel_i1, "i1")(safe) / safe)
+            return grad * d
+    return I1
+
+
+@emulated("MindSpore's BesselI1 forward; the derivative i0(x) - i1(x)/x (1/2 at 0) composed in a Function")
+def i1(input):
+    """torch.special.i1: the modified Bessel function of the first kind of order 1 (MindSpore's kernel; its
+    own gradient disagrees with torch's, so the derivative i0(x) - i1(x) / x is supplied). Integer inputs give
+    the default float dtype."""
+    x = input if input._dt._cat == D._FLOAT else input.to(D.get_default_dtype())
+    from ..autograd.grad_mode import is_grad_enabled  # facade-internal cycle (see _I1)
+    if x.requires_grad and is_grad_enabled():
+        return _I1().apply(x)
+    return _unary(ops.bessel_i1, "i1")(x)
+
+
+@emulated("exponent on the host (NumPy frexp), mantissa = input * 2^-exponent in float64 (differentiable)")
+def frexp(input, *, out=None):
+    """torch.frexp(input) -> (mantissa, exponent): input = mantissa * 2^exponent with |mantissa| in [0.5, 1)
+    (0, inf and NaN give exponent 0 and themselves as mantissa); mantissa in input's dtype, exponent int32.
+    RuntimeError for non-floating inputs (torch's)."""
+    if input._dt._cat != D._FLOAT:
+        raise RuntimeError("torch.frexp() only supports floating-point dtypes")
+    h = input._host()
+    _, e = np.frexp(h)
+    e = np.where(np.isfinite(h), e, 0).astype(np.int32)
+    scale = _from_host(np.ldexp(1.0, -e.astype(np.int64)).astype(np.float64), D.float64, input._dev)
+    mant = (input.to(D.float64) * scale).to(input._dt)
+    res = FrexpT(mant, _from_host(e, D.int32, input._dev))
+    if out is not None:
+        out[0].copy_(res[0])
+        out[1].copy_(res[1])
+    return res
+
+
+def nextafter(input, other, *, out=None):
+    """torch.nextafter(input, other): the next representable value after input towards other, in their
+    (promoted floating) dtype; values by NumPy's nextafter on the host. Gradient as torch's: 1 for `input`, 0
+    for `other` (emulated: the result is input + (next - input), an exact float sum, where both are finite;
+    elsewhere the host value, without gradient)."""
+    from .indexing import where  # facade-internal: indexing is loaded before this family is used
+    dt = _result_dtype((input, other))
+    a = (input._host() if isinstance(input, Tensor) else np.asarray(input)).astype(dt.np)
+    b = (other._host() if isinstance(other, Tensor) else np.asarray(other)).astype(dt.np)
+    like = input if isinstance(input, Tensor) else other
+    v = np.nextafter(a, b)
+    r = _from_host(v, dt, like._dev)
+    if isinstance(input, Tensor) and input.requires_grad:
+        with np.errstate(all="ignore"):
+            finite = np.isfinite(a) & np.isfinite(v)
+            step = np.where(finite, v - a, 0).astype(dt.np)
+        x = input.to(dt)
+        r = where(_from_host(finite, D.bool, like._dev), x + _from_host(step, dt, like._dev), r)
+    if out is not None:
+        out.copy_(r)
+        return out
+    return r
+
+
+FrexpT = collections.namedtuple("frexp", ("mantissa", "exponent"))
+FrexpT.__module__ = "torch.return_types"
+
+
+__all__ = ["polygamma", "mvlgamma", "igamma", "igammac", "frexp", "nextafter"]
 FUNCTIONS = {n: globals()[n] for n in __all__}
 METHODS = {
     "polygamma": lambda self, n: polygamma(n, self),
     "mvlgamma": mvlgamma,
     "igamma": igamma,
     "igammac": igammac,
+    "frexp": frexp,
+    "nextafter": nextafter,
 }

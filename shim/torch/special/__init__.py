@@ -13,9 +13,9 @@ from mindspore import ops
 
 from .._unsupported import module_getattr as _module_getattr
 from .._ops import special as _sp
-from .._ops.special import polygamma  # noqa: F401  (torch.special.polygamma = torch.polygamma)
+from .._ops.special import polygamma, erfcx, log_ndtr, i1  # noqa: F401  (served from the op family)
 
-__all__ = ["ndtr", "entr", "xlog1py", "xlogy", "i0", "i0e", "i1e", "expit", "logit", "erf", "erfc", "erfinv",
+__all__ = ["erfcx", "log_ndtr", "i1", "ndtr", "entr", "xlog1py", "xlogy", "i0", "i0e", "i1e", "expit", "logit", "erf", "erfc", "erfinv",
            "expm1", "exp2", "log1p", "sinc", "round", "digamma", "psi", "gammaln", "log_softmax", "softmax",
            "polygamma", "multigammaln", "gammainc", "gammaincc", "zeta", "airy_ai", "bessel_j0", "bessel_j1",
            "bessel_y0", "bessel_y1", "modified_bessel_i0", "modified_bessel_i1", "modified_bessel_k0",
