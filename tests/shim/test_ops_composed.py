@@ -138,3 +138,24 @@ def test_as_strided_scatter_refuses_gradients():
     _same(torch.as_strided_scatter(torch.zeros(3, 3), torch.ones(2, 2), (2, 2), (1, 2)), out)
     with pytest.raises(NotImplementedError, match="torch.as_strided_scatter"):
         ft.as_strided_scatter(x.requires_grad_(True), ft.ones(2, 2), (2, 2), (1, 2))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
+def test_cauchy_log_normal_geometric_follow_torch_streams_bit_for_bit(dtype):
+    for seed, n in [(0, 1), (3, 7), (11, 40)]:
+        torch.manual_seed(seed)
+        ft.manual_seed(seed)
+        tt = torch.empty(n, dtype=getattr(torch, dtype))
+        ff = ft.empty(n, dtype=getattr(ft, dtype))
+        for call in [("cauchy_", (0.5, 2.0)), ("log_normal_", (0.2, 0.7)), ("normal_", ()), ("log_normal_", ()),
+                     ("geometric_", (0.3,)), ("cauchy_", ())]:
+            name, args = call
+            a = getattr(tt, name)(*args).float().numpy()
+            b = getattr(ff, name)(*args).float().numpy()
+            assert np.array_equal(a, b, equal_nan=True), (name, n, a[:4], b[:4])
+        assert np.array_equal(torch.get_rng_state().numpy(), ft.get_rng_state().numpy())
+    torch.manual_seed(5)
+    ft.manual_seed(5)
+    a = torch.empty(3, 4, dtype=torch.int64).geometric_(0.2).numpy()
+    b = ft.empty(3, 4, dtype=ft.int64).geometric_(0.2).numpy()
+    assert np.array_equal(a, b)

@@ -31,6 +31,9 @@ TENSOR_METHODS = {
     "random_":                (creation, "random_"),
     "bernoulli_":             (creation, "bernoulli_"),
     "exponential_":           (creation, "exponential_"),
+    "cauchy_":                (creation, "cauchy_"),
+    "log_normal_":            (creation, "log_normal_"),
+    "geometric_":             (creation, "geometric_"),
 
     # pointwise
     "add":                    (pointwise, "add"),
