@@ -159,3 +159,29 @@ def test_cauchy_log_normal_geometric_follow_torch_streams_bit_for_bit(dtype):
     a = torch.empty(3, 4, dtype=torch.int64).geometric_(0.2).numpy()
     b = ft.empty(3, 4, dtype=ft.int64).geometric_(0.2).numpy()
     assert np.array_equal(a, b)
+
+
+def test_quantiles_and_nanmedian():
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(4, 7, generator=g)
+    xn = x.clone()
+    xn[0, 2] = float("nan")
+    xn[2] = float("nan")
+    xn[3, 1] = float("nan")
+    qs = [0.0, 0.3, 1.0, torch.tensor([0.1, 0.5, 0.95])]
+    for data in (x, xn):
+        for q in qs:
+            fq = F(q) if isinstance(q, torch.Tensor) else q
+            for interp in ("linear", "lower", "higher", "midpoint", "nearest"):
+                for kw in (dict(), dict(dim=1), dict(dim=0, keepdim=True), dict(dim=None, keepdim=True)):
+                    _same(torch.quantile(data, q, interpolation=interp, **kw),
+                          ft.quantile(F(data), fq, interpolation=interp, **kw))
+                    _same(torch.nanquantile(data, q, interpolation=interp, **kw),
+                          ft.nanquantile(F(data), fq, interpolation=interp, **kw))
+        _same(torch.nanmedian(data), ft.nanmedian(F(data)))
+        for kw in (dict(dim=1), dict(dim=0, keepdim=True)):
+            _same(torch.nanmedian(data, **kw).values, ft.nanmedian(F(data), **kw).values)
+    _grad_same(lambda a: torch.quantile(a, torch.tensor([0.2, 0.7]), dim=1),
+               lambda a: ft.quantile(a, ft.tensor([0.2, 0.7]), dim=1), x)
+    _grad_same(lambda a: torch.nanquantile(a, 0.4, dim=0), lambda a: ft.nanquantile(a, 0.4, dim=0), x)
+    _grad_same(lambda a: torch.nanmedian(a, 1).values, lambda a: ft.nanmedian(a, 1).values, x)

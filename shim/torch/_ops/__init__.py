@@ -431,6 +431,9 @@ TENSOR_METHODS = {
     "unique_consecutive":     (statistics, "unique_consecutive"),
     "histc":                  (statistics, "histc"),
     "histogram":              (statistics, "histogram"),
+    "quantile":               (statistics, "quantile"),
+    "nanquantile":            (statistics, "nanquantile"),
+    "nanmedian":              (statistics, "nanmedian"),
 }
 
 

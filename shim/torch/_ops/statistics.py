@@ -262,7 +262,126 @@ def histogram(input, bins, *, range=None, weight=None, density=False, out=None):
     return HistogramT(h, e)
 
 
-__all__ = ["cov", "corrcoef", "unique", "unique_consecutive", "histc", "histogram"]
+# ---- order statistics -----------------------------------------------------------------------------------
+
+
+NanmedianT = _rt("nanmedian", ("values", "indices"))
+_INTERP = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def _sorted_nan_last(x):
+    """(values, indices) of x sorted ascending along the last dim with NaN treated as +inf (the value shown
+    for them is +inf), and the count of non-NaN elements per row (int64, keepdim). MindSpore's CPU sort does
+    not order NaN (measured: NaN stay in place), so the sort key carries +inf instead; the first `count` values
+    are the row's non-NaN values in order."""
+    nan = x.isnan()
+    key = where(nan, x.new_full((), float("inf")).expand(tuple(x.shape)), x)
+    s = key.sort(-1, stable=True)
+    count = nan.logical_not().sum(-1, keepdim=True)
+    return s.values, s.indices, count, nan.any(-1, keepdim=True)
+
+
+def _quantile(name, input, q, dim, keepdim, interpolation, ignore_nan):
+    from .creation import tensor as _tensor
+    if interpolation not in _INTERP:
+        raise ValueError(f"{name}() interpolation must be one of {', '.join(_INTERP)}. Got {interpolation}")
+    if input._dt._cat != D._FLOAT:
+        raise RuntimeError(f"{name}() input tensor must be either float or double dtype")
+    scalar_q = not isinstance(q, Tensor)
+    qv = [float(q)] if scalar_q else [float(v) for v in q.reshape(-1).tolist()]
+    if not scalar_q and q.dim() > 1:
+        raise RuntimeError(f"{name}() q must be a scalar or 1D tensor")
+    if any(not 0 <= v <= 1 for v in qv):
+        raise RuntimeError(f"{name}() q values must be in the range [0, 1]")
+    if input.numel() == 0 and dim is None or (dim is not None and input.dim() and input.shape[dim] == 0):
+        raise RuntimeError(f"{name}() input tensor must be non-empty")
+    if dim is None:
+        x = input.reshape(-1)
+        d = 0
+    else:
+        d = dim + input.dim() if dim < 0 else dim
+        x = input if input.dim() else input.reshape(1)
+    xl = x.movedim(d, -1) if x.dim() else x
+    vals, _, count, has_nan = _sorted_nan_last(xl)
+    n = xl.shape[-1]
+    k = count if ignore_nan else _tensor(n, dtype=D.int64)
+    qt = _tensor(qv, dtype=input.dtype)  # (Q,)
+    last = (k - 1).clamp_min(0).to(input.dtype)  # (..., 1)
+    rank = (last * qt).expand(tuple(vals.shape)[:-1] + (len(qv),))  # (..., Q)
+    if interpolation == "lower":
+        rank = rank.floor()
+    elif interpolation == "higher":
+        rank = rank.ceil()
+    elif interpolation == "nearest":
+        rank = rank.round()
+    lo_i = rank.floor().to(D.int64).clamp(0, n - 1)
+    hi_i = rank.ceil().to(D.int64).clamp(0, n - 1)
+    lo, hi = vals.gather(-1, lo_i), vals.gather(-1, hi_i)
+    if interpolation == "midpoint":
+        out = lo + (hi - lo) * 0.5
+    elif interpolation == "linear":
+        w = rank - lo_i.to(input.dtype)
+        out = lo.lerp(hi, w)
+    else:
+        out = lo
+    nan_rows = (count == 0) if ignore_nan else has_nan
+    out = where(nan_rows.expand(tuple(out.shape)), out.new_full((), float("nan")).expand(tuple(out.shape)), out)
+    out = out.movedim(-1, 0)  # (Q, ...)
+    if keepdim:
+        if dim is None:
+            out = out.reshape((len(qv),) + (1,) * input.dim())
+        else:
+            out = out.unsqueeze(d + 1) if input.dim() else out
+    return out[0] if scalar_q else out
+
+
+@emulated("sort with NaN as +inf, gather of the bracketing order statistics, lerp")
+def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=None):
+    """torch.quantile(input, q, dim=None, keepdim=False, interpolation='linear'): the q-th quantiles (q a
+    number or 1-D tensor in [0, 1]; a tensor q puts its dimension first) of input's values (flattened when
+    dim is None) along `dim`; rows with NaN give NaN. Interpolation between the order statistics at
+    floor/ceil of q (n - 1): linear, lower, higher, midpoint, nearest (round half to even). Differentiable
+    through the gathered values."""
+    r = _quantile("quantile", input, q, dim, keepdim, interpolation, False)
+    return r if out is None else out.copy_(r)
+
+
+@emulated("sort with NaN as +inf, gather of the bracketing order statistics among the non-NaN, lerp")
+def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=None):
+    """torch.nanquantile: quantile ignoring NaN (a row of only NaN gives NaN)."""
+    r = _quantile("nanquantile", input, q, dim, keepdim, interpolation, True)
+    return r if out is None else out.copy_(r)
+
+
+@emulated("sort with NaN as +inf, the ((count - 1) // 2)-th value among the non-NaN")
+def nanmedian(input, dim=None, keepdim=False):
+    """torch.nanmedian: the lower median of the non-NaN values (NaN when there are none); with `dim`,
+    (values, indices int64) along it. Index choice among equal values may differ from torch's (unspecified)."""
+    if dim is None:
+        vals, _, count, _ = _sorted_nan_last(input.reshape(-1))
+        k = int(count.item())
+        return input.reshape(-1)[0:0].sum() * float("nan") if k == 0 else vals[(k - 1) // 2].clone()
+    nd = input.dim()
+    d = dim + builtins_max(nd, 1) if dim < 0 else dim
+    x = input if nd else input.reshape(1)
+    xl = x.movedim(d, -1)
+    vals, idx, count, _ = _sorted_nan_last(xl)
+    pos = ((count - 1).clamp_min(0)) // 2
+    v, i = vals.gather(-1, pos), idx.gather(-1, pos)
+    v = where(count == 0, v.new_full((), float("nan")).expand(tuple(v.shape)), v)
+    if nd == 0:
+        return NanmedianT(v.reshape(()), i.reshape(()))
+    if keepdim:
+        return NanmedianT(v.movedim(-1, d), i.movedim(-1, d))
+    return NanmedianT(v.squeeze(-1), i.squeeze(-1))
+
+
+def builtins_max(a, b):
+    return a if a > b else b
+
+
+__all__ = ["cov", "corrcoef", "unique", "unique_consecutive", "histc", "histogram", "quantile", "nanquantile",
+           "nanmedian"]
 FUNCTIONS = {n: globals()[n] for n in __all__}
 METHODS = {
     "cov": cov,
@@ -271,4 +390,7 @@ METHODS = {
     "unique_consecutive": unique_consecutive,
     "histc": histc,
     "histogram": histogram,
+    "quantile": quantile,
+    "nanquantile": nanquantile,
+    "nanmedian": nanmedian,
 }
