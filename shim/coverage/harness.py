@@ -11,9 +11,9 @@ How an op entry is run (`run_op`):
 - the op: torch's callable when it is `torch.<op.name>` -> the facade object at the same path; a catalogue
   lambda/wrapper (defined in torch.testing._internal) is re-linked so that its `torch` globals (and those of the
   catalogue helpers it calls) point at the facade; a `torch.Tensor` method -> the facade Tensor's method;
-- phases (each sample of a phase must agree): `f32` float32 forward (rtol 1e-4, atol 1e-5); `grad` float32
-  backward, gradients w.r.t. every floating input that requires grad from the same random upstream gradient
-  (None and zeros count as equal); `bf16` / `int` / `bool`: forward on the first sample of that dtype where
+- phases (each sample of a phase must agree): `f32` float32 forward (rtol 1e-4, atol 1e-5; a complex result's
+  real and imaginary parts each so); `grad` float32 backward, gradients w.r.t. every floating input that requires
+  grad from the same random upstream gradient (complex for a complex output; None and zeros count as equal); `bf16` / `int` / `bool`: forward on the first sample of that dtype where
   torch's CPU supports it (bfloat16 rtol 1.6e-2, atol 1e-2; integers and bools exact);
 - random ops are seeded identically on both sides (`torch.manual_seed(0)` / `shim.torch.manual_seed(0)`) before
   each call, so they pass only when the facade reproduces torch's CPU stream.
@@ -399,7 +399,12 @@ def compare(ref, got, path="out", tol=None):
         if tuple(got.shape) != tuple(ref.shape):
             raise Mismatch(f"{path}: shape {tuple(got.shape)} != torch's {tuple(ref.shape)}")
         if ref.is_complex():
-            raise HarnessSkip("complex output")
+            # complex results: real and imaginary parts each within the tolerance of the real dtype
+            a, b = _host(ref.resolve_conj()), _host(got)
+            part = "float32" if str(ref.dtype) == "torch.complex64" else "float64"
+            compare_arrays(a.real, b.real, part, path + ".real", tol)
+            compare_arrays(a.imag, b.imag, part, path + ".imag", tol)
+            return
         a, b = _host(ref), _host(got)
         compare_arrays(a, b, str(ref.dtype).replace("torch.", ""), path, tol)
         return
@@ -518,10 +523,13 @@ def _grad_check(t_out, f_out, t_leaves, f_leaves, rng):
     fouts = _flat_tensors(f_out)
     if len(touts) != len(fouts):
         return Phase(WRONG, f"{len(fouts)} output tensors != torch's {len(touts)}")
-    pairs = [(t, f) for t, f in zip(touts, fouts) if t.requires_grad and t.is_floating_point()]
+    pairs = [(t, f) for t, f in zip(touts, fouts)
+             if t.requires_grad and (t.is_floating_point() or t.is_complex())]
     if not pairs or not t_leaves:
         return None
-    gs = [rng.standard_normal(tuple(t.shape)).astype(np.float32) for t, _ in pairs]
+    # complex outputs (torch.fft) get a complex upstream gradient (real and imaginary parts drawn alike)
+    gs = [(rng.standard_normal(tuple(t.shape)) + 1j * rng.standard_normal(tuple(t.shape))).astype(np.complex64)
+          if t.is_complex() else rng.standard_normal(tuple(t.shape)).astype(np.float32) for t, _ in pairs]
     tg = torch.autograd.grad([t for t, _ in pairs], t_leaves,
                              [torch.from_numpy(g).to(t.dtype) for g, (t, _) in zip(gs, pairs)],
                              allow_unused=True)
@@ -529,7 +537,8 @@ def _grad_check(t_out, f_out, t_leaves, f_leaves, rng):
         if not f.requires_grad:
             return Phase(WRONG, f"output {i} records no gradient (torch's does)")
     fg, err = _run_facade(ft.autograd.grad, [f for _, f in pairs], f_leaves,
-                          [ft.tensor(g).to(f.dtype) for g, (_, f) in zip(gs, pairs)], allow_unused=True)
+                          [(ft.from_numpy(g.copy()) if np.iscomplexobj(g) else ft.tensor(g)).to(f.dtype)
+                           for g, (_, f) in zip(gs, pairs)], allow_unused=True)
     if err is not None:
         return err
     for i, (a, b) in enumerate(zip(tg, fg)):

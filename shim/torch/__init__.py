@@ -207,7 +207,7 @@ _LAZY_SUBMODULES = ("nn", "optim", "utils", "distributed", "cuda", "cpu", "seria
                     "jit", "testing", "fx", "onnx", "hub", "multiprocessing", "linalg", "special", "fft",
                     "overrides", "library", "profiler", "npu", "mps", "xpu", "accelerator", "_dynamo", "_C",
                     "_utils", "types", "version", "func", "masked", "nested", "sparse", "quantization", "ao",
-                    "distributions", "export", "storage", "functional", "compiler", "futures")
+                    "distributions", "export", "storage", "functional", "compiler", "futures", "signal")
 _LAZY_ATTRS = {"save": "serialization", "load": "serialization", "ops": "library"}
 # torch.cholesky, torch.svd, torch.lu, ...: torch's older linear-algebra signatures (torch/linalg/_torch_api.py)
 _LAZY_ATTRS.update({n: "linalg._torch_api" for n in (

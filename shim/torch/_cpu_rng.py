@@ -455,6 +455,28 @@ def exponential(eng: Engine, n: int, lambd: float) -> np.ndarray:
     return (-1.0 / float(lambd)) * _libm(math.log1p, -u)
 
 
+def cauchy(eng: Engine, n: int, median: float, sigma: float) -> np.ndarray:
+    """`cauchy_(median, sigma)` n times (`cauchy_kernel`: `cauchy_distribution<double>`, one float64 uniform u
+    per element, `median + sigma * tan(pi * (u - 0.5))` with libm's tan, the multiply-add fused), float64 values
+    (round to the element type afterwards)."""
+    u = uniform01(eng, n, "float64")
+    t = _libm(math.tan, math.pi * (u - 0.5))
+    return fma64(t, float(sigma), float(median))
+
+
+def log_normal(eng: Engine, n: int, mean: float, std: float) -> np.ndarray:
+    """`log_normal_(mean, std)` n times (`log_normal_kernel`: `lognormal_distribution<double>`, i.e. libm's exp
+    of the serial `normal_distribution<double>` draw, which shares the generator's cached second value)."""
+    return _libm(math.exp, _normal_serial(eng, n, float(mean), float(std)))
+
+
+def geometric(eng: Engine, n: int, p: float) -> np.ndarray:
+    """`geometric_(p)` n times (`geometric_kernel`: `geometric_distribution<double>`, one float64 uniform u per
+    element, `ceil(log(u) / log1p(-p))` with libm's log/log1p), float64 values."""
+    u = uniform01(eng, n, "float64")
+    return np.ceil(_libm(math.log, u) / math.log1p(-float(p))) if n else u
+
+
 RANDPERM_32BIT_LIMIT = (2 ** 32 - 1) // 20
 
 

@@ -162,6 +162,25 @@ def _probe_scatter_cache() -> bool:
     return r.tolist() != [7.0, 0.0, 0.0, 0.0, 0.0, 8.0]
 
 
+def _probe_hfft_conj_state() -> bool:
+    import numpy as np
+    import mindspore as ms
+    from mindspore import ops
+    x = ms.Tensor(np.arange(6, dtype=np.float32).reshape(2, 3) ** 2)
+    first, second = ops.ihfft(x).asnumpy(), ops.ihfft(x).asnumpy()
+    return not np.allclose(first, second)
+
+
+def _probe_fftn_s_without_dim() -> bool:
+    # the defect kills the process (SIGSEGV in the backward): probed in a child process
+    import subprocess
+    code = ("import numpy as np, mindspore as ms\nfrom mindspore import ops\n"
+            "x = ms.Tensor(np.ones((2, 3, 4), np.float32))\n"
+            "ms.grad(lambda a: ops.irfftn(a, s=(3, 5)).sum())(x).asnumpy()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300)
+    return proc.returncode < 0
+
+
 def _probe_add_backward() -> bool:
     import numpy as np
     import mindspore as ms
@@ -476,6 +495,19 @@ WORKAROUNDS = (
                "no Python code can catch",
         measured=_V, sites=("_ops/shape.py::flip",), probe=None,
         unprobed="a probe would kill the probe process when the defect shows; seen only after many other kernels ran"),
+    Workaround(
+        key="HFFT conj state", op="`ops.hfft`/`hfft2`/`hfftn` of a complex input and `ops.ihfft`/`ihfft2`/`ihfftn`",
+        workaround="hfft* as irfft* of the conjugate input, ihfft* as the conjugate of rfft*, with the opposite "
+                   "normalisation (backward <-> forward)",
+        reason="every other call returns the conjugate of the result (the same input gives alternating signs of "
+               "the imaginary parts)", measured=_V,
+        sites=("fft/__init__.py::_hfft_one", "fft/__init__.py::_ihfft_one", "fft/__init__.py::_hfft_many",
+               "fft/__init__.py::_ihfft_many"), probe=_probe_hfft_conj_state),
+    Workaround(
+        key="FFTN s without dim", op="backward of `ops.irfftn`/`ops.hfftn` given `s` but not `dim`",
+        workaround="the facade always passes the transformed dimensions explicitly",
+        reason="the process dies of SIGSEGV in the backward (forward is fine)", measured=_V,
+        sites=("fft/__init__.py::_many",), probe=_probe_fftn_s_without_dim),
     Workaround(
         key="mint.scatter", op="`mint.scatter` (Scatter kernel)",
         workaround="`ops.tensor_scatter_elements` (`_aliasing.scatter`)",

@@ -10,9 +10,9 @@ Methods the Tensor class defines itself (in `_tensor.py`: metadata, conversion, 
 definition is the one served (the family entry is ignored)."""
 from __future__ import annotations
 
-from . import creation, pointwise, reduction, shape, indexing, linalg  # noqa: F401
+from . import creation, pointwise, reduction, shape, indexing, linalg, special, misc, statistics  # noqa: F401
 
-FAMILIES = (creation, pointwise, reduction, shape, indexing, linalg)
+FAMILIES = (creation, pointwise, reduction, shape, indexing, linalg, special, misc, statistics)
 
 # torch.Tensor.<name>: (family module, implementation). The implementation is the name of that family's
 # module-level function (checked by install: METHODS[name] is that function), or, in <angle brackets>, what
@@ -31,6 +31,9 @@ TENSOR_METHODS = {
     "random_":                (creation, "random_"),
     "bernoulli_":             (creation, "bernoulli_"),
     "exponential_":           (creation, "exponential_"),
+    "cauchy_":                (creation, "cauchy_"),
+    "log_normal_":            (creation, "log_normal_"),
+    "geometric_":             (creation, "geometric_"),
 
     # pointwise
     "add":                    (pointwise, "add"),
@@ -418,6 +421,36 @@ TENSOR_METHODS = {
     "addbmm":                 (linalg, "addbmm"),
     "kron":                   (linalg, "kron"),
     "cross":                  (linalg, "cross"),
+
+    # special
+    "polygamma":              (special, "<lambda: polygamma(n, self)>"),
+    "mvlgamma":               (special, "mvlgamma"),
+    "igamma":                 (special, "igamma"),
+    "igammac":                (special, "igammac"),
+    "frexp":                  (special, "frexp"),
+    "nextafter":              (special, "nextafter"),
+
+    # misc (structural ops composed for the OpInfo catalogue)
+    "H":                      (misc, "<property H>"),
+    "mH":                     (misc, "<property mH>"),
+    "sum_to_size":            (misc, "sum_to_size"),
+    "take":                   (misc, "take"),
+    "put":                    (misc, "put"),
+    "diagonal_scatter":       (misc, "diagonal_scatter"),
+    "unfold":                 (misc, "unfold"),
+    "renorm":                 (misc, "renorm"),
+    "new_empty_strided":      (misc, "new_empty_strided"),
+
+    # statistics
+    "cov":                    (statistics, "cov"),
+    "corrcoef":               (statistics, "corrcoef"),
+    "unique":                 (statistics, "unique"),
+    "unique_consecutive":     (statistics, "unique_consecutive"),
+    "histc":                  (statistics, "histc"),
+    "histogram":              (statistics, "histogram"),
+    "quantile":               (statistics, "quantile"),
+    "nanquantile":            (statistics, "nanquantile"),
+    "nanmedian":              (statistics, "nanmedian"),
 }
 
 

@@ -459,6 +459,33 @@ def exponential_(self, lambd=1.0, *, generator=None):
     return _draw_into(self, lambda n, _c: _R.exponential(eng, n, lambd))
 
 
+def cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
+    """Tensor.cauchy_: in place, Cauchy(median, sigma) draws (sigma > 0); torch's CPU stream."""
+    if not sigma > 0:
+        raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma}")
+    eng = _gen({"generator": generator})._eng
+    _kind(self._dt, "Tensor.cauchy_")
+    return _draw_into(self, lambda n, _c: _R.cauchy(eng, n, median, sigma))
+
+
+def log_normal_(self, mean=1.0, std=2.0, *, generator=None):
+    """Tensor.log_normal_: in place, exp(normal(mean, std)) draws (std > 0); torch's CPU stream."""
+    if not std > 0:
+        raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
+    eng = _gen({"generator": generator})._eng
+    _kind(self._dt, "Tensor.log_normal_")
+    return _draw_into(self, lambda n, _c: _R.log_normal(eng, n, mean, std))
+
+
+def geometric_(self, p, *, generator=None):
+    """Tensor.geometric_: in place, the number of Bernoulli(p) trials up to the first success (0 < p < 1);
+    any dtype (values are integers); torch's CPU stream."""
+    if not 0 < p < 1:
+        raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
+    eng = _gen({"generator": generator})._eng
+    return _draw_into(self, lambda n, _c: _R.geometric(eng, n, p))
+
+
 def normal(mean, std=1.0, size=None, *, generator=None, **kwargs) -> Tensor:
     """torch.normal(mean, std, size) with float mean/std, or tensor mean/std (broadcast): torch's composition
     (standard normal draws of the output's shape, times std, plus mean)."""
@@ -547,5 +574,6 @@ FUNCTIONS.update(normal=normal, bernoulli=bernoulli, multinomial=multinomial)
 METHODS = {
     "new_zeros": new_zeros, "new_ones": new_ones, "new_empty": new_empty, "new_full": new_full,
     "new_tensor": new_tensor, "uniform_": uniform_, "normal_": normal_, "random_": random_,
-    "bernoulli_": bernoulli_, "exponential_": exponential_,
+    "bernoulli_": bernoulli_, "exponential_": exponential_, "cauchy_": cauchy_, "log_normal_": log_normal_,
+    "geometric_": geometric_,
 }
