@@ -975,11 +975,6 @@ class Tensor(metaclass=_TensorType):
         """A view with the last two dims swapped."""
         return self.transpose(-2, -1)
 
-    @property
-    def mH(self):
-        """The conjugate transpose of the last two dims: `mT` (the facade's dtypes are real)."""
-        return self.transpose(-2, -1)
-
     def permute(self, *dims):
         """A view with dims reordered by `dims` (RuntimeError unless a permutation)."""
         g = _geom(self) if self._vbase is None else self._geom
