@@ -1965,3 +1965,436 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     return cross_entropy(logits, target, weight=weight, reduction=reduction,
                          ignore_index=-100 if ignore_index is None else ignore_index,
                          label_smoothing=label_smoothing)
+
+
+# ---- more of torch.nn.functional composed from facade ops (issue 11, nn share) ----------------------------
+
+__all__ += ["channel_shuffle", "native_channel_shuffle", "pdist", "triplet_margin_loss",
+            "triplet_margin_with_distance_loss", "max_pool1d_with_indices", "max_pool2d_with_indices",
+            "max_pool3d_with_indices", "max_unpool1d", "max_unpool2d", "max_unpool3d", "unfold", "fold",
+            "interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "embedding_bag"]
+
+
+def channel_shuffle(input, groups):
+    """Reorder the C channels of [N, C, *] as [groups, C / groups] -> [C / groups, groups] (a copy).
+    RuntimeError when C is not divisible by ``groups`` or ``groups`` < 1."""
+    _check_tensor(input, "input", "channel_shuffle")
+    groups = int(groups)
+    if input.dim() < 3:
+        raise RuntimeError(f"channel_shuffle expects input to have at least 3 dimensions, but got input with "
+                           f"{input.dim()} dimension(s)")
+    if groups <= 0 or input.shape[1] % groups:
+        raise RuntimeError(f"Number of channels must be divisible by groups. Got {input.shape[1]} channels and "
+                           f"{groups} groups.")
+    s = list(input.shape)
+    return (input.reshape([s[0], groups, s[1] // groups] + s[2:]).transpose(1, 2).contiguous().reshape(s))
+
+
+native_channel_shuffle = channel_shuffle
+
+
+@_emulated("row pairs gathered with index_select, then torch.norm over the last dim")
+def pdist(input, p=2):
+    """Distances ||x_i - x_j||_p for every row pair i < j of input [N, M], in row-major order of (i, j):
+    [N (N - 1) / 2]. RuntimeError for a non-2-D input or p < 0."""
+    _check_tensor(input, "input", "pdist")
+    if input.dim() != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.dim()}D")
+    if p < 0:
+        raise RuntimeError("pdist only supports non-negative p values")
+    t = _torch()
+    n = input.shape[0]
+    i, j = np.triu_indices(n, 1)
+    if i.size == 0:
+        return input.new_zeros((0,)) + input.sum() * 0  # empty, still connected to input's graph
+    a = input.index_select(0, t.tensor(i.astype(np.int64), device=input.device))
+    b = input.index_select(0, t.tensor(j.astype(np.int64), device=input.device))
+    return t.norm(a - b, p, dim=-1)
+
+
+@_emulated("pairwise_distance, then max(margin + d(a, p) - d(a, n), 0)")
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False, size_average=None,
+                        reduce=None, reduction="mean"):
+    """max(d(a, p) - d(a, n) + margin, 0) with d the p-norm pairwise distance (``eps`` added to the
+    difference); ``swap`` uses min(d(a, n), d(p, n)). Inputs [N, D] or [D]."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    for name, x in (("anchor", anchor), ("positive", positive), ("negative", negative)):
+        _check_tensor(x, name, "triplet_margin_loss")
+    if not (anchor.dim() == positive.dim() == negative.dim()):
+        raise RuntimeError(f"The anchor, positive, and negative tensors are expected to have the same number of "
+                           f"dimensions, but got: anchor {anchor.dim()}D, positive {positive.dim()}D, and "
+                           f"negative {negative.dim()}D inputs")
+    d_ap = pairwise_distance(anchor, positive, p, eps)
+    d_an = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_an = _torch().minimum(d_an, pairwise_distance(positive, negative, p, eps))
+    return _red(_torch().clamp_min(margin + d_ap - d_an, 0), reduction)
+
+
+@_emulated("the distance function's values, then max(margin + d(a, p) - d(a, n), 0)")
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin=1.0,
+                                      swap=False, reduction="mean"):
+    """triplet_margin_loss with ``distance_function(x, y)`` (default: pairwise_distance) as the distance."""
+    if margin <= 0:
+        raise ValueError(f"triplet_margin_with_distance_loss: expected margin to be greater than 0, got {margin} "
+                         "instead")
+    dist = distance_function if distance_function is not None else pairwise_distance
+    d_ap = dist(anchor, positive)
+    d_an = dist(anchor, negative)
+    if swap:
+        d_an = _torch().minimum(d_an, dist(positive, negative))
+    return _red(_torch().clamp_min(margin + d_ap - d_an, 0), reduction)
+
+
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    """max_pool1d returning (values, indices) (torch.nn.functional's name for return_indices=True)."""
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    """max_pool2d returning (values, indices)."""
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    """max_pool3d returning (values, indices)."""
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+@_emulated("scatter of the values into zeros at the flat spatial indices")
+def _max_unpoolnd(input, indices, kernel_size, stride, padding, output_size, nd, fn):
+    _check_tensor(input, "input", fn)
+    _check_tensor(indices, "indices", fn)
+    if input.dim() not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{fn}: Expected {nd + 1}D or {nd + 2}D input, got {list(input.shape)}")
+    if tuple(indices.shape) != tuple(input.shape):
+        raise RuntimeError(f"{fn}: Expected shape of indices to be same as that of the input tensor "
+                           f"({list(input.shape)}) but got indices tensor with shape: {list(indices.shape)}")
+    k = _tuple(kernel_size, nd, "kernel_size")
+    s = k if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _tuple(stride, nd, "stride")
+    p = _tuple(padding, nd, "padding")
+    sizes = list(input.shape[-nd:])
+    default = [(n - 1) * ss - 2 * pp + kk for n, ss, pp, kk in zip(sizes, s, p, k)]
+    if output_size is None:
+        out = default
+    else:
+        out = [int(v) for v in output_size]
+        if len(out) == nd + 2 or (len(out) == nd + 1 and input.dim() == nd + 1):
+            out = out[-nd:]
+        if len(out) != nd:
+            raise ValueError(f"output_size should be a sequence containing {nd} or {nd + 2} elements, but it has a "
+                             f"length of '{len(out)}'")
+        for v, dv, ss in zip(out, default, s):
+            if not dv - ss < v < dv + ss:
+                raise ValueError(f"invalid output_size {out} (dim sizes must be between {default} +- stride)")
+    lead = list(input.shape[:-nd])
+    total = int(np.prod(out))
+    flat_idx = indices.reshape(lead + [-1])
+    if flat_idx.numel():
+        hi = int(flat_idx.max().item())
+        lo = int(flat_idx.min().item())
+        if lo < 0 or hi >= total:
+            raise RuntimeError(f"{fn}: Found an invalid max index: {hi if hi >= total else lo} (output volumes are "
+                               f"of size {'x'.join(str(v) for v in out)})")
+    z = input.new_zeros(lead + [total])
+    return z.scatter(-1, flat_idx, input.reshape(lead + [-1])).reshape(lead + out)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Partial inverse of max_pool1d: [N, C, L] values placed at their ``indices`` in zeros [N, C, L_out]
+    (emulated)."""
+    return _max_unpoolnd(input, indices, kernel_size, stride, padding, output_size, 1, "max_unpool1d")
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Partial inverse of max_pool2d (flat H*W indices; emulated)."""
+    return _max_unpoolnd(input, indices, kernel_size, stride, padding, output_size, 2, "max_unpool2d")
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Partial inverse of max_pool3d (flat D*H*W indices; emulated)."""
+    return _max_unpoolnd(input, indices, kernel_size, stride, padding, output_size, 3, "max_unpool3d")
+
+
+def _im2col_table(sizes, kernel_size, dilation, padding, stride, fn):
+    k = _tuple(kernel_size, 2, "kernel_size")
+    d = _tuple(dilation, 2, "dilation")
+    p = _tuple(padding, 2, "padding")
+    s = _tuple(stride, 2, "stride")
+    dims = []
+    for n, kk, ss, pp, dd in zip(sizes, k, s, p, d):
+        o = (n + 2 * pp - dd * (kk - 1) - 1) // ss + 1
+        if o <= 0:
+            raise RuntimeError(f"{fn}: Given input with spatial size {list(sizes)}, kernel_size={list(k)}, "
+                               f"dilation={list(d)}, padding={list(p)}, calculated shape of the array of sliding "
+                               "blocks is non-positive")
+        start = np.arange(o) * ss - pp
+        pos = start[:, None] + np.arange(kk)[None, :] * dd
+        dims.append((pos, (pos >= 0) & (pos < n), o, start))
+    table, _, _ = _table(list(sizes), dims)
+    return table, int(np.prod(k))  # table [L, K]
+
+
+@_emulated("a gather of the sliding blocks from a host-built position table")
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """im2col: sliding local blocks of [N, C, H, W] (or [C, H, W]) as [N, C * kh * kw, L] (zero padding)."""
+    _check_tensor(input, "input", "unfold")
+    if input.dim() not in (3, 4):
+        raise NotImplementedError(f"Input Error: Only 3D or 4D input Tensors are supported (got {input.dim()}D)")
+    unbatched = input.dim() == 3
+    x = input.unsqueeze(0) if unbatched else input
+    n, c = x.shape[0], x.shape[1]
+    table, kk = _im2col_table(list(x.shape[2:]), kernel_size, dilation, padding, stride, "unfold")
+    w = _gather_windows(x, 2, table, 0)  # [N, C, L, K]
+    out = w.transpose(2, 3).reshape(n, c * kk, table.shape[0])
+    if out.dtype != input.dtype:  # an empty bool input gathers nothing and sums to int64
+        out = out.to(input.dtype)
+    return out.squeeze(0) if unbatched else out
+
+
+@_emulated("a scatter-add of the blocks into zeros at host-built positions")
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """col2im: sums sliding blocks [N, C * kh * kw, L] (or [C * kh * kw, L]) into [N, C, *output_size]."""
+    _check_tensor(input, "input", "fold")
+    if input.dim() not in (2, 3):
+        raise NotImplementedError(f"Input Error: Only unbatched (2D) or batched (3D) input Tensors are supported "
+                                  f"(got {input.dim()}D)")
+    unbatched = input.dim() == 2
+    x = input.unsqueeze(0) if unbatched else input
+    osz = _tuple(output_size, 2, "output_size")
+    table, kk = _im2col_table(list(osz), kernel_size, dilation, padding, stride, "fold")
+    n, ck, L = x.shape
+    if ck % kk:
+        raise RuntimeError(f"fold: expected size of input's dimension 1 to be divisible by the product of "
+                           f"kernel_size, but got input.size(1)={ck} and kernel_size={kk}")
+    if L != table.shape[0]:
+        raise RuntimeError(f"fold: expected input's dimension 2 to match the calculated number of sliding blocks "
+                           f"{table.shape[0]}, but got input.size(2)={L}")
+    c = ck // kk
+    t = _torch()
+    vals = x.reshape(n, c, kk, L).transpose(2, 3).reshape(n, c, L * kk)
+    idx = t.tensor(table.reshape(-1), dtype=t.int64, device=input.device).expand(n, c, L * kk)
+    hw = osz[0] * osz[1]
+    out = x.new_zeros((n, c, hw + 1)).scatter_add(-1, idx, vals).narrow(-1, 0, hw).reshape(n, c, *osz)
+    return out.squeeze(0) if unbatched else out
+
+
+# ---- interpolate ------------------------------------------------------------------------------------------
+# Separable resampling: along each spatial dim, nearest modes gather (index_select, any dtype); linear, cubic
+# and antialiased modes multiply by a host-built [out, in] weight matrix whose rows hold torch's interpolation
+# weights (aten/src/ATen/native/UpSample.h: area_pixel_compute_scale, area_pixel_compute_source_index,
+# nearest_idx, the cubic convolution coefficients with A = -0.75; the antialiased filters of
+# UpSampleKernel.cpp's _compute_indices_min_size_weights_aa, bilinear |x| < 1 and bicubic A = -0.5, both
+# normalised per row); 'area' is adaptive average pooling. Weights are computed in float32 as torch's CPU
+# kernels do for float32 (their opmath type).
+
+_INTERP_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+
+
+def _interp_scale(n_in, n_out, align_corners, scale):
+    """area_pixel_compute_scale (float32)."""
+    if align_corners:
+        return np.float32((n_in - 1) / (n_out - 1)) if n_out > 1 else np.float32(0)
+    if scale is not None and scale > 0:
+        return np.float32(1.0 / scale)  # 1 / scale in double, then float (torch's compute_scales_value)
+    return np.float32(n_in) / np.float32(n_out)
+
+
+def _src_index(scale, dst, align_corners, cubic):
+    """area_pixel_compute_source_index over an int array ``dst`` (float32)."""
+    dst = dst.astype(np.float32)
+    if align_corners:
+        return scale * dst
+    src = scale * (dst + np.float32(0.5)) - np.float32(0.5)
+    return src if cubic else np.maximum(src, np.float32(0))
+
+
+def _nearest_index(n_in, n_out, scale, exact, shortcuts):
+    """nearest_idx / nearest_neighbor_exact_compute_source_index as an int array [n_out]. ``shortcuts``: the
+    same-size (copy) and double-size (i >> 1) cases ignore the scale factor, as torch's 2-d nearest kernel does
+    (measured on torch 2.13: its 1-d and 3-d nearest and its nearest-exact kernels always use the scale)."""
+    if shortcuts and n_out == n_in:
+        return np.arange(n_out)
+    if shortcuts and n_out == 2 * n_in:
+        return np.arange(n_out) >> 1
+    s = np.float32(1.0 / scale) if scale is not None and scale > 0 else np.float32(n_in) / np.float32(n_out)
+    dst = np.arange(n_out).astype(np.float32)
+    src = np.floor((dst + np.float32(0.5)) * s) if exact else np.floor(dst * s)
+    return np.minimum(src.astype(np.int64), n_in - 1)
+
+
+def _cubic_coeffs(t, a):
+    def c1(x):
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def c2(x):
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return [c2(t + 1), c1(t), c1(1 - t), c2(2 - t)]
+
+
+def _interp_matrix(n_in, n_out, mode, align_corners, scale):
+    """[n_out, n_in] float32 weights of one spatial dim for mode linear / cubic."""
+    w = np.zeros((n_out, n_in), np.float32)
+    sc = _interp_scale(n_in, n_out, align_corners, scale)
+    rows = np.arange(n_out)
+    if mode == "linear":
+        src = _src_index(sc, rows, align_corners, False)
+        i0 = src.astype(np.int64)
+        step = (i0 < n_in - 1).astype(np.int64)
+        l1 = (src - i0.astype(np.float32)).astype(np.float32)
+        l0 = np.float32(1) - l1
+        np.add.at(w, (rows, i0), l0)
+        np.add.at(w, (rows, i0 + step), l1)
+    else:
+        src = _src_index(sc, rows, align_corners, True)
+        i0 = np.floor(src).astype(np.int64)
+        tt = (src - i0.astype(np.float32)).astype(np.float32)
+        for k, cf in enumerate(_cubic_coeffs(tt, np.float32(-0.75))):
+            np.add.at(w, (rows, np.clip(i0 - 1 + k, 0, n_in - 1)), cf.astype(np.float32))
+    return w
+
+
+def _aa_matrix(n_in, n_out, mode, align_corners, scale):
+    """[n_out, n_in] weights of torch's antialiased (separable, normalised) filters."""
+    sc = float(_interp_scale(n_in, n_out, align_corners, scale))
+    interp = 2 if mode == "bilinear" else 4
+    support = (interp / 2) * sc if sc >= 1.0 else interp / 2
+    inv = 1.0 / sc if sc >= 1.0 else 1.0
+    w = np.zeros((n_out, n_in), np.float32)
+    for i in range(n_out):
+        center = sc * (i + 0.5)
+        xmin = builtins.max(int(center - support + 0.5), 0)
+        xmax = builtins.min(int(center + support + 0.5), n_in)
+        xs = (np.arange(xmin, xmax) - center + 0.5) * inv
+        if mode == "bilinear":
+            f = np.where(np.abs(xs) < 1.0, 1.0 - np.abs(xs), 0.0)
+        else:
+            a, x = -0.5, np.abs(xs)
+            f = np.where(x < 1.0, ((a + 2) * x - (a + 3)) * x * x + 1,
+                         np.where(x < 2.0, (((x - 5) * x + 8) * x - 4) * a, 0.0))
+        tot = f.sum()
+        if tot != 0:
+            f = f / tot
+        w[i, xmin:xmax] = f.astype(np.float32)
+    return w
+
+
+def _apply_along(x, dim, mat):
+    """x with spatial ``dim`` mapped through ``mat`` [out, in] (a matmul; emulated bf16 runs in float32)."""
+    t = _torch()
+    m = t.tensor(mat, dtype=t.float32 if x._dt.emulated else x.dtype, device=x.device)
+    y = x.movedim(dim, -1)
+    y = t.matmul(y.float() if x._dt.emulated else y, m.t())
+    y = y.to(x.dtype) if x._dt.emulated else y
+    return y.movedim(-1, dim)
+
+
+def _interp_sizes(input, size, scale_factor, nd, recompute_scale_factor):
+    """(out sizes, per-dim scale factors handed to the kernel or None) as torch.nn.functional.interpolate."""
+    in_sizes = list(input.shape[2:])
+    if size is not None and scale_factor is not None:
+        raise ValueError("only one of size or scale_factor should be defined")
+    if size is not None:
+        if isinstance(size, (list, tuple)):
+            if len(size) != nd:
+                raise ValueError(f"Input and output must have the same number of spatial dimensions, but got input "
+                                 f"with spatial dimensions of {in_sizes} and output size of {list(size)}. Please "
+                                 "provide input tensor in (N, C, d1, d2, ...,dK) format and output size in (o1, o2, "
+                                 "...,oK) format.")
+            out = [int(v) for v in size]
+        else:
+            out = [int(size)] * nd
+        return out, [None] * nd
+    if scale_factor is None:
+        raise ValueError("either size or scale_factor should be defined")
+    if isinstance(scale_factor, (list, tuple)):
+        if len(scale_factor) != nd:
+            raise ValueError(f"Input and scale_factor must have the same number of spatial dimensions, but got input "
+                             f"with spatial dimensions of {in_sizes} and scale_factor of shape {list(scale_factor)}.")
+        sf = [float(v) for v in scale_factor]
+    else:
+        sf = [float(scale_factor)] * nd
+    out = [int(math.floor(float(n) * f)) for n, f in zip(in_sizes, sf)]
+    return out, ([None] * nd if recompute_scale_factor else sf)
+
+
+_INTERP_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
+
+
+@_emulated("separable gathers / weight-matrix products per spatial dim (torch's interpolation weights)")
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Resize [N, C, *S] (1 to 3 spatial dims) to ``size`` or ``floor(S * scale_factor)`` with torch's
+    ``mode`` (nearest, nearest-exact, linear, bilinear, bicubic, trilinear, area) and ``align_corners``
+    semantics; ``antialias`` for bilinear/bicubic. Nearest modes take any dtype; the others floating input.
+    Errors as torch's: ValueError for a bad mode/size combination, NotImplementedError for a mode that does
+    not fit the input's rank."""
+    _check_tensor(input, "input", "interpolate")
+    if mode not in _INTERP_MODES:
+        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.dim()}D) for "
+                                  f"the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
+                                  f"nearest-exact (got {mode})")
+    nd = input.dim() - 2
+    if nd not in (1, 2, 3):
+        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.dim()}D) "
+                                  f"for the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
+                                  f"nearest-exact (got {mode})")
+    if mode in ("nearest", "area", "nearest-exact"):
+        if align_corners is not None:
+            raise ValueError("align_corners option can only be set with the interpolating modes: "
+                             "linear | bilinear | bicubic | trilinear")
+    elif align_corners is None:
+        align_corners = False
+    if mode in _INTERP_DIMS and _INTERP_DIMS[mode] != nd:
+        want = {1: "3D", 2: "4D", 3: "5D"}[_INTERP_DIMS[mode]]
+        raise NotImplementedError(f"Got {input.dim()}D input, but {mode} mode needs {want} input")
+    if antialias and not (mode in ("bilinear", "bicubic") and nd == 2):
+        raise ValueError("Anti-alias option is restricted to bilinear and bicubic modes and requires a 4-D tensor "
+                         "as input")
+    out, scales = _interp_sizes(input, size, scale_factor, nd, recompute_scale_factor)
+    if any(o <= 0 for o in out):
+        raise RuntimeError(f"interpolate: output size {out} must be positive")
+    if mode == "area":
+        return _adaptive(input, out, nd, "interpolate", "avg")
+    t = _torch()
+    x = input
+    if mode in ("nearest", "nearest-exact"):
+        for i in range(nd):
+            n_in = x.shape[2 + i]
+            idx = _nearest_index(n_in, out[i], scales[i], mode == "nearest-exact", nd == 2 and mode == "nearest")
+            x = x.index_select(2 + i, t.tensor(idx.astype(np.int64), device=input.device))
+        return x
+    if not input.is_floating_point():
+        raise NotImplementedError(f"torch.nn.functional.interpolate(mode={mode!r}) with {input.dtype} input is not "
+                                  "supported by the MindSpore facade (floating input only)")
+    kind = "linear" if mode in ("linear", "bilinear", "trilinear") else "cubic"
+    for i in range(nd):
+        n_in = x.shape[2 + i]
+        if n_in == out[i] and (kind == "linear" or antialias):
+            # torch's linear kernels and its antialiased ones copy a dim whose size does not change, whatever
+            # the scale factor (measured on torch 2.13; its plain bicubic kernel applies the scale)
+            continue
+        if antialias:
+            mat = _aa_matrix(n_in, out[i], mode, align_corners, scales[i])
+        else:
+            mat = _interp_matrix(n_in, out[i], kind, align_corners, scales[i])
+        x = _apply_along(x, 2 + i, mat)
+    return x
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """Deprecated alias of interpolate."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    """Deprecated: interpolate(mode='nearest')."""
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    """Deprecated: interpolate(mode='bilinear', align_corners=True)."""
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
