@@ -215,7 +215,7 @@ _LAZY_ATTRS.update({n: "nn._aten" for n in (
     "native_layer_norm", "native_group_norm", "native_batch_norm", "_native_batch_norm_legit",
     "_native_batch_norm_legit_no_training", "_batch_norm_with_update", "constant_pad_nd", "slice", "_chunk_cat",
     "_softmax_backward_data", "native_dropout_backward", "max_pool2d_with_indices_backward", "_segment_reduce",
-    "_upsample_bilinear2d_aa")})
+    "_upsample_bilinear2d_aa", "grid_sampler_2d", "grid_sampler_3d", "grid_sampler")})
 
 
 def _load_sub(name):

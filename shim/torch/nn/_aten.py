@@ -76,7 +76,7 @@ def native_group_norm(input, weight, bias, N, C, HxW, group, eps):
         f = (lambda v: v.float() if v is not None else None)
         return tuple(r.to(input.dtype) for r in native_group_norm(input.float(), f(weight), f(bias), N, C, HxW,
                                                                   group, eps))
-    x = input.reshape(N, group, -1)
+    x = input.reshape(N, group, (C // group) * HxW)
     mean = x.mean(-1, keepdim=True)
     var = ((x - mean) ** 2).mean(-1, keepdim=True)
     rstd = t.rsqrt(var + eps)
@@ -364,10 +364,16 @@ _ATEN_OPS = {
 
 
 @emulated("separable antialiased weight-matrix products (see torch.nn.functional.interpolate)")
-def _upsample_bilinear2d_aa(input, output_size, align_corners, scale_factors=None):
+def _upsample_bilinear2d_aa(input, output_size, align_corners, scale_factors=None, scales_h=None, scales_w=None):
     """aten._upsample_bilinear2d_aa: interpolate(mode='bilinear', antialias=True) to ``output_size`` or by
-    ``scale_factors`` (two floats)."""
+    ``scale_factors`` (two floats; the `.vec` overload). With both ``output_size`` and ``scales_h``/``scales_w``
+    (the default overload) the scales are what the kernel interpolates with."""
     F = _F()
+    if input.dim() != 4:
+        raise RuntimeError(f"_upsample_bilinear2d_aa: expected 4D input, got {input.dim()}D")
+    if output_size is not None and (scales_h is not None or scales_w is not None):
+        return F._interpolate_core(input, [int(v) for v in output_size], [scales_h, scales_w], "bilinear",
+                                   bool(align_corners), True)
     if output_size is not None:
         return F.interpolate(input, size=list(output_size), mode="bilinear", align_corners=align_corners,
                              antialias=True)
@@ -378,3 +384,29 @@ def _upsample_bilinear2d_aa(input, output_size, align_corners, scale_factors=Non
 __all__.append("_upsample_bilinear2d_aa")
 _ATEN_OPS["_upsample_bilinear2d_aa"] = _AtenOp("_upsample_bilinear2d_aa", _upsample_bilinear2d_aa,
                                                ("default", "vec"))
+
+
+@emulated("torch's grid-sampler formulas composed from facade ops (see torch.nn.functional.grid_sample)")
+def grid_sampler_2d(input, grid, interpolation_mode, padding_mode, align_corners):
+    """torch.grid_sampler_2d: grid_sample with integer modes (interpolation 0 bilinear, 1 nearest, 2 bicubic;
+    padding 0 zeros, 1 border, 2 reflection)."""
+    if input.dim() != 4:
+        raise RuntimeError(f"grid_sampler_2d(): expected 4D input, got {input.dim()}D")
+    return _F()._grid_sampler(input, grid, int(interpolation_mode), int(padding_mode), bool(align_corners))
+
+
+@emulated("torch's grid-sampler formulas composed from facade ops (see torch.nn.functional.grid_sample)")
+def grid_sampler_3d(input, grid, interpolation_mode, padding_mode, align_corners):
+    """torch.grid_sampler_3d: 5-D grid_sample with integer modes (0 bilinear, 1 nearest)."""
+    if input.dim() != 5:
+        raise RuntimeError(f"grid_sampler_3d(): expected 5D input, got {input.dim()}D")
+    return _F()._grid_sampler(input, grid, int(interpolation_mode), int(padding_mode), bool(align_corners))
+
+
+@emulated("torch's grid-sampler formulas composed from facade ops (see torch.nn.functional.grid_sample)")
+def grid_sampler(input, grid, interpolation_mode, padding_mode, align_corners):
+    """torch.grid_sampler: grid_sampler_2d or grid_sampler_3d by the input's rank."""
+    return _F()._grid_sampler(input, grid, int(interpolation_mode), int(padding_mode), bool(align_corners))
+
+
+__all__ += ["grid_sampler_2d", "grid_sampler_3d", "grid_sampler"]

@@ -657,6 +657,18 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
     if mode != "constant":
         raise NotImplementedError(f"torch.nn.functional.pad(mode={mode!r}) is not supported by the MindSpore "
                                   "facade; modes: constant, reflect, replicate, circular")
+    out_shape = list(input.shape)
+    for i in range(len(pad) // 2):
+        d = input.dim() - 1 - i
+        out_shape[d] += pad[2 * i] + pad[2 * i + 1]
+        if out_shape[d] < 0:
+            raise RuntimeError(f"The input size {input.shape[d]}, plus negative padding {pad[2 * i]} and "
+                               f"{pad[2 * i + 1]} resulted in a negative output size, which is invalid. Check "
+                               f"dimension {d} of your input.")
+    if 0 in out_shape or input.numel() == 0:  # MindSpore's PadV3 rejects empty inputs and results: all fill
+        fill = 0 if value is None else value
+        out = input.new_full(out_shape, fill)
+        return out + input.sum() * 0 if input.is_floating_point() else out
     if any(p < 0 for p in pad):
         # workaround "PadV3 negative padding" (shim/torch/_workarounds.py): crop by slicing, then pad
         for i in range(len(pad) // 2):
@@ -2355,6 +2367,13 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise ValueError("Anti-alias option is restricted to bilinear and bicubic modes and requires a 4-D tensor "
                          "as input")
     out, scales = _interp_sizes(input, size, scale_factor, nd, recompute_scale_factor)
+    return _interpolate_core(input, out, scales, mode, align_corners, antialias)
+
+
+def _interpolate_core(input, out, scales, mode, align_corners, antialias):
+    """interpolate to spatial sizes ``out`` with per-dim scale factors ``scales`` (None: from the sizes), as
+    torch's upsample kernels take them (arguments already checked)."""
+    nd = input.dim() - 2
     if any(o <= 0 for o in out):
         raise RuntimeError(f"interpolate: output size {out} must be positive")
     if mode == "area":
@@ -2398,3 +2417,219 @@ def upsample_nearest(input, size=None, scale_factor=None):
 def upsample_bilinear(input, size=None, scale_factor=None):
     """Deprecated: interpolate(mode='bilinear', align_corners=True)."""
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+_BAG_MODES = ("sum", "mean", "max")
+
+
+@_emulated("index_select of the rows, then a host-built bag matrix product (sum/mean) or a windowed max")
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode="mean",
+                  sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None):
+    """Sums, means or maxima of bags of embedding rows: ``input`` [B, L] (each row a bag, ``offsets`` None) or
+    [T] with ``offsets`` [B] (bag starts; [B + 1] with the end when ``include_last_offset``); ``weight`` [V, D]
+    -> [B, D]. ``per_sample_weights`` (sum mode only) scale each row; entries equal to ``padding_idx`` are left
+    out (and not counted by mean); an empty bag gives zeros. ``max_norm``/``sparse``/``scale_grad_by_freq`` raise
+    NotImplementedError. Indices and offsets are read to the host to build the bags."""
+    _check_tensor(input, "input", "embedding_bag")
+    _check_tensor(weight, "weight", "embedding_bag")
+    if max_norm is not None or sparse or scale_grad_by_freq:
+        raise NotImplementedError("torch.nn.functional.embedding_bag with max_norm, sparse=True or "
+                                  "scale_grad_by_freq=True is not supported by the MindSpore facade")
+    if mode not in _BAG_MODES:
+        raise ValueError("mode has to be one of sum, mean or max")
+    if per_sample_weights is not None and mode != "sum":
+        raise NotImplementedError(f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                                  f"supported for mode='sum' (got mode='{mode}'). Please open a feature request on "
+                                  "GitHub.")
+    if weight.dim() != 2:
+        raise ValueError(f"weight has to be a 2D Tensor, but got Tensor of dimension {weight.dim()}")
+    t = _torch()
+    idx = np.asarray(input.cpu().numpy()).astype(np.int64)
+    psw = per_sample_weights
+    if input.dim() == 2:
+        if offsets is not None:
+            raise ValueError("if input is 2D, then offsets has to be None, as input is treated is a mini-batch of "
+                             "fixed length sequences.")
+        b, l = idx.shape
+        starts = np.arange(b + 1) * l
+        idx = idx.reshape(-1)
+        if psw is not None:
+            psw = psw.reshape(-1)
+    elif input.dim() == 1:
+        if offsets is None:
+            raise ValueError("offsets has to be a 1D Tensor but got None")
+        off = np.asarray(offsets.cpu().numpy()).astype(np.int64).reshape(-1)
+        starts = off if include_last_offset else np.concatenate([off, [idx.size]])
+        if starts.size and (starts[0] != 0 or (np.diff(starts) < 0).any() or starts[-1] > idx.size):
+            raise RuntimeError("embedding_bag: offsets must start at 0, be non-decreasing and end within input")
+    else:
+        raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension {input.dim()}")
+    v = weight.shape[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= v):
+        raise IndexError(f"embedding_bag: index out of range in self (indices must be in [0, {v}))")
+    if padding_idx is not None:
+        padding_idx = int(padding_idx) + (v if padding_idx < 0 else 0)
+    nb = builtins.max(starts.size - 1, 0)
+    keep = idx != padding_idx if padding_idx is not None else np.ones(idx.size, bool)
+    rows = weight.index_select(0, t.tensor(idx, dtype=t.int64, device=weight.device))  # [T, D]
+    if mode == "max":
+        lens = [int(keep[starts[i]:starts[i + 1]].sum()) for i in range(nb)]
+        k = builtins.max(lens + [1])
+        table = np.full((nb, k), idx.size, np.int64)
+        for i in range(nb):
+            pos = np.arange(starts[i], starts[i + 1])[keep[starts[i]:starts[i + 1]]]
+            table[i, :pos.size] = pos
+        padded = t.cat([rows, rows.new_full((1, weight.shape[1]), float("-inf"))], 0)
+        w = padded.index_select(0, t.tensor(table.reshape(-1), dtype=t.int64, device=weight.device))
+        out = w.reshape(nb, k, weight.shape[1]).amax(1)
+        empty = np.array(lens) == 0
+        if empty.any():
+            out = out.masked_fill(t.tensor(empty.reshape(-1, 1), device=weight.device), 0.0)
+        return out
+    if psw is not None:
+        rows = rows * psw.reshape(-1, 1).to(rows.dtype)
+    m = np.zeros((nb, idx.size), np.float32)
+    for i in range(nb):
+        seg = np.arange(starts[i], starts[i + 1])
+        seg = seg[keep[seg]]
+        if seg.size:
+            m[i, seg] = 1.0 / seg.size if mode == "mean" else 1.0
+    if idx.size == 0:
+        return weight.new_zeros((nb, weight.shape[1])) + weight.sum() * 0
+    return t.matmul(t.tensor(m, dtype=weight.dtype, device=weight.device), rows)
+
+
+# ---- grid_sample --------------------------------------------------------------------------------------------
+# torch's grid sampler (aten/src/ATen/native/GridSampler.h: grid_sampler_unnormalize, clip_coordinates,
+# reflect_coordinates, the bilinear/nearest/bicubic taps) composed from facade ops, so gradients reach both the
+# input (through gather) and the grid (through the interpolation weights and the coordinate transforms).
+
+_GS_MODES = {"bilinear": 0, "nearest": 1, "bicubic": 2}
+_GS_PADDING = {"zeros": 0, "border": 1, "reflection": 2}
+
+
+def _gs_reflect(x, twice_low, twice_high):
+    t = _torch()
+    if twice_low == twice_high:
+        return x * 0
+    lo = twice_low / 2
+    span = (twice_high - twice_low) / 2
+    x = (x - lo).abs()
+    extra = t.fmod(x, span)
+    flips = t.floor(x / span).detach()
+    even = t.fmod(flips, 2) == 0
+    return t.where(even, extra + lo, span - extra + lo)
+
+
+def _gs_pad(c, size, padding_mode, align_corners):
+    """Apply torch's padding_mode to unnormalised coordinates ``c`` (border: clip; reflection: reflect, clip)."""
+    t = _torch()
+    if padding_mode == 1:
+        return t.clamp(c, 0, size - 1)
+    if padding_mode == 2:
+        c = _gs_reflect(c, 0, 2 * (size - 1)) if align_corners else _gs_reflect(c, -1, 2 * size - 1)
+        return t.clamp(c, 0, size - 1)
+    return c
+
+
+def _gs_source(g, size, padding_mode, align_corners):
+    """grid_sampler_compute_source_index: [-1, 1] -> pixel coordinates, then padding."""
+    c = (g + 1) / 2 * (size - 1) if align_corners else ((g + 1) * size - 1) / 2
+    return _gs_pad(c, size, padding_mode, align_corners)
+
+
+def _gs_tap(xflat, idx, sizes, lead):
+    """Values of input [N, C, prod(sizes)] at integer positions ``idx`` (one [N, *out] tensor per spatial dim,
+    float); positions outside the input give 0. -> [N, C, *out]."""
+    t = _torch()
+    n, c = xflat.shape[0], xflat.shape[1]
+    valid = None
+    lin = None
+    stride = 1
+    for i in reversed(range(len(sizes))):
+        v = (idx[i] >= 0) & (idx[i] <= sizes[i] - 1)
+        valid = v if valid is None else valid & v
+        k = t.clamp(idx[i], 0, sizes[i] - 1).to(t.int64)
+        lin = k * stride if lin is None else lin + k * stride
+        stride *= sizes[i]
+    vals = xflat.gather(2, lin.reshape(n, 1, -1).expand(n, c, lin[0].numel()))
+    vals = vals.reshape([n, c] + lead)
+    return vals * valid.unsqueeze(1).to(xflat.dtype)
+
+
+def _cubic_w(tt):
+    a = -0.75
+
+    def c1(x):
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def c2(x):
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return [c2(tt + 1), c1(tt), c1(1 - tt), c2(2 - tt)]
+
+
+def _grid_sampler(input, grid, mode, padding_mode, align_corners):
+    """input [N, C, *S] (2 or 3 spatial dims), grid [N, *out, nd] (x, y[, z]) -> [N, C, *out]."""
+    t = _torch()
+    nd = input.dim() - 2
+    if nd not in (2, 3) or grid.dim() != nd + 2 or grid.shape[-1] != nd:
+        raise RuntimeError(f"grid_sampler(): expected 4D or 5D input and grid with the same number of dimensions "
+                           f"and grid.size(-1) == {nd}, but got input of shape {list(input.shape)} and grid of "
+                           f"shape {list(grid.shape)}")
+    if input.shape[0] != grid.shape[0]:
+        raise RuntimeError(f"grid_sampler(): expected grid and input to have same batch size, but got input with "
+                           f"sizes {list(input.shape)} and grid with sizes {list(grid.shape)}")
+    if mode == 2 and nd != 2:
+        raise RuntimeError("grid_sampler(): bicubic interpolation only supports 4D input")
+    sizes = list(input.shape[2:])
+    lead = list(grid.shape[1:-1])
+    n, c = input.shape[0], input.shape[1]
+    xflat = input.reshape(n, c, -1)
+    g = grid.to(input.dtype)
+    if mode == 2:  # bicubic: unnormalised coordinates, padding applied to each tap
+        cs = [((g[..., nd - 1 - i] + 1) / 2 * (sizes[i] - 1)) if align_corners
+              else (((g[..., nd - 1 - i] + 1) * sizes[i] - 1) / 2) for i in range(nd)]
+        fl = [t.floor(v).detach() for v in cs]
+        ws = [_cubic_w(v - f) for v, f in zip(cs, fl)]
+        out = None
+        for ky in range(4):
+            for kx in range(4):
+                iy = _gs_pad(fl[0] - 1 + ky, sizes[0], padding_mode, align_corners)
+                ix = _gs_pad(fl[1] - 1 + kx, sizes[1], padding_mode, align_corners)
+                term = _gs_tap(xflat, [iy.detach(), ix.detach()], sizes, lead) * \
+                    (ws[0][ky] * ws[1][kx]).unsqueeze(1)
+                out = term if out is None else out + term
+        return out
+    cs = [_gs_source(g[..., nd - 1 - i], sizes[i], padding_mode, align_corners) for i in range(nd)]
+    if mode == 1:
+        return _gs_tap(xflat, [t.round(v).detach() for v in cs], sizes, lead)
+    fl = [t.floor(v).detach() for v in cs]
+    out = None
+    for corner in _itertools.product((0, 1), repeat=nd):
+        w = None
+        for i, b in enumerate(corner):
+            wi = (cs[i] - fl[i]) if b else (fl[i] + 1 - cs[i])
+            w = wi if w is None else w * wi
+        term = _gs_tap(xflat, [f + b for f, b in zip(fl, corner)], sizes, lead) * w.unsqueeze(1)
+        out = term if out is None else out + term
+    return out
+
+
+@_emulated("torch's grid-sampler formulas composed from facade gathers and pointwise ops")
+def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
+    """Sample ``input`` [N, C, H, W] (or [N, C, D, H, W]) at ``grid`` [N, H_out, W_out, 2] (or
+    [N, D_out, H_out, W_out, 3]) normalised coordinates in [-1, 1] (x then y then z); ``mode`` bilinear, nearest
+    (round half to even) or bicubic (4-D only); ``padding_mode`` zeros, border or reflection; ``align_corners``
+    default False. -> [N, C, *grid.shape[1:-1]]."""
+    _check_tensor(input, "input", "grid_sample")
+    _check_tensor(grid, "grid", "grid_sample")
+    if mode not in _GS_MODES:
+        raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', "
+                         f"but got: '{mode}'")
+    if padding_mode not in _GS_PADDING:
+        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
+                         f"'reflection', but got: '{padding_mode}'")
+    return _grid_sampler(input, grid, _GS_MODES[mode], _GS_PADDING[padding_mode], bool(align_corners))
+
+
+__all__ += ["grid_sample"]
