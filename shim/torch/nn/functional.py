@@ -2633,3 +2633,153 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
 
 
 __all__ += ["grid_sample"]
+
+
+# ---- dropout variants and rrelu on torch's CPU random stream ------------------------------------------------
+# torch's CPU composition (aten/src/ATen/native/Dropout.cpp `_dropout_impl`): the noise tensor (input's shape,
+# or [N, C, 1, …] for the feature variants) is filled by `bernoulli_(1 - p)` from the default generator, then
+# divided by 1 - p (plain) or turned into the alpha-dropout affine pair (a = 1 / sqrt((α² p + 1)(1 - p)),
+# b = (noise - 1) · α a + α a p, noise · a, with α = 1.7580993408473766) in the input's dtype; the result is
+# input · noise (+ b). The facade draws the same mask (shim/torch/_cpu_rng.py) and does the same float ops.
+
+_ALPHA_DROPOUT = 1.7580993408473766
+
+
+def _keep_mask(shape, q):
+    """bernoulli_(q) over a tensor of ``shape`` from the default generator (bool array)."""
+    # import cost: the generator machinery loads with torch.random, after functional
+    from .. import _cpu_rng
+    from ..random import default_generator
+    n = int(np.prod(shape)) if len(shape) else 1
+    return _cpu_rng.bernoulli_scalar(default_generator._eng, n, q).reshape(tuple(shape))
+
+
+def _dropout_impl(input, p, training, inplace, feature, alpha, fn):
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if p == 0.0 or not training or input.numel() == 0:
+        return input
+    _float_storage(input, fn)
+    if feature and input.dim() < 2:
+        raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
+    if p == 1.0:
+        return _inplace_result(input, input * 0, inplace)
+    name = input._dt.name
+    if alpha and name not in ("float32", "float64"):
+        raise NotImplementedError(f"torch.nn.functional.{fn} with {input.dtype} input is not supported by the "
+                                  "MindSpore facade (float32 and float64 only)")
+    t = _torch()
+    shape = list(input.shape[:2]) + [1] * (input.dim() - 2) if feature else list(input.shape)
+    q = 1.0 - p
+    keep = _keep_mask(shape, q)
+    if not alpha:
+        if name == "float64":
+            noise = keep * (1.0 / q)
+        else:
+            scale = np.float32(1.0) / np.float32(q)
+            if name == "bfloat16":
+                scale = np.float32(_T._round_bf16(ms.Tensor(np.array([scale], np.float32))).asnumpy()[0])
+            elif name == "float16":
+                scale = np.float32(np.float16(scale))
+            noise = keep.astype(np.float32) * scale
+        nt = t.tensor(noise.astype(np.float64 if name == "float64" else np.float32), device=input.device)
+        return _inplace_result(input, input * nt.to(input.dtype), inplace)
+    a = 1.0 / math.sqrt((_ALPHA_DROPOUT * _ALPHA_DROPOUT * p + 1) * (1 - p))
+    ft = np.float64 if name == "float64" else np.float32
+    nz = keep.astype(ft)
+    b = (nz + ft(-1)) * ft(_ALPHA_DROPOUT * a) + ft(_ALPHA_DROPOUT * a * p)
+    nz = nz * ft(a)
+    res = input * t.tensor(nz, dtype=input.dtype, device=input.device) + t.tensor(b, dtype=input.dtype,
+                                                                                device=input.device)
+    return _inplace_result(input, res, inplace)
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Channel-wise dropout of [N, C, L] or unbatched [C, L] (torch's CPU stream; see the section comment)."""
+    _check_tensor(input, "input", "dropout1d")
+    if input.dim() not in (2, 3):
+        raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a {input.dim()}D input. Note that "
+                           "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial dimension, a "
+                           "channel dimension, and an optional batch dimension (i.e. 2D or 3D inputs).")
+    if input.dim() == 2:
+        if inplace:
+            raise NotImplementedError("torch.nn.functional.dropout1d(inplace=True) on an unbatched input is not "
+                                      "supported by the MindSpore facade")
+        return _dropout_impl(input.unsqueeze(0), p, training, False, True, False, "dropout1d").squeeze(0)
+    return _dropout_impl(input, p, training, inplace, True, False, "dropout1d")
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Channel-wise dropout of [N, C, H, W] (a 3-D input is taken as [N, C, L], as torch does with a
+    warning); torch's CPU stream (see the section comment)."""
+    _check_tensor(input, "input", "dropout2d")
+    if input.dim() not in (3, 4):
+        warnings.warn(f"dropout2d: Received a {input.dim()}-D input to dropout2d, which is deprecated and will "
+                      "result in an error in a future release. To retain the behavior and silence this warning, "
+                      "please use dropout instead.", stacklevel=2)
+    if input.dim() == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+                      "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel dim. "
+                      "This behavior will change in a future release to interpret the input as one without a batch "
+                      "dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise dropout behavior, please "
+                      "switch to using dropout1d instead.", stacklevel=2)
+    return _dropout_impl(input, p, training, inplace, True, False, "dropout2d")
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    """Channel-wise dropout of [N, C, D, H, W] or unbatched [C, D, H, W]; torch's CPU stream."""
+    _check_tensor(input, "input", "dropout3d")
+    if input.dim() not in (4, 5):
+        warnings.warn(f"dropout3d: Received a {input.dim()}-D input to dropout3d, which is deprecated and will "
+                      "result in an error in a future release. To retain the behavior and silence this warning, "
+                      "please use dropout instead.", stacklevel=2)
+    if input.dim() != 5:
+        if inplace:
+            raise NotImplementedError("torch.nn.functional.dropout3d(inplace=True) on an unbatched input is not "
+                                      "supported by the MindSpore facade")
+        return _dropout_impl(input.unsqueeze(0), p, training, False, True, False, "dropout3d").squeeze(0)
+    return _dropout_impl(input, p, training, inplace, True, False, "dropout3d")
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Alpha dropout (keeps SELU's mean and variance); torch's CPU stream and formulas (section comment)."""
+    _check_tensor(input, "input", "alpha_dropout")
+    return _dropout_impl(input, p, training, inplace, False, True, "alpha_dropout")
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Alpha dropout of whole channels ([N, C, 1, …] noise); torch's CPU stream and formulas."""
+    _check_tensor(input, "input", "feature_alpha_dropout")
+    return _dropout_impl(input, p, training, inplace, True, True, "feature_alpha_dropout")
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    """Randomized leaky ReLU. Training: each element ≤ 0 (in memory order) is multiplied by its own
+    uniform(lower, upper) slope, drawn as torch's CPU kernel does (`_rrelu_with_noise_train`: a double
+    uniform between the float-rounded bounds, one draw per non-positive element, cast to the input's
+    type); elements > 0 pass. Evaluation: leaky_relu with slope (lower + upper) / 2. The gradient is the
+    slope used (1 for positive elements)."""
+    _check_tensor(input, "input", "rrelu")
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    _float_storage(input, "rrelu")
+    name = input._dt.name
+    if name not in ("float32", "float64"):
+        raise NotImplementedError(f"torch.nn.functional.rrelu(training=True) with {input.dtype} input is not "
+                                  "supported by the MindSpore facade (float32 and float64 only)")
+    # import cost: the generator machinery loads with torch.random, after functional
+    from .. import _cpu_rng
+    from ..random import default_generator
+    t = _torch()
+    x = np.asarray(input.detach().cpu().numpy())
+    neg = x.reshape(-1) <= 0
+    ft = np.float64 if name == "float64" else np.float32
+    lo, hi = (float(lower), float(upper)) if name == "float64" else (float(np.float32(lower)), float(np.float32(upper)))
+    r = _cpu_rng.uniform(default_generator._eng, int(neg.sum()), "float64", lo, hi)
+    noise = np.ones(x.size, ft)
+    noise[neg] = r.astype(ft)
+    res = input * t.tensor(noise.reshape(x.shape), dtype=input.dtype, device=input.device)
+    return _inplace_result(input, res, inplace)
+
+
+__all__ += ["dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout", "rrelu"]
