@@ -2783,3 +2783,127 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
 
 
 __all__ += ["dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout", "rrelu"]
+
+
+# ---- fractional max pooling ---------------------------------------------------------------------------------
+# torch's CPU kernels (aten/src/ATen/native/FractionalMaxPool2d.cpp / 3d.cpp): per (batch, channel) plane, one
+# random sample u in [0, 1) per spatial dim (drawn by `torch.rand(N, C, nd)` in torch.nn.functional when not
+# given: the facade's rand is torch's CPU stream) places the windows: start_i = int((i + u) α) - int(u α) with
+# α = (in - k) / (out - 1) computed in the input's type, the last window at in - k. Sample component 0 drives the
+# last spatial dim (W) in 2-d and the first (T) in 3-d, as those kernels read them. Each output is the first
+# maximum of its k-window (NaN wins); the index is the flat position in the input plane.
+
+
+def _frac_intervals(u, n_in, n_out, k, ft):
+    """Window starts [..., n_out] for samples ``u`` [...] (generate_intervals, in float type ``ft``)."""
+    u = u.astype(ft)
+    out = np.zeros(u.shape + (n_out,), np.int64)
+    if n_out > 1:
+        alpha = ft(n_in - k) / ft(n_out - 1)
+        i = np.arange(n_out).astype(ft)
+        out = ((i + u[..., None]) * alpha).astype(np.int64) - (u[..., None] * alpha).astype(np.int64)
+    if n_out > 0:
+        out[..., n_out - 1] = n_in - k
+    return out
+
+
+def _fractional_max_poolnd(input, kernel_size, output_size, output_ratio, return_indices, _random_samples, nd, fn):
+    _check_tensor(input, "input", fn)
+    if input.dim() not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{fn}: Expected {nd + 1}D or {nd + 2}D tensor, but got: {list(input.shape)}")
+    if output_size is None and output_ratio is None:
+        raise ValueError(f"{fn} requires specifying either an output_size or an output_ratio")
+    sizes = list(input.shape[-nd:])
+    if output_size is None:
+        ratio = (tuple(float(r) for r in output_ratio) if isinstance(output_ratio, (tuple, list))
+                 else (float(output_ratio),) * nd)
+        if len(ratio) == 1:
+            ratio = ratio * nd
+        if len(ratio) != nd:
+            raise ValueError(f"{fn} requires output_ratio to either be a single value or tuple of {nd} values.")
+        out = [int(s * r) for s, r in zip(sizes, ratio)]
+    else:
+        out = list(_tuple(output_size, nd, "output_size"))
+    k = _tuple(kernel_size, nd, "kernel_size")
+    for s, o, kk in zip(sizes, out, k):
+        if o + kk - 1 > s:
+            raise RuntimeError(f"{fn}(): pool size {kk} too large relative to input size {s} for output size {o}")
+    t = _torch()
+    unbatched = input.dim() == nd + 1
+    x = input.unsqueeze(0) if unbatched else input
+    n, c = x.shape[0], x.shape[1]
+    if _random_samples is None:
+        _random_samples = t.rand(n, c, nd, dtype=input.dtype, device=input.device)
+    if _random_samples.dtype != input.dtype:
+        raise RuntimeError("Expect _random_samples to have the same dtype as input")
+    if tuple(_random_samples.shape) != (n, c, nd):
+        raise RuntimeError(f"{fn}(): expected _random_samples of shape {[n, c, nd]}, got "
+                           f"{list(_random_samples.shape)}")
+    ft_ = np.float64 if input.dtype == t.float64 else np.float32
+    u = np.asarray(_random_samples.float().cpu().numpy() if ft_ is np.float32 else _random_samples.cpu().numpy())
+    # sample component per spatial dim (see the section comment)
+    comp = [1, 0] if nd == 2 else [0, 1, 2]
+    starts = [_frac_intervals(u[..., comp[i]], sizes[i], out[i], k[i], ft_) for i in range(nd)]  # [n, c, o_i]
+    # local flat positions in the plane: [n, c, O, K]
+    strides = np.cumprod([1] + list(reversed(sizes)))[:-1][::-1]
+    loc = np.zeros((n, c, 1, 1), np.int64)
+    for i in range(nd):
+        pos = starts[i][..., :, None] + np.arange(k[i])[None, None, None, :]  # [n, c, o_i, k_i]
+        pos = pos * strides[i]
+        loc = (loc[:, :, :, None, :, None] + pos[:, :, None, :, None, :]).reshape(n, c, loc.shape[2] * out[i], -1)
+    plane = int(np.prod(sizes))
+    glob = loc + (np.arange(n * c).reshape(n, c, 1, 1) * plane)
+    flat = x.reshape(-1)
+    w = flat.index_select(0, t.tensor(glob.reshape(-1), dtype=t.int64, device=input.device))
+    w = w.reshape(list(glob.shape))
+    vals, arg = w.max(-1)
+    vals = vals.reshape([n, c] + out)
+    if unbatched:
+        vals = vals.squeeze(0)
+    if not return_indices:
+        return vals, None
+    tab = t.tensor(loc, dtype=t.int64, device=input.device)
+    ind = tab.gather(-1, arg.unsqueeze(-1)).squeeze(-1).reshape([n, c] + out)
+    return vals, (ind.squeeze(0) if unbatched else ind)
+
+
+@_emulated("torch's window placement from the random samples, then a gather and max (see the section comment)")
+def fractional_max_pool2d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
+                                       return_indices=False, _random_samples=None):
+    """Fractional 2-d max pooling of [N, C, H, W] (or [C, H, W]) -> (values, int64 indices into H*W)."""
+    v, i = _fractional_max_poolnd(input, kernel_size, output_size, output_ratio, True, _random_samples, 2,
+                                  "fractional_max_pool2d")
+    return v, i
+
+
+@_emulated("torch's window placement from the random samples, then a gather and max (see the section comment)")
+def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=None, return_indices=False,
+                          _random_samples=None):
+    """Fractional 2-d max pooling (Graham, 2014) of [N, C, H, W] or [C, H, W] to ``output_size`` or
+    int(size * output_ratio); windows placed by torch's CPU rule from ``_random_samples`` [N, C, 2] (drawn from
+    torch's CPU stream when None). Returns values, or (values, indices) with ``return_indices``."""
+    v, i = _fractional_max_poolnd(input, kernel_size, output_size, output_ratio, return_indices, _random_samples,
+                                  2, "fractional_max_pool2d")
+    return (v, i) if return_indices else v
+
+
+@_emulated("torch's window placement from the random samples, then a gather and max (see the section comment)")
+def fractional_max_pool3d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
+                                       return_indices=False, _random_samples=None):
+    """Fractional 3-d max pooling -> (values, int64 indices into T*H*W)."""
+    return _fractional_max_poolnd(input, kernel_size, output_size, output_ratio, True, _random_samples, 3,
+                                  "fractional_max_pool3d")
+
+
+@_emulated("torch's window placement from the random samples, then a gather and max (see the section comment)")
+def fractional_max_pool3d(input, kernel_size, output_size=None, output_ratio=None, return_indices=False,
+                          _random_samples=None):
+    """Fractional 3-d max pooling of [N, C, T, H, W] or [C, T, H, W] (see fractional_max_pool2d;
+    ``_random_samples`` [N, C, 3])."""
+    v, i = _fractional_max_poolnd(input, kernel_size, output_size, output_ratio, return_indices, _random_samples,
+                                  3, "fractional_max_pool3d")
+    return (v, i) if return_indices else v
+
+
+__all__ += ["fractional_max_pool2d", "fractional_max_pool3d", "fractional_max_pool2d_with_indices",
+            "fractional_max_pool3d_with_indices"]
