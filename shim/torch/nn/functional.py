@@ -2907,3 +2907,191 @@ def fractional_max_pool3d(input, kernel_size, output_size=None, output_ratio=Non
 
 __all__ += ["fractional_max_pool2d", "fractional_max_pool3d", "fractional_max_pool2d_with_indices",
             "fractional_max_pool3d_with_indices"]
+
+
+# ---- CTC loss -----------------------------------------------------------------------------------------------
+# Connectionist temporal classification (Graves et al., 2006) as torch's CPU kernels compute it
+# (aten/src/ATen/native/LossCTC.cpp): the log-space forward (alpha) recursion over the blank-extended target
+# gives the negative log likelihood; the backward (beta) recursion gives, per time step and class, torch's
+# gradient `exp(lp) - exp(log(alpha·beta summed over the class's positions) + nll - lp)` (torch's formula: the
+# gradient through a log_softmax folded in, not the plain derivative with respect to log_probs). Computed on the
+# host in the input's float type with the kernels' operation order (their float32 rounding accumulates to ~1e-4
+# over long inputs, so the order matters), inside a facade autograd.Function (emulated: MindSpore's CTCLoss
+# kernel is Ascend/GPU only). bfloat16/float16 inputs run in float32.
+
+
+def _lse3(a, b, c, ft):
+    """torch's CTC log-add of three terms: log(exp(a-m) + exp(b-m) + exp(c-m)) + m, m their max (0 if all -inf),
+    in float type ``ft`` with torch's operation order."""
+    m = np.maximum(np.maximum(a, b), c)
+    m = np.where(m == -np.inf, ft(0), m).astype(ft)
+    return (np.log((np.exp(a - m) + np.exp(b - m)) + np.exp(c - m)) + m).astype(ft)
+
+
+def _ctc_sample(x, ext, blank, ft):
+    """One sample: x [T, C] log-probs (type ft), ext [L] extended labels -> (nll, lcab [T, C]) as torch's CPU
+    kernels compute them (float type ``ft``)."""
+    T, L = x.shape[0], ext.size
+    neg = ft(-np.inf)
+    same2 = np.ones(L, bool)  # target_prime(s - 2) == target_prime(s): no skip transition
+    if L > 2:
+        same2[2:] = ext[2:] == ext[:-2]
+    emit = x[:, ext]
+    la = np.full((T, L), neg, ft)
+    lb = np.full((T, L), neg, ft)
+    negs = np.full(L, neg, ft)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        la[0, 0] = emit[0, 0]
+        if L > 1:
+            la[0, 1] = emit[0, 1]
+        for t in range(1, T):
+            p = la[t - 1]
+            p1, p2 = negs.copy(), negs.copy()
+            p1[1:] = p[:-1]
+            p2[2:] = p[:-2]
+            p2 = np.where(same2, negs, p2)
+            la[t] = (_lse3(p, p1, p2, ft) + emit[t]).astype(ft)
+        l1 = la[T - 1, L - 1]
+        l2 = la[T - 1, L - 2] if L > 1 else neg
+        m = builtins.max(l1, l2)
+        m = ft(0) if m == neg else m
+        nll = -ft(np.log(ft(np.exp(ft(l1 - m)) + np.exp(ft(l2 - m)))) + m)
+        lb[T - 1, L - 1] = emit[T - 1, L - 1]
+        if L > 1:
+            lb[T - 1, L - 2] = emit[T - 1, L - 2]
+        for t in range(T - 2, -1, -1):
+            q = lb[t + 1]
+            q1, q2 = negs.copy(), negs.copy()
+            q1[:-1] = q[1:]
+            q2[:L - 2] = q[2:]
+            nsame = np.ones(L, bool)
+            if L > 2:
+                nsame[:-2] = same2[2:]
+            q2 = np.where(nsame, negs, q2)
+            lb[t] = (_lse3(q, q1, q2, ft) + emit[t]).astype(ft)
+        ab = (la + lb).astype(ft)
+        lcab = np.full((T, x.shape[1]), neg, ft)
+        for s in range(L - 1, -1, -1):
+            c = ext[s]
+            cur, v = lcab[:, c], ab[:, s]
+            mx = np.maximum(cur, v)
+            acc = (np.log(np.exp(cur - mx) + np.exp(v - mx)) + mx).astype(ft)
+            lcab[:, c] = np.where(cur == neg, v, acc)
+    return nll, lcab
+
+
+def _ctc_host(lp, targets, in_lens, tg_lens, blank, zero_infinity):
+    """lp [T, N, C] (float32 or float64 array) -> (nll [N], grad [T, N, C] per unit upstream gradient), torch's
+    CPU formulas and operation order in lp's float type."""
+    ft = lp.dtype.type
+    T, N, C = lp.shape
+    nll = np.zeros(N, ft)
+    grad = np.zeros((T, N, C), ft)
+    for b in range(N):
+        tl, il = int(tg_lens[b]), int(in_lens[b])
+        ext = np.full(2 * tl + 1, blank, np.int64)
+        ext[1::2] = targets[b][:tl]
+        if il == 0:
+            nll[b] = ft(0) if tl == 0 else ft(np.inf)
+            if zero_infinity and np.isinf(nll[b]):
+                nll[b] = ft(0)
+            continue
+        x = lp[:il, b]
+        nb, lcab = _ctc_sample(x, ext, blank, ft)
+        nll[b] = nb
+        if zero_infinity and np.isinf(nb):
+            nll[b] = ft(0)
+            continue
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            grad[:il, b] = (np.exp(x) - np.exp((lcab + nb) - x)).astype(ft)
+    return nll, grad
+
+
+def _ctc_function():
+    t = _torch()
+
+    class _CTC(t.autograd.Function):
+        @staticmethod
+        def forward(ctx, log_probs, targets_np, in_lens, tg_lens, blank, zero_infinity):
+            lp = np.asarray(log_probs.detach().cpu().numpy())
+            lp = lp.astype(np.float64 if lp.dtype == np.float64 else np.float32)
+            nll, grad = _ctc_host(lp, targets_np, in_lens, tg_lens, blank, zero_infinity)
+            ctx.grad = grad
+            ctx.dtype = log_probs.dtype
+            return t.tensor(nll, dtype=log_probs.dtype, device=log_probs.device)
+
+        @staticmethod
+        def backward(ctx, g):
+            gr = np.asarray(g.detach().cpu().numpy()).astype(ctx.grad.dtype).reshape(1, -1, 1)
+            res = t.tensor(ctx.grad * gr, dtype=ctx.dtype, device=g.device)
+            return res, None, None, None, None, None
+
+    return _CTC
+
+
+_CTC_CLS = []
+
+
+def _lengths(v, name):
+    if isinstance(v, (list, tuple)):
+        return np.asarray([int(x) for x in v], np.int64)
+    if isinstance(v, Tensor):
+        return np.asarray(v.cpu().numpy(), np.int64).reshape(-1)
+    if isinstance(v, int):
+        return np.asarray([v], np.int64)
+    raise TypeError(f"ctc_loss(): {name} must be a tuple of ints or a Tensor, got {type(v).__name__}")
+
+
+@_emulated("torch's CTC recursions on the host (input's float type) in a facade autograd.Function")
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False):
+    """CTC loss of ``log_probs`` [T, N, C] (or unbatched [T, C]) against ``targets`` [N, S] (padded) or the 1-D
+    concatenation of all targets, with per-sample ``input_lengths`` / ``target_lengths`` (tensors or int
+    sequences); reduction 'none' -> [N], 'sum', or 'mean' (each loss divided by its target length, then averaged).
+    ``zero_infinity`` turns infinite losses (impossible alignments) and their gradients into 0. The gradient is
+    torch's (see the section comment)."""
+    _check_tensor(log_probs, "log_probs", "ctc_loss")
+    if not _CTC_CLS:
+        _CTC_CLS.append(_ctc_function())
+    unbatched = log_probs.dim() == 2
+    lp = log_probs.unsqueeze(1) if unbatched else log_probs
+    if lp.dim() != 3:
+        raise RuntimeError(f"ctc_loss(): expected log_probs to be 2-D or 3-D, got {log_probs.dim()}-D")
+    T, N, C = lp.shape
+    if not 0 <= blank < C:
+        raise RuntimeError("blank must be in label range")
+    if isinstance(input_lengths, Tensor) != isinstance(target_lengths, Tensor):
+        raise TypeError("ctc_loss(): input_lengths and target_lengths must both be tensors or both be tuples of ints")
+    in_lens = _lengths(input_lengths, "input_lengths")
+    tg_lens = _lengths(target_lengths, "target_lengths")
+    tg = np.asarray(targets.cpu().numpy(), np.int64)
+    if unbatched:
+        tg = tg.reshape(1, -1)
+    if in_lens.size != N or tg_lens.size != N:
+        raise RuntimeError(f"ctc_loss(): expected input_lengths and target_lengths of size {N} (batch size), got "
+                           f"{in_lens.size} and {tg_lens.size}")
+    if (in_lens > T).any() or (in_lens < 0).any():
+        raise RuntimeError(f"ctc_loss(): input lengths must be in [0, {T}]")
+    if tg.ndim == 1:  # concatenated targets
+        offs = np.concatenate([[0], np.cumsum(tg_lens)])
+        if offs[-1] > tg.size:
+            raise RuntimeError("ctc_loss(): the concatenated targets are shorter than the sum of target_lengths")
+        smax = int(tg_lens.max()) if N else 0
+        padded = np.full((N, builtins.max(smax, 1)), blank, np.int64)
+        for b in range(N):
+            padded[b, :tg_lens[b]] = tg[offs[b]:offs[b + 1]]
+        tg = padded
+    elif (tg_lens > tg.shape[1]).any():
+        raise RuntimeError(f"ctc_loss(): target lengths exceed the padded targets' length {tg.shape[1]}")
+    nll = _CTC_CLS[0].apply(lp, tg, in_lens, tg_lens, int(blank), bool(zero_infinity))
+    if reduction == "none":
+        return nll.squeeze(0) if unbatched else nll
+    if reduction == "sum":
+        return nll.sum()
+    if reduction == "mean":
+        t = _torch()
+        div = t.tensor(np.maximum(tg_lens, 1).astype(np.float64), dtype=nll.dtype, device=nll.device)
+        return (nll / div).mean()
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+__all__ += ["ctc_loss"]
