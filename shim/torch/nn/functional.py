@@ -2384,7 +2384,16 @@ def _interpolate_core(input, out, scales, mode, align_corners, antialias):
         for i in range(nd):
             n_in = x.shape[2 + i]
             idx = _nearest_index(n_in, out[i], scales[i], mode == "nearest-exact", nd == 2 and mode == "nearest")
-            x = x.index_select(2 + i, t.tensor(idx.astype(np.int64), device=input.device))
+            dev = input.device
+            if mode == "nearest" and nd != 2 and x.requires_grad:
+                # torch's 1-d/3-d nearest backward kernels take the same-size/double-size shortcuts that their
+                # forward kernels do not (measured on torch 2.13): the gradient follows the shortcut indices
+                bidx = _nearest_index(n_in, out[i], scales[i], False, True)
+                if not np.array_equal(bidx, idx):
+                    x = _nearest_split(x, 2 + i, t.tensor(idx.astype(np.int64), device=dev),
+                                       t.tensor(bidx.astype(np.int64), device=dev))
+                    continue
+            x = x.index_select(2 + i, t.tensor(idx.astype(np.int64), device=dev))
         return x
     if not input.is_floating_point():
         raise NotImplementedError(f"torch.nn.functional.interpolate(mode={mode!r}) with {input.dtype} input is not "
@@ -2402,6 +2411,30 @@ def _interpolate_core(input, out, scales, mode, align_corners, antialias):
             mat = _interp_matrix(n_in, out[i], kind, align_corners, scales[i])
         x = _apply_along(x, 2 + i, mat)
     return x
+
+
+_NEAREST_SPLIT = []
+
+
+def _nearest_split(x, dim, fwd_idx, bwd_idx):
+    """index_select(dim, fwd_idx) whose gradient is index_add along bwd_idx (a facade autograd.Function)."""
+    if not _NEAREST_SPLIT:
+        t = _torch()
+
+        class _Split(t.autograd.Function):
+            @staticmethod
+            def forward(ctx, v, d, fi, bi):
+                ctx.d, ctx.bi, ctx.n = d, bi, v.shape[d]
+                return v.detach().index_select(d, fi)
+
+            @staticmethod
+            def backward(ctx, g):
+                shape = list(g.shape)
+                shape[ctx.d] = ctx.n
+                return g.new_zeros(shape).index_add(ctx.d, ctx.bi, g), None, None, None
+
+        _NEAREST_SPLIT.append(_Split)
+    return _NEAREST_SPLIT[0].apply(x, dim, fwd_idx, bwd_idx)
 
 
 def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
@@ -2826,7 +2859,7 @@ def _fractional_max_poolnd(input, kernel_size, output_size, output_ratio, return
         out = list(_tuple(output_size, nd, "output_size"))
     k = _tuple(kernel_size, nd, "kernel_size")
     for s, o, kk in zip(sizes, out, k):
-        if o + kk - 1 > s:
+        if o + kk - 1 >= s:
             raise RuntimeError(f"{fn}(): pool size {kk} too large relative to input size {s} for output size {o}")
     t = _torch()
     unbatched = input.dim() == nd + 1
