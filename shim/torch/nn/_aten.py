@@ -37,30 +37,6 @@ def _F():
     return _torch().nn.functional
 
 
-_STAT = []
-
-
-def _stat_output(v):
-    """``v`` as an output that records a gradient function passing a zero gradient back (a facade
-    autograd.Function; shapes of ``v`` and its source agree)."""
-    if not v.requires_grad:
-        return v
-    if not _STAT:
-        t = _torch()
-
-        class _Stat(t.autograd.Function):
-            @staticmethod
-            def forward(ctx, x):
-                return x.detach().clone()
-
-            @staticmethod
-            def backward(ctx, g):
-                return g * 0
-
-        _STAT.append(_Stat)
-    return _STAT[0].apply(v)
-
-
 # ---- normalisation with statistics --------------------------------------------------------------------------
 
 
@@ -91,8 +67,9 @@ def native_layer_norm(input, normalized_shape, weight, bias, eps):
 @emulated("composed from facade reductions")
 def native_group_norm(input, weight, bias, N, C, HxW, group, eps):
     """torch.native_group_norm: (out, mean [N, group], rstd [N, group]) for input [N, C, *] (HxW the product of
-    the spatial sizes), biased variance; weight/bias [C] or None. As torch's, mean and rstd require grad but pass
-    a zero gradient back (torch's group-norm backward ignores their gradients)."""
+    the spatial sizes), biased variance; weight/bias [C] or None. Gradients flow through all three outputs, as
+    torch's do when the output's gradient is given with theirs (torch drops a mean/rstd gradient that comes
+    without one for the output; the facade does not)."""
     N, C, HxW, group = int(N), int(C), int(HxW), int(group)
     if C % group:
         raise RuntimeError(f"native_group_norm: expected C ({C}) divisible by group ({group})")
@@ -111,7 +88,7 @@ def native_group_norm(input, weight, bias, N, C, HxW, group, eps):
         y = y * weight.reshape(shape)
     if bias is not None:
         y = y + bias.reshape(shape)
-    return y, _stat_output(mean.reshape(N, group)), _stat_output(rstd.reshape(N, group))
+    return y, mean.reshape(N, group), rstd.reshape(N, group)
 
 
 def _bn(input, weight, bias, running_mean, running_var, training, momentum, eps):
