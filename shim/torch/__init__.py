@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins as _builtins
 import importlib as _importlib
+from sys import modules as _sys_modules
 
 from . import _dtype
 from . import _dispatch  # noqa: F401  (SHIM_SYNC_DISPATCH=1: synchronous MindSpore dispatch)
@@ -213,6 +214,12 @@ _LAZY_ATTRS = {"save": "serialization", "load": "serialization", "ops": "library
 _LAZY_ATTRS.update({n: "linalg._torch_api" for n in (
     "cholesky", "cholesky_inverse", "cholesky_solve", "geqrf", "ormqr", "lu", "lu_unpack", "lu_solve", "qr", "svd",
     "svd_lowrank", "pca_lowrank", "pinverse", "triangular_solve", "matrix_exp", "logdet")})
+# torch.<name> functions of the nn family (ATen's native nn building blocks), in nn/_aten.py
+_LAZY_ATTRS.update({n: "nn._aten" for n in (
+    "native_layer_norm", "native_group_norm", "native_batch_norm", "_native_batch_norm_legit",
+    "_native_batch_norm_legit_no_training", "_batch_norm_with_update", "constant_pad_nd", "slice", "_chunk_cat",
+    "_softmax_backward_data", "native_dropout_backward", "max_pool2d_with_indices_backward", "_segment_reduce",
+    "_upsample_bilinear2d_aa", "grid_sampler_2d", "grid_sampler_3d", "grid_sampler")})
 
 
 def _load_sub(name):
@@ -230,6 +237,8 @@ def __getattr__(name):
         return getattr(mod, name)
     if name in _LAZY_SUBMODULES:
         return _load_sub(name)
+    if name == "torch":  # real torch's package has itself as attribute `torch` (torch.torch is torch)
+        return _sys_modules[__name__]
     if name.startswith("__") and name.endswith("__"):
         raise AttributeError(f"module 'torch' has no attribute '{name}'")
     raise UnsupportedAPI(f"torch.{name} is not implemented by the shim")

@@ -116,10 +116,15 @@ class _Namespace:
         if name.startswith("__"):
             raise AttributeError(name)
         op = _OPS.get(f"{self._ns}::{name}")
+        if op is None and self._ns == "aten":
+            # a cycle inside the facade core: nn._aten composes torch.nn.functional, loaded after library
+            from .nn._aten import _ATEN_OPS
+            op = _ATEN_OPS.get(name)
         if op is None:
             from ._unsupported import UnsupportedAPI
             raise UnsupportedAPI(f"torch.ops.{self._ns}.{name} is not implemented by the shim (only operators "
-                                 "registered with torch.library.custom_op are)")
+                                 "registered with torch.library.custom_op and the aten operators listed in "
+                                 "shim/torch/nn/_aten.py are)")
         return op
 
 

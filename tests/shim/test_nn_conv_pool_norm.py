@@ -242,5 +242,5 @@ def test_unsupported_layers_name_the_torch_api():
         class PackedSequence(tuple):
             pass
         mt.nn.LSTM(2, 3)(PackedSequence((x,)))
-    with pytest.raises(NotImplementedError, match="torch.nn.FractionalMaxPool2d"):
-        mt.nn.FractionalMaxPool2d(2, output_size=1)
+    with pytest.raises(NotImplementedError, match="torch.nn.functional.interpolate"):
+        mt.nn.functional.interpolate(mt.zeros(1, 1, 2, 2, dtype=mt.uint8), size=3, mode="bilinear")

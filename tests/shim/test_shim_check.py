@@ -90,7 +90,7 @@ def test_resolve_statuses_and_details():
     assert resolve("torch.onnx.export") == (UNSUPPORTED, "torch.onnx.export is a stub that raises NotImplementedError")
     assert resolve("torch.fx.symbolic_trace") == (UNSUPPORTED, "torch.fx is not implemented by the shim")
     assert resolve("torch.utils.cpp_extension.load")[0] == UNSUPPORTED  # a stub made by a factory
-    assert resolve("torch.nn.parameter.UninitializedParameter")[0] == UNSUPPORTED  # a class whose __new__ raises
+    assert resolve("torch.nn.attention.flex_attention.BlockMask")[0] == UNSUPPORTED  # a class whose __new__ raises
     assert resolve("torch.nn.Module.not_a_method") == (MISSING,
                                                        "torch.nn.Module.not_a_method does not exist in the facade")
     assert resolve("torch.utils.tensorboard.SummaryWriter") == (OK, "")

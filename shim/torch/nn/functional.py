@@ -657,6 +657,18 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
     if mode != "constant":
         raise NotImplementedError(f"torch.nn.functional.pad(mode={mode!r}) is not supported by the MindSpore "
                                   "facade; modes: constant, reflect, replicate, circular")
+    out_shape = list(input.shape)
+    for i in range(len(pad) // 2):
+        d = input.dim() - 1 - i
+        out_shape[d] += pad[2 * i] + pad[2 * i + 1]
+        if out_shape[d] < 0:
+            raise RuntimeError(f"The input size {input.shape[d]}, plus negative padding {pad[2 * i]} and "
+                               f"{pad[2 * i + 1]} resulted in a negative output size, which is invalid. Check "
+                               f"dimension {d} of your input.")
+    if 0 in out_shape or input.numel() == 0:  # MindSpore's PadV3 rejects empty inputs and results: all fill
+        fill = 0 if value is None else value
+        out = input.new_full(out_shape, fill)
+        return out + input.sum() * 0 if input.is_floating_point() else out
     if any(p < 0 for p in pad):
         # workaround "PadV3 negative padding" (shim/torch/_workarounds.py): crop by slicing, then pad
         for i in range(len(pad) // 2):
@@ -1965,3 +1977,1154 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     return cross_entropy(logits, target, weight=weight, reduction=reduction,
                          ignore_index=-100 if ignore_index is None else ignore_index,
                          label_smoothing=label_smoothing)
+
+
+# ---- more of torch.nn.functional composed from facade ops (issue 11, nn share) ----------------------------
+
+__all__ += ["channel_shuffle", "native_channel_shuffle", "pdist", "triplet_margin_loss",
+            "triplet_margin_with_distance_loss", "max_pool1d_with_indices", "max_pool2d_with_indices",
+            "max_pool3d_with_indices", "max_unpool1d", "max_unpool2d", "max_unpool3d", "unfold", "fold",
+            "interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "embedding_bag"]
+
+
+def channel_shuffle(input, groups):
+    """Reorder the C channels of [N, C, *] as [groups, C / groups] -> [C / groups, groups] (a copy).
+    RuntimeError when C is not divisible by ``groups`` or ``groups`` < 1."""
+    _check_tensor(input, "input", "channel_shuffle")
+    groups = int(groups)
+    if input.dim() < 3:
+        raise RuntimeError(f"channel_shuffle expects input to have at least 3 dimensions, but got input with "
+                           f"{input.dim()} dimension(s)")
+    if groups <= 0 or input.shape[1] % groups:
+        raise RuntimeError(f"Number of channels must be divisible by groups. Got {input.shape[1]} channels and "
+                           f"{groups} groups.")
+    s = list(input.shape)
+    return (input.reshape([s[0], groups, s[1] // groups] + s[2:]).transpose(1, 2).contiguous().reshape(s))
+
+
+native_channel_shuffle = channel_shuffle
+
+
+@_emulated("row pairs gathered with index_select, then torch.norm over the last dim")
+def pdist(input, p=2):
+    """Distances ||x_i - x_j||_p for every row pair i < j of input [N, M], in row-major order of (i, j):
+    [N (N - 1) / 2]. RuntimeError for a non-2-D input or p < 0."""
+    _check_tensor(input, "input", "pdist")
+    if input.dim() != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.dim()}D")
+    if p < 0:
+        raise RuntimeError("pdist only supports non-negative p values")
+    t = _torch()
+    n = input.shape[0]
+    i, j = np.triu_indices(n, 1)
+    if i.size == 0:
+        return input.new_zeros((0,)) + input.sum() * 0  # empty, still connected to input's graph
+    a = input.index_select(0, t.tensor(i.astype(np.int64), device=input.device))
+    b = input.index_select(0, t.tensor(j.astype(np.int64), device=input.device))
+    return t.norm(a - b, p, dim=-1)
+
+
+@_emulated("pairwise_distance, then max(margin + d(a, p) - d(a, n), 0)")
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False, size_average=None,
+                        reduce=None, reduction="mean"):
+    """max(d(a, p) - d(a, n) + margin, 0) with d the p-norm pairwise distance (``eps`` added to the
+    difference); ``swap`` uses min(d(a, n), d(p, n)). Inputs [N, D] or [D]."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    for name, x in (("anchor", anchor), ("positive", positive), ("negative", negative)):
+        _check_tensor(x, name, "triplet_margin_loss")
+    if not (anchor.dim() == positive.dim() == negative.dim()):
+        raise RuntimeError(f"The anchor, positive, and negative tensors are expected to have the same number of "
+                           f"dimensions, but got: anchor {anchor.dim()}D, positive {positive.dim()}D, and "
+                           f"negative {negative.dim()}D inputs")
+    d_ap = pairwise_distance(anchor, positive, p, eps)
+    d_an = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_an = _torch().minimum(d_an, pairwise_distance(positive, negative, p, eps))
+    return _red(_torch().clamp_min(margin + d_ap - d_an, 0), reduction)
+
+
+@_emulated("the distance function's values, then max(margin + d(a, p) - d(a, n), 0)")
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin=1.0,
+                                      swap=False, reduction="mean"):
+    """triplet_margin_loss with ``distance_function(x, y)`` (default: pairwise_distance) as the distance."""
+    if margin <= 0:
+        raise ValueError(f"triplet_margin_with_distance_loss: expected margin to be greater than 0, got {margin} "
+                         "instead")
+    dist = distance_function if distance_function is not None else pairwise_distance
+    d_ap = dist(anchor, positive)
+    d_an = dist(anchor, negative)
+    if swap:
+        d_an = _torch().minimum(d_an, dist(positive, negative))
+    return _red(_torch().clamp_min(margin + d_ap - d_an, 0), reduction)
+
+
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    """max_pool1d returning (values, indices) (torch.nn.functional's name for return_indices=True)."""
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    """max_pool2d returning (values, indices)."""
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    """max_pool3d returning (values, indices)."""
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+@_emulated("scatter of the values into zeros at the flat spatial indices")
+def _max_unpoolnd(input, indices, kernel_size, stride, padding, output_size, nd, fn):
+    _check_tensor(input, "input", fn)
+    _check_tensor(indices, "indices", fn)
+    if input.dim() not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{fn}: Expected {nd + 1}D or {nd + 2}D input, got {list(input.shape)}")
+    if tuple(indices.shape) != tuple(input.shape):
+        raise RuntimeError(f"{fn}: Expected shape of indices to be same as that of the input tensor "
+                           f"({list(input.shape)}) but got indices tensor with shape: {list(indices.shape)}")
+    k = _tuple(kernel_size, nd, "kernel_size")
+    s = k if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _tuple(stride, nd, "stride")
+    p = _tuple(padding, nd, "padding")
+    sizes = list(input.shape[-nd:])
+    default = [(n - 1) * ss - 2 * pp + kk for n, ss, pp, kk in zip(sizes, s, p, k)]
+    if output_size is None:
+        out = default
+    else:
+        out = [int(v) for v in output_size]
+        if len(out) == nd + 2 or (len(out) == nd + 1 and input.dim() == nd + 1):
+            out = out[-nd:]
+        if len(out) != nd:
+            raise ValueError(f"output_size should be a sequence containing {nd} or {nd + 2} elements, but it has a "
+                             f"length of '{len(out)}'")
+        for v, dv, ss in zip(out, default, s):
+            if not dv - ss < v < dv + ss:
+                raise ValueError(f"invalid output_size {out} (dim sizes must be between {default} +- stride)")
+    lead = list(input.shape[:-nd])
+    total = int(np.prod(out))
+    flat_idx = indices.reshape(lead + [-1])
+    if flat_idx.numel():
+        hi = int(flat_idx.max().item())
+        lo = int(flat_idx.min().item())
+        if lo < 0 or hi >= total:
+            raise RuntimeError(f"{fn}: Found an invalid max index: {hi if hi >= total else lo} (output volumes are "
+                               f"of size {'x'.join(str(v) for v in out)})")
+    z = input.new_zeros(lead + [total])
+    return z.scatter(-1, flat_idx, input.reshape(lead + [-1])).reshape(lead + out)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Partial inverse of max_pool1d: [N, C, L] values placed at their ``indices`` in zeros [N, C, L_out]
+    (emulated)."""
+    return _max_unpoolnd(input, indices, kernel_size, stride, padding, output_size, 1, "max_unpool1d")
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Partial inverse of max_pool2d (flat H*W indices; emulated)."""
+    return _max_unpoolnd(input, indices, kernel_size, stride, padding, output_size, 2, "max_unpool2d")
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Partial inverse of max_pool3d (flat D*H*W indices; emulated)."""
+    return _max_unpoolnd(input, indices, kernel_size, stride, padding, output_size, 3, "max_unpool3d")
+
+
+def _im2col_table(sizes, kernel_size, dilation, padding, stride, fn):
+    k = _tuple(kernel_size, 2, "kernel_size")
+    d = _tuple(dilation, 2, "dilation")
+    p = _tuple(padding, 2, "padding")
+    s = _tuple(stride, 2, "stride")
+    dims = []
+    for n, kk, ss, pp, dd in zip(sizes, k, s, p, d):
+        o = (n + 2 * pp - dd * (kk - 1) - 1) // ss + 1
+        if o <= 0:
+            raise RuntimeError(f"{fn}: Given input with spatial size {list(sizes)}, kernel_size={list(k)}, "
+                               f"dilation={list(d)}, padding={list(p)}, calculated shape of the array of sliding "
+                               "blocks is non-positive")
+        start = np.arange(o) * ss - pp
+        pos = start[:, None] + np.arange(kk)[None, :] * dd
+        dims.append((pos, (pos >= 0) & (pos < n), o, start))
+    table, _, _ = _table(list(sizes), dims)
+    return table, int(np.prod(k))  # table [L, K]
+
+
+@_emulated("a gather of the sliding blocks from a host-built position table")
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """im2col: sliding local blocks of [N, C, H, W] (or [C, H, W]) as [N, C * kh * kw, L] (zero padding)."""
+    _check_tensor(input, "input", "unfold")
+    if input.dim() not in (3, 4):
+        raise NotImplementedError(f"Input Error: Only 3D or 4D input Tensors are supported (got {input.dim()}D)")
+    unbatched = input.dim() == 3
+    x = input.unsqueeze(0) if unbatched else input
+    n, c = x.shape[0], x.shape[1]
+    table, kk = _im2col_table(list(x.shape[2:]), kernel_size, dilation, padding, stride, "unfold")
+    w = _gather_windows(x, 2, table, 0)  # [N, C, L, K]
+    out = w.transpose(2, 3).reshape(n, c * kk, table.shape[0])
+    if out.dtype != input.dtype:  # an empty bool input gathers nothing and sums to int64
+        out = out.to(input.dtype)
+    return out.squeeze(0) if unbatched else out
+
+
+@_emulated("a scatter-add of the blocks into zeros at host-built positions")
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """col2im: sums sliding blocks [N, C * kh * kw, L] (or [C * kh * kw, L]) into [N, C, *output_size]."""
+    _check_tensor(input, "input", "fold")
+    if input.dim() not in (2, 3):
+        raise NotImplementedError(f"Input Error: Only unbatched (2D) or batched (3D) input Tensors are supported "
+                                  f"(got {input.dim()}D)")
+    unbatched = input.dim() == 2
+    x = input.unsqueeze(0) if unbatched else input
+    osz = _tuple(output_size, 2, "output_size")
+    table, kk = _im2col_table(list(osz), kernel_size, dilation, padding, stride, "fold")
+    n, ck, L = x.shape
+    if ck % kk:
+        raise RuntimeError(f"fold: expected size of input's dimension 1 to be divisible by the product of "
+                           f"kernel_size, but got input.size(1)={ck} and kernel_size={kk}")
+    if L != table.shape[0]:
+        raise RuntimeError(f"fold: expected input's dimension 2 to match the calculated number of sliding blocks "
+                           f"{table.shape[0]}, but got input.size(2)={L}")
+    c = ck // kk
+    t = _torch()
+    vals = x.reshape(n, c, kk, L).transpose(2, 3).reshape(n, c, L * kk)
+    idx = t.tensor(table.reshape(-1), dtype=t.int64, device=input.device).expand(n, c, L * kk)
+    hw = osz[0] * osz[1]
+    out = x.new_zeros((n, c, hw + 1)).scatter_add(-1, idx, vals).narrow(-1, 0, hw).reshape(n, c, *osz)
+    return out.squeeze(0) if unbatched else out
+
+
+# ---- interpolate ------------------------------------------------------------------------------------------
+# Separable resampling: along each spatial dim, nearest modes gather (index_select, any dtype); linear, cubic
+# and antialiased modes multiply by a host-built [out, in] weight matrix whose rows hold torch's interpolation
+# weights (aten/src/ATen/native/UpSample.h: area_pixel_compute_scale, area_pixel_compute_source_index,
+# nearest_idx, the cubic convolution coefficients with A = -0.75; the antialiased filters of
+# UpSampleKernel.cpp's _compute_indices_min_size_weights_aa, bilinear |x| < 1 and bicubic A = -0.5, both
+# normalised per row); 'area' is adaptive average pooling. Weights are computed in float32 as torch's CPU
+# kernels do for float32 (their opmath type).
+
+_INTERP_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+
+
+def _interp_scale(n_in, n_out, align_corners, scale):
+    """area_pixel_compute_scale (float32)."""
+    if align_corners:
+        return np.float32((n_in - 1) / (n_out - 1)) if n_out > 1 else np.float32(0)
+    if scale is not None and scale > 0:
+        return np.float32(1.0 / scale)  # 1 / scale in double, then float (torch's compute_scales_value)
+    return np.float32(n_in) / np.float32(n_out)
+
+
+def _src_index(scale, dst, align_corners, cubic):
+    """area_pixel_compute_source_index over an int array ``dst`` (float32)."""
+    dst = dst.astype(np.float32)
+    if align_corners:
+        return scale * dst
+    src = scale * (dst + np.float32(0.5)) - np.float32(0.5)
+    return src if cubic else np.maximum(src, np.float32(0))
+
+
+def _nearest_index(n_in, n_out, scale, exact, shortcuts):
+    """nearest_idx / nearest_neighbor_exact_compute_source_index as an int array [n_out]. ``shortcuts``: the
+    same-size (copy) and double-size (i >> 1) cases ignore the scale factor, as torch's 2-d nearest kernel does
+    (measured on torch 2.13: its 1-d and 3-d nearest and its nearest-exact kernels always use the scale)."""
+    if shortcuts and n_out == n_in:
+        return np.arange(n_out)
+    if shortcuts and n_out == 2 * n_in:
+        return np.arange(n_out) >> 1
+    s = np.float32(1.0 / scale) if scale is not None and scale > 0 else np.float32(n_in) / np.float32(n_out)
+    dst = np.arange(n_out).astype(np.float32)
+    src = np.floor((dst + np.float32(0.5)) * s) if exact else np.floor(dst * s)
+    return np.minimum(src.astype(np.int64), n_in - 1)
+
+
+def _cubic_coeffs(t, a):
+    def c1(x):
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def c2(x):
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return [c2(t + 1), c1(t), c1(1 - t), c2(2 - t)]
+
+
+def _interp_matrix(n_in, n_out, mode, align_corners, scale):
+    """[n_out, n_in] float32 weights of one spatial dim for mode linear / cubic."""
+    w = np.zeros((n_out, n_in), np.float32)
+    sc = _interp_scale(n_in, n_out, align_corners, scale)
+    rows = np.arange(n_out)
+    if mode == "linear":
+        src = _src_index(sc, rows, align_corners, False)
+        i0 = src.astype(np.int64)
+        step = (i0 < n_in - 1).astype(np.int64)
+        l1 = (src - i0.astype(np.float32)).astype(np.float32)
+        l0 = np.float32(1) - l1
+        np.add.at(w, (rows, i0), l0)
+        np.add.at(w, (rows, i0 + step), l1)
+    else:
+        src = _src_index(sc, rows, align_corners, True)
+        i0 = np.floor(src).astype(np.int64)
+        tt = (src - i0.astype(np.float32)).astype(np.float32)
+        for k, cf in enumerate(_cubic_coeffs(tt, np.float32(-0.75))):
+            np.add.at(w, (rows, np.clip(i0 - 1 + k, 0, n_in - 1)), cf.astype(np.float32))
+    return w
+
+
+def _aa_matrix(n_in, n_out, mode, align_corners, scale):
+    """[n_out, n_in] weights of torch's antialiased (separable, normalised) filters."""
+    sc = float(_interp_scale(n_in, n_out, align_corners, scale))
+    interp = 2 if mode == "bilinear" else 4
+    support = (interp / 2) * sc if sc >= 1.0 else interp / 2
+    inv = 1.0 / sc if sc >= 1.0 else 1.0
+    w = np.zeros((n_out, n_in), np.float32)
+    for i in range(n_out):
+        center = sc * (i + 0.5)
+        xmin = builtins.max(int(center - support + 0.5), 0)
+        xmax = builtins.min(int(center + support + 0.5), n_in)
+        xs = (np.arange(xmin, xmax) - center + 0.5) * inv
+        if mode == "bilinear":
+            f = np.where(np.abs(xs) < 1.0, 1.0 - np.abs(xs), 0.0)
+        else:
+            a, x = -0.5, np.abs(xs)
+            f = np.where(x < 1.0, ((a + 2) * x - (a + 3)) * x * x + 1,
+                         np.where(x < 2.0, (((x - 5) * x + 8) * x - 4) * a, 0.0))
+        tot = f.sum()
+        if tot != 0:
+            f = f / tot
+        w[i, xmin:xmax] = f.astype(np.float32)
+    return w
+
+
+def _apply_along(x, dim, mat):
+    """x with spatial ``dim`` mapped through ``mat`` [out, in] (a matmul; emulated bf16 runs in float32)."""
+    t = _torch()
+    m = t.tensor(mat, dtype=t.float32 if x._dt.emulated else x.dtype, device=x.device)
+    y = x.movedim(dim, -1)
+    y = t.matmul(y.float() if x._dt.emulated else y, m.t())
+    y = y.to(x.dtype) if x._dt.emulated else y
+    return y.movedim(-1, dim)
+
+
+def _interp_sizes(input, size, scale_factor, nd, recompute_scale_factor):
+    """(out sizes, per-dim scale factors handed to the kernel or None) as torch.nn.functional.interpolate."""
+    in_sizes = list(input.shape[2:])
+    if size is not None and scale_factor is not None:
+        raise ValueError("only one of size or scale_factor should be defined")
+    if size is not None:
+        if isinstance(size, (list, tuple)):
+            if len(size) != nd:
+                raise ValueError(f"Input and output must have the same number of spatial dimensions, but got input "
+                                 f"with spatial dimensions of {in_sizes} and output size of {list(size)}. Please "
+                                 "provide input tensor in (N, C, d1, d2, ...,dK) format and output size in (o1, o2, "
+                                 "...,oK) format.")
+            out = [int(v) for v in size]
+        else:
+            out = [int(size)] * nd
+        return out, [None] * nd
+    if scale_factor is None:
+        raise ValueError("either size or scale_factor should be defined")
+    if isinstance(scale_factor, (list, tuple)):
+        if len(scale_factor) != nd:
+            raise ValueError(f"Input and scale_factor must have the same number of spatial dimensions, but got input "
+                             f"with spatial dimensions of {in_sizes} and scale_factor of shape {list(scale_factor)}.")
+        sf = [float(v) for v in scale_factor]
+    else:
+        sf = [float(scale_factor)] * nd
+    out = [int(math.floor(float(n) * f)) for n, f in zip(in_sizes, sf)]
+    return out, ([None] * nd if recompute_scale_factor else sf)
+
+
+_INTERP_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
+
+
+@_emulated("separable gathers / weight-matrix products per spatial dim (torch's interpolation weights)")
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Resize [N, C, *S] (1 to 3 spatial dims) to ``size`` or ``floor(S * scale_factor)`` with torch's
+    ``mode`` (nearest, nearest-exact, linear, bilinear, bicubic, trilinear, area) and ``align_corners``
+    semantics; ``antialias`` for bilinear/bicubic. Nearest modes take any dtype; the others floating input.
+    Errors as torch's: ValueError for a bad mode/size combination, NotImplementedError for a mode that does
+    not fit the input's rank."""
+    _check_tensor(input, "input", "interpolate")
+    if mode not in _INTERP_MODES:
+        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.dim()}D) for "
+                                  f"the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
+                                  f"nearest-exact (got {mode})")
+    nd = input.dim() - 2
+    if nd not in (1, 2, 3):
+        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.dim()}D) "
+                                  f"for the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
+                                  f"nearest-exact (got {mode})")
+    if mode in ("nearest", "area", "nearest-exact"):
+        if align_corners is not None:
+            raise ValueError("align_corners option can only be set with the interpolating modes: "
+                             "linear | bilinear | bicubic | trilinear")
+    elif align_corners is None:
+        align_corners = False
+    if mode in _INTERP_DIMS and _INTERP_DIMS[mode] != nd:
+        want = {1: "3D", 2: "4D", 3: "5D"}[_INTERP_DIMS[mode]]
+        raise NotImplementedError(f"Got {input.dim()}D input, but {mode} mode needs {want} input")
+    if antialias and not (mode in ("bilinear", "bicubic") and nd == 2):
+        raise ValueError("Anti-alias option is restricted to bilinear and bicubic modes and requires a 4-D tensor "
+                         "as input")
+    out, scales = _interp_sizes(input, size, scale_factor, nd, recompute_scale_factor)
+    return _interpolate_core(input, out, scales, mode, align_corners, antialias)
+
+
+def _interpolate_core(input, out, scales, mode, align_corners, antialias):
+    """interpolate to spatial sizes ``out`` with per-dim scale factors ``scales`` (None: from the sizes), as
+    torch's upsample kernels take them (arguments already checked)."""
+    nd = input.dim() - 2
+    if any(o <= 0 for o in out):
+        raise RuntimeError(f"interpolate: output size {out} must be positive")
+    if mode == "area":
+        return _adaptive(input, out, nd, "interpolate", "avg")
+    t = _torch()
+    x = input
+    if mode in ("nearest", "nearest-exact"):
+        for i in range(nd):
+            n_in = x.shape[2 + i]
+            idx = _nearest_index(n_in, out[i], scales[i], mode == "nearest-exact", nd == 2 and mode == "nearest")
+            dev = input.device
+            if mode == "nearest" and nd != 2 and x.requires_grad:
+                # torch's 1-d/3-d nearest backward kernels take the same-size/double-size shortcuts that their
+                # forward kernels do not (measured on torch 2.13): the gradient follows the shortcut indices
+                bidx = _nearest_index(n_in, out[i], scales[i], False, True)
+                if not np.array_equal(bidx, idx):
+                    x = _nearest_split(x, 2 + i, t.tensor(idx.astype(np.int64), device=dev),
+                                       t.tensor(bidx.astype(np.int64), device=dev))
+                    continue
+            x = x.index_select(2 + i, t.tensor(idx.astype(np.int64), device=dev))
+        return x
+    if not input.is_floating_point():
+        raise NotImplementedError(f"torch.nn.functional.interpolate(mode={mode!r}) with {input.dtype} input is not "
+                                  "supported by the MindSpore facade (floating input only)")
+    kind = "linear" if mode in ("linear", "bilinear", "trilinear") else "cubic"
+    for i in range(nd):
+        n_in = x.shape[2 + i]
+        if n_in == out[i] and (kind == "linear" or antialias):
+            # torch's linear kernels and its antialiased ones copy a dim whose size does not change, whatever
+            # the scale factor (measured on torch 2.13; its plain bicubic kernel applies the scale)
+            continue
+        if antialias:
+            mat = _aa_matrix(n_in, out[i], mode, align_corners, scales[i])
+        else:
+            mat = _interp_matrix(n_in, out[i], kind, align_corners, scales[i])
+        x = _apply_along(x, 2 + i, mat)
+    return x
+
+
+_NEAREST_SPLIT = []
+
+
+def _nearest_split(x, dim, fwd_idx, bwd_idx):
+    """index_select(dim, fwd_idx) whose gradient is index_add along bwd_idx (a facade autograd.Function)."""
+    if not _NEAREST_SPLIT:
+        t = _torch()
+
+        class _Split(t.autograd.Function):
+            @staticmethod
+            def forward(ctx, v, d, fi, bi):
+                ctx.d, ctx.bi, ctx.n = d, bi, v.shape[d]
+                return v.detach().index_select(d, fi)
+
+            @staticmethod
+            def backward(ctx, g):
+                shape = list(g.shape)
+                shape[ctx.d] = ctx.n
+                return g.new_zeros(shape).index_add(ctx.d, ctx.bi, g), None, None, None
+
+        _NEAREST_SPLIT.append(_Split)
+    return _NEAREST_SPLIT[0].apply(x, dim, fwd_idx, bwd_idx)
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """Deprecated alias of interpolate."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    """Deprecated: interpolate(mode='nearest')."""
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    """Deprecated: interpolate(mode='bilinear', align_corners=True)."""
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+_BAG_MODES = ("sum", "mean", "max")
+
+
+@_emulated("index_select of the rows, then a host-built bag matrix product (sum/mean) or a windowed max")
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode="mean",
+                  sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None):
+    """Sums, means or maxima of bags of embedding rows: ``input`` [B, L] (each row a bag, ``offsets`` None) or
+    [T] with ``offsets`` [B] (bag starts; [B + 1] with the end when ``include_last_offset``); ``weight`` [V, D]
+    -> [B, D]. ``per_sample_weights`` (sum mode only) scale each row; entries equal to ``padding_idx`` are left
+    out (and not counted by mean); an empty bag gives zeros. ``max_norm``/``sparse``/``scale_grad_by_freq`` raise
+    NotImplementedError. Indices and offsets are read to the host to build the bags."""
+    _check_tensor(input, "input", "embedding_bag")
+    _check_tensor(weight, "weight", "embedding_bag")
+    if max_norm is not None or sparse or scale_grad_by_freq:
+        raise NotImplementedError("torch.nn.functional.embedding_bag with max_norm, sparse=True or "
+                                  "scale_grad_by_freq=True is not supported by the MindSpore facade")
+    if mode not in _BAG_MODES:
+        raise ValueError("mode has to be one of sum, mean or max")
+    if per_sample_weights is not None and mode != "sum":
+        raise NotImplementedError(f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                                  f"supported for mode='sum' (got mode='{mode}'). Please open a feature request on "
+                                  "GitHub.")
+    if weight.dim() != 2:
+        raise ValueError(f"weight has to be a 2D Tensor, but got Tensor of dimension {weight.dim()}")
+    t = _torch()
+    idx = np.asarray(input.cpu().numpy()).astype(np.int64)
+    psw = per_sample_weights
+    if input.dim() == 2:
+        if offsets is not None:
+            raise ValueError("if input is 2D, then offsets has to be None, as input is treated is a mini-batch of "
+                             "fixed length sequences.")
+        b, l = idx.shape
+        starts = np.arange(b + 1) * l
+        idx = idx.reshape(-1)
+        if psw is not None:
+            psw = psw.reshape(-1)
+    elif input.dim() == 1:
+        if offsets is None:
+            raise ValueError("offsets has to be a 1D Tensor but got None")
+        off = np.asarray(offsets.cpu().numpy()).astype(np.int64).reshape(-1)
+        starts = off if include_last_offset else np.concatenate([off, [idx.size]])
+        if starts.size and (starts[0] != 0 or (np.diff(starts) < 0).any() or starts[-1] > idx.size):
+            raise RuntimeError("embedding_bag: offsets must start at 0, be non-decreasing and end within input")
+    else:
+        raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension {input.dim()}")
+    v = weight.shape[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= v):
+        raise IndexError(f"embedding_bag: index out of range in self (indices must be in [0, {v}))")
+    if padding_idx is not None:
+        padding_idx = int(padding_idx) + (v if padding_idx < 0 else 0)
+    nb = builtins.max(starts.size - 1, 0)
+    keep = idx != padding_idx if padding_idx is not None else np.ones(idx.size, bool)
+    rows = weight.index_select(0, t.tensor(idx, dtype=t.int64, device=weight.device))  # [T, D]
+    if mode == "max":
+        lens = [int(keep[starts[i]:starts[i + 1]].sum()) for i in range(nb)]
+        k = builtins.max(lens + [1])
+        table = np.full((nb, k), idx.size, np.int64)
+        for i in range(nb):
+            pos = np.arange(starts[i], starts[i + 1])[keep[starts[i]:starts[i + 1]]]
+            table[i, :pos.size] = pos
+        padded = t.cat([rows, rows.new_full((1, weight.shape[1]), float("-inf"))], 0)
+        w = padded.index_select(0, t.tensor(table.reshape(-1), dtype=t.int64, device=weight.device))
+        out = w.reshape(nb, k, weight.shape[1]).amax(1)
+        empty = np.array(lens) == 0
+        if empty.any():
+            out = out.masked_fill(t.tensor(empty.reshape(-1, 1), device=weight.device), 0.0)
+        return out
+    if psw is not None:
+        rows = rows * psw.reshape(-1, 1).to(rows.dtype)
+    m = np.zeros((nb, idx.size), np.float32)
+    for i in range(nb):
+        seg = np.arange(starts[i], starts[i + 1])
+        seg = seg[keep[seg]]
+        if seg.size:
+            m[i, seg] = 1.0 / seg.size if mode == "mean" else 1.0
+    if idx.size == 0:
+        return weight.new_zeros((nb, weight.shape[1])) + weight.sum() * 0
+    return t.matmul(t.tensor(m, dtype=weight.dtype, device=weight.device), rows)
+
+
+# ---- grid_sample --------------------------------------------------------------------------------------------
+# torch's grid sampler (aten/src/ATen/native/GridSampler.h: grid_sampler_unnormalize, clip_coordinates,
+# reflect_coordinates, the bilinear/nearest/bicubic taps) composed from facade ops, so gradients reach both the
+# input (through gather) and the grid (through the interpolation weights and the coordinate transforms).
+
+_GS_MODES = {"bilinear": 0, "nearest": 1, "bicubic": 2}
+_GS_PADDING = {"zeros": 0, "border": 1, "reflection": 2}
+
+
+def _gs_reflect(x, twice_low, twice_high):
+    t = _torch()
+    if twice_low == twice_high:
+        return x * 0
+    lo = twice_low / 2
+    span = (twice_high - twice_low) / 2
+    x = (x - lo).abs()
+    extra = t.fmod(x, span)
+    flips = t.floor(x / span).detach()
+    even = t.fmod(flips, 2) == 0
+    return t.where(even, extra + lo, span - extra + lo)
+
+
+def _gs_pad(c, size, padding_mode, align_corners):
+    """Apply torch's padding_mode to unnormalised coordinates ``c`` (border: clip; reflection: reflect, clip)."""
+    t = _torch()
+    if padding_mode == 1:
+        return t.clamp(c, 0, size - 1)
+    if padding_mode == 2:
+        c = _gs_reflect(c, 0, 2 * (size - 1)) if align_corners else _gs_reflect(c, -1, 2 * size - 1)
+        return t.clamp(c, 0, size - 1)
+    return c
+
+
+def _gs_source(g, size, padding_mode, align_corners):
+    """grid_sampler_compute_source_index: [-1, 1] -> pixel coordinates, then padding."""
+    c = (g + 1) / 2 * (size - 1) if align_corners else ((g + 1) * size - 1) / 2
+    return _gs_pad(c, size, padding_mode, align_corners)
+
+
+def _gs_tap(xflat, idx, sizes, lead):
+    """Values of input [N, C, prod(sizes)] at integer positions ``idx`` (one [N, *out] tensor per spatial dim,
+    float); positions outside the input give 0. -> [N, C, *out]."""
+    t = _torch()
+    n, c = xflat.shape[0], xflat.shape[1]
+    valid = None
+    lin = None
+    stride = 1
+    for i in reversed(range(len(sizes))):
+        v = (idx[i] >= 0) & (idx[i] <= sizes[i] - 1)
+        valid = v if valid is None else valid & v
+        k = t.clamp(idx[i], 0, sizes[i] - 1).to(t.int64)
+        lin = k * stride if lin is None else lin + k * stride
+        stride *= sizes[i]
+    vals = xflat.gather(2, lin.reshape(n, 1, -1).expand(n, c, lin[0].numel()))
+    vals = vals.reshape([n, c] + lead)
+    return vals * valid.unsqueeze(1).to(xflat.dtype)
+
+
+def _cubic_w(tt):
+    a = -0.75
+
+    def c1(x):
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def c2(x):
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return [c2(tt + 1), c1(tt), c1(1 - tt), c2(2 - tt)]
+
+
+def _grid_sampler(input, grid, mode, padding_mode, align_corners):
+    """input [N, C, *S] (2 or 3 spatial dims), grid [N, *out, nd] (x, y[, z]) -> [N, C, *out]."""
+    t = _torch()
+    nd = input.dim() - 2
+    if nd not in (2, 3) or grid.dim() != nd + 2 or grid.shape[-1] != nd:
+        raise RuntimeError(f"grid_sampler(): expected 4D or 5D input and grid with the same number of dimensions "
+                           f"and grid.size(-1) == {nd}, but got input of shape {list(input.shape)} and grid of "
+                           f"shape {list(grid.shape)}")
+    if input.shape[0] != grid.shape[0]:
+        raise RuntimeError(f"grid_sampler(): expected grid and input to have same batch size, but got input with "
+                           f"sizes {list(input.shape)} and grid with sizes {list(grid.shape)}")
+    if mode == 2 and nd != 2:
+        raise RuntimeError("grid_sampler(): bicubic interpolation only supports 4D input")
+    sizes = list(input.shape[2:])
+    lead = list(grid.shape[1:-1])
+    n, c = input.shape[0], input.shape[1]
+    xflat = input.reshape(n, c, -1)
+    g = grid.to(input.dtype)
+    if mode == 2:  # bicubic: unnormalised coordinates, padding applied to each tap
+        cs = [((g[..., nd - 1 - i] + 1) / 2 * (sizes[i] - 1)) if align_corners
+              else (((g[..., nd - 1 - i] + 1) * sizes[i] - 1) / 2) for i in range(nd)]
+        fl = [t.floor(v).detach() for v in cs]
+        ws = [_cubic_w(v - f) for v, f in zip(cs, fl)]
+        out = None
+        for ky in range(4):
+            for kx in range(4):
+                iy = _gs_pad(fl[0] - 1 + ky, sizes[0], padding_mode, align_corners)
+                ix = _gs_pad(fl[1] - 1 + kx, sizes[1], padding_mode, align_corners)
+                term = _gs_tap(xflat, [iy.detach(), ix.detach()], sizes, lead) * \
+                    (ws[0][ky] * ws[1][kx]).unsqueeze(1)
+                out = term if out is None else out + term
+        return out
+    cs = [_gs_source(g[..., nd - 1 - i], sizes[i], padding_mode, align_corners) for i in range(nd)]
+    if mode == 1:
+        return _gs_tap(xflat, [t.round(v).detach() for v in cs], sizes, lead)
+    fl = [t.floor(v).detach() for v in cs]
+    out = None
+    for corner in _itertools.product((0, 1), repeat=nd):
+        w = None
+        for i, b in enumerate(corner):
+            wi = (cs[i] - fl[i]) if b else (fl[i] + 1 - cs[i])
+            w = wi if w is None else w * wi
+        term = _gs_tap(xflat, [f + b for f, b in zip(fl, corner)], sizes, lead) * w.unsqueeze(1)
+        out = term if out is None else out + term
+    return out
+
+
+@_emulated("torch's grid-sampler formulas composed from facade gathers and pointwise ops")
+def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
+    """Sample ``input`` [N, C, H, W] (or [N, C, D, H, W]) at ``grid`` [N, H_out, W_out, 2] (or
+    [N, D_out, H_out, W_out, 3]) normalised coordinates in [-1, 1] (x then y then z); ``mode`` bilinear, nearest
+    (round half to even) or bicubic (4-D only); ``padding_mode`` zeros, border or reflection; ``align_corners``
+    default False. -> [N, C, *grid.shape[1:-1]]."""
+    _check_tensor(input, "input", "grid_sample")
+    _check_tensor(grid, "grid", "grid_sample")
+    if mode not in _GS_MODES:
+        raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', "
+                         f"but got: '{mode}'")
+    if padding_mode not in _GS_PADDING:
+        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
+                         f"'reflection', but got: '{padding_mode}'")
+    return _grid_sampler(input, grid, _GS_MODES[mode], _GS_PADDING[padding_mode], bool(align_corners))
+
+
+__all__ += ["grid_sample"]
+
+
+# ---- dropout variants and rrelu on torch's CPU random stream ------------------------------------------------
+# torch's CPU composition (aten/src/ATen/native/Dropout.cpp `_dropout_impl`): the noise tensor (input's shape,
+# or [N, C, 1, …] for the feature variants) is filled by `bernoulli_(1 - p)` from the default generator, then
+# divided by 1 - p (plain) or turned into the alpha-dropout affine pair (a = 1 / sqrt((α² p + 1)(1 - p)),
+# b = (noise - 1) · α a + α a p, noise · a, with α = 1.7580993408473766) in the input's dtype; the result is
+# input · noise (+ b). The facade draws the same mask (shim/torch/_cpu_rng.py) and does the same float ops.
+
+_ALPHA_DROPOUT = 1.7580993408473766
+
+
+def _keep_mask(shape, q):
+    """bernoulli_(q) over a tensor of ``shape`` from the default generator (bool array)."""
+    # import cost: the generator machinery loads with torch.random, after functional
+    from .. import _cpu_rng
+    from ..random import default_generator
+    n = int(np.prod(shape)) if len(shape) else 1
+    return _cpu_rng.bernoulli_scalar(default_generator._eng, n, q).reshape(tuple(shape))
+
+
+def _dropout_impl(input, p, training, inplace, feature, alpha, fn):
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if p == 0.0 or not training or input.numel() == 0:
+        return input
+    _float_storage(input, fn)
+    if feature and input.dim() < 2:
+        raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
+    if p == 1.0:
+        return _inplace_result(input, input * 0, inplace)
+    name = input._dt.name
+    if alpha and name not in ("float32", "float64"):
+        raise NotImplementedError(f"torch.nn.functional.{fn} with {input.dtype} input is not supported by the "
+                                  "MindSpore facade (float32 and float64 only)")
+    t = _torch()
+    shape = list(input.shape[:2]) + [1] * (input.dim() - 2) if feature else list(input.shape)
+    q = 1.0 - p
+    keep = _keep_mask(shape, q)
+    if not alpha:
+        if name == "float64":
+            noise = keep * (1.0 / q)
+        else:
+            scale = np.float32(1.0) / np.float32(q)
+            if name == "bfloat16":
+                scale = np.float32(_T._round_bf16(ms.Tensor(np.array([scale], np.float32))).asnumpy()[0])
+            elif name == "float16":
+                scale = np.float32(np.float16(scale))
+            noise = keep.astype(np.float32) * scale
+        nt = t.tensor(noise.astype(np.float64 if name == "float64" else np.float32), device=input.device)
+        return _inplace_result(input, input * nt.to(input.dtype), inplace)
+    a = 1.0 / math.sqrt((_ALPHA_DROPOUT * _ALPHA_DROPOUT * p + 1) * (1 - p))
+    ft = np.float64 if name == "float64" else np.float32
+    nz = keep.astype(ft)
+    b = (nz + ft(-1)) * ft(_ALPHA_DROPOUT * a) + ft(_ALPHA_DROPOUT * a * p)
+    nz = nz * ft(a)
+    res = input * t.tensor(nz, dtype=input.dtype, device=input.device) + t.tensor(b, dtype=input.dtype,
+                                                                                device=input.device)
+    return _inplace_result(input, res, inplace)
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Channel-wise dropout of [N, C, L] or unbatched [C, L] (torch's CPU stream; see the section comment)."""
+    _check_tensor(input, "input", "dropout1d")
+    if input.dim() not in (2, 3):
+        raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a {input.dim()}D input. Note that "
+                           "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial dimension, a "
+                           "channel dimension, and an optional batch dimension (i.e. 2D or 3D inputs).")
+    if input.dim() == 2:
+        if inplace:
+            raise NotImplementedError("torch.nn.functional.dropout1d(inplace=True) on an unbatched input is not "
+                                      "supported by the MindSpore facade")
+        return _dropout_impl(input.unsqueeze(0), p, training, False, True, False, "dropout1d").squeeze(0)
+    return _dropout_impl(input, p, training, inplace, True, False, "dropout1d")
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Channel-wise dropout of [N, C, H, W] (a 3-D input is taken as [N, C, L], as torch does with a
+    warning); torch's CPU stream (see the section comment)."""
+    _check_tensor(input, "input", "dropout2d")
+    if input.dim() not in (3, 4):
+        warnings.warn(f"dropout2d: Received a {input.dim()}-D input to dropout2d, which is deprecated and will "
+                      "result in an error in a future release. To retain the behavior and silence this warning, "
+                      "please use dropout instead.", stacklevel=2)
+    if input.dim() == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+                      "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel dim. "
+                      "This behavior will change in a future release to interpret the input as one without a batch "
+                      "dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise dropout behavior, please "
+                      "switch to using dropout1d instead.", stacklevel=2)
+    return _dropout_impl(input, p, training, inplace, True, False, "dropout2d")
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    """Channel-wise dropout of [N, C, D, H, W] or unbatched [C, D, H, W]; torch's CPU stream."""
+    _check_tensor(input, "input", "dropout3d")
+    if input.dim() not in (4, 5):
+        warnings.warn(f"dropout3d: Received a {input.dim()}-D input to dropout3d, which is deprecated and will "
+                      "result in an error in a future release. To retain the behavior and silence this warning, "
+                      "please use dropout instead.", stacklevel=2)
+    if input.dim() != 5:
+        if inplace:
+            raise NotImplementedError("torch.nn.functional.dropout3d(inplace=True) on an unbatched input is not "
+                                      "supported by the MindSpore facade")
+        return _dropout_impl(input.unsqueeze(0), p, training, False, True, False, "dropout3d").squeeze(0)
+    return _dropout_impl(input, p, training, inplace, True, False, "dropout3d")
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Alpha dropout (keeps SELU's mean and variance); torch's CPU stream and formulas (section comment)."""
+    _check_tensor(input, "input", "alpha_dropout")
+    return _dropout_impl(input, p, training, inplace, False, True, "alpha_dropout")
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Alpha dropout of whole channels ([N, C, 1, …] noise); torch's CPU stream and formulas."""
+    _check_tensor(input, "input", "feature_alpha_dropout")
+    return _dropout_impl(input, p, training, inplace, True, True, "feature_alpha_dropout")
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    """Randomized leaky ReLU. Training: each element ≤ 0 (in memory order) is multiplied by its own
+    uniform(lower, upper) slope, drawn as torch's CPU kernel does (`_rrelu_with_noise_train`: a double
+    uniform between the float-rounded bounds, one draw per non-positive element, cast to the input's
+    type); elements > 0 pass. Evaluation: leaky_relu with slope (lower + upper) / 2. The gradient is the
+    slope used (1 for positive elements)."""
+    _check_tensor(input, "input", "rrelu")
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    _float_storage(input, "rrelu")
+    name = input._dt.name
+    if name not in ("float32", "float64"):
+        raise NotImplementedError(f"torch.nn.functional.rrelu(training=True) with {input.dtype} input is not "
+                                  "supported by the MindSpore facade (float32 and float64 only)")
+    # import cost: the generator machinery loads with torch.random, after functional
+    from .. import _cpu_rng
+    from ..random import default_generator
+    t = _torch()
+    x = np.asarray(input.detach().cpu().numpy())
+    neg = x.reshape(-1) <= 0
+    ft = np.float64 if name == "float64" else np.float32
+    lo, hi = (float(lower), float(upper)) if name == "float64" else (float(np.float32(lower)), float(np.float32(upper)))
+    r = _cpu_rng.uniform(default_generator._eng, int(neg.sum()), "float64", lo, hi)
+    noise = np.ones(x.size, ft)
+    noise[neg] = r.astype(ft)
+    res = input * t.tensor(noise.reshape(x.shape), dtype=input.dtype, device=input.device)
+    return _inplace_result(input, res, inplace)
+
+
+__all__ += ["dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout", "rrelu"]
+
+
+# ---- fractional max pooling ---------------------------------------------------------------------------------
+# torch's CPU kernels (aten/src/ATen/native/FractionalMaxPool2d.cpp / 3d.cpp): per (batch, channel) plane, one
+# random sample u in [0, 1) per spatial dim (drawn by `torch.rand(N, C, nd)` in torch.nn.functional when not
+# given: the facade's rand is torch's CPU stream) places the windows: start_i = int((i + u) α) - int(u α) with
+# α = (in - k) / (out - 1) computed in the input's type, the last window at in - k. Sample component 0 drives the
+# last spatial dim (W) in 2-d and the first (T) in 3-d, as those kernels read them. Each output is the first
+# maximum of its k-window (NaN wins); the index is the flat position in the input plane.
+
+
+def _frac_intervals(u, n_in, n_out, k, ft):
+    """Window starts [..., n_out] for samples ``u`` [...] (generate_intervals, in float type ``ft``)."""
+    u = u.astype(ft)
+    out = np.zeros(u.shape + (n_out,), np.int64)
+    if n_out > 1:
+        alpha = ft(n_in - k) / ft(n_out - 1)
+        i = np.arange(n_out).astype(ft)
+        out = ((i + u[..., None]) * alpha).astype(np.int64) - (u[..., None] * alpha).astype(np.int64)
+    if n_out > 0:
+        out[..., n_out - 1] = n_in - k
+    return out
+
+
+def _fractional_max_poolnd(input, kernel_size, output_size, output_ratio, return_indices, _random_samples, nd, fn):
+    _check_tensor(input, "input", fn)
+    if input.dim() not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{fn}: Expected {nd + 1}D or {nd + 2}D tensor, but got: {list(input.shape)}")
+    if output_size is None and output_ratio is None:
+        raise ValueError(f"{fn} requires specifying either an output_size or an output_ratio")
+    sizes = list(input.shape[-nd:])
+    if output_size is None:
+        ratio = (tuple(float(r) for r in output_ratio) if isinstance(output_ratio, (tuple, list))
+                 else (float(output_ratio),) * nd)
+        if len(ratio) == 1:
+            ratio = ratio * nd
+        if len(ratio) != nd:
+            raise ValueError(f"{fn} requires output_ratio to either be a single value or tuple of {nd} values.")
+        out = [int(s * r) for s, r in zip(sizes, ratio)]
+    else:
+        out = list(_tuple(output_size, nd, "output_size"))
+    k = _tuple(kernel_size, nd, "kernel_size")
+    for s, o, kk in zip(sizes, out, k):
+        if o + kk - 1 >= s:
+            raise RuntimeError(f"{fn}(): pool size {kk} too large relative to input size {s} for output size {o}")
+    t = _torch()
+    unbatched = input.dim() == nd + 1
+    x = input.unsqueeze(0) if unbatched else input
+    n, c = x.shape[0], x.shape[1]
+    if _random_samples is None:
+        _random_samples = t.rand(n, c, nd, dtype=input.dtype, device=input.device)
+    if _random_samples.dtype != input.dtype:
+        raise RuntimeError("Expect _random_samples to have the same dtype as input")
+    if tuple(_random_samples.shape) != (n, c, nd):
+        raise RuntimeError(f"{fn}(): expected _random_samples of shape {[n, c, nd]}, got "
+                           f"{list(_random_samples.shape)}")
+    ft_ = np.float64 if input.dtype == t.float64 else np.float32
+    u = np.asarray(_random_samples.float().cpu().numpy() if ft_ is np.float32 else _random_samples.cpu().numpy())
+    # sample component per spatial dim (see the section comment)
+    comp = [1, 0] if nd == 2 else [0, 1, 2]
+    starts = [_frac_intervals(u[..., comp[i]], sizes[i], out[i], k[i], ft_) for i in range(nd)]  # [n, c, o_i]
+    # local flat positions in the plane: [n, c, O, K]
+    strides = np.cumprod([1] + list(reversed(sizes)))[:-1][::-1]
+    loc = np.zeros((n, c, 1, 1), np.int64)
+    for i in range(nd):
+        pos = starts[i][..., :, None] + np.arange(k[i])[None, None, None, :]  # [n, c, o_i, k_i]
+        pos = pos * strides[i]
+        loc = (loc[:, :, :, None, :, None] + pos[:, :, None, :, None, :]).reshape(n, c, loc.shape[2] * out[i], -1)
+    plane = int(np.prod(sizes))
+    glob = loc + (np.arange(n * c).reshape(n, c, 1, 1) * plane)
+    flat = x.reshape(-1)
+    w = flat.index_select(0, t.tensor(glob.reshape(-1), dtype=t.int64, device=input.device))
+    w = w.reshape(list(glob.shape))
+    vals, arg = w.max(-1)
+    vals = vals.reshape([n, c] + out)
+    if unbatched:
+        vals = vals.squeeze(0)
+    if not return_indices:
+        return vals, None
+    tab = t.tensor(loc, dtype=t.int64, device=input.device)
+    ind = tab.gather(-1, arg.unsqueeze(-1)).squeeze(-1).reshape([n, c] + out)
+    return vals, (ind.squeeze(0) if unbatched else ind)
+
+
+@_emulated("torch's window placement from the random samples, then a gather and max (see the section comment)")
+def fractional_max_pool2d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
+                                       return_indices=False, _random_samples=None):
+    """Fractional 2-d max pooling of [N, C, H, W] (or [C, H, W]) -> (values, int64 indices into H*W)."""
+    v, i = _fractional_max_poolnd(input, kernel_size, output_size, output_ratio, True, _random_samples, 2,
+                                  "fractional_max_pool2d")
+    return v, i
+
+
+@_emulated("torch's window placement from the random samples, then a gather and max (see the section comment)")
+def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=None, return_indices=False,
+                          _random_samples=None):
+    """Fractional 2-d max pooling (Graham, 2014) of [N, C, H, W] or [C, H, W] to ``output_size`` or
+    int(size * output_ratio); windows placed by torch's CPU rule from ``_random_samples`` [N, C, 2] (drawn from
+    torch's CPU stream when None). Returns values, or (values, indices) with ``return_indices``."""
+    v, i = _fractional_max_poolnd(input, kernel_size, output_size, output_ratio, return_indices, _random_samples,
+                                  2, "fractional_max_pool2d")
+    return (v, i) if return_indices else v
+
+
+@_emulated("torch's window placement from the random samples, then a gather and max (see the section comment)")
+def fractional_max_pool3d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
+                                       return_indices=False, _random_samples=None):
+    """Fractional 3-d max pooling -> (values, int64 indices into T*H*W)."""
+    return _fractional_max_poolnd(input, kernel_size, output_size, output_ratio, True, _random_samples, 3,
+                                  "fractional_max_pool3d")
+
+
+@_emulated("torch's window placement from the random samples, then a gather and max (see the section comment)")
+def fractional_max_pool3d(input, kernel_size, output_size=None, output_ratio=None, return_indices=False,
+                          _random_samples=None):
+    """Fractional 3-d max pooling of [N, C, T, H, W] or [C, T, H, W] (see fractional_max_pool2d;
+    ``_random_samples`` [N, C, 3])."""
+    v, i = _fractional_max_poolnd(input, kernel_size, output_size, output_ratio, return_indices, _random_samples,
+                                  3, "fractional_max_pool3d")
+    return (v, i) if return_indices else v
+
+
+__all__ += ["fractional_max_pool2d", "fractional_max_pool3d", "fractional_max_pool2d_with_indices",
+            "fractional_max_pool3d_with_indices"]
+
+
+# ---- CTC loss -----------------------------------------------------------------------------------------------
+# Connectionist temporal classification (Graves et al., 2006) as torch's CPU kernels compute it
+# (aten/src/ATen/native/LossCTC.cpp): the log-space forward (alpha) recursion over the blank-extended target
+# gives the negative log likelihood; the backward (beta) recursion gives, per time step and class, torch's
+# gradient `exp(lp) - exp(log(alpha·beta summed over the class's positions) + nll - lp)` (torch's formula: the
+# gradient through a log_softmax folded in, not the plain derivative with respect to log_probs). Computed on the
+# host in the input's float type with the kernels' operation order (their float32 rounding accumulates to ~1e-4
+# over long inputs, so the order matters), inside a facade autograd.Function (emulated: MindSpore's CTCLoss
+# kernel is Ascend/GPU only). bfloat16/float16 inputs run in float32.
+
+
+def _lse3(a, b, c, ft):
+    """torch's CTC log-add of three terms: log(exp(a-m) + exp(b-m) + exp(c-m)) + m, m their max (0 if all -inf),
+    in float type ``ft`` with torch's operation order."""
+    m = np.maximum(np.maximum(a, b), c)
+    m = np.where(m == -np.inf, ft(0), m).astype(ft)
+    return (np.log((np.exp(a - m) + np.exp(b - m)) + np.exp(c - m)) + m).astype(ft)
+
+
+def _ctc_sample(x, ext, blank, ft):
+    """One sample: x [T, C] log-probs (type ft), ext [L] extended labels -> (nll, lcab [T, C]) as torch's CPU
+    kernels compute them (float type ``ft``)."""
+    T, L = x.shape[0], ext.size
+    neg = ft(-np.inf)
+    same2 = np.ones(L, bool)  # target_prime(s - 2) == target_prime(s): no skip transition
+    if L > 2:
+        same2[2:] = ext[2:] == ext[:-2]
+    emit = x[:, ext]
+    la = np.full((T, L), neg, ft)
+    lb = np.full((T, L), neg, ft)
+    negs = np.full(L, neg, ft)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        la[0, 0] = emit[0, 0]
+        if L > 1:
+            la[0, 1] = emit[0, 1]
+        for t in range(1, T):
+            p = la[t - 1]
+            p1, p2 = negs.copy(), negs.copy()
+            p1[1:] = p[:-1]
+            p2[2:] = p[:-2]
+            p2 = np.where(same2, negs, p2)
+            la[t] = (_lse3(p, p1, p2, ft) + emit[t]).astype(ft)
+        l1 = la[T - 1, L - 1]
+        l2 = la[T - 1, L - 2] if L > 1 else neg
+        m = builtins.max(l1, l2)
+        m = ft(0) if m == neg else m
+        nll = -ft(np.log(ft(np.exp(ft(l1 - m)) + np.exp(ft(l2 - m)))) + m)
+        lb[T - 1, L - 1] = emit[T - 1, L - 1]
+        if L > 1:
+            lb[T - 1, L - 2] = emit[T - 1, L - 2]
+        for t in range(T - 2, -1, -1):
+            q = lb[t + 1]
+            q1, q2 = negs.copy(), negs.copy()
+            q1[:-1] = q[1:]
+            q2[:L - 2] = q[2:]
+            nsame = np.ones(L, bool)
+            if L > 2:
+                nsame[:-2] = same2[2:]
+            q2 = np.where(nsame, negs, q2)
+            lb[t] = (_lse3(q, q1, q2, ft) + emit[t]).astype(ft)
+        ab = (la + lb).astype(ft)
+        lcab = np.full((T, x.shape[1]), neg, ft)
+        for s in range(L - 1, -1, -1):
+            c = ext[s]
+            cur, v = lcab[:, c], ab[:, s]
+            mx = np.maximum(cur, v)
+            acc = (np.log(np.exp(cur - mx) + np.exp(v - mx)) + mx).astype(ft)
+            lcab[:, c] = np.where(cur == neg, v, acc)
+    return nll, lcab
+
+
+def _ctc_host(lp, targets, in_lens, tg_lens, blank, zero_infinity):
+    """lp [T, N, C] (float32 or float64 array) -> (nll [N], grad [T, N, C] per unit upstream gradient), torch's
+    CPU formulas and operation order in lp's float type."""
+    ft = lp.dtype.type
+    T, N, C = lp.shape
+    nll = np.zeros(N, ft)
+    grad = np.zeros((T, N, C), ft)
+    for b in range(N):
+        tl, il = int(tg_lens[b]), int(in_lens[b])
+        ext = np.full(2 * tl + 1, blank, np.int64)
+        ext[1::2] = targets[b][:tl]
+        if il == 0:
+            nll[b] = ft(0) if tl == 0 else ft(np.inf)
+            if zero_infinity and np.isinf(nll[b]):
+                nll[b] = ft(0)
+            continue
+        x = lp[:il, b]
+        nb, lcab = _ctc_sample(x, ext, blank, ft)
+        nll[b] = nb
+        if zero_infinity and np.isinf(nb):
+            nll[b] = ft(0)
+            continue
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            grad[:il, b] = (np.exp(x) - np.exp((lcab + nb) - x)).astype(ft)
+    return nll, grad
+
+
+def _ctc_function():
+    t = _torch()
+
+    class _CTC(t.autograd.Function):
+        @staticmethod
+        def forward(ctx, log_probs, targets_np, in_lens, tg_lens, blank, zero_infinity):
+            lp = np.asarray(log_probs.detach().cpu().numpy())
+            lp = lp.astype(np.float64 if lp.dtype == np.float64 else np.float32)
+            nll, grad = _ctc_host(lp, targets_np, in_lens, tg_lens, blank, zero_infinity)
+            ctx.grad = grad
+            ctx.dtype = log_probs.dtype
+            return t.tensor(nll, dtype=log_probs.dtype, device=log_probs.device)
+
+        @staticmethod
+        def backward(ctx, g):
+            gr = np.asarray(g.detach().cpu().numpy()).astype(ctx.grad.dtype).reshape(1, -1, 1)
+            res = t.tensor(ctx.grad * gr, dtype=ctx.dtype, device=g.device)
+            return res, None, None, None, None, None
+
+    return _CTC
+
+
+_CTC_CLS = []
+
+
+def _lengths(v, name):
+    if isinstance(v, (list, tuple)):
+        return np.asarray([int(x) for x in v], np.int64)
+    if isinstance(v, Tensor):
+        return np.asarray(v.cpu().numpy(), np.int64).reshape(-1)
+    if isinstance(v, int):
+        return np.asarray([v], np.int64)
+    raise TypeError(f"ctc_loss(): {name} must be a tuple of ints or a Tensor, got {type(v).__name__}")
+
+
+@_emulated("torch's CTC recursions on the host (input's float type) in a facade autograd.Function")
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False):
+    """CTC loss of ``log_probs`` [T, N, C] (or unbatched [T, C]) against ``targets`` [N, S] (padded) or the 1-D
+    concatenation of all targets, with per-sample ``input_lengths`` / ``target_lengths`` (tensors or int
+    sequences); reduction 'none' -> [N], 'sum', or 'mean' (each loss divided by its target length, then averaged).
+    ``zero_infinity`` turns infinite losses (impossible alignments) and their gradients into 0. The gradient is
+    torch's (see the section comment)."""
+    _check_tensor(log_probs, "log_probs", "ctc_loss")
+    if not _CTC_CLS:
+        _CTC_CLS.append(_ctc_function())
+    unbatched = log_probs.dim() == 2
+    lp = log_probs.unsqueeze(1) if unbatched else log_probs
+    if lp.dim() != 3:
+        raise RuntimeError(f"ctc_loss(): expected log_probs to be 2-D or 3-D, got {log_probs.dim()}-D")
+    T, N, C = lp.shape
+    if not 0 <= blank < C:
+        raise RuntimeError("blank must be in label range")
+    if isinstance(input_lengths, Tensor) != isinstance(target_lengths, Tensor):
+        raise TypeError("ctc_loss(): input_lengths and target_lengths must both be tensors or both be tuples of ints")
+    in_lens = _lengths(input_lengths, "input_lengths")
+    tg_lens = _lengths(target_lengths, "target_lengths")
+    tg = np.asarray(targets.cpu().numpy(), np.int64)
+    if unbatched:
+        tg = tg.reshape(1, -1)
+    if in_lens.size != N or tg_lens.size != N:
+        raise RuntimeError(f"ctc_loss(): expected input_lengths and target_lengths of size {N} (batch size), got "
+                           f"{in_lens.size} and {tg_lens.size}")
+    if (in_lens > T).any() or (in_lens < 0).any():
+        raise RuntimeError(f"ctc_loss(): input lengths must be in [0, {T}]")
+    if tg.ndim == 1:  # concatenated targets
+        offs = np.concatenate([[0], np.cumsum(tg_lens)])
+        if offs[-1] > tg.size:
+            raise RuntimeError("ctc_loss(): the concatenated targets are shorter than the sum of target_lengths")
+        smax = int(tg_lens.max()) if N else 0
+        padded = np.full((N, builtins.max(smax, 1)), blank, np.int64)
+        for b in range(N):
+            padded[b, :tg_lens[b]] = tg[offs[b]:offs[b + 1]]
+        tg = padded
+    elif (tg_lens > tg.shape[1]).any():
+        raise RuntimeError(f"ctc_loss(): target lengths exceed the padded targets' length {tg.shape[1]}")
+    nll = _CTC_CLS[0].apply(lp, tg, in_lens, tg_lens, int(blank), bool(zero_infinity))
+    if reduction == "none":
+        return nll.squeeze(0) if unbatched else nll
+    if reduction == "sum":
+        return nll.sum()
+    if reduction == "mean":
+        t = _torch()
+        div = t.tensor(np.maximum(tg_lens, 1).astype(np.float64), dtype=nll.dtype, device=nll.device)
+        return (nll / div).mean()
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+__all__ += ["ctc_loss"]

@@ -99,14 +99,38 @@ class Buffer:
         self.persistent = persistent
 
 
-class UninitializedParameter:
-    """Lazy modules are not supported by the facade."""
+class UninitializedParameter(Parameter):
+    """A parameter without shape or values yet (torch.nn.parameter.UninitializedParameter), held by lazy modules
+    until their first forward: ``materialize(shape, device=None, dtype=None)`` gives it storage of ``shape``
+    (uninitialised values: the facade's empty is zero-filled) and turns it into a plain ``Parameter``, keeping
+    its identity. Until then it holds an empty [0] tensor; reading its values is a mistake the module's first
+    forward prevents."""
 
-    def __new__(cls, *args, **kwargs):
-        raise NotImplementedError("torch.nn.parameter.UninitializedParameter (lazy modules) is not supported by the "
-                                  "MindSpore facade; construct modules with explicit sizes")
+    def __new__(cls, requires_grad: bool = True, device=None, dtype=None):
+        from .._ops.creation import empty
+        return _tensor_type()._make_subclass(cls, empty(0, device=device, dtype=dtype), requires_grad)
+
+    def __init__(self, requires_grad: bool = True, device=None, dtype=None):
+        pass
+
+    def materialize(self, shape, device=None, dtype=None) -> None:
+        """Give the parameter storage of ``shape`` (``device``/``dtype`` default to its own) and make it a
+        ``Parameter``."""
+        from .._ops.creation import empty
+        shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+        self.data = empty(shape, device=device if device is not None else self.device,
+                          dtype=dtype if dtype is not None else self.dtype)
+        self.__class__ = Parameter
+
+    def __repr__(self):
+        return "<UninitializedParameter>"
+
+    def __deepcopy__(self, memo):
+        if id(self) not in memo:
+            memo[id(self)] = type(self)(self.requires_grad, self.device, self.dtype)
+        return memo[id(self)]
 
 
 def is_lazy(param) -> bool:
-    """Always False: the facade has no lazy parameters."""
-    return False
+    """True for a parameter that a lazy module has not materialised yet."""
+    return isinstance(param, UninitializedParameter)

@@ -185,3 +185,107 @@ class ConvTranspose2d(_ConvTransposeNd):
 class ConvTranspose3d(_ConvTransposeNd):
     """3-d transposed convolution; weight [C_in, C_out / groups, kD, kH, kW]."""
     _n = 3
+
+
+# ---- lazy convolutions ------------------------------------------------------------------------------------
+# torch.nn.LazyConv*: in_channels inferred from the first input (dim 1 batched, dim 0 unbatched); until then
+# weight and bias are UninitializedParameter. At the first forward the parameters are materialised and
+# initialised by reset_parameters (the same draws as the eager module's, on the generator's stream at that
+# moment), and the module becomes its eager class (`cls_to_become`), as torch's LazyModuleMixin does. Loading a
+# state_dict into a lazy module materialises the parameters from the checkpoint's shapes first.
+
+
+class _LazyConvMixin:
+    cls_to_become = None
+
+    def _lazy_init(self, out_channels, bias, device, dtype):
+        from ..parameter import UninitializedParameter
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        self.out_channels = out_channels
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+
+    def has_uninitialized_params(self) -> bool:
+        from ..parameter import is_lazy
+        return any(is_lazy(p) for p in self._parameters.values() if p is not None)
+
+    def _get_in_channels(self, input) -> int:
+        n = self._n
+        if input.dim() not in (n + 1, n + 2):
+            raise RuntimeError(f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input to {type(self).__name__}, "
+                               f"but got input of size: {list(input.shape)}")
+        return input.shape[1] if input.dim() == n + 2 else input.shape[0]
+
+    def initialize_parameters(self, input, *args, **kwargs) -> None:
+        """Materialise weight (and bias) from the input's channel count and initialise them."""
+        if not self.has_uninitialized_params():
+            return
+        self.in_channels = self._get_in_channels(input)
+        if self.in_channels % self.groups != 0:
+            raise ValueError("in_channels must be divisible by groups")
+        if self._transposed:
+            shape = (self.in_channels, self.out_channels // self.groups) + tuple(self.kernel_size)
+        else:
+            shape = (self.out_channels, self.in_channels // self.groups) + tuple(self.kernel_size)
+        self.weight.materialize(shape)
+        if self.bias is not None:
+            self.bias.materialize((self.out_channels,))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if not self.has_uninitialized_params() and self.in_channels != 0:
+            super().reset_parameters()
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        from ..parameter import is_lazy
+        for name, param in self._parameters.items():
+            key = prefix + name
+            if param is not None and is_lazy(param) and key in state_dict:
+                with __import__("shim.torch", fromlist=["no_grad"]).no_grad():
+                    param.materialize(tuple(state_dict[key].shape))
+        if not self.has_uninitialized_params() and self.in_channels == 0 and self.weight is not None:
+            self.in_channels = self.weight.shape[1 if not self._transposed else 0] * (
+                self.groups if not self._transposed else 1)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
+    def __call__(self, *args, **kwargs):
+        if self.has_uninitialized_params():
+            self.initialize_parameters(*args, **kwargs)
+        if self.cls_to_become is not None and not self.has_uninitialized_params():
+            self.__class__ = self.cls_to_become
+        return Module.__call__(self, *args, **kwargs)
+
+
+def _lazy_conv(name, base, n, transposed):
+    def __init__(self, out_channels, kernel_size, stride=1, padding=0, *rest, **kwargs):
+        if transposed:
+            names = ("output_padding", "groups", "bias", "dilation", "padding_mode", "device", "dtype")
+        else:
+            names = ("dilation", "groups", "bias", "padding_mode", "device", "dtype")
+        opts = dict(zip(names, rest))
+        dup = set(opts) & set(kwargs)
+        if dup:
+            raise TypeError(f"{name}() got multiple values for argument {sorted(dup)[0]!r}")
+        opts.update(kwargs)
+        bias = opts.pop("bias", True)
+        device, dtype = opts.pop("device", None), opts.pop("dtype", None)
+        base.__init__(self, 0, 0, kernel_size, stride, padding, bias=False, device=device, dtype=dtype, **opts)
+        self._lazy_init(out_channels, bias, device, dtype)
+
+    doc = (f"torch.nn.{name}: {base.__name__} whose in_channels come from the first input (weight and bias are "
+           "UninitializedParameter until then; see this file's lazy section).")
+    return type(name, (_LazyConvMixin, base), {"__init__": __init__, "__doc__": doc, "cls_to_become": base,
+                                               "__module__": __name__})
+
+
+LazyConv1d = _lazy_conv("LazyConv1d", Conv1d, 1, False)
+LazyConv2d = _lazy_conv("LazyConv2d", Conv2d, 2, False)
+LazyConv3d = _lazy_conv("LazyConv3d", Conv3d, 3, False)
+LazyConvTranspose1d = _lazy_conv("LazyConvTranspose1d", ConvTranspose1d, 1, True)
+LazyConvTranspose2d = _lazy_conv("LazyConvTranspose2d", ConvTranspose2d, 2, True)
+LazyConvTranspose3d = _lazy_conv("LazyConvTranspose3d", ConvTranspose3d, 3, True)
+
+__all__ += ["LazyConv1d", "LazyConv2d", "LazyConv3d", "LazyConvTranspose1d", "LazyConvTranspose2d",
+            "LazyConvTranspose3d"]

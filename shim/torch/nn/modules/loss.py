@@ -253,3 +253,20 @@ class LinearCrossEntropyLoss(_WeightedLoss):
         return F.linear_cross_entropy(input, w, target, linear_bias=b, weight=self.weight,
                                       reduction=self.reduction, ignore_index=self.ignore_index,
                                       label_smoothing=self.label_smoothing, options=self.options)
+
+
+class CTCLoss(_Loss):
+    """`functional.ctc_loss` with stored ``blank``, ``reduction`` and ``zero_infinity``; forward(log_probs,
+    targets, input_lengths, target_lengths)."""
+
+    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> None:
+        super().__init__(reduction=reduction)
+        self.blank = blank
+        self.zero_infinity = zero_infinity
+
+    def forward(self, log_probs, targets, input_lengths, target_lengths):
+        return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction,
+                          self.zero_infinity)
+
+
+__all__ += ["CTCLoss"]
