@@ -470,11 +470,13 @@ WORKAROUNDS = (
     Workaround(
         key="Softmax -inf row", op="`mint.softmax` along the last axis when a slice holds only -inf",
         workaround="torch.masked's softmax/softmin compose exp(x - max) / sum (a -inf slice gives NaN, as torch); "
-                   "nn.functional.softmax still calls the kernel (its hot path: the composition costs several "
-                   "times the kernel's time)",
+                   "torch.softmax, nn.functional.softmax and scaled_dot_product_attention check for an all -inf "
+                   "slice (two reductions, one host read) and only then replace -inf by the lowest finite value "
+                   "and set that slice to NaN (`_ops/reduction.py::softmax_kernel`)",
         reason="that slice comes out as zeros and so does every later slice of the tensor (wrong numbers in rows "
                "that hold only finite values); along another axis the kernel is right", measured=_V,
-        sites=("masked/__init__.py::_softmax",), probe=_probe_softmax_inf_row),
+        sites=("masked/__init__.py::_softmax", "_ops/reduction.py::softmax_kernel", "nn/functional.py::softmax",
+               "nn/functional.py::scaled_dot_product_attention"), probe=_probe_softmax_inf_row),
     Workaround(
         key="Tril empty", op="`ops.tril` / `ops.triu` on a matrix with a zero-size dimension",
         workaround="an empty input is returned as an (empty) copy without calling the kernel",

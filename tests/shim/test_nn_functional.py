@@ -211,3 +211,28 @@ def test_errors_name_the_problem():
         F.layer_norm(mt.zeros(2, 3), (4,))
     with pytest.raises(RuntimeError, match="Class values"):
         F.one_hot(mt.tensor([0, 5]), 3)
+
+
+def test_softmax_with_an_all_minus_inf_row_equals_torch():
+    """workaround "Softmax -inf row": MindSpore's CPU softmax zeroed such a row and every later row; the facade gives
+    torch's NaN row and leaves the others right (torch.softmax, F.softmax, Tensor.softmax, SDPA with a fully masked
+    query row)."""
+    x = np.array([[1.0, 2.0, 3.0], [-np.inf] * 3, [1.0, 1.0, 1.0], [0.5, -np.inf, 2.0]], np.float32)
+    for name, t_fn, m_fn in (
+            ("torch.softmax", lambda a: torch.softmax(a, -1), lambda a: mt.softmax(a, -1)),
+            ("F.softmax", lambda a: torch.nn.functional.softmax(a, dim=-1),
+             lambda a: mt.nn.functional.softmax(a, dim=-1)),
+            ("Tensor.softmax", lambda a: a.softmax(-1), lambda a: a.softmax(-1))):
+        want = t_fn(torch.tensor(x)).numpy()
+        got = _to_np(m_fn(mt.tensor(x)))
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7, equal_nan=True, err_msg=name)
+        assert np.isnan(got[1]).all() and np.isfinite(got[[0, 2, 3]]).all(), name
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((1, 2, 3, 4)).astype(np.float32) for _ in range(3))
+    mask = np.ones((3, 3), bool)
+    mask[1] = False                                    # query row 1 sees no key
+    want = torch.nn.functional.scaled_dot_product_attention(
+        torch.tensor(q), torch.tensor(k), torch.tensor(v), attn_mask=torch.tensor(mask)).numpy()
+    got = _to_np(mt.nn.functional.scaled_dot_product_attention(
+        mt.tensor(q), mt.tensor(k), mt.tensor(v), attn_mask=mt.tensor(mask)))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, equal_nan=True)

@@ -251,10 +251,31 @@ def cumprod(input, dim, *, dtype=None):
     return _finish(ops.cumprod(m, _norm_dim(dim, len(m.shape))), dt, input)
 
 
+_LOWEST = {ms.float16: -65504.0, ms.bfloat16: -3.38e38, ms.float32: -3.4e38, ms.float64: -1.79e308}
+
+
+def softmax_kernel(m, axis: int, dead_value: float = float("nan")):
+    """`mint.softmax(m, axis)` on MindSpore storage, right when a slice along `axis` holds only -inf.
+
+    workaround "Softmax -inf row": MindSpore's CPU kernel returns zeros for such a slice and for every later slice
+    of the tensor. When one exists (checked with two reductions and one host read), the -inf entries are replaced by
+    the dtype's lowest finite value (exp of it minus any finite max is exactly 0, as exp(-inf)) and the all -inf
+    slices become `dead_value`: NaN as torch's softmax (their gradient is 0 where torch's is NaN); 0 as torch's
+    CPU scaled_dot_product_attention, whose fully masked query rows give zeros.
+    """
+    if m.dtype in _LOWEST and m.size:
+        neg = m == float("-inf")
+        dead = mint.all(neg, dim=axis, keepdim=True)
+        if bool(mint.any(dead).asnumpy()):
+            safe = mint.where(neg, ms.Tensor(_LOWEST[m.dtype], m.dtype), m)
+            return mint.where(dead, ms.Tensor(dead_value, m.dtype), mint.softmax(safe, axis))
+    return mint.softmax(m, axis)
+
+
 def softmax(input, dim, dtype=None):
     """torch.softmax along `dim` (dtype casts first)."""
     m, dt = _storage_as(input, dtype)
-    return _finish(mint.softmax(m, _norm_dim(dim, len(m.shape))), dt, input)
+    return _finish(softmax_kernel(m, _norm_dim(dim, len(m.shape))), dt, input)
 
 
 def log_softmax(input, dim, dtype=None):

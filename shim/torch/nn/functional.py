@@ -24,6 +24,7 @@ from mindspore import mint, ops
 
 from .. import _dtype as D
 from .. import _tensor as _T
+from .._ops.reduction import softmax_kernel
 from .._tensor import Tensor, unwrap
 
 __all__ = [
@@ -196,7 +197,7 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=N
     x = unwrap(input if dtype is None else input.to(dt))
     if input.dim() == 0:
         return _out(x * 0 + 1, input, dt)
-    return _out(mint.softmax(x, _norm_dim(dim, input.dim())), input, dt)
+    return _out(softmax_kernel(x, _norm_dim(dim, input.dim())), input, dt)  # workaround "Softmax -inf row"
 
 
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
@@ -628,7 +629,7 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
             scores = scores.masked_fill(~m, float("-inf"))
         else:
             scores = scores + (m if attn_mask._dt.sms == _sms(query) else ops.cast(m, _sms(query)))
-    probs = mint.softmax(scores, -1)
+    probs = softmax_kernel(scores, -1, dead_value=0.0)  # workaround "Softmax -inf row"; torch: masked row -> 0
     if dropout_p > 0.0:
         # workaround "DropoutExt" (shim/torch/_workarounds.py)
         probs = ops.dropout(probs, p=dropout_p, training=True)
