@@ -89,11 +89,8 @@ TOLERANCE_OVERRIDES = {
 # `wrapper_set_seed`, which the facade side mirrors), and the facade's CPU streams equal torch's (issue 11 item 4),
 # so only these remain: tests/shim/test_opinfo.py expects exactly a value difference for them (any other failure
 # fails), and a listed entry that passes fails too, asking to be removed.
-RANDOM_STREAM_PENDING = frozenset({
-    # its third sample has dropout_p=0.5: torch's CPU math kernel draws the attention-dropout mask in an order the
-    # facade's composition (F.dropout on the weights) does not reproduce yet
-    "nn.functional.scaled_dot_product_attention",
-})
+# entries whose values depend on a random stream the facade does not reproduce yet (none today)
+RANDOM_STREAM_PENDING: frozenset = frozenset()
 
 
 def worst(statuses):

@@ -424,9 +424,6 @@ WORKAROUNDS = (
                                                        "failed\")",
         measured=_V, sites=("nn/functional.py::layer_norm",),
         probe=_kernel("mint.nn.functional.layer_norm(x, (2,))")),
-    _missing("DropoutExt", "mint.nn.functional.dropout(x, 0.5, True)",
-             "`ops.dropout` (F.dropout itself draws its mask from the facade's generator)",
-             ["nn/functional.py::scaled_dot_product_attention"]),
     Workaround(
         key="einsum", op="`mint.einsum`", workaround="the facade contracts itself (permute, reshape, MatMul)",
         reason="Ascend only: raises NotImplementedError(\"einsum only supports Ascend\") elsewhere",

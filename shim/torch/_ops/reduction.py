@@ -254,16 +254,28 @@ def cumprod(input, dim, *, dtype=None):
 _LOWEST = {ms.float16: -65504.0, ms.bfloat16: -3.38e38, ms.float32: -3.4e38, ms.float64: -1.79e308}
 
 
+_HOST_CHECK_NUMEL = 1 << 14
+
+
+def _holds_neg_inf(m) -> bool:
+    """Whether MindSpore storage `m` holds a -inf: read on the host for small tensors (a copy costs less than a
+    kernel launch there), one min-reduction for large ones (small beside the softmax it guards)."""
+    if m.size <= _HOST_CHECK_NUMEL and m.dtype != ms.bfloat16:
+        return bool(np.isneginf(m.asnumpy()).any())
+    return bool((mint.min(m) == float("-inf")).asnumpy())
+
+
 def softmax_kernel(m, axis: int, dead_value: float = float("nan")):
     """`mint.softmax(m, axis)` on MindSpore storage, right when a slice along `axis` holds only -inf.
 
     workaround "Softmax -inf row": MindSpore's CPU kernel returns zeros for such a slice and for every later slice
-    of the tensor. When one exists (checked with two reductions and one host read), the -inf entries are replaced by
+    of the tensor. When one exists (checked only when the tensor holds a -inf at all: `_holds_neg_inf`; then with two
+    reductions and one host read), the -inf entries are replaced by
     the dtype's lowest finite value (exp of it minus any finite max is exactly 0, as exp(-inf)) and the all -inf
     slices become `dead_value`: NaN as torch's softmax (their gradient is 0 where torch's is NaN); 0 as torch's
     CPU scaled_dot_product_attention, whose fully masked query rows give zeros.
     """
-    if m.dtype in _LOWEST and m.size:
+    if m.dtype in _LOWEST and m.size and _holds_neg_inf(m):
         neg = m == float("-inf")
         dead = mint.all(neg, dim=axis, keepdim=True)
         if bool(mint.any(dead).asnumpy()):

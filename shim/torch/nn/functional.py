@@ -598,7 +598,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     ``attn_mask`` (broadcastable to [..., L, S]): bool (True = attend) or float (added to the scores).
     ``is_causal`` uses a lower-triangular [L, S] mask (error together with ``attn_mask``, as torch).
     ``enable_gqa`` repeats each key/value head Hq/Hk times (RuntimeError when Hq is not a multiple of Hk, or
-    when heads differ without it). ``dropout_p`` drops attention weights with MindSpore's RNG.
+    when heads differ without it). ``dropout_p`` drops attention weights as torch's CPU math path does: F.dropout
+    on the softmax (the same mask from torch's CPU stream under ``torch.manual_seed``).
     """
     for name, t in (("query", query), ("key", key), ("value", value)):
         _check_tensor(t, name, "scaled_dot_product_attention")
@@ -631,8 +632,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
             scores = scores + (m if attn_mask._dt.sms == _sms(query) else ops.cast(m, _sms(query)))
     probs = softmax_kernel(scores, -1, dead_value=0.0)  # workaround "Softmax -inf row"; torch: masked row -> 0
     if dropout_p > 0.0:
-        # workaround "DropoutExt" (shim/torch/_workarounds.py)
-        probs = ops.dropout(probs, p=dropout_p, training=True)
+        # torch's CPU math path: softmax, then at::dropout (the same mask draw as F.dropout, torch's CPU stream)
+        probs = unwrap(dropout(_out(probs, query), dropout_p, True))
     out = mint.matmul(probs, v)
     return _out(out, query)
 
