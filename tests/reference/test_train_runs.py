@@ -163,7 +163,7 @@ def test_manifest_and_checkpoints(work, baseline):
     assert m["versions"]["megatron_core"] == "0.16.1"
     assert m["seed"] == SEED and m["device"]["type"] == "cpu" and m["device"]["process_group_backend"] == "gloo"
     assert m["parallel"] == {"world_size": 1, "tensor_model_parallel_size": 1, "pipeline_model_parallel_size": 1,
-                             "data_parallel_size": 1, "num_microbatches": 2}
+                             "expert_model_parallel_size": 1, "data_parallel_size": 1, "num_microbatches": 2}
     assert m["data"]["meta_sha256"] == hashlib.sha256((work["data"] / "meta.json").read_bytes()).hexdigest()
     assert m["model"]["fingerprint"]["kind"] == "content" and len(m["model"]["fingerprint"]["sha256"]) == 64
     ck = out / "checkpoints"
