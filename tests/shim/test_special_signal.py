@@ -137,8 +137,9 @@ def test_frexp_and_nextafter():
     fm, fe = ft.frexp(ft.tensor(h.numpy()))
     _same(m, fm, rtol=0, atol=0)
     assert fe.dtype == ft.int32 and fe.tolist() == e.tolist()
-    x = torch.tensor([0., 1., -1., 3.5, float("inf"), float("nan"), 1e-40, 2.])
-    y = torch.tensor([1., 0., 5., 3.5, 0., 1., 0., float("inf")])
+    # normal-range values here; subnormal results in a fresh process (test_nextafter_subnormals_in_a_fresh_process)
+    x = torch.tensor([1., -1., 3.5, float("inf"), float("nan"), 2., -7.25])
+    y = torch.tensor([0., 5., 3.5, 0., 1., float("inf"), -8.])
     for rg in (False, True):
         xf = ft.tensor(x.numpy()).requires_grad_(rg)
         got = ft.nextafter(xf, ft.tensor(y.numpy()))
@@ -148,3 +149,24 @@ def test_frexp_and_nextafter():
     torch.nextafter(xt, torch.zeros(2)).sum().backward()
     ft.nextafter(xf, ft.zeros(2)).sum().backward()
     _same(xt.grad, xf.grad)
+
+
+_SUBNORMALS = r"""
+import numpy as np, torch, shim.torch as ft
+x = torch.tensor([0., 1e-40, -1e-40, 1.2e-38])
+y = torch.tensor([1., 0., 1., 0.])
+for rg in (False, True):
+    got = ft.nextafter(ft.tensor(x.numpy()).requires_grad_(rg), ft.tensor(y.numpy()))
+    assert np.array_equal(got.detach().numpy(), torch.nextafter(x, y).numpy()), (rg, got, torch.nextafter(x, y))
+print("ok")
+"""
+
+
+def test_nextafter_subnormals_in_a_fresh_process():
+    """nextafter into and out of the subnormal range equals torch's in a process of its own: within the full
+    suite some earlier in-process test leaves this process flushing subnormals to zero (not yet traced; see
+    STATUS.md), which no facade op can undo."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-c", _SUBNORMALS], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stdout[-2000:] + r.stderr[-3000:]
