@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Union
 
 from qwen_sft.dtypes import DTYPE_NAMES
-from qwen_sft.generate_job import GenerateConfig, run_generate
+from qwen_sft.generate_job import GenerateConfig, json_entries, run_generate
 from qwen_sft.sampling import SamplingParams
 
 __all__ = [
@@ -156,21 +156,9 @@ def read_records(path: Union[str, os.PathLike], *, flag: str = "--instructions",
     text = p.read_text(encoding="utf-8-sig")  # tolerate a byte-order mark
     stripped = text.lstrip()
     records: list[dict] = []
-    if stripped.startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{flag} {p}: starts with '[' but is not valid JSON: {exc}") from exc
-        records = [_check_record(item, f"{flag} {p} record {i}", require_output) for i, item in enumerate(data)]
-    elif stripped.startswith(("{", '"')):
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{flag} {p} line {lineno}: not valid JSON (JSON Lines file): {exc}") from exc
-            records.append(_check_record(item, f"{flag} {p} line {lineno}", require_output))
+    entries = json_entries(text, f"{flag} {p}")
+    if entries is not None:
+        records = [_check_record(item, where, require_output) for item, where in entries]
     elif stripped:
         raise ValueError(f"{flag} {p}: expected a JSON list or JSON Lines of objects with 'instruction' "
                          f"(AlpacaEval format); the file starts with {stripped[:20]!r}")

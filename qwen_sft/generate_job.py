@@ -23,7 +23,7 @@ from qwen_sft.loading import load_model_tp1
 from qwen_sft.sampling import SamplingParams
 from qwen_sft.tokenizer import load_tokenizer, render_prompt_ids, resolve_tokenizer_dir
 
-__all__ = ["read_prompt_file", "GenerateConfig", "GenerateSummary", "run_generate"]
+__all__ = ["read_prompt_file", "json_entries", "GenerateConfig", "GenerateSummary", "run_generate"]
 
 
 def _as_prompt(item: Any, where: str) -> Union[str, dict]:
@@ -39,6 +39,34 @@ def _as_prompt(item: Any, where: str) -> Union[str, dict]:
         raise ValueError(f"{where}: a prompt object needs an 'instruction' (Alpaca record) or a 'prompt' string "
                          f"field; got keys {sorted(item)[:8]}")
     raise ValueError(f"{where}: expected a string or an object, got {type(item).__name__}")
+
+
+def json_entries(text: str, where: str) -> Optional[list[tuple[Any, str]]]:
+    """The entries of a JSON list or JSON Lines text, each with its place for messages (`"<where> record <i>"` /
+    `"<where> line <n>"`); None when the text is neither (it starts with none of `[`, `{`, `"`).
+
+    Raises:
+        ValueError: a text starting with '[' that is not valid JSON, or a JSON Lines line that is not.
+    """
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{where}: starts with '[' but is not valid JSON: {exc}") from exc
+        return [(item, f"{where} record {i}") for i, item in enumerate(data)]
+    if not stripped.startswith(("{", '"')):
+        return None
+    entries = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{where} line {lineno}: not valid JSON (JSON Lines file): {exc}") from exc
+        entries.append((item, f"{where} line {lineno}"))
+    return entries
 
 
 def read_prompt_file(path: Union[str, os.PathLike]) -> list[Union[str, dict]]:
@@ -60,24 +88,9 @@ def read_prompt_file(path: Union[str, os.PathLike]) -> list[Union[str, dict]]:
     if not p.is_file():
         raise FileNotFoundError(f"--input_file {str(path)!r} does not exist")
     text = p.read_text(encoding="utf-8-sig")  # tolerate a byte-order mark
-    stripped = text.lstrip()
-    prompts: list[Union[str, dict]] = []
-    if stripped.startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{p}: starts with '[' but is not valid JSON: {exc}") from exc
-        for i, item in enumerate(data):
-            prompts.append(_as_prompt(item, f"{p} record {i}"))
-    elif stripped.startswith("{") or stripped.startswith('"'):
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{p} line {lineno}: not valid JSON (JSON Lines file): {exc}") from exc
-            prompts.append(_as_prompt(item, f"{p} line {lineno}"))
+    entries = json_entries(text, str(p))
+    if entries is not None:
+        prompts: list[Union[str, dict]] = [_as_prompt(item, where) for item, where in entries]
     else:
         prompts = [line.strip() for line in text.splitlines() if line.strip()]
     if not prompts:
