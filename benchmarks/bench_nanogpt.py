@@ -26,10 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 import re
-import shutil
-import stat
 import statistics
 import subprocess
 import sys
@@ -37,10 +34,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-CHARS = "abcdefghijklmnopqrstuvwxyz .,\n"
+sys.path.insert(0, str(REPO))
+from tests.helpers.nanogpt_program import make_program  # noqa: E402  (the test's program copy + data)
 ITER = re.compile(r"iter (\d+): loss ([0-9.]+), time ([0-9.]+)ms")
 CONFIGS = {
     "tiny": ["--n_layer=2", "--n_head=2", "--n_embd=32", "--block_size=32", "--batch_size=4"],
@@ -49,26 +46,6 @@ CONFIGS = {
 COMMON = ["--dataset=tiny", "--compile=False", "--dtype=float32", "--gradient_accumulation_steps=2",
           "--eval_interval=100000", "--eval_iters=1", "--log_interval=1", "--warmup_iters=2",
           "--learning_rate=0.001", "--min_lr=0.0001", "--always_save_checkpoint=False"]
-
-
-def make_program(src: Path, root: Path) -> Path:
-    """A writable copy of nanoGPT with data/tiny (a repetitive character text, 30-symbol vocabulary)."""
-    dst = root / "nanoGPT"
-    shutil.copytree(src, dst)
-    for p in [dst, *dst.rglob("*")]:
-        p.chmod(p.stat().st_mode | stat.S_IWUSR)
-    data = dst / "data" / "tiny"
-    data.mkdir(parents=True)
-    words = np.random.RandomState(0).choice(["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "far"], 4000)
-    text = " ".join(words) + ".\n"
-    stoi = {c: i for i, c in enumerate(CHARS)}
-    ids = np.array([stoi[c] for c in text], dtype=np.uint16)
-    cut = int(len(ids) * 0.9)
-    ids[:cut].tofile(data / "train.bin")
-    ids[cut:].tofile(data / "val.bin")
-    with open(data / "meta.pkl", "wb") as f:
-        pickle.dump({"vocab_size": len(CHARS), "stoi": stoi, "itos": {i: c for c, i in stoi.items()}}, f)
-    return dst
 
 
 def run_once(program: Path, config: str, iters: int, shim: bool, device: str, threads=None) -> dict:
@@ -110,7 +87,7 @@ def main() -> int:
     print(f"load average before: {os.getloadavg()}  ({time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())})")
     rows, status = [], 0
     with tempfile.TemporaryDirectory() as tmp:
-        program = make_program(src, Path(tmp))
+        program = make_program(src, Path(tmp), n_words=4000)
         torch_sides = [("torch" if t == "default" else f"torch {t}t", None if t == "default" else t)
                        for t in a.torch_threads.split(",")]
         for config in a.config.split(","):

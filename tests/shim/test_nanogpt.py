@@ -13,10 +13,7 @@ nanoGPT's ``sample.py`` imports ``tiktoken`` unconditionally (it uses it only wi
 pinned test dependency (pyproject.toml), so the program runs as written.
 """
 import os
-import pickle
 import re
-import shutil
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +22,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import free_port, shared_path
+from tests.helpers.nanogpt_program import CHARS, make_program
 
 REPO = Path(__file__).resolve().parents[2]
 TORCHRUN = Path(sys.executable).parent / "torchrun"
@@ -33,7 +31,6 @@ TRAIN_ARGS = ["--dataset=tiny", "--n_layer=2", "--n_head=2", "--n_embd=32", "--b
               "--dtype=float32", "--gradient_accumulation_steps=2", "--warmup_iters=2", "--lr_decay_iters=6",
               "--learning_rate=0.001", "--min_lr=0.0001"]
 SAMPLE_ARGS = ["--num_samples=2", "--max_new_tokens=24", "--dtype=float32", "--start=abc"]
-CHARS = "abcdefghijklmnopqrstuvwxyz .,\n"
 STEP = re.compile(r"step (\d+): train loss ([0-9.]+), val loss ([0-9.]+)")
 ITER = re.compile(r"iter (\d+): loss ([0-9.]+)")
 
@@ -41,25 +38,7 @@ ITER = re.compile(r"iter (\d+): loss ([0-9.]+)")
 @pytest.fixture(scope="module")
 def program(tmp_path_factory) -> Path:
     """A writable copy of nanoGPT with data/tiny; skips when ../shared/programs/nanoGPT is absent."""
-    src = shared_path("programs", "nanoGPT")
-    root = tmp_path_factory.mktemp("nanogpt")
-    dst = root / "nanoGPT"
-    shutil.copytree(src, dst)
-    for p in [dst, *dst.rglob("*")]:
-        p.chmod(p.stat().st_mode | stat.S_IWUSR)
-    data = dst / "data" / "tiny"
-    data.mkdir(parents=True)
-    # a repetitive text, so that a few steps of training move the loss
-    words = np.random.RandomState(0).choice(["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "far"], 900)
-    text = " ".join(words) + ".\n"
-    stoi = {c: i for i, c in enumerate(CHARS)}
-    ids = np.array([stoi[c] for c in text], dtype=np.uint16)
-    cut = int(len(ids) * 0.9)
-    ids[:cut].tofile(data / "train.bin")
-    ids[cut:].tofile(data / "val.bin")
-    with open(data / "meta.pkl", "wb") as f:
-        pickle.dump({"vocab_size": len(CHARS), "stoi": stoi, "itos": {i: c for c, i in stoi.items()}}, f)
-    return dst
+    return make_program(shared_path("programs", "nanoGPT"), tmp_path_factory.mktemp("nanogpt"), n_words=900)
 
 
 def _env(program: Path, shim: bool) -> dict:
