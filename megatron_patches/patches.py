@@ -3,9 +3,12 @@
 Each entry says what it replaces, why, and for which megatron-core versions; `registry.register` documents the
 fields. Generic torch semantics belong in the facade (shim/torch); the blockers found while running
 tools/train.py at TP=1 and TP=2 were fixed there. What is left here: a facade gap that only megatron-core's buffer
-layout exposes (`param_gather_copies_into_params`), and megatron's `torch_dist` checkpoint strategies served without
-PyTorch DCP's API (`torch_dist_strategies_without_dcp`, megatron's layer in torch_dist_strategy.py, the format in
-shim/torch/distributed/checkpoint/).
+layout exposes (`param_gather_copies_into_params`), megatron's `torch_dist`
+checkpoint strategies served without PyTorch DCP's API (`torch_dist_strategies_without_dcp`, megatron's layer in
+torch_dist_strategy.py, the format in shim/torch/distributed/checkpoint/), and Megatron's CUDA-only parts, which the
+CPU reference runner applies too (`cpu_reference=True`): the Triton kernels module, the nvcc probe, Apex's
+sequence-parallel LayerNorm (`torch_norm_sequence_parallel`), Transformer Engine's router GEMM name
+(`moe_router_gemm_without_te`) and the `grouped_gemm` extension (`moe_grouped_gemm_without_cuda`).
 """
 from __future__ import annotations
 
