@@ -3,15 +3,19 @@
 Each entry says what it replaces, why, and for which megatron-core versions; `registry.register` documents the
 fields. Generic torch semantics belong in the facade (shim/torch); the blockers found while running
 tools/train.py at TP=1 and TP=2 were fixed there. What is left here: a facade gap that only megatron-core's buffer
-layout exposes (`param_gather_copies_into_params`), and megatron's `torch_dist` checkpoint strategies served without
-PyTorch DCP's API (`torch_dist_strategies_without_dcp`, megatron's layer in torch_dist_strategy.py, the format in
-shim/torch/distributed/checkpoint/).
+layout exposes (`param_gather_copies_into_params`), megatron's `torch_dist`
+checkpoint strategies served without PyTorch DCP's API (`torch_dist_strategies_without_dcp`, megatron's layer in
+torch_dist_strategy.py, the format in shim/torch/distributed/checkpoint/), and Megatron's CUDA-only parts, which the
+CPU reference runner applies too (`cpu_reference=True`): the Triton kernels module, the nvcc probe, Apex's
+sequence-parallel LayerNorm (`torch_norm_sequence_parallel`), Transformer Engine's router GEMM name
+(`moe_router_gemm_without_te`) and the `grouped_gemm` extension (`moe_grouped_gemm_without_cuda`).
 """
 from __future__ import annotations
 
+import copy
 import os
 
-from .registry import register, register_module_stand_in
+from .registry import ABSENT, register, register_module_stand_in
 
 
 def _gather_into_params(original):
@@ -110,4 +114,81 @@ register(
     stacks=False,
     on_import="megatron.legacy.fused_kernels",
     cpu_reference=True,
+)
+
+
+register_module_stand_in(
+    "moe_grouped_gemm_without_cuda",
+    module="megatron.core.transformer.moe.grouped_gemm_util",
+    source=os.path.join(os.path.dirname(os.path.abspath(__file__)), "grouped_gemm_without_cuda.py"),
+    needs="grouped_gemm",
+    reason=("--moe-grouped-gemm with --transformer-impl local builds Megatron's GroupedMLP, whose expert GEMMs are "
+            "the CUDA extension `grouped_gemm` (CUTLASS kernels, not installable without CUDA); without it "
+            "GroupedMLP stops at assert_grouped_gemm_is_available. Served with ops.gmm computed by torch ops (one "
+            "matmul per expert), the same numbers as the per-expert GEMMs. CUDA-only, so it applies on the CPU "
+            "reference runner too."),
+    versions=">=0.16,<0.17",
+)
+
+
+def _torch_norm_with_sequence_parallel(original):
+    """Replace `WrappedTorchNorm` (a class whose `__new__` returns a torch.nn.LayerNorm/RMSNorm): under
+    `config.sequence_parallel`, build Megatron's norm from a copy of the config without the flag, then mark its
+    parameters `sequence_parallel = True` as Megatron's FusedLayerNorm does, so finalize_model_grads sums their
+    gradients over the tensor-parallel group. Without sequence parallelism, Megatron's own class is called."""
+
+    class WrappedTorchNorm(original):
+        def __new__(cls, config, hidden_size, eps=1e-5, **kwargs):
+            if not config.sequence_parallel:
+                return original(config, hidden_size, eps, **kwargs)
+            _TORCH_NORM_SP.record_hit()
+            plain = copy.copy(config)  # a shallow copy: TransformerConfig's __post_init__ is not run again
+            plain.sequence_parallel = False
+            norm = original(plain, hidden_size, eps, **kwargs)
+            for param in norm.parameters():
+                setattr(param, "sequence_parallel", True)
+            return norm
+
+    WrappedTorchNorm.__doc__ = original.__doc__
+    WrappedTorchNorm.__module__ = original.__module__
+    WrappedTorchNorm.__qualname__ = original.__qualname__
+    return WrappedTorchNorm
+
+
+_TORCH_NORM_SP = register(
+    "torch_norm_sequence_parallel",
+    target="megatron.core.transformer.torch_norm.WrappedTorchNorm",
+    replacement=_torch_norm_with_sequence_parallel,
+    reason=("--sequence-parallel with --transformer-impl local needs Apex's FusedLayerNorm (a CUDA extension): "
+            "without Apex the layer specs use WrappedTorchNorm, which asserts 'sequence parallel not supported by "
+            "torch LayerNorm' because torch's norm does not mark its parameters `sequence_parallel` (the flag by "
+            "which finalize_model_grads all-reduces a sequence-sharded norm's gradients over the TP group). Builds "
+            "torch's norm and marks the parameters as FusedLayerNorm does. CUDA-only (Apex), so the CPU reference "
+            "runner applies it too."),
+    versions=">=0.16,<0.17",
+    stacks=False,
+    on_import="megatron.core.transformer.torch_norm",
+    cpu_reference=True,
+)
+
+
+def _te_general_gemm_unbound_is_none(original):
+    """`moe_utils.te_general_gemm`: Transformer Engine's GEMM where TE imported (kept), None where it did not."""
+    return None if original is ABSENT else original
+
+
+register(
+    "moe_router_gemm_without_te",
+    target="megatron.core.transformer.moe.moe_utils.te_general_gemm",
+    replacement=_te_general_gemm_unbound_is_none,
+    reason=("megatron-core 0.16.1 defect: moe_utils binds `te_general_gemm` only when Transformer Engine imports, "
+            "yet the router's RouterGatingLinearFunction tests `te_general_gemm is not None` unconditionally, so "
+            "without TE every MoE forward (--num-experts) stops in a NameError. Binds the name to None where TE did "
+            "not import, which selects the function's own torch.mm/addmm branch. TE is CUDA-only, so the CPU "
+            "reference runner applies it too (qwen_sft.model does the same for the SFT workflow's own builder)."),
+    versions=">=0.16,<0.17",
+    stacks=False,
+    on_import="megatron.core.transformer.moe.moe_utils",
+    cpu_reference=True,
+    defines=True,
 )

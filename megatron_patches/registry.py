@@ -4,7 +4,9 @@ A `Patch` names its target by dotted path (`megatron.core.pkg.module.Attr[.attr.
 module prefix, then attributes), a factory `replacement(original) -> new` (so a patch may wrap what it
 replaces), a reason, the megatron-core versions it applies to (a PEP 440 specifier such as ">=0.16,<0.17"),
 and `stacks`: whether it may be applied on top of another patch of the same target (True: it wraps the value
-the earlier patch installed; False: a second patch of that target is an error).
+the earlier patch installed; False: a second patch of that target is an error). A patch with `defines=True` sets a
+module global that Megatron's code reads but, in some installations, never binds (a name imported only when an
+optional package is present): its replacement receives `ABSENT` when the name is missing.
 
 `apply_all()` applies every registered patch whose specifier matches the installed megatron-core:
 - a target that cannot be imported or has no such attribute raises `PatchError` (never skipped silently);
@@ -39,7 +41,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-__all__ = ["Patch", "PatchError", "register", "registered", "apply_all", "state", "write_state",
+__all__ = ["Patch", "PatchError", "ABSENT", "register", "registered", "apply_all", "state", "write_state",
            "megatron_core_version", "STATE_ENV", "DISABLE_ENV", "ModuleStandIn", "register_module_stand_in",
            "module_stand_ins", "install_module_stand_ins", "uninstall_module_stand_ins"]
 
@@ -52,6 +54,16 @@ DISABLE_ENV = "MEGATRON_PATCHES_DISABLE"
 
 class PatchError(RuntimeError):
     """A patch cannot be applied: missing target, conflicting patches, bad specifier or replacement."""
+
+
+class _Absent:
+    """The `original` handed to a `defines=True` patch's replacement when its module global does not exist."""
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT = _Absent()
 
 
 @dataclasses.dataclass
@@ -75,6 +87,9 @@ class Patch:
     on_import: Optional[str] = None
     # True for a patch of a CUDA-only part of Megatron: the CPU reference runner (real torch) applies it too.
     cpu_reference: bool = False
+    # True: the target is a module global that may be missing (the replacement then gets ABSENT); the module itself
+    # must still exist.
+    defines: bool = False
     # runtime state
     applied: bool = False
     hits: int = 0
@@ -93,7 +108,8 @@ _APPLIED = [False]
 
 
 def register(name: str, *, target: str, replacement: Callable[[Any], Any], reason: str, versions: str,
-             stacks: bool, on_import: Optional[str] = None, cpu_reference: bool = False) -> Patch:
+             stacks: bool, on_import: Optional[str] = None, cpu_reference: bool = False,
+             defines: bool = False) -> Patch:
     """Add a patch to the registry (see `Patch` for the fields). Raises PatchError for a duplicate name, an
     empty reason, a target outside `megatron.` (or outside its `on_import` module) or an invalid version
     specifier."""
@@ -112,7 +128,7 @@ def register(name: str, *, target: str, replacement: Callable[[Any], Any], reaso
     if not isinstance(stacks, bool):
         raise PatchError(f"patch {name!r}: stacks must be True or False, got {stacks!r}")
     p = Patch(name=name, target=target, replacement=replacement, reason=reason, versions=versions, stacks=stacks,
-              on_import=on_import, cpu_reference=bool(cpu_reference))
+              on_import=on_import, cpu_reference=bool(cpu_reference), defines=bool(defines))
     _PATCHES[name] = p
     return p
 
@@ -130,8 +146,9 @@ def megatron_core_version() -> str:
         raise PatchError("megatron-core is not installed") from None
 
 
-def _resolve(target: str):
-    """(owner object, attribute name, current value) of a dotted target; PatchError when missing."""
+def _resolve(target: str, defines: bool = False):
+    """(owner object, attribute name, current value) of a dotted target; PatchError when missing (with `defines`, a
+    missing last attribute of a module gives ABSENT as the value)."""
     parts = target.split(".")
     module = None
     for i in range(len(parts) - 1, 0, -1):
@@ -151,6 +168,8 @@ def _resolve(target: str):
         if not hasattr(owner, a):
             raise PatchError(f"target {target!r}: {owner!r} has no attribute {a!r}")
         owner = getattr(owner, a)
+    if defines and isinstance(owner, types.ModuleType) and not hasattr(owner, attrs[-1]):
+        return owner, attrs[-1], ABSENT
     if attrs[-1] not in vars(owner) if isinstance(owner, type) else not hasattr(owner, attrs[-1]):
         raise PatchError(f"target {target!r}: {getattr(owner, '__name__', owner)!r} has no attribute "
                          f"{attrs[-1]!r}")
@@ -232,11 +251,11 @@ def _apply_one(p: Patch) -> None:
     prev = _BY_TARGET.get(p.target)
     if prev is not None and not p.stacks:
         raise PatchError(f"patch {p.name!r} does not stack but {prev.name!r} already patched {p.target}")
-    owner, attr, original = _resolve(p.target)
+    owner, attr, original = _resolve(p.target, p.defines)
     new = _counting(p, p.replacement(original))
     setattr(owner, attr, new)
     # Functions bound under other names by `from x import f` (class attributes are found through the class).
-    if not isinstance(owner, type):
+    if not isinstance(owner, type) and original is not ABSENT:
         p.rebound = _rebind(original, new, owner)
     p.applied = True
     _BY_TARGET[p.target] = p
@@ -380,7 +399,7 @@ def state() -> dict:
         "applied_all": _APPLIED[0],
         "patches": {p.name: {"target": p.target, "versions": p.versions, "stacks": p.stacks, "reason": p.reason,
                              "applied": p.applied, "hits": p.hits, "rebound": list(p.rebound),
-                             "on_import": p.on_import, "cpu_reference": p.cpu_reference,
+                             "on_import": p.on_import, "cpu_reference": p.cpu_reference, "defines": p.defines,
                              "skipped_reason": p.skipped_reason} for p in _PATCHES.values()},
         "module_stand_ins": {s.name: {"module": s.module, "needs": s.needs, "versions": s.versions,
                                       "reason": s.reason, "served": s.served} for s in _STAND_INS.values()},

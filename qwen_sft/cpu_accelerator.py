@@ -14,7 +14,11 @@ What `enable()` does (only when `torch.cuda.is_available()` is False; on a GPU b
 - the `torch.cuda` functions in `_CUDA_FUNCTIONS_ON_CPU` are replaced by their CPU meaning (one table): the
   current device is index 0 of one device, RNG state is the CPU default generator's, streams/events are
   `torch.cpu`'s (CPU kernels run synchronously on the calling thread, so `synchronize` has nothing to wait for);
-- megatron's type-string checks see CPU float tensors as `torch.cuda.*Tensor` through `Tensor.type()` in the mode.
+- megatron's type-string checks see CPU float tensors as `torch.cuda.*Tensor` through `Tensor.type()` in the mode;
+- `torch.distributed.isend` keeps the sent tensor's storage alive until its Work is waited (`_SendWork`): megatron's
+  pipeline schedules pseudo-free a stage's output (`out.data = torch.empty(1)`) right after starting its send; on
+  CUDA the caching allocator keeps the memory for the NCCL stream, but gloo's asynchronous send reads the storage
+  by address, so on CPU it would send freed memory (the interleaved schedule's losses varied from run to run).
 
 What it does not do: memory statistics (`torch.cuda.max_memory_allocated`, ...) are left as CPU torch has them
 (they report 0); callers report the process peak RSS on CPU instead (`qwen_sft.run_records.peak_memory`). No CUDA kernel is
@@ -247,6 +251,37 @@ _REBIND_IN = {
 }
 
 
+class _SendWork:
+    """The Work of `torch.distributed.isend` under the mapping: the original Work (its other attributes pass
+    through) plus a reference to the sent storage (a detached alias of the tensor), dropped when `wait()`
+    returns, so pseudo-freeing the tensor (`.data = ...`) before the send completes cannot free what gloo reads."""
+
+    def __init__(self, work: Any, keep: Any) -> None:
+        self._work, self._keep = work, keep
+
+    def wait(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._work.wait(*args, **kwargs)
+        finally:
+            self._keep = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._work, name)
+
+
+def _isend_keeping_storage(isend: Callable) -> Callable:
+    """Wrap `torch.distributed.isend`: the Work it returns holds the tensor's storage until waited (`_SendWork`);
+    inside a coalescing batch (`batch_isend_irecv`, which waits before megatron pseudo-frees) it returns None as
+    torch's does."""
+
+    def isend_(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        work = isend(tensor, *args, **kwargs)
+        return work if work is None else _SendWork(work, tensor.detach())
+
+    isend_.__name__, isend_.__doc__, isend_.__wrapped__ = isend.__name__, isend.__doc__, isend
+    return isend_
+
+
 def is_enabled() -> bool:
     """True when `enable()` installed the CPU mapping in this process."""
     return _MODE is not None
@@ -278,6 +313,11 @@ def enable() -> bool:
             if not hasattr(module, attr):
                 raise RuntimeError(f"cpu_accelerator: {module_name}.{attr} not found (megatron-core version changed?)")
             replace(module, attr, {**_CUDA_FUNCTIONS_ON_CPU, **_MEGATRON_FUNCTIONS_ON_CPU}[key])
+    if torch.distributed.is_available():
+        # both names: batch_isend_irecv compares `op.op is isend` with distributed_c10d's global
+        keeping = _isend_keeping_storage(torch.distributed.distributed_c10d.isend)
+        replace(torch.distributed.distributed_c10d, "isend", keeping)
+        replace(torch.distributed, "isend", keeping)
     _MODE = CudaToCpuMode()
     _MODE.__enter__()
     replace(torch.autograd.function.BackwardCFunction, "apply",

@@ -895,7 +895,17 @@ class Tensor(metaclass=_TensorType):
             rg = self._m._requires_grad
             new = _clone(m) if m is unwrap(value) else m
             # a non-leaf keeps its autograd history, as torch keeps grad_fn (`_KeepHistory`)
-            self._m = new if self._m._is_leaf else _keep_history(self._m, new)
+            if self._m._is_leaf:
+                self._m = new
+            else:
+                # A second `.data` assignment with no op in between (megatron-core's interleaved schedule
+                # deallocates a chunk's last output twice) keeps the same grad_fn in torch: the gradient is still
+                # checked against the shape the graph produced, so attach to that storage again, not to the
+                # one-element storage of the first assignment.
+                kept = self.__dict__.get("_data_kept")
+                source = kept[1] if kept is not None and kept[0] is self._m else self._m
+                self._m = _keep_history(source, new)
+                self.__dict__["_data_kept"] = (self._m, source)
             if rg and self._m._is_leaf:
                 self._m.requires_grad_(True)
         self._geom = None

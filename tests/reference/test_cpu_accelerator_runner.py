@@ -61,6 +61,20 @@ if "RANK" in os.environ:
     dist.all_reduce(t)
     out["all_reduce"] = t.tolist()
     out["rank"] = dist.get_rank()
+    # megatron's pipeline schedules: isend a stage's output, pseudo-free it (`.data = empty(1)`), wait later
+    x = torch.arange(4096.0, device="cuda") * 3
+    if dist.get_rank() == 0:
+        ptr = x.data_ptr()
+        work = dist.isend(x, 1)
+        x.data = torch.empty((1,), device="cuda")
+        junk = [torch.full((4096,), -1.0) for _ in range(64)]  # would reuse the freed storage
+        out["send_keeps_storage"] = work._keep.data_ptr() == ptr
+        work.wait()
+        out["released_after_wait"] = work._keep is None
+    else:
+        y = torch.zeros(4096, device="cuda")
+        dist.irecv(y, 0).wait()
+        out["received_intact"] = bool(torch.equal(y, torch.arange(4096.0) * 3))
     dist.destroy_process_group()
 if os.environ.get("PROBE_DIR"):  # one file per rank: ranks share stdout under torchrun
     with open(os.path.join(os.environ["PROBE_DIR"], f"rank{os.environ.get('RANK', '0')}.json"), "w") as f:
@@ -138,4 +152,8 @@ def test_runner_under_torchrun(tmp_path):
     assert [o["rank"] for o in outs] == [0, 1]
     for out in outs:
         assert out["argv"] == ["--flag"] and out["all_reduce"] == [3.0, 3.0]
+        if out["rank"] == 0:  # the runner's isend keeps the sent storage until wait (pseudo-freed meanwhile)
+            assert out["send_keeps_storage"] is True and out["released_after_wait"] is True
+        else:
+            assert out["received_intact"] is True
         _check_probe(out, script)

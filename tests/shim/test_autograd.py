@@ -289,6 +289,36 @@ def test_variable_and_execution_engine():
     assert w.grad.tolist() == [4.0, 4.0, 4.0] and st.is_grad_enabled()
 
 
+def test_is_checkpoint_valid_inside_backward_passes():
+    """`torch.autograd._is_checkpoint_valid()` (megatron's reentrant CheckpointFunction.backward asserts it):
+    True outside backward and inside backward()/engine.run_backward without inputs, False inside grad() and
+    backward(inputs=...); the same on both, and restored after each pass."""
+    res = {}
+    for T in (torch, st):
+        seen = []
+
+        class Probe(T.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                seen.append(T.autograd._is_checkpoint_valid())
+                return g * 2
+
+        w, x = _inputs(T)
+        T.autograd.backward(Probe.apply(x @ w).sum())
+        T.autograd.grad(Probe.apply(x @ w).sum(), (w,))
+        T.autograd.backward(Probe.apply(x @ w).sum(), inputs=[x])
+        out = Probe.apply(x @ w).sum()
+        T.autograd.Variable._execution_engine.run_backward(
+            tensors=(out,), grad_tensors=(T.ones(()),), keep_graph=False, create_graph=False, inputs=(),
+            allow_unreachable=True, accumulate_grad=True)
+        res[T] = (seen, T.autograd._is_checkpoint_valid())
+    assert res[st] == res[torch] == ([True, False, False, True], True)
+
+
 def test_data_assignment_on_a_non_leaf_keeps_its_history():
     """megatron-core's pipeline schedules (`deallocate_output_tensor`, `custom_backward`): after a stage sends
     its output it sets `out.data = torch.empty((1,))` and later backpropagates from `out` with the full-shape
@@ -307,6 +337,12 @@ def test_data_assignment_on_a_non_leaf_keeps_its_history():
         eng.run_backward(tensors=(out,), grad_tensors=(g,), keep_graph=False, create_graph=False, inputs=(),
                          allow_unreachable=True, accumulate_grad=True)
         first = (w.grad.clone(), x.grad.clone())
+        twice = T.tanh(x @ w) * 3                            # deallocated twice (the interleaved schedule)
+        twice.data = T.empty((1,))
+        twice.data = T.empty((1,))
+        eng.run_backward(tensors=(twice,), grad_tensors=(g,), keep_graph=False, create_graph=False, inputs=(),
+                         allow_unreachable=True, accumulate_grad=True)
+        second = (w.grad.clone(), x.grad.clone())
         loss = (x @ w).pow(2).sum()                          # 0-d loss
         loss.data = T.empty((1,))
         scaled = loss * 2.0                                  # computed after .data: still reaches the graph
@@ -318,7 +354,7 @@ def test_data_assignment_on_a_non_leaf_keeps_its_history():
                                                r"compatible with \[2, 3\]"):
             eng.run_backward(tensors=(bad,), grad_tensors=(T.ones(4, 3),), keep_graph=False, create_graph=False,
                              inputs=(), allow_unreachable=True, accumulate_grad=True)
-        res[T] = (*first, w.grad, x.grad)
+        res[T] = (*first, *second, w.grad, x.grad)
         assert T.is_grad_enabled()
     for a, b in zip(res[torch], res[st]):
         _same(a, b)

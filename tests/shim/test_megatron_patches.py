@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -164,3 +165,106 @@ def test_triton_module_stand_in_under_the_shim(disabled):
     assert "--batch-invariant-mode" in out["enable_error"]
     assert "'triton' package is not installed" in out["enable_error"]
     assert out["kernel_error"].startswith("batch_invariant_kernels.matmul_persistent: ")
+
+
+# ------------------------------------------- CUDA-only parts of MoE and sequence parallelism (both backends)
+_CUDA_ONLY_PROBE = r"""
+import json, os, sys
+import numpy as np
+import megatron_patches
+if os.environ.get("SHIM_BACKEND") != "mindspore":   # real torch: what the CPU reference runner does first
+    megatron_patches.install_module_stand_ins()
+    megatron_patches.apply_all(cpu_reference_only=True)
+import torch
+from megatron.core.transformer.moe import grouped_gemm_util as gg, moe_utils
+from megatron.core.transformer import TransformerConfig
+from megatron.core.transformer.torch_norm import WrappedTorchNorm
+
+out = {"torch": torch.__version__, "gg_file": gg.__file__, "available": gg.grouped_gemm_is_available()}
+try:
+    out["te_general_gemm"] = repr(moe_utils.te_general_gemm)
+except AttributeError as e:
+    out["te_general_gemm_error"] = str(e)
+rng = np.random.default_rng(5)
+a_np = rng.standard_normal((7, 4)).astype(np.float32)
+b_np = rng.standard_normal((3, 4, 5)).astype(np.float32)
+g_np = rng.standard_normal((7, 5)).astype(np.float32)
+if out["available"]:
+    for dtype in ("float32", "bfloat16"):
+        dt = getattr(torch, dtype)
+        for trans_b in (False, True):
+            a = torch.tensor(a_np).to(dt).requires_grad_()
+            b = torch.tensor(b_np if not trans_b else b_np.transpose(0, 2, 1).copy()).to(dt).requires_grad_()
+            y = gg.ops.gmm(a, b, torch.tensor([3, 0, 4]), trans_b=trans_b)   # the second expert gets no token
+            y.backward(torch.tensor(g_np).to(dt))
+            out[f"gmm_{dtype}_{trans_b}"] = [str(y.dtype), y.float().tolist(), a.grad.float().tolist(),
+                                             b.grad.float().tolist()]
+    try:
+        gg.ops.gmm(torch.tensor(a_np), torch.tensor(b_np), torch.tensor([3, 3, 3]))
+    except ValueError as e:
+        out["gmm_error"] = str(e)
+cfg = TransformerConfig(num_layers=1, hidden_size=8, num_attention_heads=2, tensor_model_parallel_size=2,
+                        sequence_parallel=True)
+try:
+    norm = WrappedTorchNorm(cfg, 8, eps=1e-5)
+    out["norm"] = [type(norm).__name__, [getattr(p, "sequence_parallel", None) for p in norm.parameters()],
+                   cfg.sequence_parallel]
+except AssertionError as e:
+    out["norm_error"] = str(e)
+print("RESULT " + json.dumps(out))
+"""
+
+
+def _cuda_only_probe(shim: bool, disable: str = "") -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SHIM_BACKEND", "MEGATRON_PATCHES_STATE", "MEGATRON_PATCHES_DISABLE", "RANK")}
+    env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    if shim:
+        env["SHIM_BACKEND"] = "mindspore"
+    if disable:
+        env["MEGATRON_PATCHES_DISABLE"] = disable
+    r = subprocess.run([PY, "-c", _CUDA_ONLY_PROBE], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-4000:]
+    return json.loads([ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")][-1][len("RESULT "):])
+
+
+def test_moe_grouped_gemm_router_and_sequence_parallel_norm_without_cuda_packages():
+    """Megatron-LM's MoE and sequence-parallel paths reach CUDA-only packages (grouped_gemm, Transformer Engine,
+    Apex). Under the shim and on real torch with the CPU runner's patches: the grouped-GEMM stand-in's `ops.gmm`
+    (fp32 and bf16, trans_b, an expert with no token) equals per-expert matmuls on real torch, forward and
+    backward; the router's `te_general_gemm` is None; WrappedTorchNorm under sequence parallelism builds torch's
+    LayerNorm with its parameters marked `sequence_parallel`. With the three disabled, Megatron's own failures
+    come back (grouped GEMM unavailable, the name missing, the norm's assertion)."""
+    import torch
+
+    shim_out = _cuda_only_probe(shim=True)
+    ref_out = _cuda_only_probe(shim=False)
+    assert shim_out["torch"].endswith("+mindspore") and not ref_out["torch"].endswith("+mindspore")
+    rng = np.random.default_rng(5)
+    a_np = rng.standard_normal((7, 4)).astype(np.float32)
+    b_np = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    g_np = rng.standard_normal((7, 5)).astype(np.float32)
+    for out in (shim_out, ref_out):
+        assert out["gg_file"].endswith("megatron_patches/grouped_gemm_without_cuda.py") and out["available"]
+        assert out["te_general_gemm"] == "None"
+        assert out["norm"] == ["LayerNorm", [True, True], True]
+        assert out["gmm_error"].startswith("gmm: batch_sizes [3, 3, 3] (groups, rows) do not fit")
+        for dtype, tol in (("float32", 1e-5), ("bfloat16", 2e-2)):
+            dt = getattr(torch, dtype)
+            a = torch.tensor(a_np).to(dt).requires_grad_()
+            b = torch.tensor(b_np).to(dt).requires_grad_()
+            y = torch.cat([a[:3] @ b[0], a[3:3] @ b[1], a[3:] @ b[2]])
+            y.backward(torch.tensor(g_np).to(dt))
+            want = [y.detach().float().numpy(), a.grad.float().numpy(), b.grad.float().numpy()]
+            for trans_b in (False, True):
+                got = out[f"gmm_{dtype}_{trans_b}"]
+                assert got[0] == f"torch.{dtype}"
+                grad_b = np.asarray(got[3])
+                got_b = grad_b.transpose(0, 2, 1) if trans_b else grad_b
+                for g, w in zip((np.asarray(got[1]), np.asarray(got[2]), got_b), want):
+                    np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
+    off = _cuda_only_probe(shim=True, disable="moe_grouped_gemm_without_cuda,moe_router_gemm_without_te,"
+                                              "torch_norm_sequence_parallel")
+    assert off["available"] is False and off["gg_file"].endswith("megatron/core/transformer/moe/grouped_gemm_util.py")
+    assert "te_general_gemm" in off["te_general_gemm_error"]
+    assert off["norm_error"] == "sequence parallel not supported by torch LayerNorm"

@@ -180,3 +180,17 @@ def test_coverage_report(capsys):
     with capsys.disabled():
         print(f"\n[parity] tests/shim/test_tensor_creation.py covers {len(apis)} torch APIs in {len(CREATION)} cases")
     assert len(apis) >= 20
+
+
+def test_size_as_a_keyword():
+    """torch takes `size=` by keyword in zeros/ones/empty and the Tensor.new_* forms (megatron's all-to-all
+    allocates `input.new_empty(size=[...], dtype=..., device=...)`); both ways at once is a TypeError."""
+    res = {}
+    for T in (torch, st):
+        x = T.ones(2, 3)
+        res[T] = [tuple(T.zeros(size=(2, 3)).shape), T.ones(size=[2]).tolist(), tuple(T.empty(size=(4,)).shape),
+                  tuple(x.new_empty(size=[5, 3], dtype=T.float32).shape), x.new_zeros(size=(1, 2)).tolist(),
+                  x.new_ones(size=[2]).tolist()]
+        with pytest.raises(TypeError):
+            T.zeros(2, size=(2,))
+    assert res[st] == res[torch]

@@ -2,7 +2,11 @@
 the Tensor class serves, and `install` refuses a table that disagrees with the families."""
 from __future__ import annotations
 
+import inspect
 import types
+
+import numpy as np
+import torch
 
 import pytest
 
@@ -16,9 +20,9 @@ def test_every_row_is_served_by_the_tensor_class():
         fn = fam.METHODS[name]
         if not impl.startswith("<"):
             assert getattr(fam, impl) is fn, name
-        served = Tensor.__dict__[name]
-        # autocast wraps some methods after install; the wrapper keeps the implementation as __wrapped__
-        assert served is fn or getattr(served, "__wrapped__", None) is fn, name
+        # install may wrap a method for NumPy's keyword names and autocast some afterwards; each wrapper keeps
+        # what it wraps as __wrapped__
+        assert inspect.unwrap(Tensor.__dict__[name]) is fn, name
 
 
 def test_add_inplace_row():
@@ -69,3 +73,19 @@ def test_install_attaches_the_rows(monkeypatch):
     cls = type("T", (), {})
     _ops.install(cls)
     assert cls().frobnicate() == 7
+
+
+def test_numpy_keyword_names_as_in_torch():
+    """torch's argument parser takes NumPy's `axis`/`keepdims` for `dim`/`keepdim` (megatron-core's alltoall MoE
+    dispatcher calls `.sum(axis=1)`); the families' functions and methods do too (`NUMPY_ARG_NAMES`)."""
+    import shim.torch as st
+
+    res = {}
+    for T in (torch, st):
+        x = T.tensor(np.arange(6.0).reshape(2, 3))
+        res[T] = [x.sum(axis=1).tolist(), T.sum(x, axis=0).tolist(), x.mean(axis=1, keepdims=True).tolist(),
+                  T.cat([x, x], axis=0).tolist(), x.softmax(axis=0).tolist(), x.argmax(axis=1).tolist(),
+                  x.max(axis=1)[0].tolist(), x.cumsum(axis=1).tolist(), x.any(axis=1, keepdims=True).tolist()]
+        with pytest.raises(TypeError):
+            x.sum(dim=1, axis=1)
+    np.testing.assert_equal(res[st], res[torch])

@@ -10,6 +10,9 @@ Methods the Tensor class defines itself (in `_tensor.py`: metadata, conversion, 
 definition is the one served (the family entry is ignored)."""
 from __future__ import annotations
 
+import functools
+import inspect
+
 from . import creation, pointwise, reduction, shape, indexing, linalg, special, misc, statistics  # noqa: F401
 
 FAMILIES = (creation, pointwise, reduction, shape, indexing, linalg, special, misc, statistics)
@@ -454,6 +457,37 @@ TENSOR_METHODS = {
 }
 
 
+# NumPy's keyword names torch's argument parser also accepts (python_arg_parser.cpp's numpy compatibility names),
+# NumPy name -> torch name: `x.sum(axis=1)`, `x.mean(axis=0, keepdims=True)`, `torch.cat(ts, axis=0)`. Applied by
+# `accept_numpy_names` to every function and method of the families that takes the torch name.
+NUMPY_ARG_NAMES = {"axis": "dim", "keepdims": "keepdim"}
+
+
+def accept_numpy_names(fn):
+    """`fn` also taking NUMPY_ARG_NAMES' NumPy keywords when it has a parameter of the torch name (or **kwargs);
+    otherwise `fn` itself. Giving both names (`dim=` and `axis=`) is a TypeError naming both, as in torch."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return fn
+    takes = {np_name: name for np_name, name in NUMPY_ARG_NAMES.items()
+             if name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())}
+    if not takes or any(np_name in params for np_name in takes):
+        return fn
+
+    @functools.wraps(fn)
+    def with_numpy_names(*args, **kwargs):
+        if kwargs and ("axis" in kwargs or "keepdims" in kwargs):
+            for np_name, name in takes.items():
+                if np_name in kwargs:
+                    if name in kwargs:
+                        raise TypeError(f"{fn.__name__}() got both '{name}' and its alias '{np_name}'")
+                    kwargs[name] = kwargs.pop(np_name)
+        return fn(*args, **kwargs)
+
+    return with_numpy_names
+
+
 def install(tensor_cls) -> None:
     """Attach every `TENSOR_METHODS` row to `tensor_cls` (the family's METHODS entry of that name).
 
@@ -477,12 +511,12 @@ def install(tensor_cls) -> None:
         raise RuntimeError("shim.torch._ops.TENSOR_METHODS disagrees with the op families:\n  " +
                            "\n  ".join(errors))
     for name, (fam, _) in TENSOR_METHODS.items():
-        setattr(tensor_cls, name, fam.METHODS[name])
+        setattr(tensor_cls, name, accept_numpy_names(fam.METHODS[name]))
 
 
 def functions() -> dict:
     """All torch.<name> functions implemented by the families."""
     out = {}
     for fam in FAMILIES:
-        out.update(getattr(fam, "FUNCTIONS", {}))
+        out.update({name: accept_numpy_names(fn) for name, fn in getattr(fam, "FUNCTIONS", {}).items()})
     return out

@@ -147,20 +147,34 @@ def _kw(kwargs, name):
         raise NotImplementedError(f"torch.{name}(out=...) is not supported by the shim")
 
 
+def _size_keyword(size: tuple, kwargs: dict, name: str) -> tuple:
+    """`size` given as torch's `size=` keyword (`torch.zeros(size=(2, 3))`, `t.new_empty(size=[n, h])`) instead of
+    positionally: the positional form of it (kwargs loses the key). TypeError when given both ways."""
+    if "size" not in kwargs:
+        return size
+    if size:
+        raise TypeError(f"{name}() got multiple values for argument 'size'")
+    return (kwargs.pop("size"),)
+
+
 def zeros(*size, **kwargs) -> Tensor:
-    """torch.zeros(*size, dtype=None, device=None, requires_grad=False)."""
+    """torch.zeros(*size, dtype=None, device=None, requires_grad=False); `size` also as a keyword."""
+    size = _size_keyword(size, kwargs, "zeros")
     _kw(kwargs, "zeros")
     return _fill(_shape_arg(size), 0, kwargs.get("dtype"), kwargs.get("device"), kwargs.get("requires_grad"))
 
 
 def ones(*size, **kwargs) -> Tensor:
-    """torch.ones(*size, dtype=None, device=None, requires_grad=False)."""
+    """torch.ones(*size, dtype=None, device=None, requires_grad=False); `size` also as a keyword."""
+    size = _size_keyword(size, kwargs, "ones")
     _kw(kwargs, "ones")
     return _fill(_shape_arg(size), 1, kwargs.get("dtype"), kwargs.get("device"), kwargs.get("requires_grad"))
 
 
 def empty(*size, **kwargs) -> Tensor:
-    """torch.empty: zero-filled here (MindSpore has no uninitialised allocation in PyNative)."""
+    """torch.empty: zero-filled here (MindSpore has no uninitialised allocation in PyNative); `size` also as a
+    keyword."""
+    size = _size_keyword(size, kwargs, "empty")
     _kw(kwargs, "empty")
     return _fill(_shape_arg(size), 0, kwargs.get("dtype"), kwargs.get("device"), kwargs.get("requires_grad"))
 

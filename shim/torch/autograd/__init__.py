@@ -72,7 +72,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     keep = create_graph if retain_graph is None else bool(retain_graph)
     ins = tuple(unwrap(t) for t in _as_tuple(inputs))
     try:
-        with enable_grad() if create_graph else _Null():
+        with enable_grad() if create_graph else _Null(), backward_pass(ins):
             _run_backward()(tuple(unwrap(o) for o in outputs), grads, keep, bool(create_graph), ins, True,
                             accumulate_grad=True)
     finally:
@@ -108,8 +108,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if not m._requires_grad:
             raise RuntimeError(f"One of the differentiated Tensors does not require grad")
     try:
-        res = _run_backward()(tuple(unwrap(o) for o in outs), grads, keep, bool(create_graph), ms_ins, True,
-                              accumulate_grad=False)
+        with backward_pass(ms_ins):
+            res = _run_backward()(tuple(unwrap(o) for o in outs), grads, keep, bool(create_graph), ms_ins, True,
+                                  accumulate_grad=False)
     finally:
         grad_mode._sync()
     if not isinstance(res, (tuple, list)):
@@ -136,7 +137,13 @@ def unwrap_shape(t):
     return tuple(t.shape)
 
 
-from .variable import Variable  # noqa: E402
+from .variable import Variable, backward_pass  # noqa: E402
+
+
+def _is_checkpoint_valid() -> bool:
+    """torch.autograd._is_checkpoint_valid: False inside a backward pass that computes only the gradients of
+    given inputs (`grad`, `backward(inputs=...)`), True otherwise (see `Variable._execution_engine`)."""
+    return Variable._execution_engine.is_checkpoint_valid()
 
 
 class detect_anomaly:

@@ -655,16 +655,27 @@ def all_to_all(output_tensor_list: list, input_tensor_list: list, group=None, as
     return _work(output_tensor_list, async_op)
 
 
+def _split_sizes(sizes) -> Optional[list]:
+    """A split-size argument as a list of ints, or None for "equal split" (None or empty, as in torch). Any
+    sequence of integers is taken, as torch's int-list arguments take it: a list, a tuple, a NumPy array
+    (megatron's alltoall MoE dispatcher passes the NumPy arrays of its host-side token counts)."""
+    if sizes is None or len(sizes) == 0:
+        return None
+    return [int(s) for s in sizes]
+
+
 def all_to_all_single(output: Tensor, input: Tensor, output_split_sizes: Optional[list] = None,
                       input_split_sizes: Optional[list] = None, group=None, async_op: bool = False):
     """Split ``input`` along dim 0 (``input_split_sizes`` or equally), send chunk ``j`` to group rank ``j``,
-    concatenate what arrives (``output_split_sizes`` or equal) into ``output``."""
+    concatenate what arrives (``output_split_sizes`` or equal) into ``output``. The split sizes are sequences of
+    ints (lists, tuples, NumPy arrays); None or empty means equal parts."""
     core = _resolve(group)
     if core is None:
         return _not_member("all_to_all_single")
     n = core.size
     d0 = int(input.shape[0]) if input.dim() else 0
-    sizes = list(input_split_sizes) if input_split_sizes else [d0 // n] * n
+    input_split_sizes, output_split_sizes = _split_sizes(input_split_sizes), _split_sizes(output_split_sizes)
+    sizes = input_split_sizes if input_split_sizes else [d0 // n] * n
     if sum(sizes) != d0 or len(sizes) != n:
         raise ValueError(f"all_to_all_single: input_split_sizes {sizes} do not split dim 0 of size {d0} "
                          f"into {n} parts")
