@@ -95,32 +95,34 @@ def _run_parallel_in(cwd: Path, *jobs) -> list[str]:
     return [r.stdout for r in results]
 
 
-_COMPARE = r"""
-import sys, torch
-ref, shim = sys.argv[1], sys.argv[2]
-from pathlib import Path
-names = sorted(p.parent.name for p in Path(ref, "iter_0000001").glob("*/model_optim_rng.pt"))
-assert names == sorted(p.parent.name for p in Path(shim, "iter_0000001").glob("*/model_optim_rng.pt")), names
-for name in names:
-    a = torch.load(f"{ref}/iter_0000001/{name}/model_optim_rng.pt", map_location="cpu", weights_only=False)
-    b = torch.load(f"{shim}/iter_0000001/{name}/model_optim_rng.pt", map_location="cpu", weights_only=False)
-    assert sorted(a) == sorted(b), (name, sorted(a), sorted(b))
-    assert sorted(a["model"]) == sorted(b["model"]), name
-    n = 0
-    for k, x in a["model"].items():
-        y = b["model"][k]
-        if isinstance(x, torch.Tensor):
-            assert isinstance(y, torch.Tensor) and x.dtype == y.dtype and x.shape == y.shape, (name, k)
-            assert torch.equal(x, y), (name, k, (x - y).abs().max())
-            n += 1
-        else:
-            assert x == y, (name, k, x, y)
-    da, db = vars(a["args"]), vars(b["args"])
-    diff = sorted(k for k in set(da) | set(db) if k != "save" and da.get(k) != db.get(k))
-    assert not diff, (name, diff)
-    assert (a["iteration"], a["checkpoint_version"]) == (b["iteration"], b["checkpoint_version"])
-    print(name, n, "tensors", [tuple(a["model"][k].shape) for k in a["model"] if k.endswith("word_embeddings.weight")])
-"""
+def _compare_files(ref: Path, shim: Path) -> list[str]:
+    """Read every `mp_rank_*/model_optim_rng.pt` of both checkpoints with real torch (this process's torch) and
+    assert them equal: keys, tensors bit for bit with dtype and shape, other values, saved arguments but `save`.
+    Returns one line per file: name, tensor count, word-embedding shapes."""
+    import torch
+
+    names = sorted(p.parent.name for p in (ref / "iter_0000001").glob("*/model_optim_rng.pt"))
+    assert names == sorted(p.parent.name for p in (shim / "iter_0000001").glob("*/model_optim_rng.pt")), names
+    lines = []
+    for name in names:
+        a, b = (torch.load(d / "iter_0000001" / name / "model_optim_rng.pt", map_location="cpu", weights_only=False)
+                for d in (ref, shim))
+        assert sorted(a) == sorted(b) and sorted(a["model"]) == sorted(b["model"]), name
+        n = 0
+        for k, x in a["model"].items():
+            y = b["model"][k]
+            if isinstance(x, torch.Tensor):
+                assert isinstance(y, torch.Tensor) and x.dtype == y.dtype and x.shape == y.shape, (name, k)
+                assert torch.equal(x, y), (name, k, (x - y).abs().max())
+                n += 1
+            else:
+                assert x == y, (name, k, x, y)
+        da, db = vars(a["args"]), vars(b["args"])
+        assert not sorted(k for k in set(da) | set(db) if k != "save" and da.get(k) != db.get(k)), name
+        assert (a["iteration"], a["checkpoint_version"]) == (b["iteration"], b["checkpoint_version"])
+        shapes = [tuple(v.shape) for k, v in a["model"].items() if k.endswith("word_embeddings.weight")]
+        lines.append(f"{name} {n} tensors {shapes}")
+    return lines
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
@@ -130,11 +132,8 @@ def test_converted_checkpoint_equals_real_torch(converted, layout):
     for d in (ref, shim):
         assert (d / "latest_checkpointed_iteration.txt").read_text().strip() == "1"
         assert sorted(p.name for p in (d / "iter_0000001").iterdir()) == want
-    # read on real torch (this process's torch), both files
-    res = run_in_session([PY, "-c", _COMPARE, str(ref), str(shim)], tool_env(), REPO, TIMEOUT_S)
-    assert res.returncode == 0, res.stdout[-4000:]
-    lines = [line for line in res.stdout.splitlines() if line.startswith("mp_rank_")]
-    assert len(lines) == 2, res.stdout[-2000:]
+    lines = _compare_files(ref, shim)
+    assert len(lines) == 2, lines
     if layout == "tp2":  # each rank: half of the padded vocabulary (151665 -> 151808 at TP=2), 2 layers
         assert all(" 17 tensors [(75904, 64)]" in line for line in lines), lines
     else:  # stage 0: embedding + 1 layer; stage 1: 1 layer + final norm + output layer
@@ -149,16 +148,14 @@ def test_pretrain_gpt_load_of_converted_checkpoint_equals_real_torch(converted):
     launch = [PY, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1"]
     common = [*QWEN2_ARGS, "--tokenizer-model", str(model)]
     ref_ckpt, shim_ckpt = converted["ref", "tp2"], converted["shim", "tp2"]
-    ref = run_in_session([*launch, "--master-port", str(free_port()), "-m", "qwen_sft.cpu_accelerator",
-                          "pretrain_gpt.py", *common, "--load", str(ref_ckpt)], _env(prog, HF_HUB_OFFLINE="1"),
-                         prog, TIMEOUT_S)
-    assert ref.returncode == 0, ref.stdout[-6000:]
-    shim = run_in_session([*launch, "--master-port", str(free_port()), "pretrain_gpt.py", *common, "--load",
-                           str(shim_ckpt)], _env(prog, SHIM_BACKEND="mindspore", HF_HUB_OFFLINE="1"), prog, TIMEOUT_S)
-    assert shim.returncode == 0, shim.stdout[-6000:]
-    for out, ckpt in ((ref.stdout, ref_ckpt), (shim.stdout, shim_ckpt)):
+    ref, shim = _run_parallel_in(
+        prog, ([*launch, "--master-port", str(free_port()), "-m", "qwen_sft.cpu_accelerator", "pretrain_gpt.py",
+                *common, "--load", str(ref_ckpt)], _env(prog, HF_HUB_OFFLINE="1")),
+        ([*launch, "--master-port", str(free_port()), "pretrain_gpt.py", *common, "--load", str(shim_ckpt)],
+         _env(prog, SHIM_BACKEND="mindspore", HF_HUB_OFFLINE="1")))
+    for out, ckpt in ((ref, ref_ckpt), (shim, shim_ckpt)):
         assert f"successfully loaded checkpoint from {ckpt} [ t 1/2, p 1/1 ] at iteration 0" in out, out[-4000:]
-    ref_losses, shim_losses = _losses(ref.stdout), _losses(shim.stdout)
+    ref_losses, shim_losses = _losses(ref), _losses(shim)
     assert sorted(ref_losses) == sorted(shim_losses) == [1, 2, 3], (ref_losses, shim_losses)
     assert all(math.isfinite(v) and 10.0 < v < 13.0 for v in ref_losses.values()), ref_losses
     for it, value in ref_losses.items():
