@@ -16,12 +16,14 @@ import importlib.util
 import sys
 
 from . import registry as _registry
-from .registry import (DISABLE_ENV, STATE_ENV, ModuleStandIn, Patch, PatchError, apply_all, install_module_stand_ins,
+from .registry import (DISABLE_ENV, STATE_ENV, ModuleStandIn, Patch, PatchError, apply_all, await_program_modules,
+                       install_module_stand_ins,
                        megatron_core_version, module_stand_ins, register, register_module_stand_in, registered, state,
                        state_path, uninstall_module_stand_ins, write_state)
 from . import patches as _patches  # noqa: F401  (registers the patches)
 
-__all__ = ["Patch", "PatchError", "register", "registered", "apply_all", "state", "state_path", "write_state",
+__all__ = ["Patch", "PatchError", "register", "registered", "apply_all", "await_program_modules", "state",
+           "state_path", "write_state",
            "megatron_core_version", "install_import_hook", "on_shim_activate", "on_shim_deactivate", "STATE_ENV",
            "DISABLE_ENV", "ModuleStandIn", "register_module_stand_in", "module_stand_ins", "install_module_stand_ins",
            "uninstall_module_stand_ins"]
@@ -65,10 +67,15 @@ def _uninstall() -> None:
 
 
 def install_import_hook() -> None:
-    """Apply the patches when megatron.core gets imported (now, if it already is), and install the module
-    stand-ins (`install_module_stand_ins`). Idempotent. Only the shim's activation calls this: the patches assume
+    """Apply the patches when megatron.core gets imported (now, if it already is), wait for the Megatron-LM
+    program modules that patches name (`await_program_modules`), and install the module stand-ins
+    (`install_module_stand_ins`). Idempotent. Only the shim's activation calls this: the patches assume
     `torch` is the facade."""
     install_module_stand_ins()
+    try:
+        _registry.await_program_modules()
+    except PatchError:  # megatron-core not installed: nothing of Megatron's can run here
+        pass
     if _TARGET in sys.modules:
         apply_all()
     elif _FINDER not in sys.meta_path:

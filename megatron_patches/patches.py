@@ -192,3 +192,66 @@ register(
     cpu_reference=True,
     defines=True,
 )
+
+
+# Megatron-LM's HF -> core checkpoint converter (tools/checkpoint/convert.py --loader llama_mistral --saver core):
+# program modules imported by their top-level names; the replacements and the defects are described in
+# checkpoint_converter.py. Each stops real torch alike (the reference runner applies them too).
+from . import checkpoint_converter as _converter  # noqa: E402
+
+register(
+    "hf_loader_transformers_version",
+    target="loader_llama_mistral.verify_transformers_version",
+    replacement=_converter.transformers_version_check,
+    reason=("core_v0.16.1's llama_mistral loader asserts `major >= 4 and minor >= 31` on transformers' version, "
+            "which rejects every 5.x (5.24 installed here). Checks >= 4.31 as one version number."),
+    versions=">=0.16,<0.17",
+    stacks=False,
+    on_import="loader_llama_mistral",
+    program_file="tools/checkpoint/loader_llama_mistral.py",
+    cpu_reference=True,
+)
+
+register(
+    "hf_loader_args_for_core_v0_16",
+    target="loader_llama_mistral.load_args_from_checkpoint",
+    replacement=_converter.loader_args_for_this_release,
+    reason=("The loader's legacy model reads args.apply_layernorm_1p, which core_v0.16.1's parser no longer defines "
+            "(NVIDIA/Megatron-LM#3432: AttributeError on every machine); given False (RMSNorm without +1). Its "
+            "fixed argument list also leaves apply_rope_fusion and gradient_accumulation_fusion on, which need "
+            "Transformer Engine / APEX CUDA kernels: turned off, with a printed line, only where those are absent "
+            "(a conversion runs neither kernel)."),
+    versions=">=0.16,<0.17",
+    stacks=False,
+    on_import="loader_llama_mistral",
+    program_file="tools/checkpoint/loader_llama_mistral.py",
+    cpu_reference=True,
+)
+
+register(
+    "core_saver_without_transformer_engine",
+    target="saver_base.MegatronCheckpointSaverBase.insert_megatron_path_and_check_te",
+    replacement=_converter.saver_without_transformer_engine,
+    reason=("The core saver reads Transformer Engine's installed version (PackageNotFoundError without it) even "
+            "with --saver-transformer-impl local, which uses no TE. With local and no TE: only the sys.path part."),
+    versions=">=0.16,<0.17",
+    stacks=False,
+    on_import="saver_base",
+    program_file="tools/checkpoint/saver_base.py",
+    cpu_reference=True,
+)
+
+register(
+    "core_saver_process_groups",
+    target="saver_base.MegatronCheckpointSaverBase.initialize_megatron_env",
+    replacement=_converter.saver_process_groups,
+    reason=("The saver's core models need data-parallel groups the converter never fakes (AssertionError 'data "
+            "parallel group is not initialized', NVIDIA/Megatron-LM#3080, #3132) and read the TP/PP sizes through "
+            "get_pg_size, which is 1 unless torch.distributed is initialised (a TP=2 model would be built unsplit). "
+            "Initialises a one-process gloo group on loopback and fakes the pipeline and data-parallel groups."),
+    versions=">=0.16,<0.17",
+    stacks=False,
+    on_import="saver_base",
+    program_file="tools/checkpoint/saver_base.py",
+    cpu_reference=True,
+)

@@ -41,7 +41,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-__all__ = ["Patch", "PatchError", "ABSENT", "register", "registered", "apply_all", "state", "write_state",
+__all__ = ["Patch", "PatchError", "ABSENT", "register", "registered", "apply_all", "await_program_modules", "state",
+           "write_state",
            "megatron_core_version", "STATE_ENV", "DISABLE_ENV", "ModuleStandIn", "register_module_stand_in",
            "module_stand_ins", "install_module_stand_ins", "uninstall_module_stand_ins"]
 
@@ -85,11 +86,16 @@ class Patch:
     # Megatron-LM module (absent from the megatron-core wheel) whose import triggers this patch; None: applied with
     # the others right after megatron.core is imported.
     on_import: Optional[str] = None
-    # True for a patch of a CUDA-only part of Megatron: the CPU reference runner (real torch) applies it too.
+    # True for a patch of a CUDA-only part of Megatron, or of a Megatron-LM defect that stops real torch alike: the
+    # CPU reference runner (real torch) applies it too.
     cpu_reference: bool = False
     # True: the target is a module global that may be missing (the replacement then gets ABSENT); the module itself
     # must still exist.
     defines: bool = False
+    # For an `on_import` module outside `megatron.` (a Megatron-LM program module imported by its top-level name,
+    # e.g. tools/checkpoint's `saver_base`): the file's path inside Megatron-LM; a module of that name loaded from
+    # any other file is left alone.
+    program_file: Optional[str] = None
     # runtime state
     applied: bool = False
     hits: int = 0
@@ -109,16 +115,19 @@ _APPLIED = [False]
 
 def register(name: str, *, target: str, replacement: Callable[[Any], Any], reason: str, versions: str,
              stacks: bool, on_import: Optional[str] = None, cpu_reference: bool = False,
-             defines: bool = False) -> Patch:
+             defines: bool = False, program_file: Optional[str] = None) -> Patch:
     """Add a patch to the registry (see `Patch` for the fields). Raises PatchError for a duplicate name, an
-    empty reason, a target outside `megatron.` (or outside its `on_import` module) or an invalid version
-    specifier."""
+    empty reason, a target outside `megatron.` (or outside its `on_import` module; a target outside `megatron.`
+    needs `on_import` and `program_file`) or an invalid version specifier."""
     if on_import is not None and not target.startswith(on_import + "."):
         raise PatchError(f"patch {name!r}: target {target!r} is not inside its on_import module {on_import!r}")
     if name in _PATCHES or name in _STAND_INS:
         raise PatchError(f"patch {name!r} is registered twice")
-    if not target.startswith("megatron."):
-        raise PatchError(f"patch {name!r}: target {target!r} is not a megatron dotted path")
+    if program_file is not None and on_import is None:
+        raise PatchError(f"patch {name!r}: program_file {program_file!r} needs an on_import module")
+    if not target.startswith("megatron.") and program_file is None:
+        raise PatchError(f"patch {name!r}: target {target!r} is not a megatron dotted path (a Megatron-LM program "
+                         f"module needs on_import and program_file)")
     if not reason.strip():
         raise PatchError(f"patch {name!r}: a reason is required")
     try:
@@ -128,7 +137,8 @@ def register(name: str, *, target: str, replacement: Callable[[Any], Any], reaso
     if not isinstance(stacks, bool):
         raise PatchError(f"patch {name!r}: stacks must be True or False, got {stacks!r}")
     p = Patch(name=name, target=target, replacement=replacement, reason=reason, versions=versions, stacks=stacks,
-              on_import=on_import, cpu_reference=bool(cpu_reference), defines=bool(defines))
+              on_import=on_import, cpu_reference=bool(cpu_reference), defines=bool(defines),
+              program_file=program_file)
     _PATCHES[name] = p
     return p
 
@@ -234,14 +244,53 @@ def apply_all(version: Optional[str] = None, cpu_reference_only: bool = False) -
         if cpu_reference_only and not p.cpu_reference:
             p.skipped_reason = "not a CUDA-only patch (the CPU reference runner applies only those)"
             continue
+        if p.applied or p in _ON_IMPORT.get(p.on_import, ()):
+            continue  # a program-module patch applied or awaited since `await_program_modules()`
         if p.on_import is not None and p.on_import not in sys.modules:
-            _ON_IMPORT.setdefault(p.on_import, []).append(p)
-            if _ON_IMPORT_FINDER not in sys.meta_path:
-                sys.meta_path.insert(0, _ON_IMPORT_FINDER)
+            _await(p)
+            continue
+        if p.program_file is not None and not _is_program_module(sys.modules[p.on_import], p):
+            p.skipped_reason = f"{p.on_import} is not Megatron-LM's {p.program_file}"
             continue
         _apply_one(p)
         done.append(p)
     return done
+
+
+def _await(p: Patch) -> None:
+    _ON_IMPORT.setdefault(p.on_import, []).append(p)
+    if _ON_IMPORT_FINDER not in sys.meta_path:
+        sys.meta_path.insert(0, _ON_IMPORT_FINDER)
+
+
+def _is_program_module(module, p: Patch) -> bool:
+    origin = os.path.abspath(getattr(module, "__file__", None) or "")
+    return origin.endswith(os.sep + os.path.normpath(p.program_file))
+
+
+def await_program_modules(version: Optional[str] = None) -> List[Patch]:
+    """Wait for the Megatron-LM program modules that patches name (`program_file`): a Megatron-LM tool imports
+    them before megatron.core (tools/checkpoint/convert.py imports its loader and saver first), so the shim's
+    activation calls this rather than waiting for `apply_all`. A module already imported is patched now. Same
+    version/$MEGATRON_PATCHES_DISABLE rules as `apply_all`; idempotent. Returns the patches now awaited or
+    applied."""
+    version = version or megatron_core_version()
+    disabled = _disabled_names()
+    out: List[Patch] = []
+    with _LOCK:
+        pending = [p for p in _PATCHES.values() if p.program_file is not None and not p.applied
+                   and p not in _ON_IMPORT.get(p.on_import, ()) and p.name not in disabled
+                   and version in SpecifierSet(p.versions)]
+    for p in pending:
+        module = sys.modules.get(p.on_import)
+        if module is None:
+            _await(p)
+        elif _is_program_module(module, p):
+            _apply_one(p)
+        else:
+            continue
+        out.append(p)
+    return out
 
 
 _BY_TARGET: Dict[str, Patch] = {}
@@ -284,6 +333,9 @@ class _OnImportFinder(importlib.abc.MetaPathFinder):
         def exec_and_patch(module, _exec=exec_module):
             _exec(module)
             for p in _ON_IMPORT.pop(fullname, []):
+                if p.program_file is not None and not _is_program_module(module, p):
+                    p.skipped_reason = f"{fullname} is not Megatron-LM's {p.program_file}"
+                    continue
                 _apply_one(p)
             if not _ON_IMPORT and self in sys.meta_path:
                 sys.meta_path.remove(self)
@@ -400,6 +452,7 @@ def state() -> dict:
         "patches": {p.name: {"target": p.target, "versions": p.versions, "stacks": p.stacks, "reason": p.reason,
                              "applied": p.applied, "hits": p.hits, "rebound": list(p.rebound),
                              "on_import": p.on_import, "cpu_reference": p.cpu_reference, "defines": p.defines,
+                             "program_file": p.program_file,
                              "skipped_reason": p.skipped_reason} for p in _PATCHES.values()},
         "module_stand_ins": {s.name: {"module": s.module, "needs": s.needs, "versions": s.versions,
                                       "reason": s.reason, "served": s.served} for s in _STAND_INS.values()},

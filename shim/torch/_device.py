@@ -58,9 +58,12 @@ class device:
         self.index = index
 
     def __eq__(self, other):
-        if isinstance(other, str):
-            other = device(other)
-        return isinstance(other, device) and self.type == other.type and self.index == other.index
+        # torch compares devices with devices only: `torch.device("cpu") == "cpu"` is False (NotImplemented, then
+        # Python's identity fallback), never an error for a string that names no device (transformers tests
+        # `"disk" in device_map.values()`).
+        if not isinstance(other, device):
+            return NotImplemented
+        return self.type == other.type and self.index == other.index
 
     def __hash__(self):
         return hash((self.type, self.index))

@@ -130,7 +130,12 @@ def test_default_dtype():
 def test_devices():
     assert str(st.device("cuda:1")) == str(torch.device("cuda:1"))
     assert repr(st.device("cpu")) == repr(torch.device("cpu"))
-    assert st.device("cuda", 0) == "cuda:0"
+    assert st.device("cuda", 0) == st.device("cuda:0")
+    # torch compares a device with devices only: a string is never equal and never an error
+    for other in ("cuda:0", "cpu", "disk", 0, None):
+        assert (st.device("cuda", 0) == other) is (torch.device("cuda", 0) == other) is False
+        assert (st.device("cpu") != other) is (torch.device("cpu") != other) is True
+    assert ("disk" in [st.device("cpu")]) is ("disk" in [torch.device("cpu")]) is False
     with pytest.raises(RuntimeError):
         st.device("gpu")
     x = st.zeros(2, device="cuda:0")

@@ -62,7 +62,7 @@ class GradScaler:
 
     def __init__(self, device: str = "cuda", init_scale: float = 2.0 ** 16, growth_factor: float = 2.0,
                  backoff_factor: float = 0.5, growth_interval: int = 2000, enabled: bool = True) -> None:
-        device = "cuda" if device == "npu" else str(device)
+        device = "cuda" if str(device) == "npu" else str(device)
         self._device = device
         self._enabled = bool(enabled)
         if self._device == "cuda" and self._enabled and not _facade().cuda.is_available():
