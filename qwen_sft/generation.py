@@ -451,5 +451,6 @@ def load_generator(model_path: Union[str, os.PathLike], *, tokenizer_path: Union
         pipeline_model_parallel_size=pipeline_model_parallel_size)
     generator = MegatronGenerator(model, vocab_size=info["vocab_size"], seq_length=seq_length,
                                   stop_ids=stop_token_ids(tokenizer), device=info["device"])
-    info = {**info, "device": str(info["device"]), "tokenizer_path": str(tok_dir)}
+    layout = info.pop("layout")
+    info = {**info, "device": str(info["device"]), "tokenizer_path": str(tok_dir), "rank": layout.rank}
     return generator, tokenizer, info

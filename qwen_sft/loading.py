@@ -124,14 +124,14 @@ def load_gpt(model_path: Union[str, os.PathLike], layout: ParallelLayout, dtype:
 def load_model_for_inference(model_path: Union[str, os.PathLike], *, seq_length: int,
                              dtype: Union[str, torch.dtype, None] = "auto", make_vocab_size_divisible_by: int = 128,
                              seed: int = 1234, tensor_model_parallel_size: int = 1,
-                             pipeline_model_parallel_size: int = 1):
+                             pipeline_model_parallel_size: int = 1, parallel_output: bool = False):
     """`load_gpt` for generation and evaluation: TP × PP processes (one process when both are 1), model in eval mode.
 
     Every process of the launch holds one (TP rank, PP rank) of the model: the world size must be exactly
     TP × PP (no data parallelism; a process group of another size is an error naming both numbers). Sets up
     `torch.distributed` + megatron `parallel_state` (`qwen_sft.parallel.init_distributed`: a one-process gloo group
     when alone, the launcher's env:// rendezvous under torchrun / torch.distributed.launch) and loads with
-    `parallel_output=False` (full-vocabulary logits on every TP rank of the last stage). Any checkpoint form loads
+    `parallel_output=False` by default (full-vocabulary logits on every TP rank of the last stage). Any checkpoint form loads
     at any layout its config allows: the weights are merged to HF names and split again for this layout.
 
     Args:
@@ -143,6 +143,8 @@ def load_model_for_inference(model_path: Union[str, os.PathLike], *, seq_length:
         make_vocab_size_divisible_by: Megatron's vocabulary padding multiple (padding rows are never used).
         seed: seeds torch / megatron RNGs (weights are loaded, so it only matters for reproducibility of set-up).
         tensor_model_parallel_size, pipeline_model_parallel_size: TP and PP degrees (>= 1).
+        parallel_output: True keeps each TP rank's vocabulary slice of the logits (evaluation's vocabulary-
+            parallel cross entropy); False (default) gathers them.
 
     Returns:
         `(model, hf_config, info)`; info holds model_path, vocab_size (HF rows), padded_vocab_size, dtype, device
@@ -185,7 +187,7 @@ def load_model_for_inference(model_path: Union[str, os.PathLike], *, seq_length:
                            f"PP={pp}")
     layout = init_distributed(tp, pp, seed=seed)
     loaded = load_gpt(model_dir, layout, dtype, seq_length=seq_length,
-                      make_vocab_size_divisible_by=make_vocab_size_divisible_by, parallel_output=False)
+                      make_vocab_size_divisible_by=make_vocab_size_divisible_by, parallel_output=parallel_output)
     model = loaded.model.eval()
     info = {
         "model_path": str(model_path),
@@ -203,6 +205,10 @@ def load_model_for_inference(model_path: Union[str, os.PathLike], *, seq_length:
 def load_model_tp1(model_path: Union[str, os.PathLike], *, seq_length: int,
                    dtype: Union[str, torch.dtype, None] = "auto", make_vocab_size_divisible_by: int = 128,
                    seed: int = 1234):
-    """`load_model_for_inference` in one process at TP = PP = 1 (same arguments, returns and errors)."""
-    return load_model_for_inference(model_path, seq_length=seq_length, dtype=dtype,
-                                    make_vocab_size_divisible_by=make_vocab_size_divisible_by, seed=seed)
+    """`load_model_for_inference` in one process at TP = PP = 1 (same arguments and errors; info without the
+    layout)."""
+    model, hf_config, info = load_model_for_inference(
+        model_path, seq_length=seq_length, dtype=dtype, make_vocab_size_divisible_by=make_vocab_size_divisible_by,
+        seed=seed)
+    info.pop("layout")
+    return model, hf_config, info

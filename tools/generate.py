@@ -2,7 +2,7 @@
 
 Flags as in the original workflow (``--model_name --model_path --tokenizer_path --seq_length --max_new_tokens
 --prompt``) plus ``--input_file --output_file --temperature --top_k --top_p --repetition_penalty --seed
---system_prompt --batch_size --no_kv_cache --dtype --make_vocab_size_divisible_by --no_progress``.
+--system_prompt --batch_size --no_kv_cache --dtype --make_vocab_size_divisible_by --no_progress --tp --pp``.
 See ``qwen_sft/sampling.py`` for the decoding rules (HF ``transformers`` semantics), ``qwen_sft/generation.py`` for batching and the length
 budget (a prompt of ``--seq_length`` tokens or more is an error; generation stops at ``--seq_length``).
 
