@@ -40,6 +40,7 @@ __all__ = [
     "set_rng_state",
     "load_optimizer_state",
     "optimizer_sharding_for",
+    "mark_expert_params",
     "padded_vocab_rows",
     "sharded_state",
     "save_checkpoint",
@@ -167,6 +168,27 @@ def optimizer_sharding_for(optimizer) -> str:
             if any(b.numel_unpadded != b.grad_data.numel() for b in buffer.buckets[:-1]):
                 return "dp_reshardable"
     return OPTIMIZER_SHARDING
+
+
+def mark_expert_params(model: torch.nn.Module) -> int:
+    """Give a mixture-of-experts model's routed-expert parameters their own optimizer at every EP degree; returns
+    how many parameters were marked (0 for a dense model).
+
+    megatron-core 0.16.1 marks routed-expert weights `allreduce=False` only at EP > 1; those go to a second
+    distributed optimizer (`ChainedOptimizer`: dense `chained_0`, experts `chained_1` in the checkpoint), while at
+    EP = 1 they join the dense one (no prefix). A checkpoint saved at one EP degree then has key names the other
+    cannot load. Marking them at EP = 1 as well (before `DistributedDataParallel` and the optimizer are built) gives
+    every EP degree the same two optimizers, so a checkpoint moves between EP = 1 and EP = 2. The arithmetic is
+    the same: at EP = 1 the expert-data-parallel group megatron reduces such gradients over is the data-parallel
+    group, Adam is elementwise, and the chained optimizer clips by the norm over both parts.
+    """
+    marked = 0
+    for module in model.modules():
+        if getattr(module, "is_expert", False):  # megatron's expert Column/RowParallelLinear
+            for param in module.parameters(recurse=False):
+                param.allreduce = False
+                marked += 1
+    return marked
 
 
 def layout_sizes(layout) -> dict:

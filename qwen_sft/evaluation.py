@@ -12,8 +12,10 @@ size or the order of samples. The batches go through the same code as training: 
 padding per micro-batch, explicit causal mask) and `masked_token_loss` on megatron-core's per-token loss
 (`qwen_sft.batching.token_losses`: vocabulary-parallel cross entropy in float32 over the real vocabulary, the
 output layer's padding rows excluded as in training). The model is loaded by
-`qwen_sft.loading.load_model_tp1` (HF directory, converted Megatron checkpoint or training output directory;
-one process, TP = PP = 1). Samples are sorted by length into micro-batches to keep padding small; memory per
+`qwen_sft.loading.load_model_for_inference` (HF directory, converted Megatron checkpoint or training output
+directory; one process, or TP processes launched with torchrun at `tensor_model_parallel_size` = TP: the logits
+stay split over the vocabulary and the cross entropy is megatron's vocabulary-parallel one, as in training; every
+rank gets the same sums, rank 0 writes the output file; PP = 1). Samples are sorted by length into micro-batches to keep padding small; memory per
 micro-batch is about `micro_batch_size × longest sample × padded vocabulary × 4 bytes × 3` for the logits and the
 cross entropy.
 """
@@ -33,7 +35,7 @@ from tqdm import tqdm
 
 from qwen_sft.batching import IGNORE_INDEX, SFTSampleDataset, collate_micro_batch, masked_token_loss, token_losses
 from qwen_sft.hf_io import resolve_model_path
-from qwen_sft.loading import load_model_tp1
+from qwen_sft.loading import load_model_for_inference
 from qwen_sft.tokenizer import has_tokenizer_files, load_tokenizer, tokenizer_fingerprint
 
 __all__ = ["EvaluateConfig", "EvalResult", "evaluate_loss", "check_tokenizer", "run_evaluate"]
@@ -53,6 +55,7 @@ class EvaluateConfig:
         make_vocab_size_divisible_by: Megatron vocabulary padding multiple.
         output_file: also write the result as JSON here (None = print only).
         progress: show a tqdm progress bar on stderr.
+        tensor_model_parallel_size: TP degree; the launch must have exactly TP processes.
     """
 
     model_path: str
@@ -64,9 +67,12 @@ class EvaluateConfig:
     make_vocab_size_divisible_by: int = 128
     output_file: Optional[str] = None
     progress: bool = True
+    tensor_model_parallel_size: int = 1
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad argument."""
+        if not isinstance(self.tensor_model_parallel_size, int) or self.tensor_model_parallel_size < 1:
+            raise ValueError(f"tensor_model_parallel_size must be an int >= 1, got {self.tensor_model_parallel_size!r}")
         if self.split not in ("train", "valid"):
             raise ValueError(f"split must be 'train' or 'valid', got {self.split!r}")
         if not isinstance(self.micro_batch_size, int) or self.micro_batch_size < 1:
@@ -115,10 +121,12 @@ class EvalResult:
 def evaluate_loss(model: torch.nn.Module, samples: list[tuple[np.ndarray, np.ndarray]], *, micro_batch_size: int,
                   device: Union[str, torch.device] = "cpu", pad_token_id: int = 0, vocab_size: Optional[int] = None,
                   progress: Optional[Callable[[int], None]] = None) -> tuple[float, int, int]:
-    """Summed masked next-token loss of `samples` under a TP=1, PP=1 megatron `GPTModel`.
+    """Summed masked next-token loss of `samples` under a PP=1 megatron `GPTModel` (this TP rank's part).
 
     Args:
-        model: a `GPTModel` with pre_process and post_process (put in eval mode here).
+        model: a `GPTModel` with pre_process and post_process (put in eval mode here); at TP > 1 loaded with
+            `parallel_output=True` (each rank's vocabulary slice; `vocab_size` must be given), every rank gets the
+            same sums.
         samples: `(input_ids, labels)` int arrays of equal length (unshifted labels, -100 = masked), >= 2 tokens.
         micro_batch_size: samples per forward pass.
         device: where batches are placed.
@@ -193,7 +201,7 @@ def run_evaluate(cfg: EvaluateConfig, log: Callable[[str], None] = print) -> Eva
     Raises:
         ValueError: bad config, an empty split, or no learnable token in the evaluated samples.
         FileNotFoundError: missing dataset files or model.
-        RuntimeError: a process group with TP/PP/world size != 1 (see `load_model_tp1`).
+        RuntimeError: a launch whose world size is not TP (see `load_model_for_inference`).
     """
     cfg.validate()
     meta_path = Path(cfg.data_path) / "meta.json"
@@ -219,12 +227,18 @@ def run_evaluate(cfg: EvaluateConfig, log: Callable[[str], None] = print) -> Eva
     if not samples:
         raise ValueError(f"{cfg.data_path}: none of the {count} evaluated {cfg.split} samples has a learnable token")
     tokenizer_check = check_tokenizer(cfg.model_path, meta)
+    longest = max(len(ids) for ids, _ in samples)
+    tp = cfg.tensor_model_parallel_size
+    model, hf_config, info = load_model_for_inference(
+        cfg.model_path, seq_length=longest, dtype=cfg.dtype,
+        make_vocab_size_divisible_by=cfg.make_vocab_size_divisible_by, tensor_model_parallel_size=tp,
+        parallel_output=tp > 1)  # TP > 1: vocabulary-parallel cross entropy on each rank's logit slice
+    writer = info.pop("layout").rank == 0  # every rank computes the same sums; rank 0 reports
+    if not writer:
+        log = lambda message: None  # noqa: E731
     if tokenizer_check == "different":
         log(f"evaluate: warning: {cfg.data_path} was tokenized with a different tokenizer (files or chat template) "
             f"than the one saved with the model in {cfg.model_path}; the loss is computed anyway")
-    longest = max(len(ids) for ids, _ in samples)
-    model, hf_config, info = load_model_tp1(cfg.model_path, seq_length=longest, dtype=cfg.dtype,
-                                            make_vocab_size_divisible_by=cfg.make_vocab_size_divisible_by)
     too_big = [int(ids.max()) for ids, _ in samples if int(ids.max()) >= info["vocab_size"]]
     if too_big:
         raise ValueError(f"{cfg.data_path}: token id {max(too_big)} is outside the model's vocabulary "
@@ -232,7 +246,7 @@ def run_evaluate(cfg: EvaluateConfig, log: Callable[[str], None] = print) -> Eva
     log(f"evaluate: model {info['model_path']} ({info['num_parameters']:,} parameters, {info['dtype']}, "
         f"{info['device']}), {len(samples)} {cfg.split} samples from {cfg.data_path}")
     bar = None
-    if cfg.progress:
+    if cfg.progress and writer:
         bar = tqdm(total=len(samples), desc="evaluate", unit="sample")
     t0 = time.perf_counter()
     try:
@@ -250,7 +264,7 @@ def run_evaluate(cfg: EvaluateConfig, log: Callable[[str], None] = print) -> Eva
         skipped_by_reason=skipped, split=cfg.split, data_path=str(cfg.data_path), model_path=str(cfg.model_path),
         elapsed_s=elapsed, tokens_per_s=total / elapsed if elapsed > 0 else float("nan"),
         tokenizer_check=tokenizer_check)
-    if cfg.output_file:
+    if cfg.output_file and writer:
         out = Path(cfg.output_file)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + ".tmp")

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from qwen_sft.dtypes import DTYPE_NAMES
 from qwen_sft.generation import MegatronGenerator, check_prompt_lengths, stop_token_ids
 from qwen_sft.hf_io import resolve_model_path
-from qwen_sft.loading import load_model_tp1
+from qwen_sft.loading import load_model_for_inference
 from qwen_sft.sampling import SamplingParams
 from qwen_sft.tokenizer import load_tokenizer, render_prompt_ids, resolve_tokenizer_dir
 
@@ -119,6 +119,8 @@ class GenerateConfig:
         dtype: "auto" or a dtype name (see `qwen_sft.loading.load_model_tp1`).
         make_vocab_size_divisible_by: Megatron vocabulary padding multiple.
         progress: show a tqdm progress bar on stderr.
+        tensor_model_parallel_size, pipeline_model_parallel_size: TP and PP degrees; the launch must have
+            TP × PP processes (see `qwen_sft.loading.load_model_for_inference`).
     """
 
     model_path: str
@@ -136,6 +138,8 @@ class GenerateConfig:
     dtype: str = "auto"
     make_vocab_size_divisible_by: int = 128
     progress: bool = True
+    tensor_model_parallel_size: int = 1
+    pipeline_model_parallel_size: int = 1
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad argument."""
@@ -147,6 +151,10 @@ class GenerateConfig:
             raise ValueError(f"max_new_tokens must be an int >= 1, got {self.max_new_tokens!r}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {self.batch_size!r}")
+        for name in ("tensor_model_parallel_size", "pipeline_model_parallel_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         if self.dtype != "auto" and self.dtype not in DTYPE_NAMES:
             raise ValueError(f"dtype must be 'auto' or one of {sorted(DTYPE_NAMES)}, got {self.dtype!r}")
         for i, p in enumerate(self.prompts):
@@ -214,6 +222,10 @@ def run_generate(cfg: GenerateConfig, log: Callable[[str], None] = print,
     Order: prompts are read, rendered and length-checked with the tokenizer before the model is loaded, so
     input errors surface at once.
 
+    Parallel launch (TP × PP processes, `cfg.tensor_model_parallel_size` / `pipeline_model_parallel_size`): every
+    rank generates the same tokens (`qwen_sft.generation`); only rank 0 logs, shows progress and writes
+    `output_file`; `info["rank"]` says which rank a summary comes from.
+
     Raises:
         ValueError (bad config, bad prompt file entry, `BadRecordError`), PromptTooLongError, FileNotFoundError,
         ConnectionError (ModelScope id offline), and whatever `load_model_tp1` raises.
@@ -240,18 +252,29 @@ def run_generate(cfg: GenerateConfig, log: Callable[[str], None] = print,
              f"{cfg.max_new_tokens} exceed seq_length {cfg.seq_length}; they stop at seq_length "
              f"(stop_reason 'seq_length')")
 
-    model, _, info = load_model_tp1(model_dir, seq_length=cfg.seq_length, dtype=cfg.dtype,
-                                    make_vocab_size_divisible_by=cfg.make_vocab_size_divisible_by,
-                                    seed=cfg.sampling.seed)
+    model, _, info = load_model_for_inference(
+        model_dir, seq_length=cfg.seq_length, dtype=cfg.dtype,
+        make_vocab_size_divisible_by=cfg.make_vocab_size_divisible_by, seed=cfg.sampling.seed,
+        tensor_model_parallel_size=cfg.tensor_model_parallel_size,
+        pipeline_model_parallel_size=cfg.pipeline_model_parallel_size)
+    layout = info.pop("layout")
+    writer = layout.rank == 0  # every rank generates the same tokens; rank 0 logs and writes the output file
+    if not writer:
+        log = lambda message: None  # noqa: E731
     generator = MegatronGenerator(model, vocab_size=info["vocab_size"], seq_length=cfg.seq_length,
                                   stop_ids=stop_token_ids(tokenizer), device=info["device"])
-    info = {**info, "device": str(info["device"]), "tokenizer_path": str(tok_dir)}
-    log(f"generate: model {info['model_path']} ({info['num_parameters']:,} parameters, {info['dtype']}, "
-        f"{info['device']}, loaded in {info['load_s']:.1f} s), tokenizer {info['tokenizer_path']}")
+    info = {**info, "device": str(info["device"]), "tokenizer_path": str(tok_dir),
+            "tensor_model_parallel_size": layout.tensor_model_parallel_size,
+            "pipeline_model_parallel_size": layout.pipeline_model_parallel_size, "rank": layout.rank}
+    where = (f", TP={layout.tensor_model_parallel_size} PP={layout.pipeline_model_parallel_size}"
+             if layout.world_size > 1 else "")
+    log(f"generate: model {info['model_path']} ({info['num_parameters']:,} parameters{' on rank 0' if where else ''}, "
+        f"{info['dtype']}, {info['device']}{where}, loaded in {info['load_s']:.1f} s), tokenizer "
+        f"{info['tokenizer_path']}")
     generator.check_prompts(prompt_ids)  # token ids within the model's vocabulary
 
     bar = None
-    if cfg.progress and len(prompt_ids) > 1:
+    if cfg.progress and len(prompt_ids) > 1 and writer:
         bar = tqdm(total=len(prompt_ids), desc="generate", unit="prompt")
     t0 = time.perf_counter()
     try:
@@ -293,7 +316,7 @@ def run_generate(cfg: GenerateConfig, log: Callable[[str], None] = print,
             },
             "sampling": dataclasses.asdict(cfg.sampling),
         })
-    if cfg.output_file:
+    if cfg.output_file and writer:
         out_path = Path(cfg.output_file)
         if out_path.parent and not out_path.parent.exists():
             out_path.parent.mkdir(parents=True, exist_ok=True)

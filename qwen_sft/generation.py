@@ -3,8 +3,8 @@
 What runs
 ---------
 `load_generator(...)` loads a model (HF directory, converted Megatron checkpoint, or a training output directory)
-as one TP=1 / PP=1 `GPTModel` with the project's one loader (`qwen_sft.loading.load_model_tp1`) and picks the
-tokenizer (`qwen_sft.tokenizer.resolve_tokenizer_dir`). Prompts are
+as this rank's part of a TP × PP `GPTModel` (one process by default) with the project's one loader
+(`qwen_sft.loading.load_model_for_inference`) and picks the tokenizer (`qwen_sft.tokenizer.resolve_tokenizer_dir`). Prompts are
 rendered with `qwen_sft.tokenizer.render_prompt_ids`, the same function data conversion uses for training
 samples, so a fine-tuned model sees exactly the prompt format it was trained on.
 
@@ -33,6 +33,19 @@ token-by-token prompt feeding) and restores the input order.
 `use_kv_cache=False` is the baseline for the benchmark and a correctness oracle: each sequence is processed
 alone, and every step re-runs the whole sequence through the model (plain forward with an explicit causal mask).
 
+Tensor and pipeline parallelism
+-------------------------------
+Launched as TP × PP processes (torchrun or `python -m torch.distributed.launch`; the world size must be TP × PP),
+every rank runs the same loop over the same prompts. At TP > 1 the model is loaded with `parallel_output=False`
+and called with `runtime_gather_output=True`, so every tensor-parallel rank holds the same full-vocabulary logits
+and makes the same choice (sampling generators are seeded per prompt, not per rank). At PP > 1 each forward pass
+(prefill and every decode step) goes stage by stage: a stage after the first receives the previous stage's hidden
+states `[s, b, hidden]` point to point and gives them to megatron with `set_input_tensor`; the last stage chooses
+the next tokens, which are broadcast over the pipeline group so every stage appends the same ones. Each stage
+keeps megatron's `StaticInferenceContext` KV cache for its own layers (the cache is keyed by layer number), and
+finished sequences are dropped from every stage's cache rows alike. Greedy tokens equal TP = PP = 1's (tested at
+TP = 2 and PP = 2: `tests/reference/test_generate.py`).
+
 Stopping and the length budget
 ------------------------------
 A sequence stops at the first of: a stop token (`<|im_end|>`, `<|endoftext|>` and the tokenizer's EOS; the stop
@@ -52,10 +65,12 @@ import warnings
 from typing import Callable, Mapping, Optional, Sequence, Union
 
 import torch
+import torch.distributed as dist
+from megatron.core import parallel_state
 from megatron.core.inference.contexts import StaticInferenceContext
 
 from qwen_sft.hf_io import resolve_model_path
-from qwen_sft.loading import load_model_tp1
+from qwen_sft.loading import load_model_for_inference
 from qwen_sft.model import causal_attention_mask
 from qwen_sft.sampling import SamplingParams, choose_next_tokens, sequence_generator
 from qwen_sft.tokenizer import load_tokenizer, resolve_tokenizer_dir
@@ -135,11 +150,15 @@ def check_prompt_lengths(prompts: Sequence[Sequence[int]], seq_length: int,
 
 
 class MegatronGenerator:
-    """Generate token ids with a TP=1, PP=1 megatron-core `GPTModel` (see the module docstring).
+    """Generate token ids with this rank's part of a megatron-core `GPTModel` (see the module docstring).
+
+    Every rank of a TP × PP launch runs the same calls with the same prompts (see "Tensor and pipeline
+    parallelism" in the module docstring); the outputs are the same on every rank.
 
     Args:
-        model: the `GPTModel` (pre_process and post_process True), already loaded and on `device`; it is put
-            in eval mode.
+        model: this rank's `GPTModel` stage (loaded with `parallel_output=False`), already on `device`; it is put
+            in eval mode. With megatron's parallel_state initialised at PP > 1, hidden states go stage to stage
+            over its pipeline group.
         vocab_size: rows of the real vocabulary (HF `config.json` `vocab_size`); logits beyond it (Megatron's
             padding rows) are ignored.
         seq_length: context budget in tokens (prompt + new tokens), >= 2.
@@ -161,6 +180,15 @@ class MegatronGenerator:
         self.seq_length = seq_length
         self.stop_ids = dict(stop_ids)
         self.device = torch.device(device)
+        pp = (parallel_state.get_pipeline_model_parallel_world_size()
+              if parallel_state.model_parallel_is_initialized() else 1)
+        self.pipeline_stages = pp
+        self.is_first_stage = pp == 1 or parallel_state.is_pipeline_first_stage()
+        self.is_last_stage = pp == 1 or parallel_state.is_pipeline_last_stage()
+        config = getattr(model, "config", None)
+        self._hidden = (getattr(config, "hidden_size", None), getattr(config, "params_dtype", torch.float32))
+        if pp > 1 and self._hidden[0] is None:
+            raise ValueError("a pipeline-parallel generator needs the model's megatron config (model.config)")
 
     # -- checks ---------------------------------------------------------------------------------------------------
     def check_prompts(self, prompts: Sequence[Sequence[int]], indices: Optional[Sequence[int]] = None) -> None:
@@ -180,18 +208,46 @@ class MegatronGenerator:
 
     # -- forward --------------------------------------------------------------------------------------------------
     def _forward(self, tokens: torch.Tensor, start: int, attention_mask: Optional[torch.Tensor],
-                 inference_context=None) -> torch.Tensor:
-        """Logits `[b, s_out, vocab_size]` float32 for `tokens [b, s]` at absolute positions `start..start+s-1`.
+                 inference_context=None) -> Optional[torch.Tensor]:
+        """Logits `[b, s_out, vocab_size]` float32 for `tokens [b, s]` at absolute positions `start..start+s-1`, on
+        the last pipeline stage; None on the other stages.
 
-        With an inference context megatron returns only the last position's logits (s_out = 1).
+        With an inference context megatron returns only the last position's logits (s_out = 1). At PP > 1 a stage
+        after the first receives its input hidden states `[s, b, hidden_size]` (parameter dtype) from the previous
+        stage, and a stage before the last sends its output to the next one (point-to-point, megatron's pipeline
+        neighbours; every rank knows `s` and `b`, so no shape exchange is needed).
         """
         b, s = tokens.shape
         position_ids = torch.arange(start, start + s, dtype=torch.long, device=self.device).unsqueeze(0).expand(b, s)
         kwargs = {}
         if inference_context is not None:
             kwargs = dict(inference_context=inference_context, runtime_gather_output=True)
-        logits = self.model(tokens, position_ids, attention_mask, **kwargs)
-        return logits[..., : self.vocab_size].float()
+        if not self.is_first_stage:
+            hidden = torch.empty(s, b, self._hidden[0], dtype=self._hidden[1], device=self.device)
+            dist.recv(hidden, src=parallel_state.get_pipeline_model_parallel_prev_rank())
+            self.model.set_input_tensor(hidden)
+        out = self.model(tokens, position_ids, attention_mask, **kwargs)
+        if not self.is_last_stage:
+            dist.send(out.contiguous(), dst=parallel_state.get_pipeline_model_parallel_next_rank())
+            return None
+        return out[..., : self.vocab_size].float()
+
+    def _choose(self, logits: Optional[torch.Tensor], sequences, sampling: SamplingParams, generators) -> list[int]:
+        """The next token of each sequence: chosen on the last pipeline stage from `logits [n, vocab]`, then
+        broadcast over the pipeline group so every stage appends the same tokens (PP = 1: chosen here)."""
+        if self.is_last_stage:
+            chosen = choose_next_tokens(logits, sequences, sampling, generators)
+        if self.pipeline_stages == 1:
+            return chosen
+        t = (torch.tensor(chosen, dtype=torch.long, device=self.device) if self.is_last_stage
+             else torch.empty(len(sequences), dtype=torch.long, device=self.device))
+        dist.broadcast(t, src=parallel_state.get_pipeline_model_parallel_last_rank(),
+                       group=parallel_state.get_pipeline_model_parallel_group())
+        return [int(x) for x in t.tolist()]
+
+    @staticmethod
+    def _last(logits: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        return logits[:, -1, :] if logits is not None else None
 
     def _causal_mask(self, length: int, batch: int) -> torch.Tensor:
         return causal_attention_mask(length, batch, device=self.device)
@@ -254,7 +310,7 @@ class MegatronGenerator:
 
         start = min(lengths)
         tokens = torch.tensor([p[:start] for p in prompts], dtype=torch.long, device=self.device)
-        logits = self._forward(tokens, 0, self._causal_mask(start, b), context)[:, -1, :]
+        logits = self._last(self._forward(tokens, 0, self._causal_mask(start, b), context))
         context.sequence_len_offset = start
         context.enable_decode_mode()
         prefill_s = time.perf_counter() - t0
@@ -264,8 +320,9 @@ class MegatronGenerator:
             rows = [r for r, i in enumerate(active) if len(sequences[i]) == position]
             finished_rows = set()
             if rows:
-                chosen = choose_next_tokens(logits[rows], [sequences[active[r]] for r in rows], sampling,
-                                            [generators[active[r]] for r in rows])
+                chosen = self._choose(logits[rows] if logits is not None else None,
+                                      [sequences[active[r]] for r in rows], sampling,
+                                      [generators[active[r]] for r in rows])
                 for r, token in zip(rows, chosen):
                     i = active[r]
                     sequences[i].append(token)
@@ -284,7 +341,7 @@ class MegatronGenerator:
                 for layer, (k, v) in list(context.key_value_memory_dict.items()):
                     context.key_value_memory_dict[layer] = (k.index_select(1, keep_t), v.index_select(1, keep_t))
             step = torch.tensor([[sequences[i][position]] for i in active], dtype=torch.long, device=self.device)
-            logits = self._forward(step, position, None, context)[:, -1, :]
+            logits = self._last(self._forward(step, position, None, context))
             context.sequence_len_offset += 1
             position += 1
         total_s = time.perf_counter() - t0
@@ -299,8 +356,8 @@ class MegatronGenerator:
         prefill_s = None
         while True:
             tokens = torch.tensor([sequence], dtype=torch.long, device=self.device)
-            logits = self._forward(tokens, 0, self._causal_mask(len(sequence), 1))[:, -1, :]
-            token = choose_next_tokens(logits, [sequence], sampling, [generator])[0]
+            logits = self._last(self._forward(tokens, 0, self._causal_mask(len(sequence), 1)))
+            token = self._choose(logits, [sequence], sampling, [generator])[0]
             if prefill_s is None:
                 prefill_s = time.perf_counter() - t0
             sequence.append(token)
@@ -364,21 +421,22 @@ def stop_token_ids(tokenizer) -> dict[int, str]:
 def load_generator(model_path: Union[str, os.PathLike], *, tokenizer_path: Union[str, os.PathLike, None] = None,
                    seq_length: int = 4096, dtype: Union[str, torch.dtype, None] = "auto",
                    make_vocab_size_divisible_by: int = 128, seed: int = 1234,
-                   warn: Callable[[str], None] = lambda m: warnings.warn(m, stacklevel=3)):
-    """Load model (`load_model_tp1`) and tokenizer (`resolve_tokenizer_dir`) for generation in this process.
+                   warn: Callable[[str], None] = lambda m: warnings.warn(m, stacklevel=3),
+                   tensor_model_parallel_size: int = 1, pipeline_model_parallel_size: int = 1):
+    """Load model (`load_model_for_inference`) and tokenizer (`resolve_tokenizer_dir`) for generation on this rank.
 
     Args:
-        model_path, seq_length (the context budget, >= 2), dtype, make_vocab_size_divisible_by, seed: see
-            `load_model_tp1`.
+        model_path, seq_length (the context budget, >= 2), dtype, make_vocab_size_divisible_by, seed,
+            tensor_model_parallel_size, pipeline_model_parallel_size: see `load_model_for_inference`.
         tokenizer_path: tokenizer directory; default the model directory's own.
         warn: receives warnings (tokenizer mismatch).
 
     Returns:
-        `(generator: MegatronGenerator, tokenizer, info: dict)`; info as `load_model_tp1`'s (device as a string)
-        plus tokenizer_path.
+        `(generator: MegatronGenerator, tokenizer, info: dict)`; info as `load_model_for_inference`'s (device as a
+        string) plus tokenizer_path.
 
     Raises:
-        everything `load_model_tp1`, `resolve_tokenizer_dir` and `load_tokenizer` raise; ValueError for
+        everything `load_model_for_inference`, `resolve_tokenizer_dir` and `load_tokenizer` raise; ValueError for
         seq_length < 2; ConnectionError for a ModelScope id that is not cached while offline
         (`qwen_sft.hf_io.resolve_model_path`).
     """
@@ -387,9 +445,12 @@ def load_generator(model_path: Union[str, os.PathLike], *, tokenizer_path: Union
     model_dir = resolve_model_path(model_path)  # a ModelScope id becomes its local folder
     tok_dir = resolve_tokenizer_dir(model_dir, tokenizer_path, warn=warn)
     tokenizer = load_tokenizer(tok_dir)
-    model, hf_config, info = load_model_tp1(model_dir, seq_length=seq_length, dtype=dtype,
-                                            make_vocab_size_divisible_by=make_vocab_size_divisible_by, seed=seed)
+    model, hf_config, info = load_model_for_inference(
+        model_dir, seq_length=seq_length, dtype=dtype, make_vocab_size_divisible_by=make_vocab_size_divisible_by,
+        seed=seed, tensor_model_parallel_size=tensor_model_parallel_size,
+        pipeline_model_parallel_size=pipeline_model_parallel_size)
     generator = MegatronGenerator(model, vocab_size=info["vocab_size"], seq_length=seq_length,
                                   stop_ids=stop_token_ids(tokenizer), device=info["device"])
-    info = {**info, "device": str(info["device"]), "tokenizer_path": str(tok_dir)}
+    layout = info.pop("layout")
+    info = {**info, "device": str(info["device"]), "tokenizer_path": str(tok_dir), "rank": layout.rank}
     return generator, tokenizer, info

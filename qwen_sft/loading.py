@@ -1,7 +1,7 @@
 """The one model loader: any checkpoint form → this rank's megatron-core `GPTModel` with its weights.
 
-`load_gpt` is used by training (any TP × PP layout), generation and evaluation (one process, TP = PP = 1, through
-`load_model_tp1`). Steps: resolve the path (a ModelScope id becomes its local folder,
+`load_gpt` is used by training (any TP × PP layout), generation and evaluation (TP × PP processes, no data
+parallelism, through `load_model_for_inference`; `load_model_tp1` is its one-process form). Steps: resolve the path (a ModelScope id becomes its local folder,
 `qwen_sft.hf_io.resolve_model_path`); `qwen_sft.convert.load_any_checkpoint` → HF config + HF-named weights (an HF
 folder, a training output folder, or a converted Megatron folder merged back); `qwen_sft.weight_map.hf_to_megatron`
 for the layout; `qwen_sft.model.transformer_config_from_hf` + `build_gpt_model` for this rank's stage; the rank's
@@ -26,10 +26,10 @@ from qwen_sft import hf_io, sizes
 from qwen_sft.convert import is_megatron_checkpoint, load_any_checkpoint
 from qwen_sft.dtypes import dtype_name, resolve_dtype
 from qwen_sft.model import build_gpt_model, transformer_config_from_hf
-from qwen_sft.parallel import ParallelLayout, init_distributed
-from qwen_sft.weight_map import hf_to_megatron
+from qwen_sft.parallel import ParallelLayout, init_distributed, launch_env
+from qwen_sft.weight_map import Dims, family_for, hf_to_megatron
 
-__all__ = ["LoadedGPT", "load_gpt", "load_model_tp1"]
+__all__ = ["LoadedGPT", "load_gpt", "load_model_for_inference", "load_model_tp1"]
 
 
 @dataclasses.dataclass
@@ -121,46 +121,73 @@ def load_gpt(model_path: Union[str, os.PathLike], layout: ParallelLayout, dtype:
                      load_s=time.perf_counter() - t0)
 
 
-def load_model_tp1(model_path: Union[str, os.PathLike], *, seq_length: int,
-                   dtype: Union[str, torch.dtype, None] = "auto", make_vocab_size_divisible_by: int = 128,
-                   seed: int = 1234):
-    """`load_gpt` in one process at TP = PP = 1, for generation and evaluation; the model in eval mode.
+def load_model_for_inference(model_path: Union[str, os.PathLike], *, seq_length: int,
+                             dtype: Union[str, torch.dtype, None] = "auto", make_vocab_size_divisible_by: int = 128,
+                             seed: int = 1234, tensor_model_parallel_size: int = 1,
+                             pipeline_model_parallel_size: int = 1, parallel_output: bool = False):
+    """`load_gpt` for generation and evaluation: TP × PP processes (one process when both are 1), model in eval mode.
 
-    Sets up `torch.distributed` + megatron `parallel_state` with TP = PP = 1 (`qwen_sft.parallel.init_distributed`
-    creates a one-process gloo group when none exists; an existing one must have TP = PP = 1 and world size 1) and
-    loads with `parallel_output=False` (full-vocabulary logits).
+    Every process of the launch holds one (TP rank, PP rank) of the model: the world size must be exactly
+    TP × PP (no data parallelism; a process group of another size is an error naming both numbers). Sets up
+    `torch.distributed` + megatron `parallel_state` (`qwen_sft.parallel.init_distributed`: a one-process gloo group
+    when alone, the launcher's env:// rendezvous under torchrun / torch.distributed.launch) and loads with
+    `parallel_output=False` by default (full-vocabulary logits on every TP rank of the last stage). Any checkpoint form loads
+    at any layout its config allows: the weights are merged to HF names and split again for this layout.
 
     Args:
-        model_path: HF directory, converted Megatron checkpoint directory, or training output directory.
+        model_path: HF directory, converted Megatron checkpoint directory (any layout), or training output
+            directory.
         seq_length: the model's `max_sequence_length` (>= 1).
         dtype: "auto" (config.json `torch_dtype`, else float32), "float32"/"fp32", "bfloat16"/"bf16",
             "float16"/"fp16", or a torch.dtype.
         make_vocab_size_divisible_by: Megatron's vocabulary padding multiple (padding rows are never used).
         seed: seeds torch / megatron RNGs (weights are loaded, so it only matters for reproducibility of set-up).
+        tensor_model_parallel_size, pipeline_model_parallel_size: TP and PP degrees (>= 1).
+        parallel_output: True keeps each TP rank's vocabulary slice of the logits (evaluation's vocabulary-
+            parallel cross entropy); False (default) gathers them.
 
     Returns:
         `(model, hf_config, info)`; info holds model_path, vocab_size (HF rows), padded_vocab_size, dtype, device
-        (a torch.device), num_parameters, load_s.
+        (a torch.device), num_parameters (this rank's), load_s and layout (the `ParallelLayout`).
 
     Raises:
-        FileNotFoundError / ValueError: from `load_gpt` or bad arguments.
-        RuntimeError: an existing process group / parallel state with TP, PP or world size != 1.
+        FileNotFoundError / ValueError: from `load_gpt` (a layout the config does not allow: heads, query groups or
+            the FFN size not divisible by TP, layers not divisible by PP) or bad arguments.
+        RuntimeError: a world size other than TP × PP, or megatron parallel_state already set up with another TP/PP.
     """
     t0 = time.perf_counter()
     if not isinstance(seq_length, int) or seq_length < 1:
         raise ValueError(f"seq_length must be an int >= 1, got {seq_length!r}")
-    if dist.is_initialized() and dist.get_world_size() != 1:
-        raise RuntimeError(f"generation and evaluation run in one process (TP=1, PP=1); this process group has "
-                           f"world size {dist.get_world_size()}. Run the tool without a launcher.")
+    tp, pp = tensor_model_parallel_size, pipeline_model_parallel_size
+    for name, value in (("tensor_model_parallel_size", tp), ("pipeline_model_parallel_size", pp)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
+    model_dir = hf_io.resolve_model_path(model_path)
+    if (model_dir / "config.json").is_file():  # every checkpoint form has one; a missing one fails in load_gpt
+        # The layout is checked against the config first, so a bad --tp/--pp fails the same way in one process
+        # as in a launch (and before the process group waits for ranks that will never come).
+        hf_config = hf_io.load_hf_config(model_dir)
+        try:
+            Dims(hf_config, tp, pp, make_vocab_size_divisible_by, family_for(hf_config))
+        except ValueError as exc:
+            raise ValueError(f"{model_path}: cannot run at TP={tp}, PP={pp}: {exc}") from None
+    world = dist.get_world_size() if dist.is_initialized() else launch_env().world_size
+    if world != tp * pp:
+        raise RuntimeError(
+            f"generation and evaluation run one process per (TP, PP) rank: TP={tp} × PP={pp} needs {tp * pp} "
+            f"process(es), this launch has world size {world}"
+            + (". Run the tool without a launcher, or pass --tp/--pp." if tp * pp == 1 else
+               f". Launch with torchrun --nproc_per_node {tp * pp}."))
     if parallel_state.model_parallel_is_initialized() and (
-            parallel_state.get_tensor_model_parallel_world_size() != 1
-            or parallel_state.get_pipeline_model_parallel_world_size() != 1):
-        raise RuntimeError("generation and evaluation need megatron parallel_state with TP=1 and PP=1; it is "
-                           f"initialised with TP={parallel_state.get_tensor_model_parallel_world_size()}, "
-                           f"PP={parallel_state.get_pipeline_model_parallel_world_size()}")
-    layout = init_distributed(1, 1, seed=seed)
-    loaded = load_gpt(model_path, layout, dtype, seq_length=seq_length,
-                      make_vocab_size_divisible_by=make_vocab_size_divisible_by, parallel_output=False)
+            parallel_state.get_tensor_model_parallel_world_size() != tp
+            or parallel_state.get_pipeline_model_parallel_world_size() != pp):
+        raise RuntimeError(f"megatron parallel_state is initialised with "
+                           f"TP={parallel_state.get_tensor_model_parallel_world_size()}, "
+                           f"PP={parallel_state.get_pipeline_model_parallel_world_size()}; this load needs TP={tp}, "
+                           f"PP={pp}")
+    layout = init_distributed(tp, pp, seed=seed)
+    loaded = load_gpt(model_dir, layout, dtype, seq_length=seq_length,
+                      make_vocab_size_divisible_by=make_vocab_size_divisible_by, parallel_output=parallel_output)
     model = loaded.model.eval()
     info = {
         "model_path": str(model_path),
@@ -170,5 +197,18 @@ def load_model_tp1(model_path: Union[str, os.PathLike], *, seq_length: int,
         "device": layout.device,
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "load_s": time.perf_counter() - t0,
+        "layout": layout,
     }
     return model, loaded.hf_config, info
+
+
+def load_model_tp1(model_path: Union[str, os.PathLike], *, seq_length: int,
+                   dtype: Union[str, torch.dtype, None] = "auto", make_vocab_size_divisible_by: int = 128,
+                   seed: int = 1234):
+    """`load_model_for_inference` in one process at TP = PP = 1 (same arguments and errors; info without the
+    layout)."""
+    model, hf_config, info = load_model_for_inference(
+        model_path, seq_length=seq_length, dtype=dtype, make_vocab_size_divisible_by=make_vocab_size_divisible_by,
+        seed=seed)
+    info.pop("layout")
+    return model, hf_config, info

@@ -181,8 +181,29 @@ def load_tokenizer(path: Union[str, os.PathLike]):
     try:
         return AutoTokenizer.from_pretrained(str(p), local_files_only=True)
     except Exception as exc:  # transformers raises many kinds; name the directory in every case
+        named = _named_tokenizer_class(p)
+        if named is not None:
+            # transformers 5 lets a model folder's config.json model_type (e.g. mixtral, whose registered tokenizer
+            # needs a tokenizer.json) override the tokenizer_config.json class when they differ; a Qwen2.5
+            # tokenizer (vocab.json + merges.txt) carried by a model of another family then fails there. The
+            # folder's own tokenizer class is what the files were written for.
+            try:
+                return named.from_pretrained(str(p), local_files_only=True)
+            except Exception:
+                pass
         raise ValueError(f"could not load a tokenizer from {str(path)!r}: "
                          f"{type(exc).__name__}: {exc}") from exc
+
+
+def _named_tokenizer_class(p: Path):
+    """The class named by `p/tokenizer_config.json`'s `tokenizer_class`, or None (no name, or unknown)."""
+    from transformers.models.auto.tokenization_auto import tokenizer_class_from_name
+
+    try:
+        name = json.loads((p / "tokenizer_config.json").read_text(encoding="utf-8")).get("tokenizer_class")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return tokenizer_class_from_name(name) if isinstance(name, str) and name else None
 
 
 def _default_cache_dir() -> Path:

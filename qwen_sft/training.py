@@ -167,6 +167,8 @@ class _Trainer:
                           calculate_per_token_loss=True)
         self.hf_config, self.tconfig, self.gpt = loaded.hf_config, loaded.config, loaded.model
         self.model_dir, self.loaded_kind, self.padded_vocab_size = loaded.model_dir, loaded.kind, loaded.padded_vocab_size
+        # routed experts in their own optimizer at every EP degree, so checkpoints move between EP layouts
+        checkpointing.mark_expert_params(self.gpt)
         module = Float16Module(self.tconfig, self.gpt) if mp in ("bf16", "fp16") else self.gpt
         ddp_config = DistributedDataParallelConfig(
             grad_reduce_in_fp32=True, overlap_grad_reduce=False, use_distributed_optimizer=True,

@@ -3,7 +3,8 @@
 Reads the ``--split`` (default ``valid``) of a ``tools/data_convert.py`` output directory and prints the mean
 next-token cross-entropy over learnable tokens (nats) and its exponential, the perplexity; see
 ``qwen_sft/evaluation.py`` for the exact definition. ``--model_path`` takes an HF directory, a converted Megatron
-checkpoint or a training output directory.
+checkpoint or a training output directory. ``--tp N`` under ``torchrun --nproc_per_node N`` splits the model over N
+tensor-parallel ranks (same loss; rank 0 prints and writes ``--output_file``).
 
 With ``--alpaca_eval OUT`` instead of ``--data_path`` it runs the original workflow's AlpacaEval step
 (``qwen_sft/alpacaeval.py``): answers for ``--instructions`` (JSON list or JSON Lines; default AlpacaEval's own set when
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from qwen_sft.alpacaeval import DEFAULT_ANNOTATORS_CONFIG, AlpacaEvalConfig, AlpacaEvalNotRun, run_alpaca_eval
@@ -54,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Megatron vocabulary padding multiple (default 128)")
     p.add_argument("--output_file", default=None, help="also write the result as JSON here")
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
+    p.add_argument("--tp", "--tensor_model_parallel_size", dest="tensor_model_parallel_size", type=int, default=1,
+                   help="loss/perplexity: tensor-parallel size (launch TP processes, e.g. torchrun "
+                        "--nproc_per_node TP; rank 0 prints and writes --output_file)")
+    p.add_argument("--local-rank", "--local_rank", dest="local_rank", type=int, default=None,
+                   help=argparse.SUPPRESS)  # the legacy launcher's; LOCAL_RANK is what qwen_sft.parallel reads
     a = p.add_argument_group("AlpacaEval (--alpaca_eval OUT)")
     a.add_argument("--alpaca_eval", metavar="OUT", default=None,
                    help="generate answers, write OUT/model_outputs.json (AlpacaEval format) and judge them with "
@@ -90,6 +97,8 @@ def parse_config(argv: list[str] | None = None) -> EvaluateConfig | AlpacaEvalCo
     if (a.data_path is None) == (a.alpaca_eval is None):
         parser.error("give --data_path DIR (loss and perplexity) or --alpaca_eval OUT (AlpacaEval), one of them")
     if a.alpaca_eval is not None:
+        if a.tensor_model_parallel_size != 1:
+            parser.error("--tp applies to loss/perplexity (--data_path); AlpacaEval generates in one process")
         try:
             acfg = AlpacaEvalConfig(
                 model_path=a.model_path, output_dir=a.alpaca_eval, instructions=a.instructions,
@@ -107,7 +116,7 @@ def parse_config(argv: list[str] | None = None) -> EvaluateConfig | AlpacaEvalCo
     cfg = EvaluateConfig(model_path=a.model_path, data_path=a.data_path, split=a.split,
                          micro_batch_size=a.micro_batch_size, max_samples=a.max_samples, dtype=a.dtype,
                          make_vocab_size_divisible_by=a.make_vocab_size_divisible_by, output_file=a.output_file,
-                         progress=not a.no_progress)
+                         progress=not a.no_progress, tensor_model_parallel_size=a.tensor_model_parallel_size)
     try:
         cfg.validate()
     except ValueError as exc:
@@ -125,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ConnectionError, ValueError, RuntimeError) as exc:
         print(f"evaluate: error: {exc}", file=sys.stderr)
         return 1
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # every rank computed the same loss; rank 0 reports it
     print(f"evaluate: {res.split} loss {res.loss:.6f} nats/token, perplexity {res.perplexity:.4f} over "
           f"{res.learnable_tokens} learnable tokens in {res.samples} samples (skipped {res.skipped_samples} "
           f"{json.dumps(res.skipped_by_reason)}); {res.tokens_per_s:.0f} tokens/s; tokenizer vs dataset: "

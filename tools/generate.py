@@ -2,9 +2,16 @@
 
 Flags as in the original workflow (``--model_name --model_path --tokenizer_path --seq_length --max_new_tokens
 --prompt``) plus ``--input_file --output_file --temperature --top_k --top_p --repetition_penalty --seed
---system_prompt --batch_size --no_kv_cache --dtype --make_vocab_size_divisible_by --no_progress``.
+--system_prompt --batch_size --no_kv_cache --dtype --make_vocab_size_divisible_by --no_progress --tp --pp``.
 See ``qwen_sft/sampling.py`` for the decoding rules (HF ``transformers`` semantics), ``qwen_sft/generation.py`` for batching and the length
 budget (a prompt of ``--seq_length`` tokens or more is an error; generation stops at ``--seq_length``).
+
+Tensor / pipeline parallel (one process per rank; the world size must be TP × PP; greedy tokens equal TP=1's)::
+
+    torchrun --nproc_per_node 2 tools/generate.py --tp 2 --model_path W --prompt "..."
+    python -m torch.distributed.launch --nproc_per_node 2 tools/generate.py --pp 2 ...   (legacy launcher)
+
+Only rank 0 prints and writes ``--output_file``.
 
 Example (the original command)::
 
@@ -67,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--make_vocab_size_divisible_by", type=int, default=128,
                    help="Megatron vocabulary padding multiple (default 128)")
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
+    p.add_argument("--tp", "--tensor_model_parallel_size", dest="tensor_model_parallel_size", type=int, default=1,
+                   help="tensor-parallel size (launch TP × PP processes, e.g. with torchrun)")
+    p.add_argument("--pp", "--pipeline_model_parallel_size", dest="pipeline_model_parallel_size", type=int,
+                   default=1, help="pipeline-parallel size (launch TP × PP processes)")
+    # The legacy launcher (python -m torch.distributed.launch) passes --local-rank=N (older: --local_rank=N);
+    # LOCAL_RANK, which it also sets, is what qwen_sft.parallel reads.
+    p.add_argument("--local-rank", "--local_rank", dest="local_rank", type=int, default=None,
+                   help=argparse.SUPPRESS)
     return p
 
 
@@ -82,7 +97,9 @@ def parse_config(argv: list[str] | None = None) -> GenerateConfig:
             seq_length=a.seq_length, max_new_tokens=a.max_new_tokens, prompts=list(a.prompt),
             input_file=a.input_file, output_file=a.output_file, system_prompt=a.system_prompt, sampling=sampling,
             batch_size=a.batch_size, use_kv_cache=not a.no_kv_cache, dtype=a.dtype,
-            make_vocab_size_divisible_by=a.make_vocab_size_divisible_by, progress=not a.no_progress)
+            make_vocab_size_divisible_by=a.make_vocab_size_divisible_by, progress=not a.no_progress,
+            tensor_model_parallel_size=a.tensor_model_parallel_size,
+            pipeline_model_parallel_size=a.pipeline_model_parallel_size)
         cfg.validate()
     except ValueError as exc:
         parser.error(str(exc))
@@ -104,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ConnectionError, ValueError, RuntimeError) as exc:
         print(f"generate: error: {exc}", file=sys.stderr)
         return 1
+    if summary.info.get("rank", 0) != 0:
+        return 0  # every rank generated the same tokens; rank 0 reports them
     for rec in summary.records:
         if rec["index"] < len(cfg.prompts) or not cfg.output_file:
             print(f"\n### prompt {rec['index']}: {rec['prompt']}\n{rec['output']}\n"

@@ -421,3 +421,53 @@ def test_generate_script_passes_every_flag(tmp_path):
         "--model_name", "qwen2.5-7b", "--model_path", "/m", "--seq_length", "128", "--max_new_tokens", "7",
         "--input_file", "/in.json", "--output_file", "/out.jsonl", "--system_prompt", "be brief",
         "--temperature", "0.7"]
+
+
+# --------------------------------------------------------------------------------------------- TP=2 and PP=2
+def test_bad_layouts_are_clear_errors(loaded, standin_model):
+    """A layout the config does not allow, or a launch of the wrong size, fails before anything is loaded."""
+    from qwen_sft.loading import load_model_for_inference
+
+    with pytest.raises(ValueError, match=r"cannot run at TP=3, PP=1: num_attention_heads=4 and "
+                                         r"num_key_value_heads=2 must be divisible by tensor_model_parallel_size=3"):
+        load_model_for_inference(standin_model, seq_length=64, tensor_model_parallel_size=3)
+    with pytest.raises(ValueError, match=r"cannot run at TP=1, PP=4: num_hidden_layers=2 is not divisible by "
+                                         r"pipeline_model_parallel_size=4"):
+        load_model_for_inference(standin_model, seq_length=64, pipeline_model_parallel_size=4)
+    with pytest.raises(RuntimeError, match=r"TP=2 × PP=1 needs 2 process\(es\), this launch has world size 1"):
+        load_model_for_inference(standin_model, seq_length=64, tensor_model_parallel_size=2)
+
+
+@pytest.mark.slow
+def test_tp2_and_pp2_launches_give_tp1_greedy_tokens(loaded, standin_model, tmp_path):
+    """tools/generate.py at TP=2 under torchrun (from the HF folder) and at PP=2 under the legacy launcher (from a
+    Megatron checkpoint converted at TP=2, so the weights are resharded on load) gives TP=1's greedy tokens, with
+    the KV cache and batches of 2 (prompts of different lengths, so sequences finish and leave every stage's cache
+    at different steps). Both launches run side by side (~20 s on an idle 2-core machine)."""
+    from qwen_sft.convert import load_any_checkpoint, save_megatron_checkpoint
+    from qwen_sft.weight_map import hf_to_megatron
+    from tests.conftest import free_port
+    from tests.helpers.megatron_runs import PY, run_parallel, tool_env
+
+    gen, tok, _ = loaded
+    prompts = PROMPTS[:4]
+    expected = [o.output_ids for o in gen.generate_ids(_ids(tok, prompts), max_new_tokens=8)]
+    hf_config, state = load_any_checkpoint(standin_model)
+    mg_tp2 = tmp_path / "mg_tp2"
+    save_megatron_checkpoint(mg_tp2, hf_to_megatron(state, hf_config, 2, 1), hf_config, standin_model)
+    inp = tmp_path / "prompts.json"
+    inp.write_text(json.dumps(prompts, ensure_ascii=False), encoding="utf-8")
+    common = ["--seq_length", "256", "--max_new_tokens", "8", "--input_file", str(inp), "--batch_size", "2",
+              "--no_progress", "--tokenizer_path", str(standin_model)]
+    out_tp2, out_pp2 = tmp_path / "tp2.jsonl", tmp_path / "pp2.jsonl"
+    logs = run_parallel(
+        ([PY, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+          "tools/generate.py", "--tp", "2", "--model_path", str(standin_model), *common, "--output_file",
+          str(out_tp2)], tool_env(), 300),
+        ([PY, "-m", "torch.distributed.launch", "--nproc_per_node", "2", "--master_port", str(free_port()),
+          "tools/generate.py", "--pp", "2", "--model_path", str(mg_tp2), *common, "--output_file", str(out_pp2)],
+         tool_env(), 300))
+    for out, log, layout in ((out_tp2, logs[0], "TP=2 PP=1"), (out_pp2, logs[1], "TP=1 PP=2")):
+        records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        assert [r["output_token_ids"] for r in records] == expected, layout
+        assert layout in log and log.count("generate: wrote 4 record(s)") == 1, log[-3000:]  # rank 0 alone

@@ -311,10 +311,12 @@ def test_greedy_generation_equals_hf_generate(tmp_path, kind):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_mixtral_train_ep2_matches_ep1(tmp_path):
-    """tools/train.py, 3 steps of a tiny Mixtral (real Qwen2.5 tokenizer, alpaca_zh) on real torch: EP=2 under
+    """tools/train.py, 4 steps of a tiny Mixtral (real Qwen2.5 tokenizer, alpaca_zh) on real torch: EP=2 under
     torchrun (2 experts per rank, tokens exchanged by megatron's alltoall dispatcher over gloo) gives EP=1's
     per-step losses within 1e-4, its learning rates and its router load-balancing loss (`moe_aux_loss`); the run
-    saves a checkpoint with the expert-parallel layout and exports an HF folder transformers loads, close to EP=1's."""
+    saves checkpoints with the expert-parallel layout and exports an HF folder transformers loads, close to EP=1's.
+    Its step-2 checkpoint resumed at EP=1 (one process) repeats steps 3-4 of the EP=2 run within 1e-5 (step 4
+    needs the resharded Adam moments; `qwen_sft.checkpointing.mark_expert_params`)."""
     from safetensors.torch import load_file
 
     from tests.conftest import free_port, shared_path
@@ -328,7 +330,7 @@ def test_mixtral_train_ep2_matches_ep1(tmp_path):
                 _env(), timeout=180))
     cfg = TinyModelConfig(model_type="mixtral", vocab_size=151665, seed=3, **MOE_KW)
     make_tiny_model(model, cfg)
-    steps = 3
+    steps = 4
 
     def args(out: Path) -> list[str]:
         return ["--model_path", str(model), "--data_path", str(data), "--output_path", str(out), "--tokenizer_path",
@@ -338,8 +340,10 @@ def test_mixtral_train_ep2_matches_ep1(tmp_path):
 
     _check(_run([PY, "tools/train.py", *args(tmp_path / "ep1")], _env()))
     _check(_run([*TORCHRUN, "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port",
-                 str(free_port()), "tools/train.py", *args(tmp_path / "ep2"), "--ep", "2", "--save_steps", "3"],
+                 str(free_port()), "tools/train.py", *args(tmp_path / "ep2"), "--ep", "2", "--save_steps", "2"],
                 _env()))
+    resumed_log = _check(_run([PY, "tools/train.py", *args(tmp_path / "ep2_to_ep1"), "--no_export", "--load",
+                               str(tmp_path / "ep2" / "checkpoints" / "iter_0000002")], _env()))
     ep1, ep2 = _train_records(tmp_path / "ep1"), _train_records(tmp_path / "ep2")
     assert [r["step"] for r in ep1] == [r["step"] for r in ep2] == list(range(1, steps + 1))
     parallel = json.loads((tmp_path / "ep2" / "manifest.json").read_text())["parallel"]
@@ -351,7 +355,15 @@ def test_mixtral_train_ep2_matches_ep1(tmp_path):
         assert a["lr"] == pytest.approx(b["lr"], rel=1e-12)
         # the switch-transformer balance loss is 1 for perfectly balanced routing, larger when unbalanced
         assert 0.5 < a["moe_aux_loss"] < 4.0 and abs(a["moe_aux_loss"] - b["moe_aux_loss"]) <= 1e-4
-    assert (tmp_path / "ep2" / "checkpoints" / "iter_0000003").is_dir()
+    assert (tmp_path / "ep2" / "checkpoints" / "iter_0000004").is_dir()
+    assert "saved at TP=1 PP=1 DP=2 EP=2, loaded at TP=1 PP=1 DP=1 EP=1" in resumed_log, resumed_log[-3000:]
+    resumed = _train_records(tmp_path / "ep2_to_ep1")
+    assert [r["step"] for r in resumed] == [3, 4]
+    for r, ref in zip(resumed, ep2[2:]):
+        print(f"mixtral EP=2 -> EP=1 resumed step {r['step']}: loss {r['loss']:.7f} uninterrupted {ref['loss']:.7f}")
+        assert abs(r["loss"] - ref["loss"]) <= 1e-5, (r["step"], r["loss"], ref["loss"])
+        assert abs(r["grad_norm"] - ref["grad_norm"]) <= 1e-4 * ref["grad_norm"], (r["step"], r["grad_norm"])
+        assert r["lr"] == pytest.approx(ref["lr"], rel=1e-12)
     exported = {k: load_file(tmp_path / d / "model.safetensors") for k, d in (("ep1", "ep1"), ("ep2", "ep2"))}
     initial = tiny_hf_state_dict(cfg)
     assert sorted(exported["ep1"]) == sorted(exported["ep2"]) == sorted(initial)

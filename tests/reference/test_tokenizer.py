@@ -192,6 +192,19 @@ def test_copy_tokenizer_files_travel_with_model(standin_dir, standin, tmp_path):
         copy_tokenizer_files(tmp_path / "empty", tmp_path / "x")
 
 
+@pytest.mark.parametrize("model_type", ["mixtral"])
+def test_qwen25_tokenizer_in_another_familys_model_folder(standin_dir, standin, tmp_path, model_type):
+    """A tiny Mixtral made with the Qwen2.5 tokenizer (vocab.json + merges.txt, no tokenizer.json): the
+    folder's config.json model_type must not replace the tokenizer's own class (transformers 5 would pick the
+    family's registered tokenizer, which needs a tokenizer.json)."""
+    folder = tmp_path / model_type
+    copy_tokenizer_files(standin_dir, folder)
+    (folder / "config.json").write_text(json.dumps({"model_type": model_type}), encoding="utf-8")
+    tok = load_tokenizer(folder)
+    assert type(tok).__name__ == "Qwen2Tokenizer"
+    assert tok("你好 world")["input_ids"] == standin("你好 world")["input_ids"]
+
+
 def test_fingerprint_distinguishes_real_and_standin(standin, real):
     fs, fr = tokenizer_fingerprint(standin), tokenizer_fingerprint(real)
     assert fs["standin"] is True and fr["standin"] is False

@@ -10,7 +10,8 @@ real tokenizer, and ../shared/data/alpaca_zh_demo.json:
 * `tools/convert_ckpt.py` HF → Megatron at TP=2 PP=2 (legacy per-rank `torch.save` files) and Megatron → HF
   (safetensors, config) write the same bytes as on real torch;
 * `scripts/generate_qwen25_7b_ms.sh` (env overrides, TP=1) generates the same greedy tokens as
-  `tools/generate.py` on real torch (`python -m parity compare-generations`);
+  `tools/generate.py` on real torch (`python -m parity compare-generations`), and so does `tools/generate.py --tp 2`
+  in two shim processes;
 * `tools/evaluate.py` gives the same valid loss within 1e-5 relative (fp32);
 * a one-step `tools/train.py` run through `python -m torch.distributed.launch` with a checkpoint save leaves a
   $MEGATRON_PATCHES_STATE file in which `python -m megatron_patches --list` shows every registered patch applied
@@ -120,6 +121,13 @@ def runs(tmp_path_factory) -> dict:
                         _shim_env(PYTHON=PY, MODEL_PATH=str(tiny), TOKENIZER_PATH="", SEQ_LENGTH="128",
                                   MAX_NEW_TOKENS=str(MAX_NEW_TOKENS), PROMPT="", INPUT_FILE=str(prompts),
                                   OUTPUT_FILE=str(r["gen_shim"]))).stdout
+    # ... and tools/generate.py at TP=2 on the shim (2 processes, legacy launcher served by the facade)
+    r["gen_shim_tp2"] = root / "gen_shim_tp2.jsonl"
+    r["gen_tp2_log"] = run_tool(
+        [PY, "-m", "torch.distributed.launch", "--nproc_per_node", "2", "--master_port", str(free_port()),
+         "tools/generate.py", "--tp", "2", "--model_path", str(tiny), "--seq_length", "128", "--max_new_tokens",
+         str(MAX_NEW_TOKENS), "--input_file", str(prompts), "--output_file", str(r["gen_shim_tp2"]), "--batch_size",
+         "2", "--no_progress"], _shim_env()).stdout
 
     # evaluation on the valid split (fp32)
     r["eval_ref"], r["eval_shim"] = root / "eval_ref.json", root / "eval_shim.json"
@@ -180,6 +188,16 @@ def test_generate_script_tokens_equal_reference(runs):
                          cwd=REPO, env=tool_env(), capture_output=True, text=True, timeout=120)
     assert cmp.returncode == 0, cmp.stdout + cmp.stderr
     assert "OK: 3 records identical token by token" in cmp.stdout
+
+
+def test_generate_at_tp2_tokens_equal_reference(runs):
+    """Two shim processes at TP=2 (vocabulary-parallel output layer gathered, KV cache) give real torch's TP=1
+    greedy tokens."""
+    ref = [json.loads(line) for line in runs["gen_ref"].read_text().splitlines()]
+    tp2 = [json.loads(line) for line in runs["gen_shim_tp2"].read_text().splitlines()]
+    assert [r["output_token_ids"] for r in tp2] == [r["output_token_ids"] for r in ref]
+    assert "TP=2 PP=1" in runs["gen_tp2_log"]
+    _assert_ran_on_shim(runs["gen_tp2_log"])
 
 
 def test_evaluate_loss_equals_reference(runs):
