@@ -112,6 +112,39 @@ class _StorageWriterTransforms:
         return _NonClosingStream(raw_stream), []
 
 
+def _item_size(item: WriteItem) -> int:
+    """Bytes of a tensor item as torch 2.13 counts them for balancing: the *global* size (``tensor_data.size``)
+    times the element size (megatron-core's copy counts the chunk instead). ValueError for an item without
+    ``tensor_data``."""
+    from ... import _utils  # the facade's torch._utils, at call time (this package loads before it)
+
+    if item.tensor_data is None:
+        raise ValueError(f"DCP write item {item.index.fqn!r} has no tensor_data")
+    n = 1
+    for s in item.tensor_data.size:
+        n *= int(s)
+    return n * _utils._element_size(item.tensor_data.properties.dtype)
+
+
+def _split_by_size_and_type(bins: int, items: Sequence[WriteItem]) -> list:
+    """`items` split into `bins` lists (torch 2.13's rule, used to spread a rank's items over its data files):
+    byte items round-robin, then tensor items from the largest (:func:`_item_size`; ties keep their order) each
+    into the currently smallest bin (the first of equal bins). ``bins == 1`` returns ``[items]``."""
+    if bins == 1:
+        return [list(items)]
+    buckets: list = [[] for _ in range(bins)]
+    sizes = [0] * bins
+    byte_items = [wi for wi in items if wi.type == WriteItemType.BYTE_IO]
+    tensor_items = sorted((wi for wi in items if wi.type != WriteItemType.BYTE_IO), key=_item_size, reverse=True)
+    for i, wi in enumerate(byte_items):
+        buckets[i % bins].append(wi)
+    for wi in tensor_items:
+        idx = min(range(bins), key=sizes.__getitem__)
+        buckets[idx].append(wi)
+        sizes[idx] += _item_size(wi)
+    return buckets
+
+
 def _write_item(transforms: _StorageWriterTransforms, stream, data: Any, write_item: WriteItem, storage_key: str,
                 serialization_format: SerializationFormat = SerializationFormat.TORCH_SAVE) -> WriteResult:
     """Append one item to the open binary `stream` (the data file named `storage_key`, relative to the checkpoint
