@@ -3,8 +3,8 @@
 Usage: torch_dist_checkpoint_check.py MODE DIR
   save_shim  under the shim: save a small sharded state dict to DIR (two chunks of one key, a layer-stacked key with
              a prepended axis, a ShardedObject, a common value), load it back whole; prints RESULT {json}
-             (values read back, or the error raised: with $MEGATRON_PATCHES_DISABLE=torch_dist_strategies_without_dcp
-             the save fails)
+             (values read back or the error raised, the files written, the class of megatron's default
+             torch_dist save strategy)
   load_real  on real torch: load DIR with megatron-core's own torch_dist strategy (DCP); prints RESULT {json}
 (Real torch's saves into the shim are covered by tests/shim/test_megatron_checkpoint_shim.py with tools/train.py.)
 """
@@ -70,7 +70,15 @@ def main() -> None:
         return {"w": state["model"]["w"].tolist(), "stack": [t.tolist() for t in state["model"]["layers"]],
                 "obj_a": obj["a"], "obj_t": obj["t"].tolist(), "iteration": state.get("iteration")}
 
-    result = {"mode": mode, "torch": torch.__version__, "error": None}
+    from megatron.core.dist_checkpointing.strategies.base import StrategyAction, get_default_strategy
+
+    strategy = type(get_default_strategy(StrategyAction.SAVE_SHARDED, "torch_dist", 1))
+    result = {"mode": mode, "torch": torch.__version__, "error": None,
+              "strategy": f"{strategy.__module__}.{strategy.__qualname__}"}
+    if mode.endswith("_shim"):
+        from megatron_patches import registry
+
+        result["patches"] = sorted(p.name for p in registry.registered() if p.applied)
     try:
         if mode == "save_shim":
             dist_checkpointing.save(template(True), directory)

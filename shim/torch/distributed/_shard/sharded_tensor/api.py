@@ -153,24 +153,28 @@ class ShardedTensor(ShardedTensorBase):
         metadata places on this rank, ValueError for an empty metadata, a non-strided layout, a local shard that
         does not match the metadata (size, dtype, layout, device, pin_memory, requires_grad, non-contiguous),
         overlapping shards, or shards that do not cover the global size; ValueError when a placement's rank is
-        outside the group. ``init_rrefs`` True and a `sharding_spec` raise NotImplementedError.
+        outside the group. ``init_rrefs`` True, a `sharding_spec` and placements by worker name (RPC) raise
+        NotImplementedError.
         """
         if init_rrefs:
             _not_implemented("ShardedTensor(init_rrefs=True) (RPC)")
         if sharding_spec is not None:
             _not_implemented("ShardedTensor._init_from_local_shards_and_global_metadata(sharding_spec=...)")
         dist = _torch().distributed
-        world = dist.get_world_size(process_group)
         rank = dist.get_rank()  # the global rank, as torch compares it with the placements
         shards_md = sharded_tensor_metadata.shards_metadata
         props = sharded_tensor_metadata.tensor_properties
+        group_ranks = dist.get_process_group_ranks(process_group)
         mine = 0
         for md in shards_md:
             placement = md.placement
-            if placement is None or placement.rank() is None:
-                raise ValueError(f"ShardedTensor: shard placement {placement!r} names no rank ('rank:<n>/<device>')")
-            if not 0 <= placement.rank() < world:
-                raise ValueError(f"Invalid rank: {placement.rank()}")
+            if placement is None:
+                raise ValueError("remote device is None")
+            if placement.rank() is None:
+                _not_implemented(f"ShardedTensor placement {placement!r} by worker name (RPC)")
+            if placement.rank() not in group_ranks:
+                raise ValueError(f"Global rank {placement.rank()} does not exist in input process group: "
+                                 f"{group_ranks}")
             mine += placement.rank() == rank
         if len(local_shards) != mine:
             raise RuntimeError(f"Number of local shards ({len(local_shards)}) does not match number of local shards "
