@@ -3,12 +3,13 @@
 Each entry says what it replaces, why, and for which megatron-core versions; `registry.register` documents the
 fields. Generic torch semantics belong in the facade (shim/torch); the blockers found while running
 tools/train.py at TP=1 and TP=2 were fixed there. What is left here: a facade gap that only megatron-core's buffer
-layout exposes (`param_gather_copies_into_params`), megatron's `torch_dist`
-checkpoint strategies served without PyTorch DCP's API (`torch_dist_strategies_without_dcp`, megatron's layer in
-torch_dist_strategy.py, the format in shim/torch/distributed/checkpoint/), and Megatron's CUDA-only parts, which the
-CPU reference runner applies too (`cpu_reference=True`): the Triton kernels module, the nvcc probe, Apex's
-sequence-parallel LayerNorm (`torch_norm_sequence_parallel`), Transformer Engine's router GEMM name
-(`moe_router_gemm_without_te`) and the `grouped_gemm` extension (`moe_grouped_gemm_without_cuda`).
+layout exposes (`param_gather_copies_into_params`); Megatron's CUDA-only parts, which the CPU reference runner
+applies too (`cpu_reference=True`): the Triton kernels module, the nvcc probe, Apex's sequence-parallel LayerNorm
+(`torch_norm_sequence_parallel`), Transformer Engine's router GEMM name (`moe_router_gemm_without_te`) and the
+`grouped_gemm` extension (`moe_grouped_gemm_without_cuda`); and Megatron-LM defects that stop real torch alike (the
+HF -> core checkpoint converter's four). megatron's own `torch_dist` checkpoint strategy runs on the facade's
+`torch.distributed.checkpoint` and `torch.distributed._shard` (the patch `torch_dist_strategies_without_dcp` that
+served it before is retired).
 """
 from __future__ import annotations
 
@@ -47,30 +48,6 @@ register(
             "not reach the parameters at DP>1. Copies the gathered slices into the parameters."),
     versions=">=0.16,<0.17",
     stacks=True,
-)
-
-
-def _torch_dist_without_dcp(original):
-    # imported when the patch is applied: the module imports megatron-core and the facade at its top
-    from .torch_dist_strategy import default_strategy_without_dcp
-
-    return default_strategy_without_dcp(original)
-
-
-register(
-    "torch_dist_strategies_without_dcp",
-    target="megatron.core.dist_checkpointing.strategies.base.get_default_strategy",
-    replacement=_torch_dist_without_dcp,
-    reason=("megatron-core's 'torch_dist' checkpoint strategies (dist_checkpointing/strategies/torch.py) are built "
-            "on PyTorch DCP internals (planners, torch ShardedTensor, FileSystemWriterAsync) that the shim does not "
-            "implement, and get_default_strategy imports that module first for every action. Serves the "
-            "('torch_dist', 1) sharded save/load defaults with megatron_patches.torch_dist_strategy, which writes "
-            "and reads the same files through the facade's DCP format code (shim/torch/distributed/checkpoint: "
-            ".metadata pickled under torch's class names, __<rank>_0.distcp items), and "
-            "looks the common strategies up without the DCP import. Megatron-specific: the format's ShardedTensor/"
-            "ShardedObject keys, prepend axes, replica dedup and all_local_plans are megatron-core's own layer."),
-    versions=">=0.16,<0.17",
-    stacks=False,
 )
 
 

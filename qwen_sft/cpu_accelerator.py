@@ -40,7 +40,9 @@ CUDA device, which Megatron-LM's `initialize_megatron` asserts), then runs the s
 `torch.compile`d functions run eagerly (`torch._dynamo.config.disable`; set TORCHDYNAMO_DISABLE=0 to compile):
 with `is_available()` True, inductor would take its CUDA path for CPU tensors, and eager is what the shim runs
 (its `torch.compile` returns the function unchanged), so both sides compute the same ops. The
-mapping covers the main thread only (see above); worker processes forked from it inherit it, spawned ones do not.
+mapping covers the main thread only (see above); worker processes forked from it inherit it, and processes it
+starts with multiprocessing's spawn/forkserver methods (megatron-core's checkpoint writer starts a Manager so) set
+the runner up themselves before importing the program (`_route_spawned_children`, $QWEN_SFT_CPU_ACCELERATOR_PROGRAM).
 """
 from __future__ import annotations
 
@@ -373,12 +375,78 @@ def _is_available_on_runner() -> bool:
     return True
 
 
+# The runner's module name (spawned children import it by this name; under `-m` its own __name__ is "__main__").
+_RUNNER_MODULE = "qwen_sft.cpu_accelerator"
+# Set by `main()` for the processes the program spawns: "path:<script>" or "module:<name>", the program the runner
+# runs. A spawned child (multiprocessing's spawn/forkserver start methods: a fresh interpreter, e.g. megatron-core's
+# torch_dist writer starting its result-queue Manager) reads it to set the runner up before importing the program.
+PROGRAM_ENV = "QWEN_SFT_CPU_ACCELERATOR_PROGRAM"
+
+
+def _set_up_runner() -> bool:
+    """What the runner installs before the program runs (module docstring): megatron_patches' module stand-ins and
+    CUDA-only patches, the mapping, `torch.cuda.is_available()` True and dynamo off. Returns False when
+    `torch.cuda.is_available()` was already True (then only the stand-ins and patches are installed)."""
+    import megatron_patches  # the stand-ins are megatron's; only the runner needs them, not every importer
+
+    megatron_patches.install_module_stand_ins()
+    megatron_patches.apply_all(cpu_reference_only=True)
+    if not enable():
+        return False
+    _REPLACED.append((torch.cuda, "is_available", torch.cuda.__dict__.get("is_available", _ABSENT)))
+    torch.cuda.is_available = _is_available_on_runner
+    if os.environ.get("TORCHDYNAMO_DISABLE", "1") != "0":
+        # import cost: only the runner loads dynamo, to switch it off
+        importlib.import_module("torch._dynamo").config.disable = True
+    return True
+
+
+def _route_spawned_children(program: str) -> None:
+    """Make processes the program spawns start under the runner too.
+
+    multiprocessing's spawn and forkserver children start a fresh interpreter and import the parent's main module
+    (here the program, which the runner runs as `__main__`) as `__mp_main__` before anything else, so without
+    this they would import it on an unmapped torch and without the stand-ins (megatron.training's `import
+    triton`). The children are told (through `multiprocessing.spawn.get_preparation_data`, the parent-side
+    description a child prepares itself from) to import this module instead, which sets the runner up
+    (`_set_up_runner`) and then imports the program as `__mp_main__`, named in $QWEN_SFT_CPU_ACCELERATOR_PROGRAM
+    (`program`). Forked children inherit the runner and need nothing."""
+    from multiprocessing import spawn  # import cost: only the runner routes children
+
+    os.environ[PROGRAM_ENV] = program
+    original = spawn.get_preparation_data
+    if getattr(original, "_cpu_accelerator", False):
+        return
+
+    def get_preparation_data(name):
+        data = original(name)
+        data.pop("init_main_from_path", None)
+        data["init_main_from_name"] = _RUNNER_MODULE
+        return data
+
+    get_preparation_data._cpu_accelerator = True
+    spawn.get_preparation_data = get_preparation_data
+
+
+def _spawned_child_program() -> dict:
+    """In a spawned child of a runner program (this module imported as `__mp_main__`, see
+    `_route_spawned_children`): set the runner up, then run the program as `__mp_main__` and return its globals
+    (the child's `__main__` namespace, where functions the parent pickled by reference are found). ValueError for
+    a malformed $QWEN_SFT_CPU_ACCELERATOR_PROGRAM."""
+    runner = importlib.import_module(_RUNNER_MODULE)  # the module proper: its state, not this __mp_main__ copy
+    runner._set_up_runner()
+    kind, _, name = os.environ[PROGRAM_ENV].partition(":")
+    if kind == "path":
+        return runpy.run_path(name, run_name="__mp_main__")
+    if kind == "module":
+        return runpy.run_module(name, run_name="__mp_main__", alter_sys=False)
+    raise ValueError(f"${PROGRAM_ENV}={os.environ[PROGRAM_ENV]!r}: expected 'path:<script>' or 'module:<name>'")
+
+
 def main(argv: "list[str] | None" = None) -> int:
     """`python -m qwen_sft.cpu_accelerator (SCRIPT.py | -m MODULE) [args...]`: run a program with the mapping on
     (see the module docstring). Returns the exit status for a usage error (2); the program's own `sys.exit`
     propagates as SystemExit."""
-    import megatron_patches  # the stand-ins are megatron's; only the runner needs them, not every importer
-
     argv = list(sys.argv[1:] if argv is None else argv)
     usage = "usage: python -m qwen_sft.cpu_accelerator (SCRIPT.py | -m MODULE) [args...]"
     if not argv or argv[0] in ("-h", "--help"):
@@ -398,17 +466,10 @@ def main(argv: "list[str] | None" = None) -> int:
             return 2
     if module is None:
         sys.path[0] = os.path.dirname(os.path.abspath(script))
-    megatron_patches.install_module_stand_ins()
-    megatron_patches.apply_all(cpu_reference_only=True)
-    if not enable():
+    if not _set_up_runner():
         print("qwen_sft.cpu_accelerator: torch.cuda.is_available() is already True: running without the mapping",
               file=sys.stderr)
-    else:
-        _REPLACED.append((torch.cuda, "is_available", torch.cuda.__dict__.get("is_available", _ABSENT)))
-        torch.cuda.is_available = _is_available_on_runner
-        if os.environ.get("TORCHDYNAMO_DISABLE", "1") != "0":
-            # import cost: only the runner loads dynamo, to switch it off
-            importlib.import_module("torch._dynamo").config.disable = True
+    _route_spawned_children(f"module:{module}" if module is not None else f"path:{os.path.abspath(script)}")
     if module is not None:
         sys.argv = [module] + args
         runpy.run_module(module, run_name="__main__", alter_sys=True)
@@ -420,3 +481,5 @@ def main(argv: "list[str] | None" = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+if __name__ == "__mp_main__" and PROGRAM_ENV in os.environ:  # a spawned child of a runner program
+    globals().update(_spawned_child_program())

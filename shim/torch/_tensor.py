@@ -249,6 +249,26 @@ class _StorageHandle:
         raise NotImplementedError(f"torch.UntypedStorage.{name} is not supported by the shim (storage bytes are "
                                   "owned by MindSpore; the handle gives data_ptr/nbytes/size only)")
 
+class _NoStorage:
+    """The storage slot of a wrapper-subclass tensor (``Tensor._make_wrapper_subclass``): there is none. It answers
+    the autograd flags the facade reads from a storage (``_requires_grad`` as given, a leaf without a graph) and
+    raises NotImplementedError naming the class for anything else: torch sends every operation on such a tensor
+    to its class's ``__torch_dispatch__``, and the shim has no dispatch of that kind."""
+
+    __slots__ = ("_cls_name", "_requires_grad")
+    _is_leaf = True
+    _grad_node = None
+    _grad = None
+
+    def __init__(self, cls_name: str, requires_grad: bool):
+        self._cls_name, self._requires_grad = cls_name, requires_grad
+
+    def __getattr__(self, name):
+        raise NotImplementedError(
+            f"{self._cls_name} is a wrapper tensor subclass (torch.Tensor._make_wrapper_subclass) without storage: "
+            f"tensor operations on it go through its __torch_dispatch__ in torch, which the shim does not run")
+
+
 class Tensor(metaclass=_TensorType):
     """torch.Tensor over a MindSpore tensor (see module docstring for the storage/view model).
 
@@ -298,6 +318,39 @@ class Tensor(metaclass=_TensorType):
         t = _new(m, data._dt, data._dev, cls)
         if require_grad:
             t.requires_grad_(True)
+        return t
+
+    @staticmethod
+    def _make_wrapper_subclass(cls, size, *, strides=None, storage_offset=None, memory_format=None, dtype=None,
+                               layout=None, device=None, pin_memory=False, requires_grad=False, **kwargs):
+        """torch.Tensor._make_wrapper_subclass: a `cls` instance with the given metadata and no storage (torch's
+        base for tensor subclasses that hold their data elsewhere, e.g. ShardedTensor or megatron-core's
+        ``CheckpointableShardedTensor``).
+
+        size: the reported shape (a sequence of ints); strides: reported strides in elements (default row-major);
+        storage_offset: reported offset (default 0); dtype: default ``torch.get_default_dtype()``; device: the
+        reported device (default cpu); pin_memory: what ``is_pinned()`` answers; requires_grad: the reported flag
+        (a leaf). Metadata reads (shape, size(), dim(), numel(), stride(), dtype, device, requires_grad,
+        is_contiguous()) work; any tensor operation raises NotImplementedError naming `cls` (torch would call
+        ``cls.__torch_dispatch__``; the shim has no such dispatch). Raises TypeError when `cls` is not a subclass
+        of Tensor or does not define ``__torch_dispatch__`` (torch's rule), RuntimeError when requires_grad is set
+        for a non-floating dtype. Other keywords of torch (``dispatch_sizes_strides_policy``, ...) are accepted.
+        """
+        if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+            raise TypeError(f"_make_wrapper_subclass: cls must be a subclass of torch.Tensor, got {cls!r}")
+        if getattr(cls, "__torch_dispatch__", None) is None:
+            raise TypeError(f"{cls.__name__} must define __torch_dispatch__")
+        shape = tuple(builtins.int(s) for s in size)
+        dt = _dtype_arg(dtype) or D.get_default_dtype()
+        if requires_grad and not dt.is_floating_point and not dt.is_complex:
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
+        st = _contig_strides(shape) if strides is None else tuple(builtins.int(s) for s in strides)
+        if len(st) != len(shape):
+            raise RuntimeError(f"_make_wrapper_subclass: {len(st)} strides for a {len(shape)}-d size")
+        t = _new(_NoStorage(cls.__name__, builtins.bool(requires_grad)), dt,
+                 CPU if device is None else normalize_device(device), cls)
+        t._geom = (shape, st, 0 if storage_offset is None else builtins.int(storage_offset))
+        t._pinned = builtins.bool(pin_memory)
         return t
 
     # ---- metadata -------------------------------------------------------------------------------------

@@ -28,60 +28,79 @@ _PROBE = r'''
 import json, os, sys
 import torch
 
-assert torch.cuda.is_available(), "Megatron requires CUDA."
-out = {"name": __name__, "argv": sys.argv[1:], "path0": sys.path[0]}
-torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-x = torch.arange(4.0, device="cuda") + torch.ones(4).cuda()
-out["device"] = str(x.device)
-out["value"] = x.tolist()
-out["type"] = x.type()
-torch.cuda.manual_seed(11)
-state = torch.cuda.get_rng_state()
-a = torch.rand(3, device="cuda")
-torch.cuda.set_rng_state(state)
-out["rng_repeats"] = bool(torch.equal(a, torch.rand(3, device="cuda")))
-torch.cuda.current_stream().wait_stream(torch.cuda.current_stream())
-torch.cuda.synchronize()
-# Megatron-LM's get_device_arch_version(): torch's get_device_properties checks isinstance(d, torch.cuda.device)
-props = torch.cuda.get_device_properties(torch.device("cuda:0"))
-with torch.cuda.device(0) as ctx:
-    out["device_ctx"] = isinstance(ctx, torch.cuda.device)
-out["capability"] = [props.major, props.minor, list(torch.cuda.get_device_capability())]
-out["total_memory_positive"] = props.total_memory > 0
-from megatron.core.transformer.custom_layers import batch_invariant_kernels as bik
-out["bik_enabled"] = bik.is_batch_invariant_mode_enabled()
-try:
-    bik.enable_batch_invariant_mode()
-except NotImplementedError as e:
-    out["bik_error"] = str(e)
-if "RANK" in os.environ:
-    import torch.distributed as dist
-    dist.init_process_group("gloo")
-    t = torch.full((2,), float(dist.get_rank() + 1), device="cuda")
-    dist.all_reduce(t)
-    out["all_reduce"] = t.tolist()
-    out["rank"] = dist.get_rank()
-    # megatron's pipeline schedules: isend a stage's output, pseudo-free it (`.data = empty(1)`), wait later
-    x = torch.arange(4096.0, device="cuda") * 3
-    if dist.get_rank() == 0:
-        ptr = x.data_ptr()
-        work = dist.isend(x, 1)
-        x.data = torch.empty((1,), device="cuda")
-        junk = [torch.full((4096,), -1.0) for _ in range(64)]  # would reuse the freed storage
-        out["send_keeps_storage"] = work._keep.data_ptr() == ptr
-        work.wait()
-        out["released_after_wait"] = work._keep is None
+
+def spawned_child(queue):
+    # runs in a process started with multiprocessing's spawn method (a fresh interpreter that re-imports
+    # this script as __mp_main__): the runner must be set up there too
+    from megatron.core.transformer.custom_layers import batch_invariant_kernels as bik
+    queue.put({"available": torch.cuda.is_available(), "device": str(torch.ones(1, device="cuda").device),
+               "type": torch.ones(1).cuda().type(), "bik_enabled": bik.is_batch_invariant_mode_enabled()})
+
+
+if __name__ == "__main__":
+    assert torch.cuda.is_available(), "Megatron requires CUDA."
+    out = {"name": __name__, "argv": sys.argv[1:], "path0": sys.path[0]}
+    torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    x = torch.arange(4.0, device="cuda") + torch.ones(4).cuda()
+    out["device"] = str(x.device)
+    out["value"] = x.tolist()
+    out["type"] = x.type()
+    torch.cuda.manual_seed(11)
+    state = torch.cuda.get_rng_state()
+    a = torch.rand(3, device="cuda")
+    torch.cuda.set_rng_state(state)
+    out["rng_repeats"] = bool(torch.equal(a, torch.rand(3, device="cuda")))
+    torch.cuda.current_stream().wait_stream(torch.cuda.current_stream())
+    torch.cuda.synchronize()
+    # Megatron-LM's get_device_arch_version(): torch's get_device_properties checks isinstance(d, torch.cuda.device)
+    props = torch.cuda.get_device_properties(torch.device("cuda:0"))
+    with torch.cuda.device(0) as ctx:
+        out["device_ctx"] = isinstance(ctx, torch.cuda.device)
+    out["capability"] = [props.major, props.minor, list(torch.cuda.get_device_capability())]
+    out["total_memory_positive"] = props.total_memory > 0
+    from megatron.core.transformer.custom_layers import batch_invariant_kernels as bik
+    out["bik_enabled"] = bik.is_batch_invariant_mode_enabled()
+    try:
+        bik.enable_batch_invariant_mode()
+    except NotImplementedError as e:
+        out["bik_error"] = str(e)
+    if "RANK" in os.environ:
+        import torch.distributed as dist
+        dist.init_process_group("gloo")
+        t = torch.full((2,), float(dist.get_rank() + 1), device="cuda")
+        dist.all_reduce(t)
+        out["all_reduce"] = t.tolist()
+        out["rank"] = dist.get_rank()
+        # megatron's pipeline schedules: isend a stage's output, pseudo-free it (`.data = empty(1)`), wait later
+        x = torch.arange(4096.0, device="cuda") * 3
+        if dist.get_rank() == 0:
+            ptr = x.data_ptr()
+            work = dist.isend(x, 1)
+            x.data = torch.empty((1,), device="cuda")
+            junk = [torch.full((4096,), -1.0) for _ in range(64)]  # would reuse the freed storage
+            out["send_keeps_storage"] = work._keep.data_ptr() == ptr
+            work.wait()
+            out["released_after_wait"] = work._keep is None
+        else:
+            y = torch.zeros(4096, device="cuda")
+            dist.irecv(y, 0).wait()
+            out["received_intact"] = bool(torch.equal(y, torch.arange(4096.0) * 3))
+        dist.destroy_process_group()
+    if os.environ.get("PROBE_SPAWN"):
+        import multiprocessing as mp
+        ctx = mp.get_context("spawn")
+        queue = ctx.Queue()
+        child = ctx.Process(target=spawned_child, args=(queue,))
+        child.start()
+        out["spawned"] = queue.get(timeout=180)
+        child.join(60)
+        out["spawned_exit"] = child.exitcode
+    if os.environ.get("PROBE_DIR"):  # one file per rank: ranks share stdout under torchrun
+        with open(os.path.join(os.environ["PROBE_DIR"], f"rank{os.environ.get('RANK', '0')}.json"), "w") as f:
+            json.dump(out, f)
     else:
-        y = torch.zeros(4096, device="cuda")
-        dist.irecv(y, 0).wait()
-        out["received_intact"] = bool(torch.equal(y, torch.arange(4096.0) * 3))
-    dist.destroy_process_group()
-if os.environ.get("PROBE_DIR"):  # one file per rank: ranks share stdout under torchrun
-    with open(os.path.join(os.environ["PROBE_DIR"], f"rank{os.environ.get('RANK', '0')}.json"), "w") as f:
-        json.dump(out, f)
-else:
-    print("PROBE " + json.dumps(out))
-sys.exit(int(os.environ.get("PROBE_EXIT", "0")))
+        print("PROBE " + json.dumps(out))
+    sys.exit(int(os.environ.get("PROBE_EXIT", "0")))
 '''
 
 
@@ -110,11 +129,15 @@ def test_runner_runs_a_cuda_script_on_the_cpu(tmp_path):
     script = tmp_path / "probe.py"
     script.write_text(_PROBE)
     r = subprocess.run([PY, "-m", "qwen_sft.cpu_accelerator", str(script), "a", "--b=1"], cwd=tmp_path,
-                       env=_env(), capture_output=True, text=True, timeout=240)
+                       env=_env(PROBE_SPAWN="1"), capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-4000:]
     (out,) = _probes(r.stdout)
     assert out["argv"] == ["a", "--b=1"]
     _check_probe(out, script)
+    # a child started with the spawn method (a fresh interpreter importing the script as __mp_main__, as
+    # megatron-core's torch_dist writer starts its Manager) runs under the runner too: mapping and stand-ins
+    assert out["spawned"] == {"available": True, "device": "cpu", "type": "torch.cuda.FloatTensor",
+                              "bik_enabled": False} and out["spawned_exit"] == 0, out
     # Without the runner the same script stops at the assert, as Megatron-LM does on real torch here.
     plain = subprocess.run([PY, str(script)], cwd=tmp_path, env=_env(), capture_output=True, text=True,
                            timeout=240)

@@ -3,7 +3,8 @@
 Same tiny model and data as test_megatron_train_shim.py. Phase 1 (in parallel): a 2-process reference run R2 (real
 torch, gloo) and a 2-process shim run A2, 2 steps with `--save_steps 1 --tp 2`. Phase 2 (in parallel), continuing to
 step 2 from A2's step-1 checkpoint with `--load`: B2 under the shim and D2 on real torch. Checked: both ranks wrote
-their `__<rank>_0.distcp` file and one `.metadata` lists both ranks' chunks; the shim checkpoints equal the
+their `__<rank>_<n>.distcp` files (megatron-core's own torch_dist writer on the facade: the same files as the
+reference's) and one `.metadata` lists both ranks' chunks; the shim checkpoints equal the
 reference ones tensor by tensor within 1e-4; B2's step 2 equals A2's within 1e-6; D2's equals R2's within 1e-4.
 """
 from __future__ import annotations
@@ -53,12 +54,14 @@ def test_tp2_shim_checkpoint_layout_and_values(runs):
 
     for step in (1, 2):
         shim_dir, ref_dir = checkpoint_dir(runs["A2"], step), checkpoint_dir(runs["R2"], step)
-        assert sorted(p.name for p in shim_dir.iterdir()) == [".metadata", "__0_0.distcp", "__1_0.distcp",
-                                                              "common.pt", "metadata.json"]
+        files = sorted(p.name for p in shim_dir.iterdir())
+        assert files == sorted(p.name for p in ref_dir.iterdir()) == [  # megatron's writer: 2 files per rank
+            ".metadata", "__0_0.distcp", "__0_1.distcp", "__1_0.distcp", "__1_1.distcp", "common.pt",
+            "metadata.json"]
         with open(shim_dir / ".metadata", "rb") as f:
             md = pickle.load(f)  # real torch's classes
         assert len(md.all_local_plans) == 2
-        assert {info.relative_path for info in md.storage_data.values()} == {"__0_0.distcp", "__1_0.distcp"}
+        assert {info.relative_path for info in md.storage_data.values()} == {n for n in files if n.endswith("distcp")}
         qkv = md.state_dict_metadata["decoder.layers.self_attention.linear_qkv.weight"]
         assert len(qkv.chunks) == 4  # 2 layers x 2 tensor-parallel shards
         shim_ck, ref_ck = open_torch_dist(shim_dir, backend="shim"), open_torch_dist(ref_dir, backend="torch")

@@ -43,6 +43,8 @@ from pathlib import Path
 
 import pytest
 
+from parity import compare_checkpoints, load_checkpoint
+from parity.checkpoints import format_checkpoint_report
 from tests.conftest import free_port, shared_path
 from tests.helpers.session_run import run_in_session
 
@@ -143,9 +145,10 @@ def test_pretrain_gpt_torch_dist_save_and_resume_equal_real_torch(tmp_path):
 
     Measured (2026-12, shared 2 cores): 1-3 shim 5.562202/5.531832/5.503376 vs 5.562204/5.531833/5.503377;
     uninterrupted 4-5 5.510242/5.489411 (logged mean 5.4998265); resumed shim 5.510240/5.499825, real torch
-    5.510242/5.499826. The reference does not save in torch_dist itself: megatron's FileSystemWriterAsync starts a
-    `spawn` multiprocessing Manager, whose child re-imports pretrain_gpt.py without the CPU runner's stand-ins
-    (triton import fails).
+    5.510242/5.499826. The uninterrupted reference run saves torch_dist too (at iterations 3 and 5), through
+    megatron's FileSystemWriterAsync, whose `spawn` multiprocessing Manager child sets the CPU runner up before it
+    imports pretrain_gpt.py (`qwen_sft.cpu_accelerator._route_spawned_children`); its iteration-3 checkpoint has the
+    shim's files and equals the shim's tensor by tensor within 1e-4 (both written by megatron's own strategy).
     """
     prog = _program_copy(tmp_path)
     ckpt = tmp_path / "ckpt"
@@ -162,12 +165,18 @@ def test_pretrain_gpt_torch_dist_save_and_resume_equal_real_torch(tmp_path):
         assert res.returncode == 0, res.stdout[-6000:]
         return _losses(res.stdout)
 
-    ref = run(False)
+    ref_ckpt = tmp_path / "ref_ckpt"
+    ref = run(False, "--save", str(ref_ckpt), "--save-interval", "3")
     shim_first = run(True, "--exit-interval", "3", "--save", str(ckpt), "--save-interval", "3")
     assert sorted(ref) == [1, 2, 3, 4, 5] and sorted(shim_first) == [1, 2, 3]
     assert all(math.isfinite(v) and 4.0 < v < 6.0 for v in ref.values())
     assert (ckpt / "latest_checkpointed_iteration.txt").read_text().strip() == "3"
     assert (ckpt / "iter_0000003" / ".metadata").is_file() and (ckpt / "iter_0000003" / "common.pt").is_file()
+    shim_it3, ref_it3 = ckpt / "iter_0000003", ref_ckpt / "iter_0000003"
+    assert sorted(p.name for p in shim_it3.iterdir()) == sorted(p.name for p in ref_it3.iterdir())
+    cmp = compare_checkpoints(load_checkpoint(shim_it3), load_checkpoint(ref_it3), atol=1e-4, rtol=0.0)
+    assert cmp.ok and len(cmp.tensors) > 10 and not cmp.only_in_a and not cmp.only_in_b, \
+        format_checkpoint_report(cmp)
     shim_resumed = run(True, "--load", str(ckpt))
     ref_resumed = run(False, "--load", str(ckpt))
     assert sorted(shim_resumed) == sorted(ref_resumed) == [4, 5]

@@ -86,17 +86,15 @@ def test_list_without_state_and_bad_state(tmp_path):
     assert r.returncode == 2 and str(bad) in r.stderr
 
 
-# ----------------------------------------------------------------------- torch_dist_strategies_without_dcp
+# ------------------------------------------- megatron's own torch_dist strategy (the retired patch's place)
 TORCH_DIST_SCRIPT = REPO / "tests" / "shim" / "megatron_scripts" / "torch_dist_checkpoint_check.py"
 
 
-def _torch_dist(mode: str, directory: Path, disable: str = "") -> dict:
+def _torch_dist(mode: str, directory: Path) -> dict:
     env = {k: v for k, v in os.environ.items()
            if k not in ("SHIM_BACKEND", "MEGATRON_PATCHES_STATE", "MEGATRON_PATCHES_DISABLE", "RANK", "WORLD_SIZE",
                         "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
     env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    if disable:
-        env["MEGATRON_PATCHES_DISABLE"] = disable
     r = subprocess.run([PY, str(TORCH_DIST_SCRIPT), mode, str(directory)], cwd=REPO, env=env, capture_output=True,
                        text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-4000:]
@@ -106,19 +104,20 @@ def _torch_dist(mode: str, directory: Path, disable: str = "") -> dict:
 
 
 @pytest.mark.slow
-def test_torch_dist_save_load_under_the_shim_needs_the_patch_and_real_torch_reads_it(tmp_path):
-    """dist_checkpointing.save/load ('torch_dist') under the shim: fails without the patch (megatron's strategy
-    needs DCP); with it, the checkpoint (two chunks of one key, layer-stacked shards, a ShardedObject) reads back,
-    and megatron-core's own DCP strategy on real torch reads the same values from it."""
-    (tmp_path / "without").mkdir()
-    without = _torch_dist("save_shim", tmp_path / "without", disable="torch_dist_strategies_without_dcp")
-    assert without["error"] is not None and "Cannot import a default strategy" in without["error"], without
-    (tmp_path / "with").mkdir()
-    shim_out = _torch_dist("save_shim", tmp_path / "with")
+def test_megatron_torch_dist_strategy_runs_on_the_facade_and_real_torch_reads_it(tmp_path):
+    """dist_checkpointing.save/load ('torch_dist') under the shim through megatron-core's own strategy (DCP,
+    torch ShardedTensor for the layer-stacked key, FileSystemWriterAsync with its spawned Manager and forked
+    writers; no patch: `torch_dist_strategies_without_dcp` is retired): the checkpoint (two chunks of one key,
+    layer-stacked shards, a ShardedObject) reads back, and megatron-core's strategy on real torch reads the same
+    values from it."""
+    shim_out = _torch_dist("save_shim", tmp_path)
     assert shim_out["error"] is None, shim_out
+    assert "param_gather_copies_into_params" in shim_out["patches"]  # patches were applied in that process ...
+    assert "torch_dist_strategies_without_dcp" not in shim_out["patches"]  # ... none for torch_dist
     assert shim_out["torch"].endswith("+mindspore")
-    assert shim_out["files"] == [".metadata", "__0_0.distcp", "common.pt", "metadata.json"]
-    real = _torch_dist("load_real", tmp_path / "with")
+    assert shim_out["strategy"] == "megatron.core.dist_checkpointing.strategies.torch.TorchDistSaveShardedStrategy"
+    assert shim_out["files"] == [".metadata", "__0_0.distcp", "__0_1.distcp", "common.pt", "metadata.json"]
+    real = _torch_dist("load_real", tmp_path)
     assert real["error"] is None and not real["torch"].endswith("+mindspore"), real
     for out in (shim_out, real):
         assert out["w"] == out["expected"]["w"] and out["stack"] == out["expected"]["stack"], out

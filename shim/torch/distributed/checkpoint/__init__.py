@@ -16,9 +16,9 @@ Modules at torch's names:
 - ``save``/``load`` (``state_dict_saver``/``state_dict_loader``; and torch's deprecated ``save_state_dict``/
   ``load_state_dict``) with ``DefaultSavePlanner``/``DefaultLoadPlanner``,
   in one process (``no_dist``, or no process group) or over a process group (each rank its items, the coordinator
-  ``.metadata``). megatron-core's ``torch_dist`` checkpoints are written and read through this package by the megatron
-patch ``torch_dist_strategies_without_dcp`` (megatron_patches/torch_dist_strategy.py), and the parity tool reads
-them through it under the shim. Any other attribute raises the facade's ``UnsupportedAPI`` (a NotImplementedError
+  ``.metadata``). megatron-core's own ``torch_dist`` strategy (``strategies/torch.py``, ``filesystem_async``,
+``state_dict_saver``) runs on this package and on ``torch.distributed._shard`` (its ShardedTensors), and the parity
+tool reads ``torch_dist`` checkpoints through it under the shim. Any other attribute raises the facade's ``UnsupportedAPI`` (a NotImplementedError
 that is also an AttributeError, so ``from torch.distributed.checkpoint import X`` inside ``try/except ImportError``
 falls back as it does when torch lacks X).
 """

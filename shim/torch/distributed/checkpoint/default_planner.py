@@ -15,9 +15,9 @@ import io
 from typing import Optional
 
 from ..._unsupported import module_getattr as _module_getattr
-from . import _nested_dict, _traverse, planner_helpers
-from .metadata import BytesStorageMetadata, ChunkStorageMetadata, Metadata, MetadataIndex, TensorStorageMetadata
-from .planner import LoadItemType, LoadPlan, LoadPlanner, ReadItem, SavePlan, SavePlanner, WriteItem, WriteItemType
+from . import _nested_dict, _traverse, planner_helpers, utils
+from .metadata import BytesStorageMetadata, Metadata, MetadataIndex, TensorStorageMetadata
+from .planner import LoadPlan, LoadPlanner, ReadItem, SavePlan, SavePlanner, WriteItem, WriteItemType
 
 __all__ = ["DefaultSavePlanner", "DefaultLoadPlanner", "create_default_global_save_plan"]
 
@@ -40,8 +40,11 @@ class DefaultSavePlanner(SavePlanner):
     mapping is stored in ``Metadata.planner_data`` as torch does. ``dedup_replicated_tensors`` (deprecated in torch)
     is accepted and ignored as in torch; replicated items (the same ``MetadataIndex`` planned by several ranks) are
     always written by one rank: the lowest (torch balances them by size unless ``dedup_save_to_lowest_rank``; the
-    checkpoint reads the same either way). ``flatten_sharded_tensors`` is accepted (the facade has no
-    ShardedTensor to flatten). ``enable_plan_caching`` True raises NotImplementedError.
+    checkpoint reads the same either way). ``flatten_sharded_tensors`` is accepted; values may be tensors,
+    ``torch.distributed._shard`` ShardedTensors (one SHARD item per local shard) or objects with torch's
+    ``__create_write_items__``/``__get_tensor_shard__`` protocol (megatron-core's ``CheckpointableShardedTensor``);
+    ShardedTensors nested in ShardedTensors (what torch's flattening handles) are not supported.
+    ``enable_plan_caching`` True raises NotImplementedError.
     """
 
     def __init__(self, flatten_state_dict: bool = True, flatten_sharded_tensors: bool = True,
@@ -97,15 +100,9 @@ class DefaultSavePlanner(SavePlanner):
         return self.transform_object(write_item, self.lookup_object(write_item.index))
 
     def lookup_object(self, index: MetadataIndex):
-        """The state dict's value for ``index.fqn`` (an object with ``__get_tensor_shard__`` gives its shard).
-        Raises KeyError naming the key."""
-        try:
-            value = self.state_dict[index.fqn]
-        except KeyError:
-            raise KeyError(f"DefaultSavePlanner: no {index.fqn!r} in the state dict") from None
-        if hasattr(value, "__get_tensor_shard__"):
-            return value.__get_tensor_shard__(index)
-        return value
+        """The object item `index` names in the state dict (``utils.find_state_dict_object``: a ShardedTensor's
+        local shard, an object's ``__get_tensor_shard__``, a tensor, a value). Raises ValueError naming the key."""
+        return utils.find_state_dict_object(self.state_dict, index)
 
     def transform_object(self, write_item: WriteItem, obj):
         """A byte item's object becomes an ``io.BytesIO`` holding ``torch.save(obj)``; a tensor is detached."""
@@ -124,7 +121,9 @@ class DefaultLoadPlanner(LoadPlanner):
 
     ``allow_partial_load`` False (default): a state-dict key missing from the checkpoint raises RuntimeError
     (torch's text); True: such keys keep their value. A tensor whose shape differs from the saved size raises
-    ValueError. ``flatten_sharded_tensors`` is accepted (no ShardedTensor in the facade).
+    ValueError. Each value is filled in the chunks it holds (``planner_helpers._create_read_items``): a tensor its
+    whole box, a ShardedTensor its local shards, an object with ``__create_chunk_list__``/``__get_tensor_shard__``
+    (megatron-core's ``CheckpointableShardedTensor``) its chunks. ``flatten_sharded_tensors`` is accepted.
 
     Emulated: torch's ``resolve_tensor`` returns a view of the destination that the reader fills in place; here it
     returns a detached copy of the box and ``commit_tensor`` writes it back into the destination (the facade's
@@ -150,7 +149,6 @@ class DefaultLoadPlanner(LoadPlanner):
         self.state_dict, self.metadata, self.is_coordinator = state_dict, metadata, is_coordinator
 
     def create_local_plan(self) -> LoadPlan:
-        torch = _torch()
         items = []
         for fqn, value in self.state_dict.items():
             md = self.metadata.state_dict_metadata.get(fqn)
@@ -158,20 +156,14 @@ class DefaultLoadPlanner(LoadPlanner):
                 if self.allow_partial_load:
                     continue
                 raise RuntimeError(f"Missing key in checkpoint state_dict: {fqn}.")
-            if isinstance(md, BytesStorageMetadata):
-                zero = torch.Size([0])
-                items.append(ReadItem(type=LoadItemType.BYTE_IO, dest_index=MetadataIndex(fqn),
-                                      dest_offsets=zero, storage_index=MetadataIndex(fqn), storage_offsets=zero,
-                                      lengths=zero))
-                continue
-            if not _is_tensor(value):
-                raise TypeError(f"DefaultLoadPlanner: {fqn!r} is a saved tensor but the state dict holds "
-                                f"{type(value).__name__}")
-            if tuple(md.size) != tuple(value.shape):
-                raise ValueError(f"Size mismatch between saved {tuple(md.size)} and current: {tuple(value.shape)} "
-                                 f"for {fqn}")
-            whole = ChunkStorageMetadata(offsets=torch.Size([0] * value.dim()), sizes=torch.Size(value.shape))
-            items.extend(planner_helpers.create_read_items_for_chunk_list(fqn, md, [whole]))
+            if isinstance(md, TensorStorageMetadata):
+                if not _is_tensor(value):
+                    raise TypeError(f"DefaultLoadPlanner: {fqn!r} is a saved tensor but the state dict holds "
+                                    f"{type(value).__name__}")
+                if tuple(md.size) != tuple(value.size()):
+                    raise ValueError(f"Size mismatch between saved {tuple(md.size)} and current: "
+                                     f"{tuple(value.size())} for {fqn}")
+            items.extend(planner_helpers._create_read_items(fqn, md, value))
         self.plan = LoadPlan(items)
         return self.plan
 
@@ -201,11 +193,9 @@ class DefaultLoadPlanner(LoadPlanner):
         return self.transform_tensor(read_item, self.lookup_tensor(read_item.dest_index))
 
     def lookup_tensor(self, index: MetadataIndex):
-        """The state dict's tensor for ``index.fqn``. Raises KeyError naming the key."""
-        try:
-            return self.state_dict[index.fqn]
-        except KeyError:
-            raise KeyError(f"DefaultLoadPlanner: no {index.fqn!r} in the state dict") from None
+        """The tensor item `index` names in the state dict (``utils.find_state_dict_object``: a plain tensor, a
+        ShardedTensor's local shard, an object's ``__get_tensor_shard__``). Raises ValueError naming the key."""
+        return utils.find_state_dict_object(self.state_dict, index)
 
     def transform_tensor(self, read_item: ReadItem, tensor):
         """The box ``dest_offsets``/``lengths`` of `tensor`, detached and copied (see the class docstring)."""

@@ -7,7 +7,8 @@ here loads on real torch and the reverse):
 - ``<dir>/__<rank>_<n>.distcp`` (:data:`DEFAULT_SUFFIX`): data files, each the concatenation of items. A tensor
   item is a complete ``torch.save`` archive of the chunk (a compact tensor of the chunk's shape); a byte item is
   the raw blob. Real torch may spread one rank's items over several files (``_<n>``); the writer here puts each
-  rank's items in one file, ``__<rank>_0.distcp``.
+  rank's items in one file, ``__<rank>_0.distcp`` (megatron-core's ``FileSystemWriterAsync``, a subclass, writes
+  ``thread_count`` files per rank, as on real torch).
 - ``<dir>/.metadata`` (:data:`METADATA_FILE`): one pickled ``metadata.Metadata`` whose ``storage_data`` maps every
   item's ``MetadataIndex`` (key + chunk offsets) to a :class:`_StorageInfo` (file, byte offset, byte length). The
   pickle names torch's classes (``torch.distributed.checkpoint.metadata.Metadata``, ``torch.Size``,
@@ -19,8 +20,8 @@ local directory, torch 2.13's constructors; subclassable as megatron-core's ``Fi
 :func:`_write_item` (torch 2.13's signature). Private building blocks: :func:`_write_data_file` (a rank's file),
 :func:`_write_metadata` (``.metadata`` from the global metadata and every rank's write results),
 :func:`_read_metadata`, :class:`_ItemReader` (items by index) and :func:`_read_box` (a box of a tensor assembled
-from the saved chunks that overlap it: resharding). megatron-core's ``torch_dist`` checkpoints are saved and loaded
-with them by the megatron patch ``torch_dist_strategies_without_dcp`` (megatron_patches/torch_dist_strategy.py).
+from the saved chunks that overlap it: resharding; the parity tool reads checkpoints with them);
+:func:`_split_by_size_and_type` and :func:`_item_size` (torch's spreading of a rank's items over its files).
 DCP stream transforms (``_extensions``) and the SAFETENSORS serialization format are not implemented
 (NotImplementedError); every other torch name raises the facade's ``UnsupportedAPI``.
 """
@@ -110,6 +111,39 @@ class _StorageWriterTransforms:
     def transform_save_stream(self, write_item: WriteItem, raw_stream) -> tuple:
         """``(stream to write the item into, transform descriptors)``: the data file itself, no descriptors."""
         return _NonClosingStream(raw_stream), []
+
+
+def _item_size(item: WriteItem) -> int:
+    """Bytes of a tensor item as torch 2.13 counts them for balancing: the *global* size (``tensor_data.size``)
+    times the element size (megatron-core's copy counts the chunk instead). ValueError for an item without
+    ``tensor_data``."""
+    from ... import _utils  # the facade's torch._utils, at call time (this package loads before it)
+
+    if item.tensor_data is None:
+        raise ValueError(f"DCP write item {item.index.fqn!r} has no tensor_data")
+    n = 1
+    for s in item.tensor_data.size:
+        n *= int(s)
+    return n * _utils._element_size(item.tensor_data.properties.dtype)
+
+
+def _split_by_size_and_type(bins: int, items: Sequence[WriteItem]) -> list:
+    """`items` split into `bins` lists (torch 2.13's rule, used to spread a rank's items over its data files):
+    byte items round-robin, then tensor items from the largest (:func:`_item_size`; ties keep their order) each
+    into the currently smallest bin (the first of equal bins). ``bins == 1`` returns ``[items]``."""
+    if bins == 1:
+        return [list(items)]
+    buckets: list = [[] for _ in range(bins)]
+    sizes = [0] * bins
+    byte_items = [wi for wi in items if wi.type == WriteItemType.BYTE_IO]
+    tensor_items = sorted((wi for wi in items if wi.type != WriteItemType.BYTE_IO), key=_item_size, reverse=True)
+    for i, wi in enumerate(byte_items):
+        buckets[i % bins].append(wi)
+    for wi in tensor_items:
+        idx = min(range(bins), key=sizes.__getitem__)
+        buckets[idx].append(wi)
+        sizes[idx] += _item_size(wi)
+    return buckets
 
 
 def _write_item(transforms: _StorageWriterTransforms, stream, data: Any, write_item: WriteItem, storage_key: str,

@@ -6,14 +6,18 @@ loader wants, every saved chunk that intersects it is read and the intersection 
 boxes is, per dimension, ``[max(start), min(end))``; empty in any dimension means no overlap. A 0-d tensor has one
 chunk with no dimensions, which always overlaps. :func:`create_read_items_for_chunk_list` has torch 2.13's name,
 arguments and result (one ``ReadItem`` per (wanted chunk, saved chunk) pair that overlaps, offsets relative to each
-chunk; the order of the list may differ from torch's).
+chunk; the order of the list may differ from torch's). The write/read items of a state-dict value follow torch's
+rule (:func:`_create_write_items`, :func:`_create_read_items`): plain tensors, ``torch.distributed._shard``
+ShardedTensors (one chunk per local shard) and objects with torch's ``__create_write_items__`` /
+``__create_chunk_list__`` protocol (megatron-core's ``CheckpointableShardedTensor``).
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from ..._unsupported import module_getattr as _module_getattr
-from .metadata import ChunkStorageMetadata, MetadataIndex, TensorProperties, TensorStorageMetadata
+from .metadata import (BytesStorageMetadata, ChunkStorageMetadata, MetadataIndex, TensorProperties,
+                       TensorStorageMetadata)
 from .planner import LoadItemType, ReadItem, TensorWriteData, WriteItem, WriteItemType
 
 __all__ = ["create_read_items_for_chunk_list"]
@@ -60,6 +64,12 @@ def create_read_items_for_chunk_list(fqn: str, checkpoint_md: TensorStorageMetad
     return items
 
 
+def _is_sharded_tensor(obj) -> bool:
+    from .._shard.sharded_tensor import ShardedTensor  # loaded on use: _shard subclasses the facade's Tensor
+
+    return isinstance(obj, ShardedTensor)
+
+
 def _create_write_item_for_chunk(fqn: str, tensor, offsets: Sequence[int], global_size: Sequence[int],
                                  index_hint: Optional[int] = None) -> WriteItem:
     """A SHARD write item for `tensor`, the box of the global tensor `fqn` (shape `global_size`) that starts at
@@ -71,24 +81,99 @@ def _create_write_item_for_chunk(fqn: str, tensor, offsets: Sequence[int], globa
                                                  size=_size(global_size)))
 
 
-def _create_write_item_for_bytesio(fqn: str) -> WriteItem:
+def _create_write_item_for_tensor(fqn: str, tensor) -> WriteItem:
+    """The TENSOR item of a whole tensor (its box at offsets 0)."""
+    item = _create_write_item_for_chunk(fqn, tensor, [0] * tensor.dim(), tensor.shape)
+    return WriteItem(index=item.index, type=WriteItemType.TENSOR, tensor_data=item.tensor_data)
+
+
+def _create_write_item_for_bytesio(fqn: str, bytes: Any = None) -> WriteItem:
     """A BYTE_IO write item: `fqn` is saved as one opaque byte blob."""
     return WriteItem(index=MetadataIndex(fqn), type=WriteItemType.BYTE_IO)
 
 
+def _chunk_for_shard(shard_md) -> ChunkStorageMetadata:
+    """The DCP chunk of a ``ShardMetadata`` (its offsets and sizes as ``torch.Size``)."""
+    return ChunkStorageMetadata(offsets=_size(shard_md.shard_offsets), sizes=_size(shard_md.shard_sizes))
+
+
+def _sharded_tensor_metadata(sharded_tensor, shard_md) -> TensorWriteData:
+    """The ``TensorWriteData`` of one shard: its chunk, the ShardedTensor's properties (as DCP's
+    ``TensorProperties``) and global size."""
+    props = sharded_tensor.metadata().tensor_properties
+    return TensorWriteData(chunk=_chunk_for_shard(shard_md),
+                           properties=TensorProperties(dtype=props.dtype, layout=props.layout,
+                                                       requires_grad=props.requires_grad,
+                                                       memory_format=props.memory_format,
+                                                       pin_memory=props.pin_memory),
+                           size=_size(sharded_tensor.metadata().size))
+
+
+def _create_write_item_for_shard(fqn: str, sharded_tensor, shard_md) -> WriteItem:
+    """The SHARD item of one local shard of a ShardedTensor (index: `fqn` at the shard's offsets)."""
+    return WriteItem(index=MetadataIndex(fqn, shard_md.shard_offsets), type=WriteItemType.SHARD,
+                     tensor_data=_sharded_tensor_metadata(sharded_tensor, shard_md))
+
+
 def _create_write_items(fqn: str, obj) -> list:
-    """The write items of one flattened state-dict entry (torch's rule; megatron-core's save planner calls it): an
-    object with ``__create_write_items__`` makes its own; a tensor is one TENSOR item (its whole box, offsets 0);
-    anything else one BYTE_IO item. torch's legacy ``ShardedTensor`` (``torch.distributed._shard``) does not exist
-    in the facade."""
+    """The write items of one flattened state-dict entry (torch 2.13's rule; megatron-core's save planner calls
+    it): an object with ``__create_write_items__`` makes its own (megatron-core's ``CheckpointableShardedTensor``);
+    a ``ShardedTensor`` one SHARD item per local shard; a tensor one TENSOR item (its whole box); anything else one
+    BYTE_IO item."""
     import shim.torch as torch  # the facade's namespace, looked up at call time as metadata.py does
 
     if hasattr(obj, "__create_write_items__"):
         return list(obj.__create_write_items__(fqn, obj))
+    if _is_sharded_tensor(obj):
+        return [_create_write_item_for_shard(fqn, obj, shard.metadata) for shard in obj.local_shards()]
     if isinstance(obj, torch.Tensor):
-        item = _create_write_item_for_chunk(fqn, obj, [0] * obj.dim(), obj.shape)
-        return [WriteItem(index=item.index, type=WriteItemType.TENSOR, tensor_data=item.tensor_data)]
-    return [_create_write_item_for_bytesio(fqn)]
+        return [_create_write_item_for_tensor(fqn, obj)]
+    return [_create_write_item_for_bytesio(fqn, obj)]
+
+
+def _create_chunk_from_tensor(tensor) -> ChunkStorageMetadata:
+    """The chunk of a whole tensor (offsets 0, its size)."""
+    return ChunkStorageMetadata(offsets=_size([0] * len(tensor.size())), sizes=_size(tensor.size()))
+
+
+def _create_chunk_list(tensor) -> list:
+    """The chunks a state-dict value holds: ``__create_chunk_list__()`` when it has one, a ShardedTensor's local
+    shards, a tensor's whole box. ValueError for anything else (torch's message)."""
+    import shim.torch as torch  # the facade's namespace, looked up at call time as metadata.py does
+
+    if hasattr(tensor, "__create_chunk_list__"):
+        return list(tensor.__create_chunk_list__())
+    if _is_sharded_tensor(tensor):
+        return [_chunk_for_shard(shard.metadata) for shard in tensor.local_shards()]
+    if isinstance(tensor, torch.Tensor):
+        return [_create_chunk_from_tensor(tensor)]
+    raise ValueError(f"Unsupported Type, expecting one of [Tensor, DTensor, ShardedTensor] ,but got {type(tensor)}")
+
+
+def _create_read_item_for_byteio(dest_index, dest_offset, storage_index, storage_offset, length) -> ReadItem:
+    """A BYTE_IO read item (offsets and length as one-element ``torch.Size``)."""
+    return ReadItem(type=LoadItemType.BYTE_IO, dest_index=dest_index, dest_offsets=_size((dest_offset,)),
+                    storage_index=storage_index, storage_offsets=_size((storage_offset,)), lengths=_size((length,)))
+
+
+def _create_read_item_for_tensor(dest_index, dest_offsets, storage_index, storage_offsets, lengths) -> ReadItem:
+    """A TENSOR read item (offsets and lengths as ``torch.Size``)."""
+    return ReadItem(type=LoadItemType.TENSOR, dest_index=dest_index, dest_offsets=_size(dest_offsets),
+                    storage_index=storage_index, storage_offsets=_size(storage_offsets), lengths=_size(lengths))
+
+
+def _create_read_items(fqn: str, md, obj) -> list:
+    """The reads that fill state-dict value `obj` of key `fqn` from its saved metadata `md`: one BYTE_IO read for
+    a byte blob, else :func:`create_read_items_for_chunk_list` over the chunks `obj` holds
+    (:func:`_create_chunk_list`). ValueError when a saved tensor meets a value that holds no chunks."""
+    if isinstance(md, BytesStorageMetadata):
+        return [_create_read_item_for_byteio(MetadataIndex(fqn), 0, MetadataIndex(fqn), 0, 0)]
+    try:
+        chunks = _create_chunk_list(obj)
+    except ValueError as ex:
+        raise ValueError(f"Invalid checkpoint metadata for {fqn}, expected BytesStorageMetadata but found "
+                         f"{type(md)}") from ex
+    return create_read_items_for_chunk_list(fqn, md, chunks)
 
 
 __getattr__ = _module_getattr("torch.distributed.checkpoint.planner_helpers")

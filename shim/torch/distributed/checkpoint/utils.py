@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 from ..._unsupported import module_getattr as _module_getattr
 from .api import CheckpointException, _is_wrapped_exception, _wrap_exception
 
-__all__: list = []
+__all__ = ["find_tensor_shard", "find_state_dict_object"]
 
 
 def _get_failure_dict(results: list) -> dict:
@@ -160,6 +160,57 @@ class _DistWrapper:
         """Wait for every rank (nothing to wait for without a process group)."""
         if self.use_dist:
             _dist().barrier(group=self.group)
+
+
+def _find_shard(tensor, index):
+    """The local ``Shard`` of ShardedTensor `tensor` that starts at ``index.offset`` (``index.index`` is tried
+    first as a position hint). ValueError when `index` has no offset or no local shard starts there."""
+    from ... import Size  # the facade's torch.Size, at call time (this package loads before it)
+
+    if index.offset is None:
+        raise ValueError(f"Cannot lookup {index.fqn} since its a ShardedTensor and no offset was provided")
+    shards = tensor.local_shards()
+    if index.index is not None and len(shards) > index.index and \
+            Size(shards[index.index].metadata.shard_offsets) == index.offset:
+        return shards[index.index]
+    for shard in shards:
+        if Size(shard.metadata.shard_offsets) == index.offset:
+            return shard
+    raise ValueError(f"Could not find shard at '{index.offset}' for FQN: '{index.fqn}'")
+
+
+def find_tensor_shard(tensor, index):
+    """The tensor that item `index` names inside state-dict tensor `tensor` (torch 2.13's rule):
+    ``__get_tensor_shard__(index)`` when the object has it, a ShardedTensor's local shard at ``index.offset``, or
+    the tensor itself (whose only chunk starts at the origin). ValueError for another offset of a plain tensor."""
+    from ... import Size  # the facade's torch.Size, at call time (this package loads before it)
+    from .._shard.sharded_tensor import ShardedTensor  # loaded on use: _shard subclasses the facade's Tensor
+
+    if hasattr(tensor, "__get_tensor_shard__"):
+        return tensor.__get_tensor_shard__(index)
+    if isinstance(tensor, ShardedTensor):
+        return _find_shard(tensor, index).tensor
+    if index.offset is not None:
+        if index.offset == Size([0] * len(tensor.size())):
+            return tensor
+        raise ValueError(f"FQN: '{index.fqn}' is not a ShardedTensor, can't find by offset: '{index.offset}'")
+    return tensor
+
+
+def find_state_dict_object(state_dict: dict, index):
+    """The object item `index` names in the flat `state_dict`: for a tensor value :func:`find_tensor_shard`, else
+    the value itself. ValueError when the key is missing or a non-tensor is asked for by offset (torch's
+    messages)."""
+    from ... import Tensor  # the facade's torch.Tensor, at call time (this package loads before it)
+
+    if index.fqn not in state_dict:
+        raise ValueError(f"Could not find FQN: '{index.fqn}'")
+    obj = state_dict[index.fqn]
+    if isinstance(obj, Tensor):
+        return find_tensor_shard(obj, index)
+    if index.offset is not None:
+        raise ValueError(f"FQN: '{index.fqn}' is not a ShardedTensor, can't find by offset: '{index.offset}'")
+    return obj
 
 
 __getattr__ = _module_getattr("torch.distributed.checkpoint.utils")
