@@ -14,9 +14,28 @@ import os
 from .registry import register, register_module_stand_in
 
 
+def bucket_param_start(bucket, param) -> int:
+    """Where `param` starts in `bucket.param_data`, in elements.
+
+    The distributed optimizer's buffer aligns every parameter's start to 64 elements (megatron-core's
+    `_pad_start_of_param_if_needed`), so a parameter whose predecessor's size is not a multiple of 64 starts after a
+    gap. `bucket.param_to_index` does not count those gaps (it packs the parameters; megatron uses it only for its
+    MXFP8 path, where no padding is applied), so it is not the parameter's place in the buffer. The place is read
+    from `param.main_grad`, which megatron makes a view of the grad buffer at the parameter's padded start, with the
+    same layout as the param buffer: its storage offset minus that of the bucket's `grad_data` view.
+    """
+    start = param.main_grad.storage_offset() - bucket.grad_data.storage_offset()
+    if start < 0 or start + param.numel() > bucket.param_data.numel():
+        raise RuntimeError(f"param_gather_copies_into_params: a parameter of shape {tuple(param.shape)} maps to "
+                           f"elements [{start}, {start + param.numel()}) outside its bucket of "
+                           f"{bucket.param_data.numel()} elements")
+    return start
+
+
 def _gather_into_params(original):
     """Wrap `_ParamAndGradBucketGroup.start_param_sync`: after a synchronous parameter all-gather, copy each
-    parameter's slice of the bucket's gathered `param_data` into the parameter."""
+    parameter's slice of the bucket's gathered `param_data` (at the parameter's padded start,
+    `bucket_param_start`) into the parameter."""
 
     def start_param_sync(self, force_sync: bool = False):
         result = original(self, force_sync=force_sync)
@@ -26,8 +45,8 @@ def _gather_into_params(original):
                     continue
                 flat = bucket.param_data.view(-1)
                 for param in bucket.params:
-                    start, end = bucket.param_to_index[param]
-                    param.detach().copy_(flat[start:end].view(param.shape))
+                    start = bucket_param_start(bucket, param)
+                    param.detach().copy_(flat[start:start + param.numel()].view(param.shape))
         return result
 
     return start_param_sync
