@@ -245,6 +245,14 @@ CASES = [
         note="int tensor"),
     _ip("Tensor.__setitem__", lambda T, a, v: (a.__setitem__((slice(1, 3),), v), a)[1], [F(4, 2), F(2)],
         note="broadcast value"),
+    # NumPy's keyword names, accepted by torch's argument parser for every dim/keepdim/input/other parameter
+    # (megatron-core's alltoall token dispatcher calls `.sum(axis=1)`)
+    Case("Tensor.sum", lambda T, a: a.sum(axis=1), [F(3, 4)], note="axis="),
+    Case("torch.sum", lambda T, a: T.sum(a, axis=0, keepdims=True), [F(3, 4)], note="axis= keepdims="),
+    Case("torch.mean", lambda T, a: T.mean(x=a, axis=-1), [F(3, 4)], note="x= axis="),
+    Case("torch.cat", lambda T, a, b: T.cat([a, b], axis=1), [F(3, 4), F(3, 2)], note="axis="),
+    Case("torch.argmax", lambda T, a: T.argmax(a, axis=1, keepdims=True), [F(3, 4, grad=False)], note="axis="),
+    Case("torch.add", lambda T, a, b: T.add(x1=a, x2=b), [F(3, 4), F(3, 4)], note="x1= x2="),
 ]
 
 
@@ -272,6 +280,8 @@ def test_errors_match_torch():
         st.zeros(2, 2).sum(5)
     with pytest.raises(NotImplementedError, match="torch.Tensor.no_such_method is not implemented by the shim"):
         st.zeros(2).no_such_method()
+    with pytest.raises(TypeError, match="sum\\(\\) got an unexpected keyword argument 'axis'"):
+        st.zeros(2, 2).sum(dim=1, axis=1)  # both spellings of one parameter: torch's message
 
 
 def test_coverage_report(capsys):

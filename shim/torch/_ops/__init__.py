@@ -10,6 +10,7 @@ Methods the Tensor class defines itself (in `_tensor.py`: metadata, conversion, 
 definition is the one served (the family entry is ignored)."""
 from __future__ import annotations
 
+from .._args import with_numpy_keywords
 from . import creation, pointwise, reduction, shape, indexing, linalg, special, misc, statistics  # noqa: F401
 
 FAMILIES = (creation, pointwise, reduction, shape, indexing, linalg, special, misc, statistics)
@@ -455,7 +456,8 @@ TENSOR_METHODS = {
 
 
 def install(tensor_cls) -> None:
-    """Attach every `TENSOR_METHODS` row to `tensor_cls` (the family's METHODS entry of that name).
+    """Attach every `TENSOR_METHODS` row to `tensor_cls` (the family's METHODS entry of that name, accepting
+    NumPy's keyword names as torch's methods do: `_args.with_numpy_keywords`).
 
     Raises RuntimeError when the table and the families disagree: a row whose family has no such METHODS entry,
     a row naming a method the class defines itself, a row whose named implementation is not the family's
@@ -477,12 +479,13 @@ def install(tensor_cls) -> None:
         raise RuntimeError("shim.torch._ops.TENSOR_METHODS disagrees with the op families:\n  " +
                            "\n  ".join(errors))
     for name, (fam, _) in TENSOR_METHODS.items():
-        setattr(tensor_cls, name, fam.METHODS[name])
+        setattr(tensor_cls, name, with_numpy_keywords(fam.METHODS[name]))
 
 
 def functions() -> dict:
-    """All torch.<name> functions implemented by the families."""
+    """All torch.<name> functions implemented by the families (accepting NumPy's keyword names, `axis=` for
+    `dim=` etc., as torch's functions do: `_args.with_numpy_keywords`)."""
     out = {}
     for fam in FAMILIES:
         out.update(getattr(fam, "FUNCTIONS", {}))
-    return out
+    return {name: with_numpy_keywords(fn) for name, fn in out.items()}
