@@ -444,8 +444,9 @@ def main(argv=None) -> int:
     print(f"\ntools/train.py, tiny untied {shape} (hidden 64, 2 layers, vocab 151665), seq 64, global batch 2 "
           f"(2 x micro-batch 1); median of {args.steps - args.warmup_steps} steps after {args.warmup_steps} warm-up")
     print(format_table(rows))
-    print("(*-plain / native: the same tiny model's step hand-written in one process, bench_shim_step.py builders; "
-          "total tok/s = 128 tokens per step)")
+    if any(r["backend"] in ("torch-plain", "native", "shim-plain") for r in rows):
+        print("(*-plain / native: the same tiny model's step hand-written in one process, bench_shim_step.py builders; "
+              "total tok/s = 128 tokens per step)")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
