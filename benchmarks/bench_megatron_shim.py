@@ -7,8 +7,12 @@ global batch 2 = 2 micro-batches of 1, lr 1e-3, seed 7. Data: ../shared/data/alp
 real Qwen2.5 tokenizer (../shared/assets/qwen2.5-tokenizer) when ../shared is present, else the built-in demo
 dataset (qwen_sft.demo_data) with the labelled stand-in tokenizer (qwen_sft.tokenizer); never the network.
 
+`--family` picks the model family of the tiny model (tools/make_tiny_model.py `--model_type`: qwen2 (default),
+llama, qwen3, mixtral, qwen2_moe; same shape, the MoE families with the maker's 4 experts, top-2, hidden 64).
+
 Measure mode (default): for every precision (`--precision`, fp32 and bf16) and layout (`--layouts`: tp1, tp2, dp2 =
-1, 2 and 2 processes) it runs the reference backend and then the shim (alternately, so a load change hits both;
+1, 2 and 2 processes; `epN` = N processes at `--ep N`, i.e. DP=N with the experts split N ways, for an MoE family;
+`tpNepM` etc. combine) it runs the reference backend and then the shim (alternately, so a load change hits both;
 `--rounds N` repeats the alternation), `--steps` steps each, and
 prints one row per run: backend, layout, precision, measured steps (the first `--warmup_steps` left out: lazy
 initialisation), median step time (s), median CPU seconds per step (process CPU time of the step summed over the
@@ -35,7 +39,9 @@ megatron-core Python, training loop, host syncs). `--profile_out F` keeps the ps
 
 Usage:
   .venv/bin/python benchmarks/bench_megatron_shim.py [--steps 4] [--layouts tp1 tp2 dp2] [--precision fp32 bf16]
-      [--rounds N] [--backends torch shim shim-base --base_repo DIR] [--json OUT]
+      [--rounds N] [--backends torch shim shim-base --base_repo DIR] [--family F] [--json OUT]
+  MoE step, EP=1 vs EP=2:
+  .venv/bin/python benchmarks/bench_megatron_shim.py --family mixtral --layouts tp1 ep2 --precision fp32 --no-native
   .venv/bin/python benchmarks/bench_megatron_shim.py --profile [--profile_layout tp2] [--steps 3] [--no-blocking]
       [--profile_out F]
 Exit status 0 when every run finished; a failed run prints its log tail and exits 1.
@@ -90,11 +96,15 @@ def _check(r: subprocess.CompletedProcess, what: str) -> None:
                            f"{(r.stderr or '')[-3000:]}")
 
 
-def prepare(work: Path) -> dict:
-    """Tiny model + tokenized data in `work`. Returns {"model", "data", "tokenizer", "source"} (paths, str)."""
+FAMILIES = ("qwen2", "llama", "qwen3", "mixtral", "qwen2_moe")  # tools/make_tiny_model.py --model_type
+
+
+def prepare(work: Path, family: str = "qwen2") -> dict:
+    """Tiny model of `family` + tokenized data in `work`. Returns {"model", "data", "tokenizer", "source"}
+    (paths, str)."""
     tokenizer = SHARED / "assets" / "qwen2.5-tokenizer"
     alpaca = SHARED / "data" / "alpaca_zh_demo.json"
-    model_args = ["--untie_word_embeddings", "--seed", "3"]
+    model_args = ["--untie_word_embeddings", "--seed", "3", "--model_type", family]
     if tokenizer.is_dir() and alpaca.is_file():
         source = f"{alpaca.name} + real Qwen2.5 tokenizer"
         model_args += ["--vocab_size", "151665"]
@@ -118,23 +128,32 @@ def prepare(work: Path) -> dict:
     return {"model": str(model), "data": str(data), "tokenizer": str(tokenizer), "source": source}
 
 
-def parse_layout(text: str) -> tuple[int, int]:
-    """``"tp2"`` -> (2, 1), ``"dp2"`` -> (1, 2), ``"tp2dp2"`` -> (2, 2): (TP, DP); processes = TP x DP."""
+def parse_layout(text: str) -> tuple[int, int, int]:
+    """``"tp2"`` -> (2, 1, 1), ``"dp2"`` -> (1, 2, 1), ``"tp2dp2"`` -> (2, 2, 1), ``"ep2"`` -> (1, 2, 2),
+    ``"dp4ep2"`` -> (1, 4, 2): (TP, DP, EP); processes = TP x DP. Expert parallelism splits the data-parallel
+    ranks (megatron-core: EP divides DP), so ``epN`` alone means DP = N."""
     import re
 
-    m = re.fullmatch(r"(?:tp(\d+))?(?:dp(\d+))?", text.lower())
+    m = re.fullmatch(r"(?:tp(\d+))?(?:dp(\d+))?(?:ep(\d+))?", text.lower())
     if not m or not text:
-        raise argparse.ArgumentTypeError(f"layout {text!r}: expected tpN, dpN or tpNdpM")
-    return int(m.group(1) or 1), int(m.group(2) or 1)
+        raise argparse.ArgumentTypeError(f"layout {text!r}: expected tpN, dpN, epN or a combination (tpNdpMepK)")
+    tp, ep = int(m.group(1) or 1), int(m.group(3) or 1)
+    dp = int(m.group(2) or ep)
+    if dp % ep:
+        raise argparse.ArgumentTypeError(f"layout {text!r}: EP={ep} must divide DP={dp}")
+    return tp, dp, ep
 
 
-def layout_name(tp: int, dp: int = 1) -> str:
-    return f"TP={tp}" + (f",DP={dp}" if dp > 1 else "")
+def layout_name(tp: int, dp: int = 1, ep: int = 1) -> str:
+    return f"TP={tp}" + (f",DP={dp}" if dp > 1 else "") + (f",EP={ep}" if ep > 1 else "")
 
 
-def _train_cmd(backend: str, tp: int, precision: str, steps: int, inputs: dict, out: Path, dp: int = 1) -> list[str]:
+def _train_cmd(backend: str, tp: int, precision: str, steps: int, inputs: dict, out: Path, dp: int = 1,
+               ep: int = 1) -> list[str]:
     args = ["--model_path", inputs["model"], "--data_path", inputs["data"], "--output_path", str(out),
             "--train_iters", str(steps), "--mixed_precision", precision, "--tp", str(tp), *TRAIN_ARGS]
+    if ep > 1:
+        args += ["--ep", str(ep)]
     wrapper = str(REPO / "benchmarks" / "_step_cpu.py")  # records each step's process CPU time
     if backend == "torch" and tp * dp == 1:
         return [PY, wrapper, "tools/train.py", *args]
@@ -145,15 +164,16 @@ def _train_cmd(backend: str, tp: int, precision: str, steps: int, inputs: dict, 
 
 
 def run_train(backend: str, tp: int, precision: str, steps: int, warmup: int, inputs: dict, work: Path,
-              timeout: float, base_repo: Path | None = None, dp: int = 1, tag: str = "") -> dict:
+              timeout: float, base_repo: Path | None = None, dp: int = 1, tag: str = "", ep: int = 1) -> dict:
     """One tools/train.py run; returns its row (median step time over steps > warmup, tokens/s, peak memory).
 
     backend: "torch" (real torch), "shim" (this checkout's facade in its default configuration),
     "shim-async" (the same with SHIM_SYNC_DISPATCH=0, MindSpore's asynchronous dispatch), "shim-sync" (with
     SHIM_SYNC_DISPATCH=1, the CPU default, shim/torch/_dispatch.py) or "shim-base" (the facade of another checkout,
     `base_repo`, e.g. `git archive` of an older commit, default configuration: its tools/, qwen_sft/ and shim/ are
-    used, for before/after comparisons in one session). ``dp``: data-parallel processes (TP x DP in all)."""
-    out = work / f"{backend}_tp{tp}_dp{dp}_{precision}{tag}"
+    used, for before/after comparisons in one session). ``dp``: data-parallel processes (TP x DP in all); ``ep``:
+    expert-parallel size (`--ep`, dividing DP)."""
+    out = work / f"{backend}_tp{tp}_dp{dp}_ep{ep}_{precision}{tag}"
     repo = REPO
     if backend == "shim-base":
         if base_repo is None or not (Path(base_repo) / "shim").is_dir():
@@ -164,12 +184,12 @@ def run_train(backend: str, tp: int, precision: str, steps: int, warmup: int, in
     env.pop("SHIM_SYNC_DISPATCH", None)
     if backend in ("shim-sync", "shim-async"):
         env["SHIM_SYNC_DISPATCH"] = "1" if backend == "shim-sync" else "0"
-    cpu_tag = f"{backend}_tp{tp}_dp{dp}_{precision}{tag}"
+    cpu_tag = f"{backend}_tp{tp}_dp{dp}_ep{ep}_{precision}{tag}"
     env["BENCH_STEP_CPU_OUT"] = str(work / f"cpu_{cpu_tag}")
-    r = subprocess.run(_train_cmd(backend, tp, precision, steps, inputs, out, dp), cwd=repo,
+    r = subprocess.run(_train_cmd(backend, tp, precision, steps, inputs, out, dp, ep), cwd=repo,
                        env=env, capture_output=True, text=True, timeout=timeout)
     wall, load1 = time.time() - t0, _load()
-    _check(r, f"{backend} {layout_name(tp, dp)} {precision}")
+    _check(r, f"{backend} {layout_name(tp, dp, ep)} {precision}")
     records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     train = [x for x in records if x["kind"] == "train"]
     measured = [x for x in train if x["step"] > warmup]
@@ -182,7 +202,7 @@ def run_train(backend: str, tp: int, precision: str, steps: int, warmup: int, in
         for rec in map(json.loads, f.read_text().splitlines()):
             cpu[rec["step"]] = cpu.get(rec["step"], 0.0) + rec["cpu_s"]
     cpu_measured = [v for k, v in cpu.items() if k > warmup]
-    return {"backend": backend, "tp": tp, "dp": dp, "precision": precision, "steps": len(measured),
+    return {"backend": backend, "tp": tp, "dp": dp, "ep": ep, "precision": precision, "steps": len(measured),
             "median_step_s": statistics.median(x["step_time_s"] for x in measured),
             "median_step_cpu_s": statistics.median(cpu_measured) if cpu_measured else None,
             "step_times_s": [x["step_time_s"] for x in train],
@@ -314,10 +334,10 @@ def _profile_child(prof_out: str, warmup: int, blocking: bool, train_argv: list[
 def run_profile(args, inputs: dict, work: Path) -> str:
     out = work / "profile_run"
     prof = args.profile_out or str(work / "shim_step.prof")
-    tp, dp = args.profile_layout
+    tp, dp, ep = args.profile_layout
     train_argv = ["tools/train.py", "--model_path", inputs["model"], "--data_path", inputs["data"], "--output_path",
                   str(out), "--train_iters", str(args.steps), "--mixed_precision", "fp32", "--tp", str(tp),
-                  *TRAIN_ARGS]
+                  *TRAIN_ARGS, *(["--ep", str(ep)] if ep > 1 else [])]
     cmd = [PY, os.path.abspath(__file__), "--_profile_child", prof, "--warmup_steps", str(args.warmup_steps),
            *(["--blocking"] if args.blocking else ["--no-blocking"]), "--", *train_argv]
     if tp * dp > 1:  # every rank profiles itself (PROF.rank<N>)
@@ -328,7 +348,7 @@ def run_profile(args, inputs: dict, work: Path) -> str:
     _check(r, "profile run")
     train = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [x["step_time_s"] for x in train if x["kind"] == "train" and x["step"] > args.warmup_steps]
-    head = (f"shim {layout_name(tp, dp)} fp32, profiled steps {len(steps)} (after {args.warmup_steps} warm-up), step times "
+    head = (f"shim {layout_name(tp, dp, ep)} fp32, profiled steps {len(steps)} (after {args.warmup_steps} warm-up), step times "
             f"{', '.join(f'{s:.2f}' for s in steps)} s (under cProfile{', launch_blocking' if args.blocking else ''}), "
             f"load average {load0:.1f} -> {_load():.1f}")
     if tp * dp == 1:
@@ -341,14 +361,14 @@ def run_profile(args, inputs: dict, work: Path) -> str:
 
 
 def format_table(rows: list[dict]) -> str:
-    hdr = (f"{'backend':<12}{'layout':<13}{'prec':<6}{'steps':>6}{'median step s':>15}{'CPU s/step':>12}"
+    hdr = (f"{'backend':<12}{'layout':<18}{'prec':<6}{'steps':>6}{'median step s':>15}{'CPU s/step':>12}"
            f"{'learn tok/s':>13}{'total tok/s':>13}{'peak MiB':>10}{'load before/after':>19}")
     out = [hdr]
     for r in rows:
         peak = max(r["peak"].values()) if r["peak"] else None
         learn = f"{r['learnable_tokens_per_s']:.1f}" if r["learnable_tokens_per_s"] is not None else "-"
         cpu = f"{r['median_step_cpu_s']:.2f}" if r.get("median_step_cpu_s") is not None else "-"
-        out.append(f"{r['backend']:<12}{layout_name(r['tp'], r.get('dp', 1)):<13}{r['precision']:<6}{r['steps']:>6}"
+        out.append(f"{r['backend']:<12}{layout_name(r['tp'], r.get('dp', 1), r.get('ep', 1)):<18}{r['precision']:<6}{r['steps']:>6}"
                    f"{r['median_step_s']:>15.3f}{cpu:>12}{learn:>13}{r['total_tokens_per_s']:>13.1f}"
                    f"{(f'{peak:.0f}' if peak is not None else '-'):>10}"
                    f"{r['load_before']:>10.1f} / {r['load_after']:<6.1f}")
@@ -359,8 +379,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=4, help="train steps per run (default 4)")
     p.add_argument("--warmup_steps", type=int, default=1, help="first steps left out of the statistics (default 1)")
-    p.add_argument("--layouts", type=parse_layout, nargs="+", default=[(1, 1), (2, 1), (1, 2)],
-                   help="tpN / dpN / tpNdpM (processes = TP x DP); default tp1 tp2 dp2")
+    p.add_argument("--layouts", type=parse_layout, nargs="+", default=[(1, 1, 1), (2, 1, 1), (1, 2, 1)],
+                   help="tpN / dpN / epN / tpNdpMepK (processes = TP x DP; epN alone: DP = N); default tp1 tp2 dp2")
+    p.add_argument("--family", "--model", dest="family", choices=FAMILIES, default="qwen2",
+                   help="tiny model family (make_tiny_model.py --model_type); default qwen2")
     p.add_argument("--rounds", type=int, default=1,
                    help="run every backend this many times per layout, alternately (the table shows each run)")
     p.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=("fp32", "bf16"))
@@ -373,7 +395,8 @@ def main(argv=None) -> int:
     p.add_argument("--native", action=argparse.BooleanOptionalAction, default=True,
                    help="also time the tiny step hand-written (native MindSpore / facade / torch), fp32")
     p.add_argument("--profile", action="store_true", help="profile one shim fp32 run instead (--profile_layout)")
-    p.add_argument("--profile_layout", type=parse_layout, default=(1, 1), help="layout of the profiled run (tp1)")
+    p.add_argument("--profile_layout", type=parse_layout, default=(1, 1, 1),
+                   help="layout of the profiled run (tp1)")
     p.add_argument("--blocking", action=argparse.BooleanOptionalAction, default=True,
                    help="profile with mindspore.runtime.launch_blocking() (kernel time charged to its op)")
     p.add_argument("--profile_top", type=int, default=25)
@@ -394,30 +417,36 @@ def main(argv=None) -> int:
         p.error("--steps must exceed --warmup_steps")
     with tempfile.TemporaryDirectory(prefix="bench_megatron_shim_") as tmp:
         work = Path(tmp)
-        inputs = prepare(work)
+        if any(ep > 1 for _, _, ep in [*args.layouts, args.profile_layout]) and args.family not in (
+                "mixtral", "qwen2_moe"):
+            p.error(f"an epN layout needs an MoE --family (mixtral, qwen2_moe), not {args.family}")
+        inputs = prepare(work, args.family)
         print(f"data: {inputs['source']}; {os.cpu_count()} CPUs; load average at start {_load():.1f}", flush=True)
         if args.profile:
             print(run_profile(args, inputs, work))
             return 0
         rows = []
         for precision in args.precision:
-            for tp, dp in args.layouts:
+            for tp, dp, ep in args.layouts:
                 for i in range(args.rounds):
                     for backend in args.backends:
                         row = run_train(backend, tp, precision, args.steps, args.warmup_steps, inputs, work,
-                                        args.timeout, args.base_repo, dp=dp, tag=f"_r{i}")
+                                        args.timeout, args.base_repo, dp=dp, tag=f"_r{i}", ep=ep)
                         rows.append(row)
                         print(format_table([row]).splitlines()[-1], flush=True)
-        if args.native and "fp32" in args.precision:
+        if args.native and "fp32" in args.precision and args.family == "qwen2":  # the hand-written step is Qwen2
             for mode in ("torch-plain", "native", "shim-plain"):
                 rows.append(run_step_mode(mode, max(args.steps - args.warmup_steps, 1), args.warmup_steps,
                                           args.timeout))
                 print(format_table([rows[-1]]).splitlines()[-1], flush=True)
-    print(f"\ntools/train.py, tiny untied Qwen2 (hidden 64, 2 layers, vocab 151665), seq 64, global batch 2 "
+    shape = {"qwen2": "Qwen2", "llama": "Llama", "qwen3": "Qwen3", "mixtral": "Mixtral, 4 experts top-2",
+             "qwen2_moe": "Qwen2-MoE, 4 experts top-2 + shared expert"}[args.family]
+    print(f"\ntools/train.py, tiny untied {shape} (hidden 64, 2 layers, vocab 151665), seq 64, global batch 2 "
           f"(2 x micro-batch 1); median of {args.steps - args.warmup_steps} steps after {args.warmup_steps} warm-up")
     print(format_table(rows))
-    print("(*-plain / native: the same tiny model's step hand-written in one process, bench_shim_step.py builders; "
-          "total tok/s = 128 tokens per step)")
+    if any(r["backend"] in ("torch-plain", "native", "shim-plain") for r in rows):
+        print("(*-plain / native: the same tiny model's step hand-written in one process, bench_shim_step.py builders; "
+              "total tok/s = 128 tokens per step)")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0

@@ -5,10 +5,17 @@ Pure Python on ints, tuples and dtypes: nothing here touches MindSpore. Re-expor
 from __future__ import annotations
 
 import builtins
+import functools
+import inspect
 
 from . import _dtype as D
 
-__all__ = ["shape_arg", "norm_dim", "dtype_arg", "infer_shape"]
+__all__ = ["shape_arg", "norm_dim", "dtype_arg", "infer_shape", "NUMPY_KEYWORDS", "with_numpy_keywords"]
+
+# torch's argument parser accepts NumPy's keyword names for these parameters in every function and Tensor method
+# that has them (torch/csrc/utils/python_arg_parser.cpp, `numpy_compatibility_arg_names`):
+# `t.sum(axis=1)`, `torch.mean(t, axis=0, keepdims=True)`, `torch.add(x1=a, x2=b)`. NumPy name -> torch name.
+NUMPY_KEYWORDS = {"axis": "dim", "keepdims": "keepdim", "x": "input", "a": "input", "x1": "input", "x2": "other"}
 
 
 def shape_arg(args, name="size"):
@@ -75,3 +82,33 @@ def infer_shape(shape, numel):
     if n != numel:
         raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
     return shape
+
+
+def with_numpy_keywords(fn):
+    """`fn`, accepting NumPy's keyword names (`NUMPY_KEYWORDS`) for its `dim` / `keepdim` / `input` / `other`
+    parameters as torch does; `fn` itself when it has none of them (or takes **kwargs, or has no signature).
+
+    The wrapper renames the keywords and calls `fn` (it keeps `fn` as `__wrapped__`). Giving both names of one
+    parameter (`dim=1, axis=1`) raises TypeError, as torch (which rejects the second spelling)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return fn
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return fn
+    aliases = {alias: name for alias, name in NUMPY_KEYWORDS.items() if name in params and alias not in params}
+    if not aliases:
+        return fn
+    names = frozenset(aliases)
+
+    def numpy_keywords(*args, **kwargs):
+        if kwargs and not names.isdisjoint(kwargs):
+            for alias in names.intersection(kwargs):
+                name = aliases[alias]
+                if name in kwargs:
+                    raise TypeError(f"{fn.__name__}() got an unexpected keyword argument '{alias}'")
+                kwargs[name] = kwargs.pop(alias)
+        return fn(*args, **kwargs)
+
+    functools.update_wrapper(numpy_keywords, fn)
+    return numpy_keywords

@@ -267,3 +267,43 @@ def test_moe_grouped_gemm_router_and_sequence_parallel_norm_without_cuda_package
     assert off["available"] is False and off["gg_file"].endswith("megatron/core/transformer/moe/grouped_gemm_util.py")
     assert "te_general_gemm" in off["te_general_gemm_error"]
     assert off["norm_error"] == "sequence parallel not supported by torch LayerNorm"
+
+
+def test_param_gather_copies_from_each_parameters_padded_start():
+    """`param_gather_copies_into_params` copies a parameter from its place in the distributed optimizer's buffer:
+    megatron-core aligns each parameter's start to 64 elements, so after a parameter of 32 or 7 elements the next
+    one starts after a gap, which `bucket.param_to_index` (packed) does not count. `bucket_param_start` equals the
+    buffer's own `param_index_map` start (minus the bucket's offset) for every parameter, on real torch's megatron
+    DDP; with the packed index, every parameter after a gap got its neighbour's values under the shim (a tiny
+    hidden-32 model's loss drifted from step 2 on: tests/shim/test_families_shim.py)."""
+    import torch
+
+    from megatron.core.distributed import DistributedDataParallel, DistributedDataParallelConfig
+    from megatron.core.transformer import TransformerConfig
+
+    from megatron_patches.patches import bucket_param_start
+    from tests.helpers.megatron_env import megatron_parallel
+
+    class Params(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Parameter(torch.randn(64, 32))
+            self.norm = torch.nn.Parameter(torch.randn(32))
+            self.router = torch.nn.Parameter(torch.randn(4, 32))
+            self.odd = torch.nn.Parameter(torch.randn(7))
+            self.b = torch.nn.Parameter(torch.randn(32, 64))
+
+    with megatron_parallel():
+        config = TransformerConfig(num_layers=1, hidden_size=32, num_attention_heads=4, use_cpu_initialization=True)
+        ddp = DistributedDataParallel(config, DistributedDataParallelConfig(use_distributed_optimizer=True),
+                                      Params())
+        starts, packed = [], []
+        for buffer in ddp.buffers:
+            for bucket in buffer.buckets:
+                for param in bucket.params:
+                    expected = buffer.param_index_map[param][0] - bucket.offset
+                    assert bucket_param_start(bucket, param) == expected, tuple(param.shape)
+                    starts.append(expected)
+                    packed.append(bucket.param_to_index[param][0])
+    assert len(starts) == 5 and all(s % 64 == 0 for s in starts)
+    assert starts != packed  # the case the packed index gets wrong is present

@@ -20,9 +20,9 @@ def test_every_row_is_served_by_the_tensor_class():
         fn = fam.METHODS[name]
         if not impl.startswith("<"):
             assert getattr(fam, impl) is fn, name
-        # install may wrap a method for NumPy's keyword names and autocast some afterwards; each wrapper keeps
-        # what it wraps as __wrapped__
-        assert inspect.unwrap(Tensor.__dict__[name]) is fn, name
+        served = Tensor.__dict__[name]
+        # autocast (some methods, after install) and `_args.with_numpy_keywords` wrap; both keep __wrapped__
+        assert inspect.unwrap(served) is fn, name
 
 
 def test_add_inplace_row():
@@ -77,7 +77,7 @@ def test_install_attaches_the_rows(monkeypatch):
 
 def test_numpy_keyword_names_as_in_torch():
     """torch's argument parser takes NumPy's `axis`/`keepdims` for `dim`/`keepdim` (megatron-core's alltoall MoE
-    dispatcher calls `.sum(axis=1)`); the families' functions and methods do too (`NUMPY_ARG_NAMES`)."""
+    dispatcher calls `.sum(axis=1)`); the families' functions and methods do too (`shim.torch._args.with_numpy_keywords`)."""
     import shim.torch as st
 
     res = {}

@@ -245,6 +245,17 @@ CASES = [
         note="int tensor"),
     _ip("Tensor.__setitem__", lambda T, a, v: (a.__setitem__((slice(1, 3),), v), a)[1], [F(4, 2), F(2)],
         note="broadcast value"),
+    # NumPy's keyword names, accepted by torch's argument parser for every dim/keepdim/input/other parameter
+    # (megatron-core's alltoall token dispatcher calls `.sum(axis=1)`)
+    Case("Tensor.sum", lambda T, a: a.sum(axis=1), [F(3, 4)], note="axis="),
+    Case("torch.sum", lambda T, a: T.sum(a, axis=0, keepdims=True), [F(3, 4)], note="axis= keepdims="),
+    Case("torch.mean", lambda T, a: T.mean(x=a, axis=-1), [F(3, 4)], note="x= axis="),
+    Case("torch.cat", lambda T, a, b: T.cat([a, b], axis=1), [F(3, 4), F(3, 2)], note="axis="),
+    Case("torch.argmax", lambda T, a: T.argmax(a, axis=1, keepdims=True), [F(3, 4, grad=False)], note="axis="),
+    Case("torch.add", lambda T, a, b: T.add(x1=a, x2=b), [F(3, 4), F(3, 4)], note="x1= x2="),
+    # the shape as the keyword `size=` (megatron-core's all-to-all: `input.new_empty(size=..., dtype=...)`)
+    Case("Tensor.new_zeros", lambda T, a: a.new_zeros(size=(2, 3)) + a.sum(), [F(4)], note="size="),
+    Case("torch.ones", lambda T, a: T.ones(size=[3, 4]) * a, [F(3, 4)], note="size="),
 ]
 
 
@@ -272,6 +283,10 @@ def test_errors_match_torch():
         st.zeros(2, 2).sum(5)
     with pytest.raises(NotImplementedError, match="torch.Tensor.no_such_method is not implemented by the shim"):
         st.zeros(2).no_such_method()
+    with pytest.raises(TypeError, match="got multiple values for argument 'size'"):
+        st.zeros(2, size=(2,))
+    with pytest.raises(TypeError, match="sum\\(\\) got an unexpected keyword argument 'axis'"):
+        st.zeros(2, 2).sum(dim=1, axis=1)  # both spellings of one parameter: torch's message
 
 
 def test_coverage_report(capsys):
@@ -279,3 +294,19 @@ def test_coverage_report(capsys):
     with capsys.disabled():
         print(f"\n[parity] tests/shim/test_tensor_parity.py covers {len(apis)} torch APIs in {len(CASES)} cases")
     assert len(apis) >= 120
+
+
+def test_size_keyword_matches_torch():
+    """`size=` for the shape: new_empty / empty give torch's shape and dtype, seeded rand / randn torch's values."""
+    import torch
+    import shim.torch as st
+
+    for T in (torch, st):
+        e = T.ones(2, dtype=T.float64).new_empty(size=(3, 2))
+        assert tuple(e.shape) == (3, 2) and e.dtype == T.float64
+        assert tuple(T.empty(size=(4,)).shape) == (4,)
+    for name in ("rand", "randn"):
+        torch.manual_seed(5)
+        st.manual_seed(5)
+        expected = getattr(torch, name)(size=(2, 3)).numpy()
+        assert (getattr(st, name)(size=(2, 3)).numpy() == expected).all(), name

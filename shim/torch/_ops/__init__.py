@@ -10,9 +10,7 @@ Methods the Tensor class defines itself (in `_tensor.py`: metadata, conversion, 
 definition is the one served (the family entry is ignored)."""
 from __future__ import annotations
 
-import functools
-import inspect
-
+from .._args import with_numpy_keywords
 from . import creation, pointwise, reduction, shape, indexing, linalg, special, misc, statistics  # noqa: F401
 
 FAMILIES = (creation, pointwise, reduction, shape, indexing, linalg, special, misc, statistics)
@@ -457,39 +455,9 @@ TENSOR_METHODS = {
 }
 
 
-# NumPy's keyword names torch's argument parser also accepts (python_arg_parser.cpp's numpy compatibility names),
-# NumPy name -> torch name: `x.sum(axis=1)`, `x.mean(axis=0, keepdims=True)`, `torch.cat(ts, axis=0)`. Applied by
-# `accept_numpy_names` to every function and method of the families that takes the torch name.
-NUMPY_ARG_NAMES = {"axis": "dim", "keepdims": "keepdim"}
-
-
-def accept_numpy_names(fn):
-    """`fn` also taking NUMPY_ARG_NAMES' NumPy keywords when it has a parameter of the torch name (or **kwargs);
-    otherwise `fn` itself. Giving both names (`dim=` and `axis=`) is a TypeError naming both, as in torch."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return fn
-    takes = {np_name: name for np_name, name in NUMPY_ARG_NAMES.items()
-             if name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())}
-    if not takes or any(np_name in params for np_name in takes):
-        return fn
-
-    @functools.wraps(fn)
-    def with_numpy_names(*args, **kwargs):
-        if kwargs and ("axis" in kwargs or "keepdims" in kwargs):
-            for np_name, name in takes.items():
-                if np_name in kwargs:
-                    if name in kwargs:
-                        raise TypeError(f"{fn.__name__}() got both '{name}' and its alias '{np_name}'")
-                    kwargs[name] = kwargs.pop(np_name)
-        return fn(*args, **kwargs)
-
-    return with_numpy_names
-
-
 def install(tensor_cls) -> None:
-    """Attach every `TENSOR_METHODS` row to `tensor_cls` (the family's METHODS entry of that name).
+    """Attach every `TENSOR_METHODS` row to `tensor_cls` (the family's METHODS entry of that name, accepting
+    NumPy's keyword names as torch's methods do: `_args.with_numpy_keywords`).
 
     Raises RuntimeError when the table and the families disagree: a row whose family has no such METHODS entry,
     a row naming a method the class defines itself, a row whose named implementation is not the family's
@@ -511,12 +479,13 @@ def install(tensor_cls) -> None:
         raise RuntimeError("shim.torch._ops.TENSOR_METHODS disagrees with the op families:\n  " +
                            "\n  ".join(errors))
     for name, (fam, _) in TENSOR_METHODS.items():
-        setattr(tensor_cls, name, accept_numpy_names(fam.METHODS[name]))
+        setattr(tensor_cls, name, with_numpy_keywords(fam.METHODS[name]))
 
 
 def functions() -> dict:
-    """All torch.<name> functions implemented by the families."""
+    """All torch.<name> functions implemented by the families (accepting NumPy's keyword names, `axis=` for
+    `dim=` etc., as torch's functions do: `_args.with_numpy_keywords`)."""
     out = {}
     for fam in FAMILIES:
-        out.update({name: accept_numpy_names(fn) for name, fn in getattr(fam, "FUNCTIONS", {}).items()})
-    return out
+        out.update(getattr(fam, "FUNCTIONS", {}))
+    return {name: with_numpy_keywords(fn) for name, fn in out.items()}

@@ -147,36 +147,36 @@ def _kw(kwargs, name):
         raise NotImplementedError(f"torch.{name}(out=...) is not supported by the shim")
 
 
-def _size_keyword(size: tuple, kwargs: dict, name: str) -> tuple:
-    """`size` given as torch's `size=` keyword (`torch.zeros(size=(2, 3))`, `t.new_empty(size=[n, h])`) instead of
-    positionally: the positional form of it (kwargs loses the key). TypeError when given both ways."""
-    if "size" not in kwargs:
-        return size
-    if size:
-        raise TypeError(f"{name}() got multiple values for argument 'size'")
-    return (kwargs.pop("size"),)
+def _size(size, kwargs, name):
+    """The shape of a `torch.<name>(*size, ...)` call: torch also takes it as the keyword `size=`
+    (`t.new_empty(size=(2, 3))`, as megatron-core's all-to-all does); both at once is a TypeError."""
+    if "size" in kwargs:
+        if size:
+            raise TypeError(f"{name}() got multiple values for argument 'size'")
+        size = (kwargs.pop("size"),)
+    return _shape_arg(size)
 
 
 def zeros(*size, **kwargs) -> Tensor:
-    """torch.zeros(*size, dtype=None, device=None, requires_grad=False); `size` also as a keyword."""
-    size = _size_keyword(size, kwargs, "zeros")
+    """torch.zeros(*size, dtype=None, device=None, requires_grad=False) (or size=)."""
+    size = _size(size, kwargs, "zeros")
     _kw(kwargs, "zeros")
-    return _fill(_shape_arg(size), 0, kwargs.get("dtype"), kwargs.get("device"), kwargs.get("requires_grad"))
+    return _fill(size, 0, kwargs.get("dtype"), kwargs.get("device"), kwargs.get("requires_grad"))
 
 
 def ones(*size, **kwargs) -> Tensor:
-    """torch.ones(*size, dtype=None, device=None, requires_grad=False); `size` also as a keyword."""
-    size = _size_keyword(size, kwargs, "ones")
+    """torch.ones(*size, dtype=None, device=None, requires_grad=False) (or size=)."""
+    size = _size(size, kwargs, "ones")
     _kw(kwargs, "ones")
-    return _fill(_shape_arg(size), 1, kwargs.get("dtype"), kwargs.get("device"), kwargs.get("requires_grad"))
+    return _fill(size, 1, kwargs.get("dtype"), kwargs.get("device"), kwargs.get("requires_grad"))
 
 
 def empty(*size, **kwargs) -> Tensor:
-    """torch.empty: zero-filled here (MindSpore has no uninitialised allocation in PyNative); `size` also as a
-    keyword."""
-    size = _size_keyword(size, kwargs, "empty")
+    """torch.empty(*size, ...) (or size=): zero-filled here (MindSpore has no uninitialised allocation in
+    PyNative)."""
+    size = _size(size, kwargs, "empty")
     _kw(kwargs, "empty")
-    return _fill(_shape_arg(size), 0, kwargs.get("dtype"), kwargs.get("device"), kwargs.get("requires_grad"))
+    return _fill(size, 0, kwargs.get("dtype"), kwargs.get("device"), kwargs.get("requires_grad"))
 
 
 def empty_strided(size, stride, **kwargs) -> Tensor:
@@ -352,9 +352,9 @@ def _fill_random(self, arr):
 
 
 def _fresh(size, kwargs, api, default_dt=None):
+    shape = _size(size, kwargs, api)
     _kw(kwargs, api)
     dt = _dtype_arg(kwargs.get("dtype")) or default_dt or D.get_default_dtype()
-    shape = _shape_arg(size)
     return shape, dt
 
 

@@ -656,26 +656,27 @@ def all_to_all(output_tensor_list: list, input_tensor_list: list, group=None, as
 
 
 def _split_sizes(sizes) -> Optional[list]:
-    """A split-size argument as a list of ints, or None for "equal split" (None or empty, as in torch). Any
-    sequence of integers is taken, as torch's int-list arguments take it: a list, a tuple, a NumPy array
-    (megatron's alltoall MoE dispatcher passes the NumPy arrays of its host-side token counts)."""
-    if sizes is None or len(sizes) == 0:
+    """A split-size argument of `all_to_all_single` as a list of ints, None when absent or empty (equal split).
+    As torch, any sequence of integers: a list, a tuple, a NumPy array (megatron-core's token dispatcher passes
+    those), a 1-D tensor."""
+    if sizes is None:
         return None
-    return [int(s) for s in sizes]
+    sizes = [int(s) for s in sizes]
+    return sizes or None
 
 
 def all_to_all_single(output: Tensor, input: Tensor, output_split_sizes: Optional[list] = None,
                       input_split_sizes: Optional[list] = None, group=None, async_op: bool = False):
     """Split ``input`` along dim 0 (``input_split_sizes`` or equally), send chunk ``j`` to group rank ``j``,
-    concatenate what arrives (``output_split_sizes`` or equal) into ``output``. The split sizes are sequences of
-    ints (lists, tuples, NumPy arrays); None or empty means equal parts."""
+    concatenate what arrives (``output_split_sizes`` or equal) into ``output``. Split sizes: any sequence of
+    ints (list, tuple, NumPy array, 1-D tensor) or None."""
     core = _resolve(group)
     if core is None:
         return _not_member("all_to_all_single")
     n = core.size
     d0 = int(input.shape[0]) if input.dim() else 0
     input_split_sizes, output_split_sizes = _split_sizes(input_split_sizes), _split_sizes(output_split_sizes)
-    sizes = input_split_sizes if input_split_sizes else [d0 // n] * n
+    sizes = input_split_sizes or [d0 // n] * n
     if sum(sizes) != d0 or len(sizes) != n:
         raise ValueError(f"all_to_all_single: input_split_sizes {sizes} do not split dim 0 of size {d0} "
                          f"into {n} parts")
@@ -686,8 +687,8 @@ def all_to_all_single(output: Tensor, input: Tensor, output_split_sizes: Optiona
         start += s
     got = _ops.all_to_all(chunks, core)
     out_sizes = [int(g.shape[0]) for g in got]
-    if output_split_sizes and list(output_split_sizes) != out_sizes:
-        raise ValueError(f"all_to_all_single: output_split_sizes {list(output_split_sizes)} do not match the "
+    if output_split_sizes and output_split_sizes != out_sizes:
+        raise ValueError(f"all_to_all_single: output_split_sizes {output_split_sizes} do not match the "
                          f"sizes sent by the peers {out_sizes}")
     import mindspore
 

@@ -133,16 +133,17 @@ for gname, g, members in groups:
                 return (src + 2 * dst) % 3
 
             def a2a_single_uneven(dt=dt, key=key, async_op=async_op):
-                # megatron's MoE alltoall dispatcher: [tokens, hidden] rows, split sizes differing per pair,
-                # given as NumPy arrays (its host copies of the token counts); values < 256 (exact in bfloat16)
+                # megatron's MoE alltoall dispatcher: [tokens, hidden] rows, split sizes differing per pair;
+                # values < 256 (exact in bfloat16)
                 sent = [rows(me, j) for j in range(n)]
                 got = [rows(i, me) for i in range(n)]
                 inp = torch.tensor([[30 * R + 7 * j + k + c for c in range(3)]
                                     for j in range(n) for k in range(sent[j])], dtype=DTYPES[dt]).reshape(sum(sent), 3)
                 out = torch.zeros(sum(got), 3, dtype=DTYPES[dt])
+                # the split sizes as NumPy arrays, as megatron-core's dispatcher passes them
                 done(dist.all_to_all_single(out, inp, output_split_sizes=np.asarray(got),
-                                            input_split_sizes=np.asarray(sent), group=g,
-                                            async_op=async_op), async_op)
+                                            input_split_sizes=np.asarray(sent), group=g, async_op=async_op),
+                     async_op)
                 want = [[30 * members[i] + 7 * me + k + c for c in range(3)] for i in range(n) for k in range(got[i])]
                 record(f"{key} all_to_all_single uneven", out, np.asarray(want, np.float64).reshape(sum(got), 3))
 
