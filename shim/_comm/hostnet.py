@@ -25,6 +25,7 @@ worker of a job when one fails). Nothing here needs MindSpore.
 """
 from __future__ import annotations
 
+import select
 import selectors
 import socket
 import struct
@@ -171,6 +172,15 @@ def exchange(group: Group, sends: dict, recvs: dict, timeout: float) -> None:
         net.seq[seq_key] = n + 1
         # [header buffer, bytes of it read, payload view, bytes of it read, expected sequence number]
         inc[p] = [bytearray(_HEADER.size), 0, memoryview(buf).cast("B"), 0, n]
+    # Fast path (small messages, the common case): each message goes out with one non-blocking ``sendmsg``
+    # (header and payload in one system call, so the peer wakes once); when every message left whole, the
+    # receives wait on their socket alone. Anything left over (a full socket buffer) takes the selector loop.
+    for p in list(out):
+        _send_some(sock=socks[p], out=out, p=p, group=group, me=me)
+    if not out:
+        for p in list(inc):
+            _recv_wait(socks[p], inc, p, group, me, deadline, timeout)
+        return
     sel = selectors.DefaultSelector()
     try:
         for p in peers:
@@ -202,17 +212,39 @@ def _send_some(sock: socket.socket, out: dict, p: int, group: Group, me: int) ->
     parts = out[p]
     try:
         while parts:
-            sent = sock.send(parts[0])
-            if sent < len(parts[0]):
+            sent = sock.sendmsg(parts)
+            while parts and sent >= len(parts[0]):
+                sent -= len(parts[0])
+                parts.pop(0)
+            if parts and sent:
                 parts[0] = parts[0][sent:]
+            if parts:
                 return
-            parts.pop(0)
     except BlockingIOError:
         return
     except OSError as exc:
         raise CommError(f"collective in group {list(group.ranks)}: rank {p} is gone ({exc}; rank {me} "
                         f"sending)") from exc
     del out[p]
+
+
+def _recv_wait(sock: socket.socket, inc: dict, p: int, group: Group, me: int, deadline: float,
+               timeout: float) -> None:
+    """Receive ``inc[p]`` completely from ``sock`` alone, waiting for it with ``poll`` until ``deadline``
+    (``CommError`` naming rank ``p`` after ``timeout`` seconds)."""
+    waiter = None
+    while p in inc:
+        _recv_some(sock, inc, p, group, me)
+        if p not in inc:
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise CommError(f"collective in group {list(group.ranks)}: rank(s) {[p]} did not take part "
+                            f"within {timeout:.0f} s (rank {me} waiting)")
+        if waiter is None:
+            waiter = select.poll()
+            waiter.register(sock, select.POLLIN)
+        waiter.poll(min(left, 5.0) * 1000.0)
 
 
 def _recv_some(sock: socket.socket, inc: dict, p: int, group: Group, me: int) -> None:
