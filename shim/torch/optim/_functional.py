@@ -80,7 +80,7 @@ def adam_step_fused(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step: int,
     decay = lr * weight_decay / lr_t if (decoupled_weight_decay and weight_decay != 0 and lr_t != 0) else 0.0
     in_place = param._vbase is None
     if not in_place:
-        pm = mint.clone(pm)
+        pm = _aliasing.clone(pm)
     _adam_kernel()(pm, exp_avg._m, v, _scalar(lr_t), _scalar(beta1), _scalar(1.0),
                    _scalar(eps * bias_correction2_sqrt), _scalar(decay), g)
     exp_avg._ver += 1
