@@ -585,6 +585,15 @@ WORKAROUNDS = (
         reason="they report 0 on CPU", measured=_V, sites=("cuda/_backend.py::device_allocator",),
         probe=_probe_memory_stats),
     Workaround(
+        key="broadcast kernels", op="MindSpore's CPU `Mul`/`Sub`/`Add`/`RealDiv` with a broadcast operand",
+        workaround="the facade tiles the broadcast operand to the result's shape (`Tile`, then a same-shape "
+                   "kernel; bit-identical) from 65,536 result elements up",
+        reason="~7x slower than Tile + the same-shape kernel (a [64, 151680] float32 times a [64, 1]: "
+               "0.17 s vs 0.025 s of CPU; megatron's vocabulary-parallel cross entropy)", measured=_V,
+        sites=("_ops/pointwise.py::_tiled",), probe=None,
+        unprobed="a speed defect, measured by benchmarks/bench_megatron_shim.py --profile (BENCHMARKS.md); "
+                 "probes check results"),
+    Workaround(
         key="pipeline waits",
         op="`.shape`/`.dtype` of a fresh result, Python `__getitem__`/`__setitem__` (asynchronous dispatch)",
         workaround="the facade keeps shapes in its own geometry record and indexes with `mint.narrow`",

@@ -100,6 +100,32 @@ def test_state_dict_format_matches_torch(name, kwargs):
         assert str(o_sd["state"][0]["step"].dtype) == "torch.float32"
 
 
+def test_fused_adam_writes_a_view_parameter_through_to_its_base():
+    """megatron's distributed optimizer hands Adam views (a shard of a detached parameter, a slice of the
+    gradient buffer): the fused path updates the base's elements and nothing else, equal to torch."""
+    from shim.torch.optim._functional import adam_step_fused, fusable
+    rng = np.random.default_rng(1)
+    p0, g0, m0 = (rng.standard_normal((3, 4)).astype(np.float32) for _ in range(3))
+    v0 = np.abs(rng.standard_normal((3, 4))).astype(np.float32)
+    base = mt.nn.Parameter(mt.tensor(np.concatenate([p0.reshape(-1), np.ones(5, np.float32)])))
+    p = base.detach()[:12].view(3, 4)
+    g = mt.tensor(np.concatenate([np.zeros(3, np.float32), g0.reshape(-1)]))[3:].view(3, 4)
+    m, v = mt.tensor(m0), mt.tensor(v0)
+    assert fusable(p, g, m, v)
+    adam_step_fused(p, g, m, v, None, 3, lr=1e-2, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.1,
+                    amsgrad=False, maximize=False, decoupled_weight_decay=True)
+    tp = torch.nn.Parameter(torch.tensor(p0))
+    opt = torch.optim.AdamW([tp], lr=1e-2, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1, foreach=False)
+    opt.state[tp] = {"step": torch.tensor(2.0), "exp_avg": torch.tensor(m0), "exp_avg_sq": torch.tensor(v0)}
+    tp.grad = torch.tensor(g0)
+    opt.step()
+    out = base.detach().numpy()
+    assert _rel_err(out[:12].reshape(3, 4), tp.detach().numpy()) <= 1e-6
+    assert (out[12:] == 1.0).all()
+    assert _rel_err(m.numpy(), opt.state[tp]["exp_avg"].numpy()) <= 1e-6
+    assert _rel_err(v.numpy(), opt.state[tp]["exp_avg_sq"].numpy()) <= 1e-6
+
+
 def test_load_state_dict_resumes_trajectory():
     kwargs = dict(lr=1e-2, weight_decay=0.1)
     full, _ = _run(mt, "AdamW", kwargs, steps=6)

@@ -273,6 +273,27 @@ def test_inplace_dtype_rule_matches_torch():
             x.add_(1.5)
 
 
+def test_large_broadcast_arithmetic_outside_autograd_equals_torch():
+    """From 65,536 result elements, outside autograd, the facade tiles a broadcast operand before add/sub/mul/div
+    (workaround "broadcast kernels"): results and in-place results must stay bit-identical to torch's."""
+    import numpy as np
+    import torch
+    import shim.torch as st
+    rng = np.random.default_rng(3)
+    for sa, sb in (((64, 1100), (64, 1)), ((3, 1), (3, 30000)), ((70000,), ()), ((2, 64, 600), (600,))):
+        a = rng.standard_normal(sa).astype(np.float32)
+        b = (rng.standard_normal(sb) + 3).astype(np.float32)
+        for op in ("add", "sub", "mul", "div"):
+            want = getattr(torch, op)(torch.tensor(a), torch.tensor(b)).numpy()
+            with st.no_grad():
+                got = getattr(st, op)(st.tensor(a), st.tensor(b)).numpy()
+                assert np.array_equal(got, want), (sa, sb, op)
+                if want.shape == a.shape:
+                    x = st.tensor(a)
+                    getattr(x, op + "_")(st.tensor(b))
+                    assert np.array_equal(x.numpy(), want), (sa, sb, op + "_")
+
+
 def test_errors_match_torch():
     import shim.torch as st
     with pytest.raises(RuntimeError, match="view size is not compatible"):

@@ -38,6 +38,7 @@ from shim._comm import table as _table
 from shim._comm import world as _cw
 
 from .._tensor import Tensor, to_ms, wrap
+from .._aliasing import assign as _assign
 from ..futures import Future
 
 # ----------------------------------------------------------------------------------------------- constants
@@ -466,13 +467,19 @@ def collective_table() -> str:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def _write(dst: Tensor, ms_result) -> None:
+def _write(dst: Tensor, ms_result, fresh: bool = False) -> None:
     # MindSpore's collectives hand a 0-d input back as shape (1,): give the result dst's shape (same numel).
     # torch's c10d writes outside autograd, so a leaf that requires grad may receive (megatron's pipeline p2p
     # receives into `torch.empty(..., requires_grad=True)`): write with grad mode off, as torch records nothing.
+    # fresh: `ms_result` is a new tensor nobody else holds (an all-reduce's result), already in dst's storage
+    # dtype: it becomes dst's value without the defensive copy `copy_` makes of a source another tensor owns.
     from ..autograd.grad_mode import no_grad
     with no_grad():
-        dst.copy_(wrap(ms_result.reshape(tuple(dst.shape)), dtype=dst.dtype))
+        m = ms_result.reshape(tuple(dst.shape))
+        if fresh and not dst._dt.emulated and m.dtype == dst._dt.ms:
+            _assign(dst, m)
+        else:
+            dst.copy_(wrap(m, dtype=dst.dtype))
 
 
 def _check_tensor(t, name: str) -> None:
@@ -490,7 +497,7 @@ def all_reduce(tensor: Tensor, op=ReduceOp.SUM, group=None, async_op: bool = Fal
     if core is None:
         return _not_member("all_reduce")
     if core.size > 1:
-        _write(tensor, _ops.all_reduce(to_ms(tensor), name, core))
+        _write(tensor, _ops.all_reduce(to_ms(tensor), name, core), fresh=True)
     return _work([tensor], async_op)
 
 

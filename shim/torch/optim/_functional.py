@@ -41,49 +41,80 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step: int, *, lr
 def adam_step_fused(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step: int, *, lr: float, beta1: float,
                     beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
                     decoupled_weight_decay: bool):
-    """`adam_step` computed on the MindSpore storage of base (non-view) tensors, writing each tensor once.
+    """`adam_step` for float32 tensors in four MindSpore kernel launches instead of torch's ~eight passes.
 
-    Same formulas and order as torch (lerp as ``m + w (g - m)``, ``v β2 + (1-β2) g²``,
-    ``sqrt(v) / sqrt(1-β2^t) + eps``, decay then ``p - lr/(1-β1^t) · m / denom``); only the intermediate
-    roundings of the in-place chain are skipped, so results agree with torch to float32 rounding. The
-    parameter
-    receives a single in-place write (MindSpore needs the leaf's tensor object kept), the moments are rebound.
-    Returns the new ``max_exp_avg_sq`` (amsgrad) or None.
+    The second moment is computed as torch does, ``v·β2 + (1-β2)·g²`` (three ops, given to ``exp_avg_sq`` with
+    the facade's `assign`); then MindSpore's fused ``AdamWeightDecay`` CPU kernel updates ``exp_avg`` and the
+    parameter in place in one pass, given ``β2 = 1`` (it leaves ``v`` as it is) and the bias corrections folded
+    into its arguments: ``p ← p - lr_t·(m/(√v + eps_t) + d·p)`` with ``lr_t = lr·√(1-β2^t)/(1-β1^t)``,
+    ``eps_t = eps·√(1-β2^t)`` and ``d = lr·wd/lr_t`` (decoupled decay) equals torch's
+    ``p·(1-lr·wd) - lr/(1-β1^t) · m/(√v/√(1-β2^t) + eps)`` up to float32 rounding; the kernel's
+    ``m ← β1·m + (1-β1)·g`` is torch's ``lerp`` up to the rounding of ``1-β1`` in float32 (relative 2e-7 of
+    the increment). With ``amsgrad`` the kernel's ``v`` input is the new running maximum.
+
+    Callers check `fusable` (float32 tensors, not emulated bfloat16; the moments facade base tensors, which
+    the kernel may write in place). ``param`` may be a view (its new value is then written back through the
+    facade, as any in-place op on a view) and ``grad`` any tensor. Limitation: a gradient element with
+    ``|g| > 1.8e19`` (``g²`` overflows float32) makes the kernel's ``0·g²`` term NaN in that element's
+    parameter, where torch's update of it is 0. Returns the new ``max_exp_avg_sq`` (amsgrad) or None.
     """
-    from .._tensor import unwrap, _new
     from mindspore import mint
-    torch = _torch()
+    from .. import _aliasing
+    from .._tensor import unwrap
     g = unwrap(grad)
     if maximize:
-        g = -g
-    p = unwrap(param)
+        g = mint.neg(g)
+    pm = unwrap(param)
     if weight_decay != 0 and not decoupled_weight_decay:
-        g = g + p * weight_decay
-    m = unwrap(exp_avg)
-    v = unwrap(exp_avg_sq)
-    m = m + (g - m) * (1 - beta1)
-    v = v * beta2 + g * g * (1 - beta2)
-    bias_correction1 = 1 - beta1 ** step
-    bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
+        g = mint.add(g, pm, alpha=weight_decay)
+    v = mint.add(mint.mul(unwrap(exp_avg_sq), beta2), mint.mul(g, g), alpha=1 - beta2)
+    _aliasing.assign(exp_avg_sq, v)
     new_max = None
     if amsgrad:
-        vmax = mint.maximum(unwrap(max_exp_avg_sq), v)
-        new_max = _new(vmax, max_exp_avg_sq._dt, max_exp_avg_sq._dev)
-        denom = mint.sqrt(vmax) / bias_correction2_sqrt + eps
+        v = mint.maximum(unwrap(max_exp_avg_sq), v)
+        _aliasing.assign(max_exp_avg_sq, v)
+        new_max = max_exp_avg_sq
+    bias_correction1 = 1 - beta1 ** step
+    bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
+    lr_t = lr * bias_correction2_sqrt / bias_correction1
+    decay = lr * weight_decay / lr_t if (decoupled_weight_decay and weight_decay != 0 and lr_t != 0) else 0.0
+    in_place = param._vbase is None
+    if not in_place:
+        pm = _aliasing.clone(pm)
+    _adam_kernel()(pm, exp_avg._m, v, _scalar(lr_t), _scalar(beta1), _scalar(1.0),
+                   _scalar(eps * bias_correction2_sqrt), _scalar(decay), g)
+    exp_avg._ver += 1
+    if in_place:
+        param._ver += 1
     else:
-        denom = mint.sqrt(v) / bias_correction2_sqrt + eps
-    if weight_decay != 0 and decoupled_weight_decay:
-        p = p * (1 - lr * weight_decay)
-    p = p + (m / denom) * (-lr / bias_correction1)
-    exp_avg.copy_(_new(m, exp_avg._dt if not exp_avg._dt.emulated else torch.float32, exp_avg._dev))
-    exp_avg_sq.copy_(_new(v, exp_avg_sq._dt if not exp_avg_sq._dt.emulated else torch.float32, exp_avg_sq._dev))
-    param.copy_(_new(p, param._dt if not param._dt.emulated else torch.float32, param._dev))
+        _aliasing.assign(param, pm)
     return new_max
 
 
-def fusable(*tensors) -> bool:
-    """True when every tensor is a facade base tensor (not a view), so `adam_step_fused` may write it."""
-    return all(t is None or getattr(t, "_vbase", 0) is None for t in tensors)
+_KERNEL = []
+
+
+def _adam_kernel():
+    """MindSpore's ``AdamWeightDecay`` primitive (one instance; it writes its first two inputs in place)."""
+    if not _KERNEL:
+        from mindspore import ops
+        _KERNEL.append(ops.AdamWeightDecay())
+    return _KERNEL[0]
+
+
+def _scalar(x: float):
+    import mindspore as ms
+    return ms.Tensor(x, ms.float32)
+
+
+def fusable(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None) -> bool:
+    """True when `adam_step_fused` may update these: every tensor float32 (not emulated bfloat16) and the
+    moments facade base tensors (not views), whose storage the kernel may write in place."""
+    f32 = _torch().float32
+    for t in (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):
+        if t is not None and t._dt is not f32:
+            return False
+    return all(t is None or t._vbase is None for t in (exp_avg, exp_avg_sq, max_exp_avg_sq))
 
 
 def sgd_step(param, grad, buf, *, lr: float, momentum: float, dampening: float, weight_decay: float,

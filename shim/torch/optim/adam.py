@@ -108,8 +108,8 @@ class Adam(Optimizer):
                     step = self._next_step(p, step_t)
                     state["step"] = step_t = self._scalar_state(float(step))
                     self._step_cache[id(p)] = (step_t, step)
-                    update = adam_step_fused if fusable(p, grad, state["exp_avg"], state["exp_avg_sq"]) \
-                        else adam_step
+                    update = adam_step_fused if fusable(p, grad, state["exp_avg"], state["exp_avg_sq"],
+                                                        state.get("max_exp_avg_sq")) else adam_step
                     new_max = update(p, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
                                      step, lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
                                      weight_decay=group["weight_decay"], amsgrad=group["amsgrad"],
