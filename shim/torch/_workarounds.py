@@ -372,7 +372,9 @@ def _probe_maximum_nan() -> bool:
 def _probe_clamp_nan() -> bool:
     import numpy as np
     from mindspore import mint
-    return not np.isnan(mint.clamp(_nan_input(), -1.0, 1.0).asnumpy()[0, 1])
+    x = _nan_input()
+    return (not np.isnan(mint.clamp(x, -1.0, 1.0).asnumpy()[0, 1])
+            or not np.isnan(mint.nn.functional.relu(x).asnumpy()[0, 1]))
 
 
 def _probe_max_reduction_nan() -> bool:
@@ -522,10 +524,13 @@ WORKAROUNDS = (
         sites=("_ops/pointwise.py::_extreme", "_ops/pointwise.py::_fextreme"), probe=_probe_maximum_nan),
     Workaround(
         key="Clamp NaN", op="ClampScalar / ClampTensor kernels (`mint.clamp`)",
-        workaround="torch.clamp/clip put NaN back where the input (or a tensor bound) is NaN, with a `where` over "
-                   "isnan (torch's zero gradient there for the input and the bounds)",
-        reason="NaN comes out as the bound ([1, NaN, -3] clamped to [-1, 1] gives [1, -1, -1])", measured=_V,
-        sites=("_ops/pointwise.py::clamp",), probe=_probe_clamp_nan),
+        workaround="torch.clamp/clip and F.relu/relu6 put NaN back where the input (or a tensor bound) holds NaN, "
+                   "with a `where` over isnan (torch's zero gradient there for the input and the bounds); only "
+                   "when an operand holds NaN (`_ops/pointwise.py::_holds_nan`)",
+        reason="NaN comes out as the bound ([1, NaN, -3] clamped to [-1, 1] gives [1, -1, -1]); the ReLU kernel "
+               "(`mint.nn.functional.relu`) likewise gives 0", measured=_V,
+        sites=("_ops/pointwise.py::clamp", "_ops/pointwise.py::relu", "nn/functional.py::_keep_nan"),
+        probe=_probe_clamp_nan),
     Workaround(
         key="Max reduction NaN",
         op="max/min reductions: `mint.max`/`mint.min` (all and dim), `mint.amax`/`mint.amin`, `ops.argmax`/"
@@ -535,10 +540,14 @@ WORKAROUNDS = (
                    "the first NaN's index (argmax of isnan) where a slice holds one, values gathered there; whole "
                    "tensor max/min/median as NaN with the gradient shared by the NaN elements; amax/amin NaN with a "
                    "NaN gradient for the slice (torch's rules). Also torch.median (no MindSpore CPU kernel: sort)",
-        reason="they skip NaN (max of [1, NaN, -3] is 1 at index 0); torch returns NaN and the first NaN's index",
+        reason="they skip NaN (max of [1, NaN, -3] is 1 at index 0), and so do the max-pool kernels "
+               "(`ops.max_pool2d`/`max_pool3d`) and the row maximum of softmax/log_softmax along the last axis "
+               "(a row [1, NaN, 0] gives [0, NaN, 0] / [-inf, NaN, -inf]); torch returns NaN and the first NaN's "
+               "index (a NaN row from softmax/log_softmax)",
         measured=_V,
         sites=("_ops/reduction.py::_maxmin", "_ops/reduction.py::_amaxmin", "_ops/reduction.py::_arg",
-               "_ops/reduction.py::median"), probe=_probe_max_reduction_nan),
+               "_ops/reduction.py::median", "nn/functional.py::_max_pool", "_ops/reduction.py::nan_slices",
+               "nn/functional.py::_log_softmax_m"), probe=_probe_max_reduction_nan),
     Workaround(
         key="Sort NaN", op="Sort / TopK kernels (`ops.sort`, `ops.topk`) on floats",
         workaround="when the input holds NaN (`_holds_nan`): two stable sorts, by NaN-ness then by the value with "

@@ -12,7 +12,7 @@ from mindspore import mint, ops
 
 from .. import _dtype as D
 from .._tensor import Tensor, _new, unwrap, _norm_dim, _cast_storage, _dtype_arg
-from .pointwise import _finish, maximum, minimum
+from .pointwise import _HOST_CHECK_NUMEL, _finish, _holds_nan, maximum, minimum
 
 _cast = ops.cast
 _INTLIKE = (D._BOOL, D._INT)
@@ -130,23 +130,8 @@ def _back(r, input):
 
 # ---- NaN: MindSpore's CPU max/min/argmax/argmin reductions skip NaN and its sort/topk leave NaN unordered; torch
 # returns NaN (the first NaN's index) from the former and orders NaN above +inf in the latter. Each reduction runs
-# its kernel, then asks once whether the input holds a NaN at all (`_holds_nan`) and only then corrects the result.
-
-
-def _holds_nan(input) -> bool:
-    """Whether facade tensor `input` holds a NaN (False for non-floating dtypes and empty tensors).
-
-    Small tensors are read on the host (a copy costs less than a kernel launch there); larger ones are summed along
-    their last dimension (a NaN makes its row's sum NaN; MindSpore's last-axis sum is its fast reduction, ~2 ms for
-    64 x 75,840 float32 where the whole-tensor sum takes ~90 ms) and the row sums are read. A row sum is also NaN
-    for +inf and -inf in one row: the caller's exact path then runs and finds no NaN, still correct."""
-    if input._dt._cat != D._FLOAT or input.numel() == 0:
-        return False
-    m = unwrap(input)
-    if input.numel() <= _HOST_CHECK_NUMEL and m.dtype != ms.bfloat16:
-        return bool(np.isnan(m.asnumpy()).any())
-    s = mint.sum(m, -1) if input.dim() else m
-    return bool(np.isnan(_cast(s, ms.float32).asnumpy()).any())
+# its kernel, then asks once whether the input holds a NaN at all (`pointwise._holds_nan`) and only then corrects
+# the result.
 
 
 def _first_nan(nan, d, keepdim):
@@ -335,33 +320,54 @@ def cumprod(input, dim, *, dtype=None):
 _LOWEST = {ms.float16: -65504.0, ms.bfloat16: -3.38e38, ms.float32: -3.4e38, ms.float64: -1.79e308}
 
 
-_HOST_CHECK_NUMEL = 1 << 14
 
-
-def _holds_neg_inf(m) -> bool:
-    """Whether MindSpore storage `m` holds a -inf: read on the host for small tensors (a copy costs less than a
-    kernel launch there), one min-reduction for large ones (small beside the softmax it guards)."""
+def holds_nonfinite(m) -> bool:
+    """Whether MindSpore storage `m` may hold a -inf, +inf or NaN: read on the host for small tensors (a copy costs
+    less than a kernel launch there); for large ones, whether a row sum along the last axis is not finite (any of
+    them makes it so; so can overflow: the callers then check exactly). MindSpore's last-axis sum is its fast
+    reduction (~2-3 ms for 64 x 75,840 float32, where the whole-tensor min it replaces took ~75 ms)."""
     if m.size <= _HOST_CHECK_NUMEL and m.dtype != ms.bfloat16:
-        return bool(np.isneginf(m.asnumpy()).any())
-    return bool((mint.min(m) == float("-inf")).asnumpy())
+        return not bool(np.isfinite(m.asnumpy()).all())
+    s = mint.sum(m, -1) if len(m.shape) else m
+    return not bool(np.isfinite(_cast(s, ms.float32).asnumpy()).all())
+
+
+def nan_slices(m, r, axis: int):
+    """`r` (the softmax or log_softmax of storage `m` along `axis`) with every slice of `m` that holds a NaN or a
+    +inf set to NaN, its gradient NaN for each element of the slice (torch's softmax/log_softmax there: x - max is
+    NaN at +inf); `r` itself when no slice holds either (one host read).
+
+    workaround "Max reduction NaN" (shim/torch/_workarounds.py): MindSpore's softmax/log_softmax kernels take
+    their row maximum without the NaN (softmax gives 0, log_softmax -inf beside it) and give such a row with +inf
+    NaN only at the +inf."""
+    nan = mint.logical_or(mint.isnan(m), m == float("inf"))
+    has = mint.any(nan, axis, True)
+    if not bool(mint.any(has).asnumpy()):
+        return r
+    poisoned = mint.sum(mint.where(has, m, ms.Tensor(0, m.dtype)), axis, True) * float("nan")
+    return mint.where(has, _cast(poisoned, r.dtype), r)
 
 
 def softmax_kernel(m, axis: int, dead_value: float = float("nan")):
-    """`mint.softmax(m, axis)` on MindSpore storage, right when a slice along `axis` holds only -inf.
+    """`mint.softmax(m, axis)` on MindSpore storage, right when a slice along `axis` holds only -inf or a NaN.
 
     workaround "Softmax -inf row": MindSpore's CPU kernel returns zeros for such a slice and for every later slice
-    of the tensor. When one exists (checked only when the tensor holds a -inf at all: `_holds_neg_inf`; then with two
-    reductions and one host read), the -inf entries are replaced by
+    of the tensor. When one exists (checked only when the tensor may hold a non-finite value at all:
+    `holds_nonfinite`; then with two reductions and one host read), the -inf entries are replaced by
     the dtype's lowest finite value (exp of it minus any finite max is exactly 0, as exp(-inf)) and the all -inf
     slices become `dead_value`: NaN as torch's softmax (their gradient is 0 where torch's is NaN); 0 as torch's
-    CPU scaled_dot_product_attention, whose fully masked query rows give zeros.
+    CPU scaled_dot_product_attention, whose fully masked query rows give zeros. Slices holding NaN or +inf give
+    NaN (`nan_slices`).
     """
-    if m.dtype in _LOWEST and m.size and _holds_neg_inf(m):
+    if m.dtype in _LOWEST and m.size and holds_nonfinite(m):
         neg = m == float("-inf")
         dead = mint.all(neg, dim=axis, keepdim=True)
         if bool(mint.any(dead).asnumpy()):
             safe = mint.where(neg, ms.Tensor(_LOWEST[m.dtype], m.dtype), m)
-            return mint.where(dead, ms.Tensor(dead_value, m.dtype), mint.softmax(safe, axis))
+            r = mint.where(dead, ms.Tensor(dead_value, m.dtype), mint.softmax(safe, axis))
+        else:
+            r = mint.softmax(m, axis)
+        return nan_slices(m, r, axis)
     return mint.softmax(m, axis)
 
 
