@@ -320,7 +320,6 @@ def cumprod(input, dim, *, dtype=None):
 _LOWEST = {ms.float16: -65504.0, ms.bfloat16: -3.38e38, ms.float32: -3.4e38, ms.float64: -1.79e308}
 
 
-
 def holds_nonfinite(m) -> bool:
     """Whether MindSpore storage `m` may hold a -inf, +inf or NaN: read on the host for small tensors (a copy costs
     less than a kernel launch there); for large ones, whether a row sum along the last axis is not finite (any of

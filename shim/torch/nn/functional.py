@@ -1144,8 +1144,8 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_i
     x, unbatched = _spatial_in(input, nd, fn)
     if _holds_nan(input):
         # workaround "Max reduction NaN" (shim/torch/_workarounds.py): MindSpore's max-pool kernels skip NaN like
-        # its max reductions; with NaN present the window-gather pooling (the facade's NaN-aware max) runs: a
-        # window holding NaN gives NaN and the first NaN's index, as torch's
+        # its max reductions; with NaN present the window-gather pooling runs: a window holding NaN gives NaN
+        # and its last NaN's index, as torch's pooling kernels
         sizes = list(input.shape[-nd:])
         table, _, out = _table(sizes, _window_dims(sizes, k, s, p, d, ceil_mode))
         return _max_from_table(input, nd, table, out, return_indices)
