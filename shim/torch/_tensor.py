@@ -1264,11 +1264,28 @@ class Tensor(metaclass=_TensorType):
         return _assign(self, m)
 
     def zero_(self):
-        """Fill with zeros in place (views write through)."""
+        """Fill with zeros in place (views write through). While recording, a tensor that requires grad keeps
+        its autograd history with a zero gradient (torch's ZeroBackward)."""
+        if _GRAD[0] and self.requires_grad:
+            return self.fill_(0)
         return _assign(self, mint.zeros(tuple(self.shape), dtype=self._dt.sms))
 
     def fill_(self, value):
-        """Fill with `value` in place (views write through)."""
+        """Fill with `value` (a number or a 0-d tensor) in place (views write through). While recording, a tensor
+        that requires grad keeps its autograd history with a zero gradient, and a 0-d `value` requiring grad gets
+        the sum of the upstream gradient (torch's FillBackward)."""
+        if _GRAD[0] and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
+            if isinstance(value, Tensor):
+                if value.dim() != 0:
+                    raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with "
+                                       f"{value.dim()} dimensions.")
+                v = unwrap(value) if value._dt is self._dt else _cast_storage(unwrap(value), value._dt, self._dt)
+            else:
+                v = ms.Tensor(value, dtype=self._dt.sms)
+            if self._dt.emulated:
+                v = _round_bf16(v)
+            # a where with a constant True condition: the value everywhere, no gradient to the old contents
+            return _assign(self, mint.where(ms.Tensor(True), v, unwrap(self)))
         if isinstance(value, Tensor):
             value = value.item()
         # workaround "FillScalar" (shim/torch/_workarounds.py)

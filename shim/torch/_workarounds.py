@@ -355,6 +355,46 @@ def _probe_pad_negative() -> bool:
     return any(ops.pad(x, (-1, 2), mode="constant", value=3.5).asnumpy().tolist() != want for _ in range(3))
 
 
+def _nan_input():
+    import numpy as np
+    import mindspore as ms
+    return ms.Tensor(np.array([[1.0, np.nan, -3.0], [5.0, 2.0, 0.5]], np.float32))
+
+
+def _probe_maximum_nan() -> bool:
+    import numpy as np
+    import mindspore as ms
+    from mindspore import mint
+    x, z = _nan_input(), ms.Tensor(np.zeros((2, 3), np.float32))
+    return any(not np.isnan(f(x, z).asnumpy()[0, 1]) for f in (mint.maximum, mint.minimum))
+
+
+def _probe_clamp_nan() -> bool:
+    import numpy as np
+    from mindspore import mint
+    x = _nan_input()
+    return (not np.isnan(mint.clamp(x, -1.0, 1.0).asnumpy()[0, 1])
+            or not np.isnan(mint.nn.functional.relu(x).asnumpy()[0, 1]))
+
+
+def _probe_max_reduction_nan() -> bool:
+    import numpy as np
+    from mindspore import mint, ops
+    x = _nan_input()
+    return (not np.isnan(mint.max(x).asnumpy()) or not np.isnan(mint.max(x, 1)[0].asnumpy()[0])
+            or mint.max(x, 1)[1].asnumpy()[0] != 1 or not np.isnan(mint.amax(x, 1).asnumpy()[0])
+            or not np.isnan(mint.min(x, 1)[0].asnumpy()[0]) or ops.argmax(x, 1).asnumpy()[0] != 1
+            or ops.argmin(x, 1).asnumpy()[0] != 1)
+
+
+def _probe_sort_nan() -> bool:
+    import numpy as np
+    from mindspore import ops
+    x = _nan_input()
+    return (not np.isnan(ops.sort(x, 1)[0].asnumpy()[0, 2]) or not np.isnan(ops.sort(x, 1, True)[0].asnumpy()[0, 0])
+            or not np.isnan(ops.topk(x, 1)[0].asnumpy()[0, 0]))
+
+
 # ---------------------------------------------------------------------------------------------------------
 # the table
 
@@ -474,6 +514,48 @@ WORKAROUNDS = (
                "that hold only finite values); along another axis the kernel is right", measured=_V,
         sites=("masked/__init__.py::_softmax", "_ops/reduction.py::softmax_kernel", "nn/functional.py::softmax",
                "nn/functional.py::scaled_dot_product_attention"), probe=_probe_softmax_inf_row),
+    Workaround(
+        key="Maximum NaN", op="Maximum / Minimum kernels (`mint.maximum`, `mint.minimum`) on floats",
+        workaround="torch.maximum/minimum replace the kernel's result by `a + b` (NaN; its gradient reaches both "
+                   "operands in full, as torch's) where either operand is NaN (isnan, or, where: 3-4 more "
+                   "elementwise kernels); torch.fmax/fmin choose with a comparison and isnan of the second operand",
+        reason="they return the second operand where the first is NaN (maximum(NaN, 0) = 0, maximum(0, NaN) = "
+               "NaN): neither torch.maximum (NaN from either) nor torch.fmax (NaN ignored)", measured=_V,
+        sites=("_ops/pointwise.py::_extreme", "_ops/pointwise.py::_fextreme"), probe=_probe_maximum_nan),
+    Workaround(
+        key="Clamp NaN", op="ClampScalar / ClampTensor kernels (`mint.clamp`)",
+        workaround="torch.clamp/clip and F.relu/relu6 put NaN back where the input (or a tensor bound) holds NaN, "
+                   "with a `where` over isnan (torch's zero gradient there for the input and the bounds); only "
+                   "when an operand holds NaN (`_ops/pointwise.py::_holds_nan`)",
+        reason="NaN comes out as the bound ([1, NaN, -3] clamped to [-1, 1] gives [1, -1, -1]); the ReLU kernel "
+               "(`mint.nn.functional.relu`) likewise gives 0", measured=_V,
+        sites=("_ops/pointwise.py::clamp", "_ops/pointwise.py::relu", "nn/functional.py::_keep_nan"),
+        probe=_probe_clamp_nan),
+    Workaround(
+        key="Max reduction NaN",
+        op="max/min reductions: `mint.max`/`mint.min` (all and dim), `mint.amax`/`mint.amin`, `ops.argmax`/"
+           "`ops.argmin`",
+        workaround="after the kernel, one NaN check per call (`_ops/reduction.py::_holds_nan`: a host read of "
+                   "tensors up to 16K elements, else a last-axis sum read back); only when the input holds NaN: "
+                   "the first NaN's index (argmax of isnan) where a slice holds one, values gathered there; whole "
+                   "tensor max/min/median as NaN with the gradient shared by the NaN elements; amax/amin NaN with a "
+                   "NaN gradient for the slice (torch's rules). Also torch.median (no MindSpore CPU kernel: sort)",
+        reason="they skip NaN (max of [1, NaN, -3] is 1 at index 0), and so do the max-pool kernels "
+               "(`ops.max_pool2d`/`max_pool3d`) and the row maximum of softmax/log_softmax along the last axis "
+               "(a row [1, NaN, 0] gives [0, NaN, 0] / [-inf, NaN, -inf]); torch returns NaN and the first NaN's "
+               "index (a NaN row from softmax/log_softmax)",
+        measured=_V,
+        sites=("_ops/reduction.py::_maxmin", "_ops/reduction.py::_amaxmin", "_ops/reduction.py::_arg",
+               "_ops/reduction.py::median", "nn/functional.py::_max_pool", "_ops/reduction.py::nan_slices",
+               "nn/functional.py::_log_softmax_m"), probe=_probe_max_reduction_nan),
+    Workaround(
+        key="Sort NaN", op="Sort / TopK kernels (`ops.sort`, `ops.topk`) on floats",
+        workaround="when the input holds NaN (`_holds_nan`): two stable sorts, by NaN-ness then by the value with "
+                   "NaN read as +inf, composed (`_ops/reduction.py::_sort_nan`); topk takes the first k of that "
+                   "sort",
+        reason="NaN is not ordered: [1, NaN, -3, 5, NaN, 0.5] sorts to [-3, 0.5, 1, NaN, 5, NaN] (descending "
+               "[5, 1, NaN, -3, NaN, 0.5]) and its top 3 are [NaN, 5, 1]; torch orders NaN above +inf",
+        measured=_V, sites=("_ops/reduction.py::sort", "_ops/reduction.py::topk"), probe=_probe_sort_nan),
     Workaround(
         key="Tril empty", op="`ops.tril` / `ops.triu` on a matrix with a zero-size dimension",
         workaround="an empty input is returned as an (empty) copy without calling the kernel",

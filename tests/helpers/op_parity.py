@@ -1,7 +1,7 @@
 """Table-driven op parity against real torch (reusable by every facade test module).
 
 A `Case` names the torch API it covers, a function `fn(T, *inputs)` written once against a torch module `T`
-(called with real torch and with the facade `shim.torch`), and input specs (`F`, `I`, `B` below, or plain
+(called with real torch and with the facade `shim.torch`), and input specs (`F`, `I`, `B`, `V` below, or plain
 Python values). `run_case` builds the same inputs for both from one NumPy draw, runs forward, compares outputs
 (dtype name, shape, values: fp32 rel err <= 1e-5, bf16 <= 1e-2 by default), then — when the case is
 differentiable — backpropagates the same random cotangent through both and compares every input's gradient.
@@ -79,6 +79,17 @@ class B:
     grad = False
 
 
+class V:
+    """A floating input with given values (NaN, +-inf, ties: what a random draw does not give)."""
+
+    def __init__(self, values, dtype="float32", grad=True):
+        self.values, self.dtype, self.grad = np.asarray(values, dtype=np.float64), dtype, grad
+        self.shape = self.values.shape
+
+    def draw(self, rng):
+        return self.values.copy()
+
+
 @dataclasses.dataclass
 class Case:
     """One parity check. `api` is the torch name covered ("torch.add", "Tensor.add_", "Tensor.__getitem__")."""
@@ -107,14 +118,14 @@ def covered_apis(cases) -> set:
 
 
 def _make(T, spec, arr):
-    if isinstance(spec, (F, I, B)):
+    if isinstance(spec, (F, I, B, V)):
         dtype = getattr(T, spec.dtype)
         if spec.dtype == "bfloat16":
             t = T.tensor(arr.astype(np.float32)).to(dtype)
         else:
             t = T.tensor(arr.astype(np.dtype(spec.dtype) if spec.dtype != "bool" else np.bool_))
             t = t.to(dtype)
-        if isinstance(spec, F) and spec.grad:
+        if isinstance(spec, (F, V)) and spec.grad:
             t.requires_grad_(True)
         return t
     return spec
@@ -177,7 +188,7 @@ def run_case(case: Case, T_ref=None, T_got=None):
     if T_got is None:
         import shim.torch as T_got  # noqa: N806
     rng = np.random.default_rng(case.seed)
-    arrays = [s.draw(rng) if isinstance(s, (F, I, B)) else None for s in case.inputs]
+    arrays = [s.draw(rng) if isinstance(s, (F, I, B, V)) else None for s in case.inputs]
     ins_ref = [_make(T_ref, s, a) for s, a in zip(case.inputs, arrays)]
     ins_got = [_make(T_got, s, a) for s, a in zip(case.inputs, arrays)]
     # in-place cases act on non-leaf copies so that torch allows them; inputs of other cases stay leaves
@@ -195,7 +206,7 @@ def run_case(case: Case, T_ref=None, T_got=None):
     if not case.grad:
         return
     leaves = [(i, r, g) for i, (s, r, g) in enumerate(zip(case.inputs, ins_ref, ins_got))
-              if isinstance(s, F) and s.grad]
+              if isinstance(s, (F, V)) and s.grad]
     outs_ref = [o for o in _flat(out_ref) if _is_tensor(o) and o.requires_grad]
     outs_got = [o for o in _flat(out_got) if _is_tensor(o) and o.requires_grad]
     assert len(outs_ref) == len(outs_got), f"{case.api}: {len(outs_got)} outputs require grad, torch has " \

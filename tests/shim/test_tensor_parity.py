@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.op_parity import B, Case, F, I, case_id, covered_apis, run_case
+import numpy as np
+
+from tests.helpers.op_parity import B, Case, F, I, V, case_id, covered_apis, run_case
 
 P = dict(lo=0.1, hi=2.0)  # positive inputs (log, sqrt, pow bases …)
 
@@ -259,9 +261,122 @@ CASES = [
 ]
 
 
+# ---- NaN: torch's maximum/minimum/clamp propagate NaN (fmax/fmin ignore it); max/min/amax/amin/argmax/argmin/
+# median return NaN and the first NaN's index; sort/argsort/topk/kthvalue/msort order NaN above +inf (stable).
+# Where torch leaves the choice among equal values unspecified (topk's smallest, kthvalue, sort without
+# stable=True: its descending order of ties differs on long rows) only values are compared, not gradients
+nan, inf = float("nan"), float("inf")
+X = [1.0, nan, -3.0, 5.0, nan, 0.5]
+Y = [0.0, 0.0, nan, 7.0, nan, -1.0]
+X2 = [[1.0, nan, -3.0, nan, inf], [5.0, 2.0, 0.5, 2.0, -inf], [nan, nan, 0.0, 1.0, 2.0], [inf, 2.0, -inf, 2.0, 3.0]]
+TIES = [2.0, nan, 2.0, inf, nan, 2.0, inf, -inf, 2.0]
+
+
+def _big():
+    """3 x 6000 (above the facade's host-read size): NaN in row 0, +inf and -inf (no NaN) in row 1, ties."""
+    a = np.round(np.random.default_rng(7).standard_normal((3, 6000)), 1)
+    a[0, [17, 4000, 5999]] = nan
+    a[1, [3, 9]] = inf, -inf
+    return a
+
+
+NAN_CASES = [
+    Case("torch.clamp", lambda T, a: T.clamp(a, -1, 1), [V(X)], note="NaN"),
+    Case("torch.clamp", lambda T, a: T.clamp(a, min=0), [V(X)], note="NaN min only"),
+    Case("torch.clamp", lambda T, a, lo, hi: T.clamp(a, lo, hi), [V(X), V(Y), V([2.0, 1, 1, 1, 1, 1])],
+         note="NaN tensor bounds"),
+    Case("torch.clip", lambda T, a: T.clip(a, max=0.7), [V(X2)], note="NaN"),
+    Case("torch.maximum", lambda T, a, b: T.maximum(a, b), [V(X), V(Y)], note="NaN"),
+    Case("torch.minimum", lambda T, a, b: T.minimum(a, b), [V(X), V(Y)], note="NaN"),
+    Case("torch.fmax", lambda T, a, b: T.fmax(a, b), [V(X), V(Y)], note="NaN"),
+    Case("torch.fmin", lambda T, a, b: T.fmin(a, b), [V(X), V(Y)], note="NaN"),
+    Case("torch.fmax", lambda T, a, b: T.fmax(a, b), [V([1.0, 2.0, nan, 3.0]), V([1.0, nan, nan, 0.0])],
+         note="ties"),
+    Case("torch.max", lambda T, a: T.max(a), [V(X)], note="NaN all"),
+    Case("torch.min", lambda T, a: a.min(), [V(X2)], note="NaN all"),
+    Case("torch.max", lambda T, a: T.max(a, 1), [V(X2)], note="NaN dim"),
+    Case("torch.min", lambda T, a: T.min(a, 0, keepdim=True), [V(X2)], note="NaN dim keepdim"),
+    Case("torch.amax", lambda T, a: T.amax(a, 1), [V(X2)], note="NaN"),
+    Case("torch.amin", lambda T, a: T.amin(a, (0, 1)), [V(X2)], note="NaN all dims"),
+    Case("torch.aminmax", lambda T, a: T.aminmax(a, dim=0), [V(X2)], grad=False, note="NaN"),
+    Case("torch.argmax", lambda T, a: T.argmax(a), [V(X)], grad=False, note="NaN"),
+    Case("torch.argmin", lambda T, a: T.argmin(a, 1), [V(X2)], grad=False, note="NaN dim"),
+    Case("torch.argmax", lambda T, a: a.argmax(0, keepdim=True), [V(X2)], grad=False, note="NaN keepdim"),
+    Case("torch.sort", lambda T, a: T.sort(a), [V(X)], note="NaN"),
+    Case("torch.sort", lambda T, a: T.sort(a, descending=True), [V(X)], note="NaN descending"),
+    Case("torch.sort", lambda T, a: T.sort(a, dim=-1, stable=True), [V(TIES)], note="NaN inf ties"),
+    Case("torch.sort", lambda T, a: T.sort(a, descending=True, stable=True), [V(TIES)],
+         note="NaN inf ties descending"),
+    Case("torch.sort", lambda T, a: T.sort(a, dim=0, descending=True, stable=True), [V(X2, dtype="float64")],
+         note="NaN f64 dim 0"),
+    Case("torch.sort", lambda T, a: T.sort(a, dim=-1, stable=True), [I(3, 2000, hi=4)], grad=False,
+         note="stable with many ties"),
+    Case("torch.argsort", lambda T, a: T.argsort(a, 1), [V(X2)], grad=False, note="NaN"),
+    Case("torch.msort", lambda T, a: T.msort(a), [V(X2)], note="NaN"),
+    Case("torch.topk", lambda T, a: T.topk(a, 3), [V(X)], note="NaN"),
+    Case("torch.topk", lambda T, a: T.topk(a, 2, dim=0), [V(X2)], note="NaN dim 0"),
+    Case("torch.topk", lambda T, a: T.topk(a, 5, largest=False).values, [V(X)], grad=False, note="NaN smallest"),
+    Case("torch.kthvalue", lambda T, a: T.kthvalue(a, 5).values, [V(X)], grad=False, note="NaN"),
+    Case("torch.kthvalue", lambda T, a: T.kthvalue(a, 2, 1).values, [V(X2)], grad=False, note="NaN dim"),
+    Case("torch.median", lambda T, a: T.median(a), [V(X)], note="NaN all"),
+    Case("torch.median", lambda T, a: T.median(a, 1), [V(X2)], note="NaN dim"),
+    Case("torch.cummax", lambda T, a: T.cummax(a, 0), [V(X)], note="NaN"),
+    Case("torch.cummin", lambda T, a: T.cummin(a, 1), [V(X2)], note="NaN"),
+    Case("torch.clamp", lambda T, a: T.clamp(a, -1, 1), [V(_big())], note="NaN large"),
+    Case("torch.maximum", lambda T, a, b: T.maximum(a, b), [V(_big()), V(np.zeros(6000))], note="NaN large"),
+    Case("torch.max", lambda T, a: T.max(a, 1), [V(_big())], note="NaN large"),
+    Case("torch.amax", lambda T, a: T.amax(a, 1), [V(_big())], note="NaN large"),
+    Case("torch.argmin", lambda T, a: T.argmin(a, 1), [V(_big())], grad=False, note="NaN large"),
+    Case("torch.sort", lambda T, a: T.sort(a, dim=1, descending=True, stable=True), [V(_big())], note="NaN large"),
+    Case("torch.max", lambda T, a: T.max(a, 1), [V(X2, dtype="bfloat16")], note="NaN bf16"),
+    _ip("Tensor.clamp_", lambda T, a: a.clamp_(max=0.0), [V(X)], note="NaN"),
+    Case("torch.relu", lambda T, a: T.relu(a), [V(X)], note="NaN"),
+    Case("torch.nn.functional.relu6", lambda T, a: T.nn.functional.relu6(a), [V(X)], note="NaN"),
+    Case("torch.softmax", lambda T, a: T.softmax(a, -1), [V(X2)], note="NaN"),
+    Case("torch.softmax", lambda T, a: T.softmax(a, 0), [V(X2)], note="NaN dim 0"),
+    Case("torch.log_softmax", lambda T, a: T.log_softmax(a, -1), [V(X2)], note="NaN"),
+    Case("torch.softmax", lambda T, a: T.softmax(a, -1), [V(_big())], note="NaN large"),
+    Case("torch.nn.functional.cross_entropy", lambda T, a: T.nn.functional.cross_entropy(a, T.tensor([0, 1, 2, 3]),
+                                                                                         reduction="none"),
+         [V(X2)], note="NaN"),
+    Case("torch.nn.functional.max_pool1d", lambda T, a: T.nn.functional.max_pool1d(a, 2, return_indices=True),
+         [V([[X]])], note="NaN"),
+    Case("torch.nn.functional.max_pool2d", lambda T, a: T.nn.functional.max_pool2d(a, 2, 1, padding=1),
+         [V([X2])], note="NaN"),
+    Case("torch.nn.functional.adaptive_max_pool1d",
+         lambda T, a: T.nn.functional.adaptive_max_pool1d(a, 2, return_indices=True), [V([X2])], note="NaN"),
+]
+CASES += NAN_CASES
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
 def test_op_parity(case):
     run_case(case)
+
+
+@pytest.mark.parametrize("op", ["zero_", "fill_", "fill_ tensor", "view fill_"])
+def test_fill_on_a_tensor_with_history_keeps_it_as_torch(op):
+    """zero_/fill_ on a non-leaf that requires grad: the result still requires grad (torch's ZeroBackward /
+    FillBackward), the gradient to the old value is 0 and a 0-d tensor value gets the summed gradient."""
+    import torch
+    import shim.torch as st
+    got = []
+    for T in (torch, st):
+        a = T.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        v = T.tensor(5.0, requires_grad=True)
+        b = a * 2
+        if op == "zero_":
+            b.zero_()
+        elif op == "fill_":
+            b.fill_(4.0)
+        elif op == "fill_ tensor":
+            b.fill_(v)
+        else:
+            b[1:].fill_(v)
+        flags = (b.requires_grad, b.grad_fn is not None, b.is_leaf)
+        (b * T.tensor([1.0, 2.0, 3.0]) + a).sum().backward()
+        got.append((flags, b.tolist(), a.grad.tolist(), None if v.grad is None else v.grad.tolist()))
+    assert got[1] == got[0]
 
 
 def test_inplace_dtype_rule_matches_torch():

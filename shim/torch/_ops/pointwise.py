@@ -269,31 +269,108 @@ def atan2(input, other):
     return _finish(ops.atan2(_cast(a, dt.sms), _cast(b, dt.sms)), dt, like)  # mint.atan2: no CPU kernel
 
 
-def maximum(input, other):
-    """torch.maximum: elementwise maximum with promotion (bool: logical or)."""
+# Tensors up to this many elements are checked on the host (a copy costs less than a kernel launch there).
+_HOST_CHECK_NUMEL = 1 << 14
+
+
+def _holds_nan(input) -> bool:
+    """Whether `input` (a facade tensor; anything else gives False) holds a NaN (False for non-floating dtypes
+    and empty tensors).
+
+    Small tensors are read on the host; larger ones are summed along their last dimension (a NaN makes its row's
+    sum NaN; MindSpore's last-axis sum is its fast reduction: ~2-3 ms for 64 x 75,840 float32 where the
+    whole-tensor sum takes ~90 ms and isnan + any ~115 ms) and the row sums are read. A row sum is also NaN for
+    +inf and -inf in one row: the caller's NaN path then runs and finds no NaN, still correct."""
+    if not isinstance(input, Tensor) or input._dt._cat != D._FLOAT or input.numel() == 0:
+        return False
+    return _storage_holds_nan(unwrap(input), input.numel(), input.dim())
+
+
+def _storage_holds_nan(m, numel=None, ndim=None) -> bool:
+    """`_holds_nan` of floating MindSpore storage `m` (`numel`/`ndim` from the facade's records when known:
+    asking a fresh MindSpore result for its shape waits for its pipeline)."""
+    numel = m.size if numel is None else numel
+    ndim = len(m.shape) if ndim is None else ndim
+    if numel == 0:
+        return False
+    if numel <= _HOST_CHECK_NUMEL and m.dtype != ms.bfloat16:
+        return bool(np.isnan(m.asnumpy()).any())
+    s = mint.sum(m, -1) if ndim else m
+    return bool(np.isnan(_cast(s, ms.float32).asnumpy()).any())
+
+
+def _nan_either(a, b):
+    """Bool MindSpore mask, True where operand `a` or `b` (MindSpore tensors or Python scalars, floating) is NaN;
+    None when a scalar operand is itself NaN (every element of the result is NaN then)."""
+    masks = []
+    for x in (a, b):
+        if isinstance(x, ms.Tensor):
+            masks.append(mint.isnan(x))
+        elif math.isnan(x):
+            return None
+    return masks[0] if len(masks) == 1 else mint.logical_or(masks[0], masks[1])
+
+
+def _scalar_nan(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, Tensor) and math.isnan(x)
+
+
+def _nan_sum(a, b):
+    """a + b of two MindSpore operands (NaN wherever either is NaN); both gradients are the upstream one."""
+    if isinstance(a, ms.Tensor) and isinstance(b, ms.Tensor):
+        # workaround "Add backward" (shim/torch/_workarounds.py): Sub with alpha -1 is exactly a + b
+        return mint.sub(a, b, alpha=-1)
+    return a + b if isinstance(a, ms.Tensor) else b + a
+
+
+def _extreme(input, other, is_max):
     (a, b), dt, like = _promote(input, other)
-    if dt is D.bool:
-        return _finish(mint.logical_or(_as_tensor_ms(a, ms.bool_), _as_tensor_ms(b, ms.bool_)), dt, like)
-    return _finish(mint.maximum(a, b), dt, like, exact=True)
+    if dt is D.bool:  # MindSpore's CPU Maximum/Minimum have no bool kernels
+        f = mint.logical_or if is_max else mint.logical_and
+        return _finish(f(_as_tensor_ms(a, ms.bool_), _as_tensor_ms(b, ms.bool_)), dt, like)
+    r = mint.maximum(a, b) if is_max else mint.minimum(a, b)
+    if dt._cat == D._FLOAT and (_holds_nan(input) or _holds_nan(other) or _scalar_nan(other)
+                                or _scalar_nan(input)):
+        # workaround "Maximum NaN" (shim/torch/_workarounds.py): the kernels return the other operand where
+        # the first is NaN; torch propagates NaN from either, and its gradient there reaches both operands in
+        # full, as the gradient of a + b does (only when an operand holds NaN: one check each)
+        nan = _nan_either(a, b)
+        r = _nan_sum(a, b) if nan is None else mint.where(nan, _nan_sum(a, b), r)
+    return _finish(r, dt, like, exact=True)
+
+
+def maximum(input, other):
+    """torch.maximum: elementwise maximum with promotion; NaN in either operand gives NaN (torch's rule; the
+    gradient at such an element goes in full to both operands, as torch's). Bool: logical or."""
+    return _extreme(input, other, True)
 
 
 def minimum(input, other):
-    """torch.minimum: elementwise minimum with promotion (bool: logical and; MindSpore's CPU Minimum has no
-    bool kernel)."""
+    """torch.minimum: elementwise minimum, NaN rules as torch.maximum. Bool: logical and."""
+    return _extreme(input, other, False)
+
+
+def _fextreme(input, other, is_max):
     (a, b), dt, like = _promote(input, other)
-    if dt is D.bool:
-        return _finish(mint.logical_and(_as_tensor_ms(a, ms.bool_), _as_tensor_ms(b, ms.bool_)), dt, like)
-    return _finish(mint.minimum(a, b), dt, like, exact=True)
+    if dt._cat != D._FLOAT:
+        return _extreme(input, other, is_max)
+    # workaround "Maximum NaN" (shim/torch/_workarounds.py): the kernels keep the second operand's NaN, so the
+    # choice is made here, as torch's fmax/fmin: the operand that is not NaN (NaN only when both are); the
+    # gradient goes to the chosen operand (the first one at ties and where the second is NaN)
+    am, bm = (_as_tensor_ms(x, dt.sms) for x in (a, b))
+    pick = mint.ge(am, bm) if is_max else mint.le(am, bm)
+    pick = mint.logical_or(pick, mint.isnan(bm))
+    return _finish(mint.where(pick, am, bm), dt, like, exact=True)
 
 
 def fmax(input, other):
-    """torch.fmax (NaN handling as torch.maximum here)."""
-    return maximum(input, other)
+    """torch.fmax: elementwise maximum ignoring NaN (NaN only where both operands are NaN)."""
+    return _fextreme(input, other, True)
 
 
 def fmin(input, other):
-    """torch.fmin (NaN handling as torch.minimum here)."""
-    return minimum(input, other)
+    """torch.fmin: elementwise minimum ignoring NaN (NaN only where both operands are NaN)."""
+    return _fextreme(input, other, False)
 
 
 def _cmp(msfn, name):
@@ -472,7 +549,17 @@ def _erfinv_refined(m):
 erfinv = emulated("MindSpore's Erfinv estimate refined by two float64 Newton steps on erf(y) = x")(
     _unary(_erfinv_refined, "erfinv"))
 reciprocal = _unary(mint.reciprocal, "reciprocal")
-relu = _unary(mint.nn.functional.relu, "relu", float_only=False, exact=True)
+_relu = _unary(mint.nn.functional.relu, "relu", float_only=False, exact=True)
+
+
+def relu(input):
+    """torch.relu: max(x, 0); NaN stays NaN, the gradient passing there (torch's threshold backward)."""
+    r = _relu(input)
+    if _holds_nan(input):
+        # workaround "Clamp NaN" (shim/torch/_workarounds.py): MindSpore's ReLU gives 0 for NaN
+        x = unwrap(input)
+        return _finish(mint.where(mint.isnan(x), x, unwrap(r)), input._dt, input, exact=True)
+    return r
 
 
 def _float_only_kernel(msfn):
@@ -560,7 +647,8 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
 
 
 def clamp(input, min=None, max=None):
-    """torch.clamp(input, min, max): scalars or tensors (broadcast); promotes like torch."""
+    """torch.clamp(input, min, max): scalars or tensors (broadcast); promotes like torch. NaN in `input` or in a
+    tensor bound gives NaN there, with a zero gradient for all of them at that element (torch's rule)."""
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     out = input
@@ -568,6 +656,18 @@ def clamp(input, min=None, max=None):
         out = maximum(out, min) if isinstance(min, Tensor) else _clamp_scalar(out, min, True)
     if max is not None:
         out = minimum(out, max) if isinstance(max, Tensor) else _clamp_scalar(out, max, False)
+    if out._dt._cat == D._FLOAT:
+        # workaround "Clamp NaN" (shim/torch/_workarounds.py): MindSpore's clamp maps NaN to the bound; torch's
+        # result is NaN where the input or a tensor bound is NaN, with a zero gradient there for the input and
+        # the bounds alike (a constant NaN here; only for operands that hold NaN: one check each)
+        nan = None
+        for t in (input, min, max):
+            if _holds_nan(t):
+                k = mint.isnan(unwrap(t))
+                nan = k if nan is None else mint.logical_or(nan, k)
+        if nan is not None:
+            r = mint.where(nan, ms.Tensor(float("nan"), out._dt.sms), unwrap(out))
+            out = _finish(r, out._dt, out, exact=True)
     return out
 
 

@@ -12,7 +12,7 @@ from mindspore import mint, ops
 
 from .. import _dtype as D
 from .._tensor import Tensor, _new, unwrap, _norm_dim, _cast_storage, _dtype_arg
-from .pointwise import _finish, maximum, minimum
+from .pointwise import _HOST_CHECK_NUMEL, _finish, _holds_nan, maximum, minimum
 
 _cast = ops.cast
 _INTLIKE = (D._BOOL, D._INT)
@@ -128,6 +128,36 @@ def _back(r, input):
     return _cast(r, ms.bool_) if input._dt is D.bool else r
 
 
+# ---- NaN: MindSpore's CPU max/min/argmax/argmin reductions skip NaN and its sort/topk leave NaN unordered; torch
+# returns NaN (the first NaN's index) from the former and orders NaN above +inf in the latter. Each reduction runs
+# its kernel, then asks once whether the input holds a NaN at all (`pointwise._holds_nan`) and only then corrects
+# the result.
+
+
+def _first_nan(nan, d, keepdim):
+    """(index of the first True along `d` (int64; 0 where none), whether there is one) of bool storage `nan`."""
+    return (_cast(ops.argmax(_cast(nan, ms.int32), d, keepdim), ms.int64), mint.any(nan, d, keepdim))
+
+
+def _nan_index_select(m, d, keepdim, i):
+    """(values, indices) of a value-selecting reduction of storage `m` along `d`, with indices `i` (int64) from
+    the kernel replaced by the first NaN's index in rows that hold one; values gathered at the indices, so the
+    gradient reaches the selected element (torch's rule for max/min/median with dim)."""
+    nan = mint.isnan(m)
+    first, has = _first_nan(nan, d, keepdim)
+    i = mint.where(has, first, _cast(i, ms.int64))
+    ik = i if keepdim else i.unsqueeze(d)
+    v = mint.gather(m, d, ik)
+    return (v if keepdim else v.squeeze(d)), i
+
+
+def _nan_all(m):
+    """NaN as the 0-d result of a whole-tensor max/min/median of storage `m` holding NaN, its gradient shared
+    evenly by the NaN elements (torch's rule)."""
+    nan = mint.isnan(m)
+    return mint.sum(mint.where(nan, m, ms.Tensor(0, m.dtype))) / mint.sum(_cast(nan, m.dtype))
+
+
 def _maxmin(input, dim, keepdim, other, is_max):
     name = "max" if is_max else "min"
     if isinstance(dim, Tensor) and other is None:
@@ -139,15 +169,17 @@ def _maxmin(input, dim, keepdim, other, is_max):
         if 0 in m.shape:
             raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
                                f"Specify the reduction dim with the 'dim' argument.")
-        m = _ordered(m)
-        r = mint.max(m) if is_max else mint.min(m)
+        r = mint.max(_ordered(m)) if is_max else mint.min(_ordered(m))
+        if _holds_nan(input):
+            r = _nan_all(m)  # workaround "Max reduction NaN" (shim/torch/_workarounds.py)
         return _new(_back(r, input), input._dt, input._dev)
     d = _norm_dim(dim, len(m.shape))
     if not m.shape:
         return (MaxT if is_max else MinT)(input.clone(), _new(mint.zeros((), dtype=ms.int64), D.int64,
                                                               input._dev))
-    m = _ordered(m)
-    v, i = (mint.max(m, d, keepdim) if is_max else mint.min(m, d, keepdim))
+    v, i = (mint.max(_ordered(m), d, keepdim) if is_max else mint.min(_ordered(m), d, keepdim))
+    if _holds_nan(input):
+        v, i = _nan_index_select(m, d, keepdim, i)  # workaround "Max reduction NaN" (shim/torch/_workarounds.py)
     return (MaxT if is_max else MinT)(_new(_back(v, input), input._dt, input._dev), _new(i, D.int64, input._dev))
 
 
@@ -161,22 +193,32 @@ def min(input, dim=None, keepdim=False, *, other=None):
     return _maxmin(input, dim, keepdim, other, False)
 
 
-def amax(input, dim=(), keepdim=False):
-    """torch.amax: maximum over `dim` (int or tuple; all dims when empty), same dtype."""
+def _amaxmin(input, dim, keepdim, is_max):
     m = unwrap(input)
     d = _dims(dim, len(m.shape))
     if d is None:
         d = _reduce_all_dims(m)
-    return _new(_back(mint.amax(_ordered(m), d, keepdim), input), input._dt, input._dev)
+    r = (mint.amax if is_max else mint.amin)(_ordered(m), d, keepdim)
+    if _holds_nan(input):
+        # workaround "Max reduction NaN" (shim/torch/_workarounds.py): NaN where the reduced slice holds one; the
+        # gradient of such a slice is NaN for each of its elements, as torch's (it divides by a count of 0)
+        nan = mint.isnan(m)
+        has_k = ops.ReduceAny(True)(nan, d)  # mint.any takes one dim only
+        poisoned = mint.sum(mint.where(has_k, m, ms.Tensor(0, m.dtype)), d, keepdim) * float("nan")
+        r = mint.where(has_k if keepdim else ops.ReduceAny(False)(nan, d), poisoned, r)
+    return _new(_back(r, input), input._dt, input._dev)
+
+
+def amax(input, dim=(), keepdim=False):
+    """torch.amax: maximum over `dim` (int or tuple; all dims when empty), same dtype; NaN where the slice holds
+    a NaN."""
+    return _amaxmin(input, dim, keepdim, True)
 
 
 def amin(input, dim=(), keepdim=False):
-    """torch.amin: minimum over `dim` (int or tuple; all dims when empty), same dtype."""
-    m = unwrap(input)
-    d = _dims(dim, len(m.shape))
-    if d is None:
-        d = _reduce_all_dims(m)
-    return _new(_back(mint.amin(_ordered(m), d, keepdim), input), input._dt, input._dev)
+    """torch.amin: minimum over `dim` (int or tuple; all dims when empty), same dtype; NaN where the slice holds
+    a NaN."""
+    return _amaxmin(input, dim, keepdim, False)
 
 
 def aminmax(input, *, dim=None, keepdim=False):
@@ -185,48 +227,72 @@ def aminmax(input, *, dim=None, keepdim=False):
                                          amax(input, dim if dim is not None else (), keepdim))
 
 
-def argmax(input, dim=None, keepdim=False):
-    """torch.argmax: int64 index of the maximum over `dim` (flattened input when dim is None)."""
+def _arg(input, dim, keepdim, is_max):
     m = unwrap(input)
-    if dim is None:
-        r = ops.argmax(m.reshape(-1))
-        if keepdim:
-            r = r.reshape((1,) * len(m.shape))
-    else:
-        # workaround "ArgMaxExt" (shim/torch/_workarounds.py)
-        r = ops.argmax(m, _norm_dim(dim, len(m.shape)), keepdim)
-    return _new(_cast(r, ms.int64) if r.dtype != ms.int64 else r, D.int64, input._dev)
+    flat = dim is None
+    mm, d, kd = (m.reshape(-1), 0, False) if flat else (m, _norm_dim(dim, len(m.shape)), keepdim)
+    # workaround "ArgMaxExt", workaround "ArgMinExt" (shim/torch/_workarounds.py): mint.argmax/argmin lack CPU kernels
+    r = _cast((ops.argmax if is_max else ops.argmin)(mm, d, kd), ms.int64)
+    if _holds_nan(input):
+        # workaround "Max reduction NaN" (shim/torch/_workarounds.py): the first NaN's index, as torch
+        first, has = _first_nan(mint.isnan(mm), d, kd)
+        r = mint.where(has, first, r)
+    if flat and keepdim:
+        r = r.reshape((1,) * len(m.shape))
+    return _new(r, D.int64, input._dev)
+
+
+def argmax(input, dim=None, keepdim=False):
+    """torch.argmax: int64 index of the maximum over `dim` (flattened input when dim is None); the first NaN's
+    index where the input holds NaN."""
+    return _arg(input, dim, keepdim, True)
 
 
 def argmin(input, dim=None, keepdim=False):
-    """torch.argmin: int64 index of the minimum over `dim` (flattened input when dim is None)."""
-    m = unwrap(input)
-    if dim is None:
-        r = ops.argmin(m.reshape(-1))
-        if keepdim:
-            r = r.reshape((1,) * len(m.shape))
-    else:
-        # workaround "ArgMinExt" (shim/torch/_workarounds.py)
-        r = ops.argmin(m, _norm_dim(dim, len(m.shape)), keepdim)
-    return _new(_cast(r, ms.int64) if r.dtype != ms.int64 else r, D.int64, input._dev)
+    """torch.argmin: int64 index of the minimum over `dim` (flattened input when dim is None); the first NaN's
+    index where the input holds NaN."""
+    return _arg(input, dim, keepdim, False)
 
 
 def topk(input, k, dim=-1, largest=True, sorted=True):
-    """torch.topk -> (values, indices int64)."""
+    """torch.topk -> (values, indices int64); NaN counts as larger than +inf (torch's order). With NaN present the
+    result is sorted whatever `sorted` says (torch leaves the order unspecified then)."""
     m = unwrap(input)
     d = _norm_dim(dim, len(m.shape))
+    if m.shape and _holds_nan(input):
+        # workaround "Sort NaN" (shim/torch/_workarounds.py): the k first of torch's NaN-aware stable sort
+        s = sort(input, d, largest)
+        return TopkT(s.values.narrow(d, 0, int(k)).clone(), s.indices.narrow(d, 0, int(k)).clone())
     # workaround "TopkExt" (shim/torch/_workarounds.py)
     v, i = ops.topk(m, int(k), d, largest, sorted)  # mint.topk: no CPU kernel
     return TopkT(_new(v, input._dt, input._dev), _new(_cast(i, ms.int64), D.int64, input._dev))
 
 
+def _sort_nan(m, d, descending):
+    """(values, int64 indices) of storage `m` holding NaN sorted along `d` as torch does: NaN above +inf, ties in
+    input order. Two stable sorts (MindSpore's CPU sort is stable both ways, checked by the tests): first by
+    NaN-ness (NaN last ascending, first descending), then by the value with NaN read as +inf; values gathered
+    (the gradient reaches each element once, as torch's)."""
+    nan = mint.isnan(m)
+    _, p1 = ops.sort(_cast(mint.logical_not(nan) if descending else nan, ms.int32), d)
+    p1 = _cast(p1, ms.int64)
+    key = mint.gather(mint.where(nan, ms.Tensor(float("inf"), m.dtype), ops.stop_gradient(m)), d, p1)
+    _, p2 = ops.sort(key, d, descending)
+    perm = mint.gather(p1, d, _cast(p2, ms.int64))
+    return mint.gather(m, d, perm), perm
+
+
 def sort(input, dim=-1, descending=False, stable=False):
-    """torch.sort -> (values, indices int64); ties keep input order (stable), as torch's CPU sort."""
+    """torch.sort -> (values, indices int64); ties keep input order (stable), as torch's CPU sort; NaN sorts above
+    +inf (last ascending, first descending)."""
     m = unwrap(input)
     d = _norm_dim(dim, len(m.shape))
     # workaround "SortExt" (shim/torch/_workarounds.py)
     if not m.shape:
         return SortT(input.clone(), _new(mint.zeros((), dtype=ms.int64), D.int64, input._dev))
+    if _holds_nan(input):
+        v, i = _sort_nan(m, d, descending)  # workaround "Sort NaN" (shim/torch/_workarounds.py)
+        return SortT(_new(v, input._dt, input._dev), _new(i, D.int64, input._dev))
     v, i = ops.sort(_ordered(m), d, descending)  # mint.sort: no CPU kernel
     return SortT(_new(_back(v, input), input._dt, input._dev), _new(_cast(i, ms.int64), D.int64, input._dev))
 
@@ -254,33 +320,53 @@ def cumprod(input, dim, *, dtype=None):
 _LOWEST = {ms.float16: -65504.0, ms.bfloat16: -3.38e38, ms.float32: -3.4e38, ms.float64: -1.79e308}
 
 
-_HOST_CHECK_NUMEL = 1 << 14
-
-
-def _holds_neg_inf(m) -> bool:
-    """Whether MindSpore storage `m` holds a -inf: read on the host for small tensors (a copy costs less than a
-    kernel launch there), one min-reduction for large ones (small beside the softmax it guards)."""
+def holds_nonfinite(m) -> bool:
+    """Whether MindSpore storage `m` may hold a -inf, +inf or NaN: read on the host for small tensors (a copy costs
+    less than a kernel launch there); for large ones, whether a row sum along the last axis is not finite (any of
+    them makes it so; so can overflow: the callers then check exactly). MindSpore's last-axis sum is its fast
+    reduction (~2-3 ms for 64 x 75,840 float32, where the whole-tensor min it replaces took ~75 ms)."""
     if m.size <= _HOST_CHECK_NUMEL and m.dtype != ms.bfloat16:
-        return bool(np.isneginf(m.asnumpy()).any())
-    return bool((mint.min(m) == float("-inf")).asnumpy())
+        return not bool(np.isfinite(m.asnumpy()).all())
+    s = mint.sum(m, -1) if len(m.shape) else m
+    return not bool(np.isfinite(_cast(s, ms.float32).asnumpy()).all())
+
+
+def nan_slices(m, r, axis: int):
+    """`r` (the softmax or log_softmax of storage `m` along `axis`) with every slice of `m` that holds a NaN or a
+    +inf set to NaN, its gradient NaN for each element of the slice (torch's softmax/log_softmax there: x - max is
+    NaN at +inf); `r` itself when no slice holds either (one host read).
+
+    workaround "Max reduction NaN" (shim/torch/_workarounds.py): MindSpore's softmax/log_softmax kernels take
+    their row maximum without the NaN (softmax gives 0, log_softmax -inf beside it) and give such a row with +inf
+    NaN only at the +inf."""
+    nan = mint.logical_or(mint.isnan(m), m == float("inf"))
+    has = mint.any(nan, axis, True)
+    if not bool(mint.any(has).asnumpy()):
+        return r
+    poisoned = mint.sum(mint.where(has, m, ms.Tensor(0, m.dtype)), axis, True) * float("nan")
+    return mint.where(has, _cast(poisoned, r.dtype), r)
 
 
 def softmax_kernel(m, axis: int, dead_value: float = float("nan")):
-    """`mint.softmax(m, axis)` on MindSpore storage, right when a slice along `axis` holds only -inf.
+    """`mint.softmax(m, axis)` on MindSpore storage, right when a slice along `axis` holds only -inf or a NaN.
 
     workaround "Softmax -inf row": MindSpore's CPU kernel returns zeros for such a slice and for every later slice
-    of the tensor. When one exists (checked only when the tensor holds a -inf at all: `_holds_neg_inf`; then with two
-    reductions and one host read), the -inf entries are replaced by
+    of the tensor. When one exists (checked only when the tensor may hold a non-finite value at all:
+    `holds_nonfinite`; then with two reductions and one host read), the -inf entries are replaced by
     the dtype's lowest finite value (exp of it minus any finite max is exactly 0, as exp(-inf)) and the all -inf
     slices become `dead_value`: NaN as torch's softmax (their gradient is 0 where torch's is NaN); 0 as torch's
-    CPU scaled_dot_product_attention, whose fully masked query rows give zeros.
+    CPU scaled_dot_product_attention, whose fully masked query rows give zeros. Slices holding NaN or +inf give
+    NaN (`nan_slices`).
     """
-    if m.dtype in _LOWEST and m.size and _holds_neg_inf(m):
+    if m.dtype in _LOWEST and m.size and holds_nonfinite(m):
         neg = m == float("-inf")
         dead = mint.all(neg, dim=axis, keepdim=True)
         if bool(mint.any(dead).asnumpy()):
             safe = mint.where(neg, ms.Tensor(_LOWEST[m.dtype], m.dtype), m)
-            return mint.where(dead, ms.Tensor(dead_value, m.dtype), mint.softmax(safe, axis))
+            r = mint.where(dead, ms.Tensor(dead_value, m.dtype), mint.softmax(safe, axis))
+        else:
+            r = mint.softmax(m, axis)
+        return nan_slices(m, r, axis)
     return mint.softmax(m, axis)
 
 
@@ -427,8 +513,12 @@ def count_nonzero(input, dim=None):
 
 
 def median(input, dim=None, keepdim=False):
-    """torch.median: lower median (torch's definition); with dim -> (values, indices)."""
+    """torch.median: lower median (torch's definition); with dim -> (values, indices). NaN where the input (the
+    slice) holds a NaN, with the first NaN's index (torch.nanmedian ignores NaN)."""
+    nan = _holds_nan(input)
     if dim is None:
+        if nan:  # workaround "Max reduction NaN" (shim/torch/_workarounds.py): torch's median propagates NaN
+            return _new(_nan_all(unwrap(input)), input._dt, input._dev)
         flat = input.reshape(-1)
         v = sort(flat).values
         return v[(flat.numel() - 1) // 2].clone()
@@ -440,6 +530,9 @@ def median(input, dim=None, keepdim=False):
     vals, idx = s.values.select(d, k), s.indices.select(d, k)
     if keepdim:
         vals, idx = vals.unsqueeze(d), idx.unsqueeze(d)
+    if nan:  # workaround "Max reduction NaN": the first NaN of rows that hold one (the sort put NaN last)
+        v, i = _nan_index_select(unwrap(input), d, keepdim, unwrap(idx))
+        return MedianT(_new(v, input._dt, input._dev), _new(i, D.int64, input._dev))
     return MedianT(vals.clone(), idx.clone())
 
 

@@ -83,8 +83,7 @@ def corrcoef(input):
     d = c.diagonal()
     s = d.sqrt()
     r = c / s.unsqueeze(1) / s.unsqueeze(0)
-    # NaN stays NaN (the facade's clamp maps NaN to the lower bound on MindSpore's CPU kernel)
-    return where(r.isnan(), r, r.clamp(-1, 1))
+    return r.clamp(-1, 1)  # NaN stays NaN (torch's clamp)
 
 
 # ---- unique -------------------------------------------------------------------------------------------------

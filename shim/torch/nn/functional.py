@@ -24,7 +24,8 @@ from mindspore import mint, ops
 
 from .. import _dtype as D
 from .. import _tensor as _T
-from .._ops.reduction import softmax_kernel
+from .._ops.pointwise import _holds_nan
+from .._ops.reduction import holds_nonfinite, nan_slices, softmax_kernel
 from .._tensor import Tensor, unwrap
 
 __all__ = [
@@ -225,8 +226,11 @@ def _log_softmax_m(x, dim: int, storage_dtype):
     if storage_dtype == ms.float64:
         # MindSpore's CPU LogSoftmax computes float64 with float32 accuracy (errors ~2e-6): composed instead
         shifted = x - ops.stop_gradient(x.max(axis=dim, keepdims=True))
-        return shifted - mint.log(mint.sum(mint.exp(shifted), dim, keepdim=True))
-    return ops.log_softmax(x, dim)
+        r = shifted - mint.log(mint.sum(mint.exp(shifted), dim, keepdim=True))
+    else:
+        r = ops.log_softmax(x, dim)
+    # workaround "Max reduction NaN" (shim/torch/_workarounds.py): a slice holding NaN or +inf is NaN (one check)
+    return nan_slices(x, r, dim) if holds_nonfinite(x) else r
 
 
 def _reduce(loss, reduction: str, fn: str, denom=None):
@@ -428,14 +432,25 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     return _out(ops.gelu(_float_storage(input, "gelu"), approximate=approximate), input)
 
 
+def _keep_nan(r, input):
+    """MindSpore result `r` of an activation of `input` with `input`'s NaN put back (the gradient passes there, as
+    torch's threshold/hardtanh backward: NaN compares false with the bounds): workaround "Clamp NaN"
+    (shim/torch/_workarounds.py), which MindSpore's ReLU kernel shares (NaN comes out as 0). Only when `input`
+    holds NaN (one check)."""
+    if not _holds_nan(input):
+        return r
+    x = unwrap(input)
+    return mint.where(mint.isnan(x), x, r)
+
+
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    """max(x, 0)."""
-    return _inplace_result(input, _out(mint.nn.functional.relu(unwrap(input)), input), inplace)
+    """max(x, 0); NaN stays NaN."""
+    return _inplace_result(input, _out(_keep_nan(mint.nn.functional.relu(unwrap(input)), input), input), inplace)
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
-    """min(max(x, 0), 6)."""
-    return _inplace_result(input, _out(mint.clamp(unwrap(input), 0.0, 6.0), input), inplace)
+    """min(max(x, 0), 6); NaN stays NaN."""
+    return _inplace_result(input, _out(_keep_nan(mint.clamp(unwrap(input), 0.0, 6.0), input), input), inplace)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
@@ -1127,6 +1142,13 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_i
     k, s, p = _pool_args(kernel_size, stride, padding, nd)
     d = _ntuple(dilation, nd, "dilation")
     x, unbatched = _spatial_in(input, nd, fn)
+    if _holds_nan(input):
+        # workaround "Max reduction NaN" (shim/torch/_workarounds.py): MindSpore's max-pool kernels skip NaN like
+        # its max reductions; with NaN present the window-gather pooling runs: a window holding NaN gives NaN
+        # and its last NaN's index, as torch's pooling kernels
+        sizes = list(input.shape[-nd:])
+        table, _, out = _table(sizes, _window_dims(sizes, k, s, p, d, ceil_mode))
+        return _max_from_table(input, nd, table, out, return_indices)
     if nd == 1:
         k, s, p, d = (1,) + k, (1,) + s, (0,) + p, (1,) + d
     if nd == 3:
@@ -1722,6 +1744,12 @@ def _max_from_table(input, nd, table, out_sizes, return_indices):
     t = _torch()
     w = _gather_windows(input, nd, table, float("-inf"))
     vals, arg = w.max(-1)
+    if _holds_nan(input):
+        # torch's pooling kernels take a window's last NaN (its max takes the first): the last NaN's position
+        nan = w.isnan()
+        last = (w.shape[-1] - 1) - nan.flip(-1).to(t.int32).argmax(-1)
+        arg = t.where(nan.any(-1), last, arg)
+        vals = w.gather(-1, arg.unsqueeze(-1)).squeeze(-1)
     shape = list(input.shape[:-nd]) + list(out_sizes)
     vals = vals.reshape(shape)
     if not return_indices:
