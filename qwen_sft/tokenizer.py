@@ -197,6 +197,7 @@ def load_tokenizer(path: Union[str, os.PathLike]):
 
 def _named_tokenizer_class(p: Path):
     """The class named by `p/tokenizer_config.json`'s `tokenizer_class`, or None (no name, or unknown)."""
+    # imported here for the reason load_tokenizer gives (transformers takes seconds to import)
     from transformers.models.auto.tokenization_auto import tokenizer_class_from_name
 
     try:
