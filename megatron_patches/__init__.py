@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import importlib.abc
 import importlib.util
+import multiprocessing
 import sys
 
 from . import registry as _registry
@@ -98,7 +99,11 @@ def on_shim_deactivate() -> None:
 
 
 def _write_state_at_exit() -> None:
-    # Only processes that imported megatron.core report (a launcher running under the shim does not).
+    # Only processes that imported megatron.core report (a launcher running under the shim does not), and only the
+    # ranks themselves: megatron's torch_dist writer starts helper processes (a spawned Manager, forked writers)
+    # that import megatron.core too and exit after their rank; their state (no hits) would overwrite the rank's.
+    if multiprocessing.parent_process() is not None:
+        return
     if _registry._APPLIED[0] and state_path() is not None:
         try:
             write_state()

@@ -52,7 +52,9 @@ def test_real_input_e2e_script_under_shim(tmp_path):
     assert (ckpts / "latest_checkpointed_iteration.txt").read_text().strip() == str(STEPS)
     it_dir = ckpts / f"iter_{STEPS:07d}"
     assert (it_dir / "metadata.json").is_file() and (it_dir / ".metadata").is_file()
-    assert sorted(p.name for p in it_dir.glob("*.distcp")) == ["__0_0.distcp", "__1_0.distcp"]
+    # megatron-core's own torch_dist writer: two data files per rank (tensors, then the rest), as on real torch
+    assert sorted(p.name for p in it_dir.glob("*.distcp")) == ["__0_0.distcp", "__0_1.distcp", "__1_0.distcp",
+                                                                "__1_1.distcp"]
     assert (tune / "config.json").is_file() and (tune / "model.safetensors").is_file()
 
     gens = [json.loads(x) for x in (work / "generate.jsonl").read_text().splitlines() if x.strip()]
