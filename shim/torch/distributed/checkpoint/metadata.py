@@ -53,9 +53,27 @@ class _MEM_FORMAT_ENCODING(Enum):
     TORCH_PRESERVE_FORMAT = 2
 
 
-_MEM_FORMAT_NAMES = {_MEM_FORMAT_ENCODING.TORCH_CONTIGUOUS_FORMAT: "contiguous_format",
-                     _MEM_FORMAT_ENCODING.TORCH_CHANNELS_LAST: "channels_last",
-                     _MEM_FORMAT_ENCODING.TORCH_PRESERVE_FORMAT: "preserve_format"}
+# torch's pickled encoding member name -> torch.memory_format name; shared with `_shard`'s TensorProperties, whose
+# enum (torch's MEM_FORMAT_ENCODING) has the same members under another pickled class name
+_MEM_FORMAT_NAMES = {"TORCH_CONTIGUOUS_FORMAT": "contiguous_format", "TORCH_CHANNELS_LAST": "channels_last",
+                     "TORCH_PRESERVE_FORMAT": "preserve_format"}
+
+
+def _encode_memory_format(memory_format, encoding):
+    """The member of `encoding` (an Enum with torch's three TORCH_* members) naming `memory_format`.
+    Raises RuntimeError for a memory format outside the three torch encodes."""
+    name = getattr(memory_format, "name", None)
+    for member in encoding:
+        if _MEM_FORMAT_NAMES[member.name] == name:
+            return member
+    raise RuntimeError(f"Invalid torch.memory_format: {memory_format}")
+
+
+def _decode_memory_format(member, encoding):
+    """The torch.memory_format a pickled `encoding` member stands for; RuntimeError for anything else."""
+    if not isinstance(member, encoding):
+        raise RuntimeError(f"Invalid torch.memory_format encoding: {member}")
+    return getattr(_torch(), _MEM_FORMAT_NAMES[member.name])
 
 
 @dataclass
@@ -72,19 +90,12 @@ class TensorProperties:
     pin_memory: bool = False
 
     def __getstate__(self):
-        name = getattr(self.memory_format, "name", None)
-        for enc, enc_name in _MEM_FORMAT_NAMES.items():
-            if name == enc_name:
-                break
-        else:
-            raise RuntimeError(f"Invalid torch.memory_format: {self.memory_format}")
+        enc = _encode_memory_format(self.memory_format, _MEM_FORMAT_ENCODING)
         return (self.dtype, self.layout, self.requires_grad, enc, self.pin_memory)
 
     def __setstate__(self, state):
         self.dtype, self.layout, self.requires_grad, enc, self.pin_memory = state
-        if enc not in _MEM_FORMAT_NAMES:
-            raise RuntimeError(f"Invalid torch.memory_format encoding: {enc}")
-        self.memory_format = getattr(_torch(), _MEM_FORMAT_NAMES[enc])
+        self.memory_format = _decode_memory_format(enc, _MEM_FORMAT_ENCODING)
 
     @staticmethod
     def create_from_tensor(tensor) -> "TensorProperties":

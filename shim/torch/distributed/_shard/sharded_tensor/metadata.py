@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any
 
 from ...._unsupported import module_getattr as _module_getattr
+from ...checkpoint.metadata import _decode_memory_format, _encode_memory_format
 from ..metadata import ShardMetadata
 
 __all__ = ["ShardedTensorMetadata", "TensorProperties", "MEM_FORMAT_ENCODING", "ShardMetadata"]
@@ -32,11 +33,6 @@ class MEM_FORMAT_ENCODING(Enum):
     TORCH_PRESERVE_FORMAT = 2
 
 
-_NAMES = {MEM_FORMAT_ENCODING.TORCH_CONTIGUOUS_FORMAT: "contiguous_format",
-          MEM_FORMAT_ENCODING.TORCH_CHANNELS_LAST: "channels_last",
-          MEM_FORMAT_ENCODING.TORCH_PRESERVE_FORMAT: "preserve_format"}
-
-
 @dataclass
 class TensorProperties:
     """dtype, layout, requires_grad, memory_format and pin_memory of a sharded tensor (see the module docstring).
@@ -49,17 +45,12 @@ class TensorProperties:
     pin_memory: bool = False
 
     def __getstate__(self):
-        name = getattr(self.memory_format, "name", None)
-        enc = next((e for e, n in _NAMES.items() if n == name), None)
-        if enc is None:
-            raise RuntimeError(f"Invalid torch.memory_format: {self.memory_format}")
+        enc = _encode_memory_format(self.memory_format, MEM_FORMAT_ENCODING)
         return (self.dtype, self.layout, self.requires_grad, enc, self.pin_memory)
 
     def __setstate__(self, state):
         self.dtype, self.layout, self.requires_grad, enc, self.pin_memory = state
-        if enc not in _NAMES:
-            raise RuntimeError(f"Invalid torch.memory_format encoding: {enc}")
-        self.memory_format = getattr(_torch(), _NAMES[enc])
+        self.memory_format = _decode_memory_format(enc, MEM_FORMAT_ENCODING)
 
     @staticmethod
     def create_from_tensor(tensor) -> "TensorProperties":
