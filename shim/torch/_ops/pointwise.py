@@ -290,13 +290,21 @@ def _storage_holds_nan(m, numel=None, ndim=None) -> bool:
     """`_holds_nan` of floating MindSpore storage `m` (`numel`/`ndim` from the facade's records when known:
     asking a fresh MindSpore result for its shape waits for its pipeline)."""
     numel = m.size if numel is None else numel
-    ndim = len(m.shape) if ndim is None else ndim
     if numel == 0:
         return False
+    return bool(np.isnan(_check_values(m, numel, ndim)).any())
+
+
+def _check_values(m, numel=None, ndim=None):
+    """Host values standing for floating MindSpore storage `m` in a NaN / inf check: `m` itself when it has up to
+    `_HOST_CHECK_NUMEL` elements (a copy costs less than a kernel launch there), otherwise its sums along the last
+    axis as float32 (MindSpore's fast reduction; a NaN or inf makes its row's sum non-finite, and so can +inf
+    beside -inf or an overflow: callers treat a hit as "check exactly")."""
+    numel = m.size if numel is None else numel
     if numel <= _HOST_CHECK_NUMEL and m.dtype != ms.bfloat16:
-        return bool(np.isnan(m.asnumpy()).any())
-    s = mint.sum(m, -1) if ndim else m
-    return bool(np.isnan(_cast(s, ms.float32).asnumpy()).any())
+        return m.asnumpy()
+    ndim = len(m.shape) if ndim is None else ndim
+    return _cast(mint.sum(m, -1) if ndim else m, ms.float32).asnumpy()
 
 
 def _nan_either(a, b):

@@ -12,7 +12,7 @@ from mindspore import mint, ops
 
 from .. import _dtype as D
 from .._tensor import Tensor, _new, unwrap, _norm_dim, _cast_storage, _dtype_arg
-from .pointwise import _HOST_CHECK_NUMEL, _finish, _holds_nan, maximum, minimum
+from .pointwise import _check_values, _finish, _holds_nan, maximum, minimum
 
 _cast = ops.cast
 _INTLIKE = (D._BOOL, D._INT)
@@ -325,10 +325,7 @@ def holds_nonfinite(m) -> bool:
     less than a kernel launch there); for large ones, whether a row sum along the last axis is not finite (any of
     them makes it so; so can overflow: the callers then check exactly). MindSpore's last-axis sum is its fast
     reduction (~2-3 ms for 64 x 75,840 float32, where the whole-tensor min it replaces took ~75 ms)."""
-    if m.size <= _HOST_CHECK_NUMEL and m.dtype != ms.bfloat16:
-        return not bool(np.isfinite(m.asnumpy()).all())
-    s = mint.sum(m, -1) if len(m.shape) else m
-    return not bool(np.isfinite(_cast(s, ms.float32).asnumpy()).all())
+    return not bool(np.isfinite(_check_values(m)).all())
 
 
 def nan_slices(m, r, axis: int):
