@@ -1,11 +1,12 @@
-"""Convert Qwen2/Qwen2.5 weights between an HF folder and a megatron-core TP × PP checkpoint folder.
+"""Convert weights between an HF folder and a megatron-core TP × PP (× EP) checkpoint folder.
 
 The original workflow's `w_ori -> w_transfer` step, and back. Directions: `hf2mg` (HF -> Megatron, also
 `hf2megatron`/`hf_to_megatron`), `mg2hf` (Megatron -> HF, also `megatron2hf`/`megatron_to_hf`), `auto` (default:
 the other format than the input's). `--model_path` takes an HF folder, a converted Megatron folder, a training
 output folder or a ModelScope id (downloaded when online). Megatron-LM's converter flag names are accepted as
 aliases (`--load-dir`, `--save-dir`, `--target-tensor-parallel-size`, `--target-pipeline-parallel-size`).
-Formats: CONTRIBUTING.md (Formats); mapping: qwen_sft/weight_map.py (one table per model family).
+Formats: CONTRIBUTING.md (Formats); mapping: qwen_sft/weight_map.py (one table per model family:
+Qwen2/Qwen2.5, Llama, Qwen3, Mixtral, Qwen2-MoE).
 
 Examples::
 

@@ -1,4 +1,5 @@
-"""Validation loss and perplexity of a (fine-tuned) Qwen2/Qwen2.5 model on a tokenized SFT dataset.
+"""Validation loss and perplexity of a (fine-tuned) Qwen2/Qwen2.5, Llama, Qwen3, Mixtral or Qwen2-MoE model on a
+tokenized SFT dataset.
 
 Reads the ``--split`` (default ``valid``) of a ``tools/data_convert.py`` output directory and prints the mean
 next-token cross-entropy over learnable tokens (nats) and its exponential, the perplexity; see

@@ -1,4 +1,5 @@
-"""Generate answers with a (fine-tuned) Qwen2/Qwen2.5 model on megatron-core, KV-cached, greedy or sampled.
+"""Generate answers with a (fine-tuned) Qwen2/Qwen2.5, Llama, Qwen3, Mixtral or Qwen2-MoE model on megatron-core,
+KV-cached, greedy or sampled.
 
 Flags as in the original workflow (``--model_name --model_path --tokenizer_path --seq_length --max_new_tokens
 --prompt``) plus ``--input_file --output_file --temperature --top_k --top_p --repetition_penalty --seed
@@ -38,8 +39,9 @@ from qwen_sft.sampling import SamplingParams
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (flag names as in the original scripts)."""
     p = argparse.ArgumentParser(prog="generate.py",
-                                description="Chat-templated text generation with a Qwen2/Qwen2.5 model on "
-                                            "megatron-core (KV cache, greedy or sampling).")
+                                description="Chat-templated text generation with a Qwen2/Qwen2.5, Llama, Qwen3, "
+                                            "Mixtral or Qwen2-MoE model on megatron-core (KV cache, greedy or "
+                                            "sampling).")
     p.add_argument("--model_name", default=None, help="a label for the model, recorded in the output "
                                                        "(e.g. qwen2.5-7b)")
     p.add_argument("--model_path", required=True,
