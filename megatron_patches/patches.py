@@ -238,6 +238,125 @@ register(
 )
 
 
+def _distrib_optimizer_module():
+    import megatron.core.optimizer.distrib_optimizer as module  # imported by the time a method runs
+    return module
+
+
+def _state_dict_before_first_step(original):
+    """Wrap `DistributedOptimizer.state_dict`: with torch's own Adam (no Apex/TE) and no optimizer state yet (a
+    checkpoint load builds its template from this before any step), the state dict megatron would write for an
+    optimizer at step 0 (torch's Adam starts counting at 0), instead of megatron's `assert len(steps) == 1` over the
+    per-parameter steps there are none of. Otherwise megatron's own method."""
+
+    def state_dict(self):
+        if _distrib_optimizer_module().HAVE_APEX_OR_TE or len(self.optimizer.state) != 0:
+            return original(self)
+        inner = self.optimizer.state_dict()  # torch packs new group dicts: editing them leaves the optimizer alone
+        groups = inner["param_groups"]
+        for group in groups:
+            del group["params"]
+            group["step"] = 0
+        state = {"optimizer": {k: v for k, v in inner.items() if k != "state"}}
+        if self.grad_scaler:
+            state["grad_scaler"] = self.grad_scaler.state_dict()
+        return state
+
+    return state_dict
+
+
+register(
+    "distributed_optimizer_load_before_first_step",
+    target="megatron.core.optimizer.distrib_optimizer.DistributedOptimizer.state_dict",
+    replacement=_state_dict_before_first_step,
+    reason=("megatron-core 0.16.1 defect without Apex/TE (torch's Adam, any device): loading a checkpoint with "
+            "--use-distributed-optimizer builds the optimizer's template from `DistributedOptimizer.state_dict()` "
+            "before any step, which reads the step from torch's per-parameter state and asserts `len(steps) == 1` "
+            "(distrib_optimizer.py:642); torch's Adam has no state before its first step, so every resume stops "
+            "there, on a GPU as on this CPU (vllm-project/vime#427 reports it with CUDA). Gives the template step 0 "
+            "(the checkpoint's step replaces it on load). Stops real torch alike: the reference runner applies it."),
+    versions=">=0.16,<0.17",
+    stacks=False,
+    on_import="megatron.core.optimizer.distrib_optimizer",
+    cpu_reference=True,
+)
+
+
+def _load_state_dict_steps_from_checkpoint(original):
+    """Wrap `DistributedOptimizer.load_state_dict`: after megatron's load, with torch's own Adam (no Apex/TE), give
+    every parameter's optimizer state its own float32 `step` tensor holding the step of the loaded state dict's
+    parameter groups (megatron's own source of the step for torch's optimizers). Raises RuntimeError when the groups
+    disagree (megatron asserts one step as well)."""
+
+    def load_state_dict(self, state_dict):
+        original(self, state_dict)
+        if _distrib_optimizer_module().HAVE_APEX_OR_TE:
+            return
+        import torch
+
+        steps = {g.get("step") for g in state_dict["optimizer"]["param_groups"]}
+        if len(steps) != 1 or None in steps:
+            raise RuntimeError(f"distributed_optimizer_step_from_checkpoint: the checkpoint's parameter groups "
+                               f"carry steps {sorted(map(str, steps))}; expected one number")
+        (step,) = steps
+        for param_state in self.optimizer.state.values():
+            if "step" in param_state:
+                param_state["step"] = torch.tensor(float(step), dtype=torch.float32)
+
+    return load_state_dict
+
+
+register(
+    "distributed_optimizer_step_from_checkpoint",
+    target="megatron.core.optimizer.distrib_optimizer.DistributedOptimizer.load_state_dict",
+    replacement=_load_state_dict_steps_from_checkpoint,
+    reason=("megatron-core 0.16.1 defects without Apex/TE (torch's Adam, any device), after a resume with "
+            "--use-distributed-optimizer: DistributedOptimizer.load_state_dict stores one `step` tensor object in "
+            "every parameter's state (torch's Adam increments each parameter's step in place, `step_t += 1`, so a "
+            "shared tensor advances once per parameter), and the default `dp_reshardable` parameter-state load then "
+            "copies into it the load template's step, which megatron keeps as a LocalNonpersistentObject (never "
+            "read from the checkpoint): the resumed run's Adam restarts its bias correction at step 1 and the "
+            "losses leave the uninterrupted run's from the second resumed iteration. Sets every parameter's step to "
+            "its own tensor holding the checkpoint's step (its parameter groups'). Stops real torch alike: the "
+            "reference runner applies it."),
+    versions=">=0.16,<0.17",
+    stacks=False,
+    on_import="megatron.core.optimizer.distrib_optimizer",
+    cpu_reference=True,
+)
+
+
+def _dp_reshardable_load_without_grad(original):
+    """Wrap `DistributedOptimizer.load_parameter_state_from_dp_reshardable`: megatron's own method under
+    `torch.no_grad()`, as megatron decorates its other `load_parameter_state_from_*` methods."""
+
+    def load_parameter_state_from_dp_reshardable(self, state_dict):
+        import torch
+
+        with torch.no_grad():
+            return original(self, state_dict)
+
+    return load_parameter_state_from_dp_reshardable
+
+
+register(
+    "distributed_optimizer_dp_reshardable_load_without_grad",
+    target="megatron.core.optimizer.distrib_optimizer.DistributedOptimizer.load_parameter_state_from_dp_reshardable",
+    replacement=_dp_reshardable_load_without_grad,
+    reason=("megatron-core 0.16.1 defect in fp32 (no --bf16/--fp16), any device: with --use-distributed-optimizer "
+            "an fp32 parameter's main-parameter shard is a view of the model parameter (`model_param.view(-1)"
+            "[start:end]`, which requires grad), and loading the default `dp_reshardable` optimizer state copies "
+            "into it in place without `torch.no_grad()` (the other `load_parameter_state_from_*` methods have the "
+            "decorator), so torch raises 'a view of a leaf Variable that requires grad is being used in an in-place "
+            "operation'. Runs megatron's method under no_grad. Stops real torch alike: the reference runner applies "
+            "it."),
+    versions=">=0.16,<0.17",
+    stacks=False,
+    on_import="megatron.core.optimizer.distrib_optimizer",
+    cpu_reference=True,
+)
+
+
 # Megatron-LM's HF -> core checkpoint converter (tools/checkpoint/convert.py --loader llama_mistral --saver core):
 # program modules imported by their top-level names; the replacements and the defects are described in
 # checkpoint_converter.py. Each stops real torch alike (the reference runner applies them too).
