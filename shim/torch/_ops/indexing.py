@@ -12,6 +12,7 @@ from .. import _dtype as D
 from .._tensor import (_clone, _scatter, _reshape as _reshape_step, Tensor, _assign, _geom, _make_view, _new,
                        _cast_storage, _round_bf16, unwrap,
                        _norm_dim)
+from .pointwise import _covers, _tile_to
 
 __all__ = ["gather", "scatter", "scatter_add", "index_select", "masked_select", "masked_fill", "where",
            "nonzero", "take_along_dim", "index_add", "index_copy", "index_fill", "argwhere", "isin", "diff"]
@@ -281,6 +282,11 @@ def masked_fill(input, mask, value):
     # MindSpore's pipeline (a broadcast result, mask larger than input, is torch's out-of-place behaviour too)
     if mask._dt is not D.bool:
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
+    # workaround "broadcast kernels" (shim/torch/_workarounds.py): a mask broadcast to a large input is tiled to
+    # the input's shape first (the mask has no gradient, so this holds while autograd records too)
+    shape, kshape = tuple(input.shape), tuple(mask.shape)
+    if kshape != shape and _covers(shape, kshape):
+        k = _tile_to(k, kshape, shape)
     out = ops.masked_fill(m, k, ms.Tensor(value, dtype=input._dt.sms))
     if input._dt.emulated:
         out = _round_bf16(out)
