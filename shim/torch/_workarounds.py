@@ -642,7 +642,8 @@ WORKAROUNDS = (
                  "without the extra copy; kept until a reproduction shows it unnecessary in megatron runs"),
     Workaround(
         key="Function enable_grad", op="custom Function (`mindspore._Function`) forward and `run_backward`",
-        workaround="after apply / backward the facade re-reads enable_grad into its cache (`grad_mode._sync`)",
+        workaround="after apply / backward the facade re-reads enable_grad into its cache (`grad_mode._sync`); "
+                   "a custom Function's backward runs with the cache re-read (off, as torch's) and restored after",
         reason="MindSpore switches enable_grad off inside a custom Function's forward and during backward",
         measured=_V, sites=("autograd/function.py::apply", "autograd/variable.py::run_backward",
                                            "_tensor.py::_keep_history"),
