@@ -288,6 +288,27 @@ def test_masked_fill_large_broadcast_mask_equals_torch():
         assert np.array_equal(g, w)
 
 
+def test_boolean_mask_setitem_of_a_number_equals_torch():
+    """t[mask] = number with a mask of t's shape (megatron's cross entropy, every step) runs as masked_fill: the
+    values, a view's base, the dtype cast of the number and the gradient through it equal torch's."""
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((4, 6)).astype(np.float32)
+    k = rng.standard_normal((4, 6)) > 0
+    res = {}
+    for T in (torch, st):
+        i = T.arange(24).reshape(4, 6)
+        i[T.tensor(k)] = 7.9                                  # int64 target: the number is cast (7)
+        base = T.tensor(a)
+        base[1:3][T.tensor(k[:2])] = T.tensor(-2.5)            # a view writes through to its base
+        x = T.tensor(a, requires_grad=True)
+        y = x * 3
+        y[T.tensor(k)] = 0.0
+        (y * T.tensor(a)).sum().backward()
+        res[T] = (i.numpy(), base.numpy(), y.detach().numpy(), x.grad.numpy())
+    for g, w in zip(res[st], res[torch]):
+        assert g.dtype == w.dtype and np.array_equal(g, w)
+
+
 def test_custom_function_keeps_bfloat16():
     ScaledSquare, _, _ = _functions(st)
     w = st.ones(2, 2, dtype=st.bfloat16, requires_grad=True)
