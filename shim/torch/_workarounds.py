@@ -643,7 +643,7 @@ WORKAROUNDS = (
     Workaround(
         key="Function enable_grad", op="custom Function (`mindspore._Function`) forward and `run_backward`",
         workaround="after apply / backward the facade re-reads enable_grad into its cache (`grad_mode._sync`); "
-                   "a custom Function's backward runs with the cache re-read (off, as torch's) and restored after",
+                   "a custom Function's backward re-reads it before and after (off in a backward pass, as torch's)",
         reason="MindSpore switches enable_grad off inside a custom Function's forward and during backward",
         measured=_V, sites=("autograd/function.py::apply", "autograd/variable.py::run_backward",
                                            "_tensor.py::_keep_history"),

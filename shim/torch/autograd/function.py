@@ -11,7 +11,7 @@ import mindspore as ms
 from mindspore.common._grad_function import _Function as _MsFunction
 
 from .. import _tensor as _T
-from .grad_mode import _GRAD, _sync
+from .grad_mode import _sync
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable", "InplaceFunction"]
 
@@ -99,14 +99,14 @@ class _Bridge(_MsFunction):
             else:
                 fgrads.append(_T._new(g, meta[0], meta[1]))
         # workaround "Function enable_grad" (shim/torch/_workarounds.py): MindSpore runs this with enable_grad off
-        # (torch runs a backward without recording too); the facade's cached flag is made to say so while the
-        # user's backward runs, so its ops take their non-recording paths (e.g. tiled broadcasts)
-        was = _GRAD[0]
+        # (torch runs a backward without recording too); the facade's cached flag is re-read before and after the
+        # user's backward, so its ops and the hooks that run later in the pass take their non-recording paths
+        # (tiled broadcasts; `add_` without the recording workaround). The pass's end re-reads it again.
         _sync()
         try:
             res = fctx._cls.backward(fctx, *fgrads)
         finally:
-            _GRAD[0] = was
+            _sync()
         if not isinstance(res, tuple):
             res = (res,)
         n_in = len(fctx._templates)
