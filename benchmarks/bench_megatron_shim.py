@@ -265,7 +265,8 @@ def run_step_mode(mode: str, steps: int, warmup: int, timeout: float) -> dict:
 _CATEGORIES = (  # (name, predicate on (file, function name)); first match wins
     # socket waits are the collectives' (the host transport's and the store's), hence first
     ("collectives (shim/_comm; socket waits included: time waiting for the peers)", lambda f, n: "/shim/_comm/" in f
-     or n in ("<method 'poll' of 'select.epoll' objects>", "<method 'recv_into' of '_socket.socket' objects>",
+     or n in ("<method 'poll' of 'select.epoll' objects>", "<method 'poll' of 'select.poll' objects>",
+              "<method 'recv_into' of '_socket.socket' objects>",
               "<method 'send' of '_socket.socket' objects>")),
     ("autograd backward (MindSpore run_backward, incl. its kernels)", lambda f, n: "run_backward" in n),
     ("host syncs (asnumpy / item / setitem write-backs)",

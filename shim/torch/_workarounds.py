@@ -642,7 +642,8 @@ WORKAROUNDS = (
                  "without the extra copy; kept until a reproduction shows it unnecessary in megatron runs"),
     Workaround(
         key="Function enable_grad", op="custom Function (`mindspore._Function`) forward and `run_backward`",
-        workaround="after apply / backward the facade re-reads enable_grad into its cache (`grad_mode._sync`)",
+        workaround="after apply / backward the facade re-reads enable_grad into its cache (`grad_mode._sync`); "
+                   "a custom Function's backward re-reads it before and after (off in a backward pass, as torch's)",
         reason="MindSpore switches enable_grad off inside a custom Function's forward and during backward",
         measured=_V, sites=("autograd/function.py::apply", "autograd/variable.py::run_backward",
                                            "_tensor.py::_keep_history"),
@@ -667,12 +668,14 @@ WORKAROUNDS = (
         reason="they report 0 on CPU", measured=_V, sites=("cuda/_backend.py::device_allocator",),
         probe=_probe_memory_stats),
     Workaround(
-        key="broadcast kernels", op="MindSpore's CPU `Mul`/`Sub`/`Add`/`RealDiv` with a broadcast operand",
+        key="broadcast kernels",
+        op="MindSpore's CPU `Mul`/`Sub`/`Add`/`RealDiv`/`MaskedFill` with a broadcast operand (or mask)",
         workaround="the facade tiles the broadcast operand to the result's shape (`Tile`, then a same-shape "
                    "kernel; bit-identical) from 65,536 result elements up",
         reason="~7x slower than Tile + the same-shape kernel (a [64, 151680] float32 times a [64, 1]: "
-               "0.17 s vs 0.025 s of CPU; megatron's vocabulary-parallel cross entropy)", measured=_V,
-        sites=("_ops/pointwise.py::_tiled",), probe=None,
+               "0.17 s vs 0.025 s of CPU; megatron's vocabulary-parallel cross entropy; `MaskedFill` of [1, 64, 75840] "
+               "with a [75840] mask ~0.3 s vs ~0.1 s)", measured=_V,
+        sites=("_ops/pointwise.py::_tiled", "_ops/indexing.py::masked_fill"), probe=None,
         unprobed="a speed defect, measured by benchmarks/bench_megatron_shim.py --profile (BENCHMARKS.md); "
                  "probes check results"),
     Workaround(

@@ -239,6 +239,78 @@ def test_custom_function_semantics():
     assert a.grad.tolist() == [1.0, 1.0]
 
 
+def test_custom_function_backward_runs_without_recording():
+    """torch runs a custom Function's backward with grad mode off; the facade's cached flag says so there too
+    (its ops then take their non-recording paths: a large broadcast in-place mul is tiled, workaround "broadcast
+    kernels"), and is back on after the backward. Values bit-identical to torch's."""
+    from shim.torch.autograd.grad_mode import _GRAD
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((2, 64, 600)).astype(np.float32)
+    res = {}
+    for T in (torch, st):
+        seen = []
+
+        class Scale(T.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x.sum(-1)
+
+            @staticmethod
+            def backward(ctx, g):
+                seen.append(T.is_grad_enabled() if T is torch else (T.is_grad_enabled(), _GRAD[0]))
+                (x,) = ctx.saved_tensors
+                out = x.clone()
+                out.mul_(g.unsqueeze(-1))           # [2, 64, 600] *= [2, 64, 1]: 76,800 elements
+                return out
+
+        x = T.tensor(a, requires_grad=True)
+        # a hook running later in the pass (as megatron's DDP gradient hooks) does not record either
+        x.register_hook(lambda g: seen.append(T.is_grad_enabled() if T is torch else (T.is_grad_enabled(), _GRAD[0])))
+        (Scale.apply(x) * T.arange(64.0)).sum().backward()
+        res[T] = (seen, x.grad.numpy())
+    assert res[torch][0] == [False, False] and res[st][0] == [(False, False)] * 2
+    assert np.array_equal(res[st][1], res[torch][1])
+    assert st.is_grad_enabled() and _GRAD[0]
+
+
+def test_masked_fill_large_broadcast_mask_equals_torch():
+    """A mask broadcast over a large input (here a column mask over [1, 64, 2000], as a vocabulary cut) is tiled
+    first (workaround "broadcast kernels"), while autograd records too: value and gradient equal torch's."""
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((1, 64, 2000)).astype(np.float32)
+    res = {}
+    for T in (torch, st):
+        x = T.tensor(a, requires_grad=True)
+        y = x.masked_fill(T.arange(2000) >= 1990, float("-inf"))
+        (y[..., :1990] * T.tensor(a[..., 5:1995])).sum().backward()   # gradient: those values, 0 where filled
+        z = T.tensor(a).masked_fill_(T.tensor([[True], [False]] * 32).reshape(64, 1).unsqueeze(0), 0.0)
+        res[T] = (y.detach().numpy(), x.grad.numpy(), z.numpy())
+    for g, w in zip(res[st], res[torch]):
+        assert np.array_equal(g, w)
+
+
+def test_boolean_mask_setitem_of_a_number_equals_torch():
+    """t[mask] = number with a mask of t's shape (megatron's cross entropy, every step) runs as masked_fill: the
+    values, a view's base, the dtype cast of the number and the gradient through it equal torch's."""
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((4, 6)).astype(np.float32)
+    k = rng.standard_normal((4, 6)) > 0
+    res = {}
+    for T in (torch, st):
+        i = T.arange(24).reshape(4, 6)
+        i[T.tensor(k)] = 7.9                                  # int64 target: the number is cast (7)
+        base = T.tensor(a)
+        base[1:3][T.tensor(k[:2])] = T.tensor(-2.5)            # a view writes through to its base
+        x = T.tensor(a, requires_grad=True)
+        y = x * 3
+        y[T.tensor(k)] = 0.0
+        (y * T.tensor(a)).sum().backward()
+        res[T] = (i.numpy(), base.numpy(), y.detach().numpy(), x.grad.numpy())
+    for g, w in zip(res[st], res[torch]):
+        assert g.dtype == w.dtype and np.array_equal(g, w)
+
+
 def test_custom_function_keeps_bfloat16():
     ScaledSquare, _, _ = _functions(st)
     w = st.ones(2, 2, dtype=st.bfloat16, requires_grad=True)

@@ -98,7 +98,15 @@ class _Bridge(_MsFunction):
                 fgrads.append(None if g is None or meta is None else g)
             else:
                 fgrads.append(_T._new(g, meta[0], meta[1]))
-        res = fctx._cls.backward(fctx, *fgrads)
+        # workaround "Function enable_grad" (shim/torch/_workarounds.py): MindSpore runs this with enable_grad off
+        # (torch runs a backward without recording too); the facade's cached flag is re-read before and after the
+        # user's backward, so its ops and the hooks that run later in the pass take their non-recording paths
+        # (tiled broadcasts; `add_` without the recording workaround). The pass's end re-reads it again.
+        _sync()
+        try:
+            res = fctx._cls.backward(fctx, *fgrads)
+        finally:
+            _sync()
         if not isinstance(res, tuple):
             res = (res,)
         n_in = len(fctx._templates)
