@@ -67,17 +67,30 @@ def run_parallel(*jobs) -> list[str]:
         return [f.result().stdout for f in futures]
 
 
+_MODEL_AND_DATA: dict[str, tuple[Path, Path]] = {}
+
+
 def model_and_data(root: Path) -> tuple[Path, Path]:
-    """The tiny model (`root/tiny`) and the converted alpaca_zh data (`root/data`, seq_length 64); skips the
-    calling test when ../shared is absent."""
+    """The tiny model (`tiny`) and the converted alpaca_zh data (`data`, seq_length 64); skips the calling test
+    when ../shared is absent.
+
+    Built once per test process, in the `root` of the first caller (the tmp_path_factory folders live for the
+    whole session), and shared by every later caller: the inputs are deterministic (`make_tiny_model.py --seed 3`,
+    data_convert's fixed split seed) and no run writes into them, so each module gets the same files it would have
+    built itself, without ~20 s of conversion per module.
+    """
     tokenizer = shared_path("assets", "qwen2.5-tokenizer")
     alpaca = shared_path("data", "alpaca_zh_demo.json")
+    cached = _MODEL_AND_DATA.get("tiny_untied_seq64")
+    if cached is not None and (cached[0] / "config.json").is_file() and (cached[1] / "meta.json").is_file():
+        return cached
     data, model = root / "data", root / "tiny"
     run_tool([PY, "tools/make_tiny_model.py", "--output_path", str(model), "--untie_word_embeddings",
               "--vocab_size", "151665", "--seed", "3", "--tokenizer_path", str(tokenizer)], tool_env())
     run_tool([PY, "tools/data_convert.py", "--input_path", str(alpaca), "--tokenizer_path", str(tokenizer),
               "--output_path", str(data), "--seq_length", "64", "--overlength", "truncate", "--no_progress"],
              tool_env())
+    _MODEL_AND_DATA["tiny_untied_seq64"] = (model, data)
     return model, data
 
 
@@ -89,21 +102,27 @@ def train_args(model: Path, data: Path, steps: int = STEPS, precision: str = "fp
     return ["--model_path", str(model), "--data_path", str(data), *args]
 
 
-def tp1_runs(root: Path, *extra: str, steps: int = STEPS, precision: str = "fp32") -> dict:
-    """In `root`: the tiny model, the converted data, a reference run and a shim run at TP=1 (one process,
-    legacy launcher for the shim) of `steps` steps in `precision` with `extra` flags. Returns the output
-    directories {"ref", "shim"}, the shim run's patch-state path {"state"} and its output {"log"}."""
+def tp1_runs(root: Path, *extra: str, steps: int = STEPS, precision: str = "fp32", also_ref: dict | None = None
+             ) -> dict:
+    """In `root`: a reference run and a shim run at TP=1 (one process each, legacy launcher for the shim) of
+    `steps` steps in `precision` with `extra` flags, on the shared tiny model and data (`model_and_data`).
+    The runs are one process each, so they run side by side (one per core). `also_ref` ({name: flags for
+    tools/train.py}) adds more reference runs beside them, each into `root/<name>`.
+    Returns the output directories {"ref", "shim", **also_ref}, the shim run's patch-state path {"state"}, its
+    output {"log"} and the inputs {"model", "data"}."""
     model, data = model_and_data(root)
     common = [*train_args(model, data, steps, precision), *extra]
-    ref = root / "ref"
-    run_tool([PY, "tools/train.py", *common, "--output_path", str(ref)], tool_env())
-    shim = root / "shim"
-    state = root / "patch_state.json"
-    log = run_tool([PY, "-m", "torch.distributed.launch", "--nproc_per_node", "1", "--master_port",
-                    str(free_port()), "tools/train.py", *common, "--output_path", str(shim)],
-                   tool_env(SHIM_BACKEND="mindspore", MEGATRON_PATCHES_STATE=str(state)),
-                   timeout=shim_timeout(steps))
-    return {"ref": ref, "shim": shim, "state": state, "log": log.stdout}
+    ref, shim, state = root / "ref", root / "shim", root / "patch_state.json"
+    also_ref = also_ref or {}
+    logs = run_parallel(
+        ([PY, "-m", "torch.distributed.launch", "--nproc_per_node", "1", "--master_port", str(free_port()),
+          "tools/train.py", *common, "--output_path", str(shim)],
+         tool_env(SHIM_BACKEND="mindspore", MEGATRON_PATCHES_STATE=str(state)), shim_timeout(steps)),
+        ([PY, "tools/train.py", *common, "--output_path", str(ref)], tool_env(), RUN_TIMEOUT_S),
+        *(([PY, "tools/train.py", *flags, "--output_path", str(root / name)], tool_env(), RUN_TIMEOUT_S)
+          for name, flags in also_ref.items()))
+    return {"ref": ref, "shim": shim, "state": state, "log": logs[0], "model": model, "data": data,
+            **{name: root / name for name in also_ref}}
 
 
 def launcher_runs(root, *extra: str, nproc: int = 2, steps: int = STEPS, env: dict | None = None,

@@ -13,6 +13,7 @@ TP=2 (151,808): equal curves also show the padded rows never reach the loss.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import math
 import os
@@ -92,11 +93,22 @@ def _args(work: dict, out: Path, *extra: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def baseline(work) -> dict:
-    """TP=1, one process, no launcher: checkpoints every 5 steps, validation at step 10, HF export."""
+    """TP=1, one process, no launcher: checkpoints every 5 steps, validation at step 10, HF export.
+
+    Beside it (one process each, one per core; time limits doubled for the shared cores) runs the first half of
+    the killed-save test: the same training whose save at step 10 dies half-way (`killed`: its output folder and
+    exit status, checked by that test)."""
     out = work["root"] / "tp1"
-    log = _check(_run([PY, "tools/train.py", *_args(work, out, "--save_steps", "5", "--eval_interval", "10")],
-                      _env()))
-    return {"out": out, "log": log, "train": _train_records(out), "all": _metrics(out)}
+    killed_out = work["root"] / "resume"
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        main = pool.submit(_run, [PY, "tools/train.py", *_args(work, out, "--save_steps", "5", "--eval_interval",
+                                                                "10")], _env(), 2 * RUN_TIMEOUT_S)
+        killed = pool.submit(_run, [PY, "-c", _DYING_SAVE, *_args(work, killed_out, "--save_steps", "5",
+                                                                  "--no_export")], _env(), 2 * RUN_TIMEOUT_S)
+        log = _check(main.result())
+        killed_run = killed.result()
+    return {"out": out, "log": log, "train": _train_records(out), "all": _metrics(out),
+            "killed": {"out": killed_out, "run": killed_run}}
 
 
 def _assert_same_curve(records: list[dict], reference: list[dict], what: str) -> None:
@@ -215,8 +227,7 @@ runpy.run_path("tools/train.py", run_name="__main__")
 
 
 def test_killed_save_keeps_previous_and_resume_reproduces_steps(work, baseline):
-    out = work["root"] / "resume"
-    r = _run([PY, "-c", _DYING_SAVE, *_args(work, out, "--save_steps", "5", "--no_export")], _env())
+    out, r = baseline["killed"]["out"], baseline["killed"]["run"]  # run beside the baseline (its fixture)
     assert r.returncode == 9, r.stdout[-4000:]
     ck = out / "checkpoints"
     assert (ck / "latest_checkpointed_iteration.txt").read_text().strip() == "5"
@@ -316,10 +327,12 @@ def test_tp2pp2_checkpoint_resumes_at_tp1_and_pp2(work):
                               *model]), _env()))
     uninterrupted = _train_records(saved)
     load = saved / "checkpoints" / "iter_0000005"
-    out = work["root"] / "tp2pp2_to_tp1"
-    log = _check(_run([PY, "tools/train.py", *_args(work, out, "--load", str(load), "--no_export"), *model], _env()))
-    _assert_resumed_tail(out, log, uninterrupted, "TP=2 PP=2 -> TP=1 PP=1")
-    out = work["root"] / "tp2pp2_to_pp2"
-    log = _check(_run(_torchrun(2, [*_args(work, out, "--pp", "2", "--load", str(load), "--no_export"), *model]),
-                      _env()))
-    _assert_resumed_tail(out, log, uninterrupted, "TP=2 PP=2 -> TP=1 PP=2")
+    to_tp1, to_pp2 = work["root"] / "tp2pp2_to_tp1", work["root"] / "tp2pp2_to_pp2"
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:  # the two resumes side by side (1 + 2 processes)
+        tp1 = pool.submit(_run, [PY, "tools/train.py", *_args(work, to_tp1, "--load", str(load), "--no_export"),
+                                 *model], _env(), 2 * RUN_TIMEOUT_S)
+        pp2 = pool.submit(_run, _torchrun(2, [*_args(work, to_pp2, "--pp", "2", "--load", str(load), "--no_export"),
+                                              *model]), _env(), 2 * RUN_TIMEOUT_S)
+        tp1_log, pp2_log = _check(tp1.result()), _check(pp2.result())
+    _assert_resumed_tail(to_tp1, tp1_log, uninterrupted, "TP=2 PP=2 -> TP=1 PP=1")
+    _assert_resumed_tail(to_pp2, pp2_log, uninterrupted, "TP=2 PP=2 -> TP=1 PP=2")

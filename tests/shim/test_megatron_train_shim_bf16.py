@@ -28,7 +28,7 @@ import json
 
 import pytest
 
-from tests.helpers.megatron_runs import PY, run_tool, tool_env, tp1_runs, train_args
+from tests.helpers.megatron_runs import model_and_data, tp1_runs, train_args
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 
@@ -39,13 +39,12 @@ BF16_STEP1_ATOL = 2e-5
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict:
-    """The bf16 reference and shim runs (TP=1, BF16_STEPS steps) and a one-step fp32 reference run."""
+    """The bf16 reference and shim runs (TP=1, BF16_STEPS steps) and a one-step fp32 reference run "ref_fp32",
+    side by side."""
     root = tmp_path_factory.mktemp("megatron_shim_bf16")
-    out = tp1_runs(root, steps=BF16_STEPS, precision="bf16")
-    out["ref_fp32"] = root / "ref_fp32"
-    run_tool([PY, "tools/train.py", *train_args(root / "tiny", root / "data", 1, "fp32"),
-          "--output_path", str(out["ref_fp32"])], tool_env())
-    return out
+    model, data = model_and_data(root)
+    return tp1_runs(root, steps=BF16_STEPS, precision="bf16",
+                    also_ref={"ref_fp32": train_args(model, data, 1, "fp32")})
 
 
 def _train_loss(path) -> list[float]:

@@ -11,12 +11,14 @@ this run depends on, each also tested here on its own:
 - a stage waits for its peer's forward/backward (and the last stage for the first one's backward before the
   grad-norm all-reduce) longer than MindSpore CPU's ~30 s collective wait on a slow machine: every collective's
   members meet in the launcher's store first (`shim/_comm/ops.py` `_arrive`).
+The two late-peer runs (2 processes each, mostly asleep) go on side by side.
 
 Runtime (2026-11-30, shared 2 cores): 4.2 min at low load (run beside the bf16 and TP2xDP2 modules; the late-
 peer test alone ~50 s, most of it the 35 s wait), 12.4 min at load average ~20 (shim steps up to 105 s).
 """
 from __future__ import annotations
 
+import concurrent.futures
 import json
 
 import pytest
@@ -27,6 +29,30 @@ from tests.helpers.megatron_runs import PY, launcher_runs, run_tool, tool_env
 pytestmark = [pytest.mark.slow, pytest.mark.shared, pytest.mark.multiproc]
 
 PP_STEPS = 10
+
+
+LATE_PEER_CASES = [(None, 8), ("0", 35)]  # (SHIM_COMM_HOST_BYTES, seconds rank 1 is late)
+
+
+def _late_peer_run(host_bytes: str | None, late_s: int) -> str:
+    """tests/shim/dist_scripts/p2p_late_peer.py in 2 shim processes; its output."""
+    env = tool_env(SHIM_BACKEND="mindspore", LATE_S=str(late_s))
+    env.pop("SHIM_COMM_HOST_BYTES", None)
+    if host_bytes is not None:
+        env["SHIM_COMM_HOST_BYTES"] = host_bytes
+    cmd = [PY, "-m", "torch.distributed.launch", "--nproc_per_node", "2", "--master_port", str(free_port()),
+           "tests/shim/dist_scripts/p2p_late_peer.py"]
+    return run_tool(cmd, env, timeout=420).stdout  # own session: killed with its workers on timeout
+
+
+@pytest.fixture(scope="module")
+def late_peer_runs():
+    """Both late-peer runs, started at once, side by side: {(host_bytes, late_s): future of the output}. They
+    spend most of their time asleep (rank 1's delay; rank 0 blocked in poll/select: ~3 s of CPU per worker over a
+    60 s wait, measured), so the 8 s case ends inside the 35 s one. (Started beside this module's training runs
+    instead, they finished only after those on the loaded machine: not done.)"""
+    with concurrent.futures.ThreadPoolExecutor(len(LATE_PEER_CASES)) as pool:
+        yield {case: pool.submit(_late_peer_run, *case) for case in LATE_PEER_CASES}
 
 
 @pytest.fixture(scope="module")
@@ -59,21 +85,15 @@ def test_pp2_both_stages_report_patch_state(runs):
         assert st["applied_all"] is True and st["megatron_core"] == "0.16.1", path
 
 
-@pytest.mark.parametrize("host_bytes,late_s", [(None, 8), ("0", 35)], ids=["host-transport", "mindspore-kernels"])
-def test_p2p_waits_for_a_peer_later_than_mindspores_collective_timeout(host_bytes, late_s):
+@pytest.mark.parametrize("host_bytes,late_s", LATE_PEER_CASES, ids=["host-transport", "mindspore-kernels"])
+def test_p2p_waits_for_a_peer_later_than_mindspores_collective_timeout(late_peer_runs, host_bytes, late_s):
     """Rank 1 sends late; send, isend and a batch_isend_irecv exchange all arrive (the first into a leaf that
     requires grad, as megatron's receive buffers). On MindSpore's kernels (SHIM_COMM_HOST_BYTES=0) rank 1 is
     35 s late (MindSpore 2.10 CPU's Broadcast fails after ~30 s without the store rendezvous: measured 25 s
     works, 35 s fails) and the store keeps only the last collective's arrival keys. Over the direct host
     transport (the CPU default) no MindSpore kernel waits, so 8 s late proves the receive waits for its peer
     (up to the group's timeout, shim/_comm/hostnet.py) and no collective meets in the store."""
-    env = tool_env(SHIM_BACKEND="mindspore", LATE_S=str(late_s))
-    env.pop("SHIM_COMM_HOST_BYTES", None)
-    if host_bytes is not None:
-        env["SHIM_COMM_HOST_BYTES"] = host_bytes
-    cmd = [PY, "-m", "torch.distributed.launch", "--nproc_per_node", "2", "--master_port", str(free_port()),
-           "tests/shim/dist_scripts/p2p_late_peer.py"]
-    out = run_tool(cmd, env, timeout=420).stdout  # own session: killed with its workers on timeout
+    out = late_peer_runs[(host_bytes, late_s)].result()  # started by the module's fixture
     lines = {}
     for line in out.splitlines():
         if "P2P {" in line:

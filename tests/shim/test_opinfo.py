@@ -27,22 +27,49 @@ OPS = [H.op_name(op) for op in H.catalogue_ops()]
 MODULES = [m.name for m in H.catalogue_modules()]
 
 
-_RUN = ("import pickle, sys\n"
+_RUN = ("import pickle, sys, time\n"
         "from shim.coverage import harness as H\n"
-        "pickle.dump((H.run_ops(), H.run_modules()), open(sys.argv[1], 'wb'))\n")
+        "t0 = time.perf_counter()\n"
+        "mods = H.run_modules() if sys.argv[3] == '1' else {}\n"
+        "t1 = time.perf_counter()\n"
+        "ops = H.run_ops({H.op_name(op) for op in H.catalogue_ops()[int(sys.argv[2])::2]})\n"
+        "print(f'modules {t1 - t0:.1f} s, ops {time.perf_counter() - t1:.1f} s', flush=True)\n"
+        "pickle.dump((ops, mods), open(sys.argv[1], 'wb'))\n")
 
 
 @pytest.fixture(scope="session")
 def coverage(tmp_path_factory):
-    """The whole catalogue, run once in a process of its own: a MindSpore kernel that dies of a signal (a SIGFPE
-    was seen once, after hundreds of other tests had run in the same process) fails this fixture, not the session,
-    and no other test's leftover state reaches the harness."""
-    out = tmp_path_factory.mktemp("coverage") / "results.pkl"
-    proc = subprocess.run([sys.executable, "-c", _RUN, str(out)], cwd=REPO, capture_output=True, text=True,
-                          timeout=1800, env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert proc.returncode == 0, f"harness process exit {proc.returncode}:\n{proc.stderr[-4000:]}"
-    with open(out, "rb") as f:
-        return pickle.load(f)
+    """The whole catalogue, run once in two processes of their own side by side (every other op_db entry each,
+    the second also module_db; every entry is seeded and run on its own, so the split changes no result): a
+    MindSpore kernel that dies of a signal (a SIGFPE was seen once, after hundreds of other tests had run in the
+    same process) fails this fixture, not the session, and no other test's leftover state reaches the harness.
+    Returns ({op name: result}, {module name: result}) in catalogue order."""
+    root = tmp_path_factory.mktemp("coverage")
+    outs = [root / f"results{half}.pkl" for half in (0, 1)]
+    logs = [root / f"log{half}.txt" for half in (0, 1)]  # files, not pipes: neither process can block on output
+    procs = []
+    for half, (out, log) in enumerate(zip(outs, logs)):
+        with open(log, "w") as f:
+            procs.append(subprocess.Popen([sys.executable, "-c", _RUN, str(out), str(half), str(half)], cwd=REPO,
+                                          stdout=f, stderr=subprocess.STDOUT,
+                                          env={**os.environ, "PYTHONPATH": str(REPO)}))
+    ops, mods = {}, {}
+    try:
+        for proc, log in zip(procs, logs):
+            proc.wait(timeout=1800)
+            assert proc.returncode == 0, f"harness process exit {proc.returncode}:\n{log.read_text()[-4000:]}"
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    for out in outs:
+        with open(out, "rb") as f:
+            o, m = pickle.load(f)
+        ops.update(o)
+        mods.update(m)
+    assert sorted(ops) == sorted(OPS) and sorted(mods) == sorted(MODULES)
+    return {n: ops[n] for n in OPS}, {n: mods[n] for n in MODULES}
 
 
 def _check(result):

@@ -24,6 +24,7 @@ output is moved aside first) so that files recording their own arguments can be 
 """
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import subprocess
 from pathlib import Path
@@ -79,7 +80,7 @@ def _twice(ref_cmd: list[str], shim_cmd: list[str], out: Path, shim_extra: dict 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict:
-    """Every reference and shim run of this module (about 4 minutes on an idle 2-core machine)."""
+    """Every reference and shim run of this module, in two lanes side by side."""
     from tests.conftest import shared_path
 
     tokenizer = shared_path("assets", "qwen2.5-tokenizer")
@@ -90,60 +91,70 @@ def runs(tmp_path_factory) -> dict:
     run_tool([PY, "tools/make_tiny_model.py", "--output_path", str(tiny), "--untie_word_embeddings", "--vocab_size",
           "151665", "--seed", "3", "--tokenizer_path", str(tokenizer)], tool_env())
 
-    # data: the tool on real torch vs the workflow script on the shim (same flags as the script passes)
-    data = root / "data"
-    r["data_ref"], r["data_shim"], r["data_log"] = _twice(
-        [PY, "tools/data_convert.py", "--input_path", str(alpaca), "--tokenizer_path", str(tokenizer),
-         "--output_path", str(data), "--seq_length", str(SEQ_LENGTH), "--split_ratio", "0.95", "--seed", "1234",
-         "--workers", "2", "--overlength", "truncate", "--no_progress"],
-        ["bash", "scripts/data_convert_qwen25_instruction.sh", "--no_progress"], data,
-        dict(PYTHON=PY, INPUT_PATH=str(alpaca), TOKENIZER_PATH=str(tokenizer), OUTPUT_PATH=str(data),
-             SEQ_LENGTH=str(SEQ_LENGTH), WORKERS="2", OVERLENGTH="truncate"))
+    def data_eval_train() -> None:
+        """Lane 1: data conversion, then what reads the converted data (evaluation, one training step)."""
+        # data: the tool on real torch vs the workflow script on the shim (same flags as the script passes)
+        data = root / "data"
+        r["data_ref"], r["data_shim"], r["data_log"] = _twice(
+            [PY, "tools/data_convert.py", "--input_path", str(alpaca), "--tokenizer_path", str(tokenizer),
+             "--output_path", str(data), "--seq_length", str(SEQ_LENGTH), "--split_ratio", "0.95", "--seed", "1234",
+             "--workers", "2", "--overlength", "truncate", "--no_progress"],
+            ["bash", "scripts/data_convert_qwen25_instruction.sh", "--no_progress"], data,
+            dict(PYTHON=PY, INPUT_PATH=str(alpaca), TOKENIZER_PATH=str(tokenizer), OUTPUT_PATH=str(data),
+                 SEQ_LENGTH=str(SEQ_LENGTH), WORKERS="2", OVERLENGTH="truncate"))
 
-    # checkpoints: HF -> Megatron TP=2 PP=2, then the reference Megatron checkpoint -> HF
-    mg = root / "mg"
-    hf2mg = [PY, "tools/convert_ckpt.py", "--direction", "hf2mg", "--model_path", str(tiny), "--output_path",
-             str(mg), "--tp", "2", "--pp", "2"]
-    r["mg_ref"], r["mg_shim"], r["hf2mg_log"] = _twice(hf2mg, hf2mg, mg)
-    hf = root / "hf"
-    mg2hf = [PY, "tools/convert_ckpt.py", "--direction", "mg2hf", "--load-dir", str(r["mg_ref"]), "--save-dir",
-             str(hf)]
-    r["hf_ref"], r["hf_shim"], r["mg2hf_log"] = _twice(mg2hf, mg2hf, hf)
+        # evaluation on the valid split (fp32)
+        r["eval_ref"], r["eval_shim"] = root / "eval_ref.json", root / "eval_shim.json"
+        ev = [PY, "tools/evaluate.py", "--model_path", str(tiny), "--data_path", str(r["data_ref"]), "--max_samples",
+              str(EVAL_SAMPLES), "--micro_batch_size", "4", "--no_progress", "--output_file"]
+        run_tool(ev + [str(r["eval_ref"])], tool_env())
+        r["eval_log"] = run_tool(ev + [str(r["eval_shim"])], _shim_env()).stdout
 
-    # generation: the tool on real torch vs the workflow script on the shim (TP=1, greedy, KV cache)
-    prompts = root / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": p}, ensure_ascii=False) + "\n" for p in PROMPTS))
-    r["gen_ref"], r["gen_shim"] = root / "gen_ref.jsonl", root / "gen_shim.jsonl"
-    run_tool([PY, "tools/generate.py", "--model_name", "qwen2.5-7b", "--model_path", str(tiny), "--seq_length", "128",
-          "--max_new_tokens", str(MAX_NEW_TOKENS), "--input_file", str(prompts), "--output_file", str(r["gen_ref"]),
-          "--batch_size", "2", "--no_progress"], tool_env())
-    r["gen_log"] = run_tool(["bash", "scripts/generate_qwen25_7b_ms.sh", "--batch_size", "2", "--no_progress"],
-                        _shim_env(PYTHON=PY, MODEL_PATH=str(tiny), TOKENIZER_PATH="", SEQ_LENGTH="128",
-                                  MAX_NEW_TOKENS=str(MAX_NEW_TOKENS), PROMPT="", INPUT_FILE=str(prompts),
-                                  OUTPUT_FILE=str(r["gen_shim"]))).stdout
-    # ... and tools/generate.py at TP=2 on the shim (2 processes, legacy launcher served by the facade)
-    r["gen_shim_tp2"] = root / "gen_shim_tp2.jsonl"
-    r["gen_tp2_log"] = run_tool(
-        [PY, "-m", "torch.distributed.launch", "--nproc_per_node", "2", "--master_port", str(free_port()),
-         "tools/generate.py", "--tp", "2", "--model_path", str(tiny), "--seq_length", "128", "--max_new_tokens",
-         str(MAX_NEW_TOKENS), "--input_file", str(prompts), "--output_file", str(r["gen_shim_tp2"]), "--batch_size",
-         "2", "--no_progress"], _shim_env()).stdout
+        # one training step with a checkpoint save, for the patch listing
+        r["train_state"] = root / "state_train.json"
+        run_tool([PY, "-m", "torch.distributed.launch", "--nproc_per_node", "1", "--master_port", str(free_port()),
+                  "tools/train.py", "--model_path", str(tiny), "--data_path", str(r["data_ref"]), "--seq_length",
+                  str(SEQ_LENGTH), "--batch_size", "2", "--micro_batch_size", "1", "--train_iters", "1",
+                  "--mixed_precision", "fp32", "--learning_rate", "1e-3", "--seed", "7", "--save_steps", "1",
+                  "--no_export", "--log_interval", "1", "--output_path", str(root / "train")],
+                 tool_env(SHIM_BACKEND="mindspore", MEGATRON_PATCHES_STATE=str(r["train_state"])))
 
-    # evaluation on the valid split (fp32)
-    r["eval_ref"], r["eval_shim"] = root / "eval_ref.json", root / "eval_shim.json"
-    ev = [PY, "tools/evaluate.py", "--model_path", str(tiny), "--data_path", str(r["data_ref"]), "--max_samples",
-          str(EVAL_SAMPLES), "--micro_batch_size", "4", "--no_progress", "--output_file"]
-    run_tool(ev + [str(r["eval_ref"])], tool_env())
-    r["eval_log"] = run_tool(ev + [str(r["eval_shim"])], _shim_env()).stdout
+    def convert_generate() -> None:
+        """Lane 2: checkpoint conversion both ways, then generation (needs only the tiny model)."""
+        # checkpoints: HF -> Megatron TP=2 PP=2, then the reference Megatron checkpoint -> HF
+        mg = root / "mg"
+        hf2mg = [PY, "tools/convert_ckpt.py", "--direction", "hf2mg", "--model_path", str(tiny), "--output_path",
+                 str(mg), "--tp", "2", "--pp", "2"]
+        r["mg_ref"], r["mg_shim"], r["hf2mg_log"] = _twice(hf2mg, hf2mg, mg)
+        hf = root / "hf"
+        mg2hf = [PY, "tools/convert_ckpt.py", "--direction", "mg2hf", "--load-dir", str(r["mg_ref"]), "--save-dir",
+                 str(hf)]
+        r["hf_ref"], r["hf_shim"], r["mg2hf_log"] = _twice(mg2hf, mg2hf, hf)
 
-    # one training step with a checkpoint save, for the patch listing
-    r["train_state"] = root / "state_train.json"
-    run_tool([PY, "-m", "torch.distributed.launch", "--nproc_per_node", "1", "--master_port", str(free_port()),
-          "tools/train.py", "--model_path", str(tiny), "--data_path", str(r["data_ref"]), "--seq_length",
-          str(SEQ_LENGTH), "--batch_size", "2", "--micro_batch_size", "1", "--train_iters", "1", "--mixed_precision",
-          "fp32", "--learning_rate", "1e-3", "--seed", "7", "--save_steps", "1", "--no_export", "--log_interval", "1",
-          "--output_path", str(root / "train")],
-         tool_env(SHIM_BACKEND="mindspore", MEGATRON_PATCHES_STATE=str(r["train_state"])))
+        # generation: the tool on real torch vs the workflow script on the shim (TP=1, greedy, KV cache)
+        prompts = root / "prompts.jsonl"
+        prompts.write_text("".join(json.dumps({"prompt": p}, ensure_ascii=False) + "\n" for p in PROMPTS))
+        r["gen_ref"], r["gen_shim"] = root / "gen_ref.jsonl", root / "gen_shim.jsonl"
+        run_tool([PY, "tools/generate.py", "--model_name", "qwen2.5-7b", "--model_path", str(tiny), "--seq_length",
+                  "128", "--max_new_tokens", str(MAX_NEW_TOKENS), "--input_file", str(prompts), "--output_file",
+                  str(r["gen_ref"]), "--batch_size", "2", "--no_progress"], tool_env())
+        r["gen_log"] = run_tool(["bash", "scripts/generate_qwen25_7b_ms.sh", "--batch_size", "2", "--no_progress"],
+                                _shim_env(PYTHON=PY, MODEL_PATH=str(tiny), TOKENIZER_PATH="", SEQ_LENGTH="128",
+                                          MAX_NEW_TOKENS=str(MAX_NEW_TOKENS), PROMPT="", INPUT_FILE=str(prompts),
+                                          OUTPUT_FILE=str(r["gen_shim"]))).stdout
+        # ... and tools/generate.py at TP=2 on the shim (2 processes, legacy launcher served by the facade)
+        r["gen_shim_tp2"] = root / "gen_shim_tp2.jsonl"
+        r["gen_tp2_log"] = run_tool(
+            [PY, "-m", "torch.distributed.launch", "--nproc_per_node", "2", "--master_port", str(free_port()),
+             "tools/generate.py", "--tp", "2", "--model_path", str(tiny), "--seq_length", "128", "--max_new_tokens",
+             str(MAX_NEW_TOKENS), "--input_file", str(prompts), "--output_file", str(r["gen_shim_tp2"]),
+             "--batch_size", "2", "--no_progress"], _shim_env()).stdout
+
+    # Most of these runs are one process each: two independent lanes keep both cores busy. Every pair that is
+    # compared byte for byte still runs one after the other into the same path (files record their arguments).
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        for lane in [pool.submit(data_eval_train), pool.submit(convert_generate)]:
+            lane.result()
     return r
 
 
