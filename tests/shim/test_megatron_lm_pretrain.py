@@ -14,9 +14,10 @@ the distributed optimizer; MoE (4 experts, top-2, expert parallelism 2, alltoall
 - shim: `SHIM_BACKEND=mindspore python -m torch.distributed.run pretrain_gpt.py ...` (the shim's launcher).
 - CUDA-only parts both backends lack are served by megatron_patches (applied by the CPU runner too):
   sequence parallelism with torch's LayerNorm (`torch_norm_sequence_parallel`, Apex absent), the MoE router without
-  Transformer Engine (`moe_router_gemm_without_te`). `--moe-grouped-gemm` stops, on both backends alike, at
-  Megatron-LM's own argument check "Unsupported compute capability for GroupedGEMM kernels." (no CUDA capability
-  >= 8 here); megatron-core's GroupedMLP itself runs on the `moe_grouped_gemm_without_cuda` stand-in.
+  Transformer Engine (`moe_router_gemm_without_te`), `--moe-grouped-gemm`'s CUDA `grouped_gemm` extension (the
+  `moe_grouped_gemm_without_cuda` stand-in, per-expert matmuls) and Megatron-LM's compute-capability check of it
+  (`moe_grouped_gemm_capability_check`: "Unsupported compute capability for GroupedGEMM kernels." guards the CUDA
+  kernels, skipped only while the stand-in serves them; torch.cuda.get_device_capability() stays (0, 0)).
 Measured (2026-12, shared 2 cores), iterations 1/2/3, shim vs reference:
 - TP=1: 5.562202/5.531832/5.504817 vs 5.562204/5.531833/5.504819 (2e-6);
 - TP=2: 5.566381/5.549200/5.499854 vs 5.566383/5.549202/5.499856 (4e-7);
@@ -99,8 +100,13 @@ _VPP = ["--pipeline-model-parallel-size", "2", "--num-layers", "4", "--num-layer
 _MOE = ["--num-experts", "4", "--moe-router-topk", "2", "--expert-model-parallel-size", "2",
         "--moe-token-dispatcher-type", "alltoall"]
 LAYOUTS = [
+    # bf16 also carries `--moe-grouped-gemm` (Megatron's GroupedMLP takes bf16 only): 4 experts, top-2, alltoall, the
+    # experts' GEMMs split over TP=2, on the `moe_grouped_gemm_without_cuda` stand-in past Megatron-LM's capability
+    # check (`moe_grouped_gemm_capability_check`)
     pytest.param(["--tensor-model-parallel-size", "2", "--sequence-parallel", "--recompute-granularity", "selective",
-                  "--bf16"], 2e-4, id="tp2_sequence_parallel_selective_recompute_bf16", marks=pytest.mark.multiproc),
+                  "--bf16", "--num-experts", "4", "--moe-router-topk", "2", "--moe-token-dispatcher-type", "alltoall",
+                  "--moe-grouped-gemm", "--disable-bias-linear"], 2e-4,
+                 id="tp2_sequence_parallel_selective_recompute_bf16_moe_grouped_gemm", marks=pytest.mark.multiproc),
     pytest.param([*_VPP, "--recompute-granularity", "full", "--recompute-method", "uniform",
                   "--recompute-num-layers", "1"], 1e-4, id="pp2_interleaved_full_recompute",
                  marks=pytest.mark.multiproc),
