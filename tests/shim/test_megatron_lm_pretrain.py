@@ -23,6 +23,8 @@ Measured (2026-12, shared 2 cores), iterations 1/2/3, shim vs reference:
 - TP=2: 5.566381/5.549200/5.499854 vs 5.566383/5.549202/5.499856 (4e-7);
 - TP=2 + sequence parallel + selective recompute, fp32: 5.533554/5.538543/5.508792 vs 5.533556/5.538545/5.508794
   (2e-6); the same in bf16: 5.533637/5.538383/5.508815 vs 5.533633/5.538396/5.508960 (max 1.45e-4 = 2.6e-5 rel);
+  the test's run adds MoE with `--moe-grouped-gemm` (and `--disable-bias-linear`): within its 2e-4 relative
+  (2026-12-06, load ~80; per-iteration values not recorded);
 - PP=2 (1F1B, one micro-batch, megatron's `deallocate_pipeline_outputs` on: the stages backpropagate from outputs
   shrunk with `.data`): 5.558270/5.532368/5.511281 vs 5.558271/5.532370/5.511283 (4e-7);
 - PP=2 interleaved, with or without full recompute: 5.545531/5.538393/5.498524 vs 5.545533/5.538394/5.498526 (2e-6);
