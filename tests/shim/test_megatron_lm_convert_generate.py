@@ -231,14 +231,28 @@ def _put_when_ready(proc, port: int, log: Path, body: dict, deadline: float) -> 
 
 
 def _stop(proc) -> None:
-    """Kill the server's session (the launcher, both ranks, their helpers) and reap the launcher."""
+    """Kill the server: the launcher and every process under it, then its session, and reap the launcher. The
+    processes are collected first (psutil): real torch's elastic launcher starts its workers in sessions of their
+    own, so killing the launcher's session alone left both ranks running as orphans."""
     import signal
 
+    import psutil
+
+    try:
+        tree = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        tree = []
+    for child in tree:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     proc.wait()
+    psutil.wait_procs(tree, timeout=30)
 
 
 @pytest.mark.multiproc
