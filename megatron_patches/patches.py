@@ -5,8 +5,9 @@ fields. Generic torch semantics belong in the facade (shim/torch); the blockers 
 tools/train.py at TP=1 and TP=2 were fixed there. What is left here: a facade gap that only megatron-core's buffer
 layout exposes (`param_gather_copies_into_params`); Megatron's CUDA-only parts, which the CPU reference runner
 applies too (`cpu_reference=True`): the Triton kernels module, the nvcc probe, Apex's sequence-parallel LayerNorm
-(`torch_norm_sequence_parallel`), Transformer Engine's router GEMM name (`moe_router_gemm_without_te`) and the
-`grouped_gemm` extension (`moe_grouped_gemm_without_cuda`); and Megatron-LM defects that stop real torch alike (the
+(`torch_norm_sequence_parallel`), Transformer Engine's router GEMM name (`moe_router_gemm_without_te`), the
+`grouped_gemm` extension (`moe_grouped_gemm_without_cuda`) and Megatron-LM's compute-capability check of it
+(`moe_grouped_gemm_capability_check`); and Megatron-LM defects that stop real torch alike (the
 HF -> core checkpoint converter's four). megatron's own `torch_dist` checkpoint strategy runs on the facade's
 `torch.distributed.checkpoint` and `torch.distributed._shard` (the patch `torch_dist_strategies_without_dcp` that
 served it before is retired).
@@ -356,6 +357,56 @@ register(
     cpu_reference=True,
 )
 
+
+
+
+def _grouped_gemm_served_by_stand_in() -> bool:
+    """True when the CUDA package `grouped_gemm` is not importable, so megatron's grouped GEMM is the stand-in
+    `moe_grouped_gemm_without_cuda` (torch ops, no compute-capability requirement)."""
+    import importlib.util
+
+    return importlib.util.find_spec("grouped_gemm") is None
+
+
+def _validate_args_grouped_gemm_on_stand_in(original):
+    """Wrap Megatron-LM's `validate_args(args, defaults={})`: with `--moe-grouped-gemm` and the grouped GEMM served
+    by the stand-in, run Megatron's checks with `args.moe_grouped_gemm` False and put it back (True) afterwards,
+    also when a check raises. In core_v0.16.1 the flag's only use in `validate_args` is the CUDA compute-capability
+    assert (arguments.py:852-854), so every other check runs as written. With the real `grouped_gemm` package
+    installed (a CUDA machine) the call is unchanged and Megatron's check stands."""
+
+    def validate_args(args, defaults={}):  # noqa: B006 (Megatron's own signature and default)
+        if not getattr(args, "moe_grouped_gemm", False) or not _grouped_gemm_served_by_stand_in():
+            return original(args, defaults)
+        args.moe_grouped_gemm = False
+        try:
+            result = original(args, defaults)
+        finally:
+            args.moe_grouped_gemm = True
+        if result is not None and result is not args:
+            result.moe_grouped_gemm = True
+        return result
+
+    return validate_args
+
+
+register(
+    "moe_grouped_gemm_capability_check",
+    target="megatron.training.arguments.validate_args",
+    replacement=_validate_args_grouped_gemm_on_stand_in,
+    reason=("Megatron-LM core_v0.16.1's validate_args asserts torch.cuda.get_device_capability()[0] >= 8 for "
+            "--moe-grouped-gemm (\"Unsupported compute capability for GroupedGEMM kernels.\"): the CUTLASS kernels "
+            "of the CUDA `grouped_gemm` extension need sm80. Where that extension is absent the grouped GEMM is the "
+            "stand-in `moe_grouped_gemm_without_cuda`, which has no capability requirement, so the check is skipped "
+            "for that case only (the flag is hidden from validate_args while it runs; it has no other use there). "
+            "torch.cuda.get_device_capability stays (0, 0) on CPU and Ascend: there is no CUDA architecture, and "
+            "answering (9, 0) process-wide, as MindSpeed's grouped-matmul feature does for NPUs, would also switch "
+            "on other programs' sm80/sm90-only paths. CUDA-only, so the CPU reference runner applies it too."),
+    versions=">=0.16,<0.17",
+    stacks=False,
+    on_import="megatron.training.arguments",
+    cpu_reference=True,
+)
 
 # Megatron-LM's HF -> core checkpoint converter (tools/checkpoint/convert.py --loader llama_mistral --saver core):
 # program modules imported by their top-level names; the replacements and the defects are described in

@@ -24,8 +24,10 @@ What it does not do: memory statistics (`torch.cuda.max_memory_allocated`, ...) 
 (they report 0); callers report the process peak RSS on CPU instead (`qwen_sft.run_records.peak_memory`). No CUDA kernel is
 emulated.
 
-The mode is thread-local (torch function modes are): `enable()` must run in every thread that executes megatron
-code. CPU autograd runs backward on the calling thread, so forward and backward are both covered (custom
+The mode is thread-local (torch function modes are): threads started after `enable()` enter it when they run
+(`threading.Thread.run` is wrapped: Megatron-LM's text-generation server runs the model on its HTTP server's request
+threads); a thread started before, or a `Thread` subclass overriding `run`, runs unmapped. `torch.Generator` with a
+CUDA device gives a CPU generator (`_CpuGenerator`). CPU autograd runs backward on the calling thread, so forward and backward are both covered (custom
 Functions' `backward` re-enter the mode: the mode is popped while its handler runs `loss.backward()`).
 
 Command-line form (the reference runner: any script, unmodified, on a CPU-only real torch):
@@ -51,6 +53,8 @@ import os
 import platform
 import runpy
 import sys
+import threading
+import time
 from typing import Any, Callable
 
 import torch
@@ -194,15 +198,77 @@ def _get_device_name(device: Any = None) -> str:
     return _CpuDeviceProperties().name
 
 
+class _CpuEvent(torch.cpu.Event):
+    """`torch.cuda.Event(enable_timing=False, blocking=False, interprocess=False)` on the CPU playing the device:
+    torch's CPU event (which takes no arguments and cannot time) plus CUDA's timing. CPU kernels run synchronously,
+    so the work before `record()` is done when it returns: the event keeps that moment (`time.perf_counter()`), and
+    `elapsed_time(end)` is the milliseconds between two recorded timing events (megatron's text-generation
+    controller times its decode steps so). Raises RuntimeError, as CUDA does, for an event without timing or one
+    not recorded."""
+
+    def __new__(cls, enable_timing: bool = False, blocking: bool = False, interprocess: bool = False):
+        return super().__new__(cls)
+
+    def __init__(self, enable_timing: bool = False, blocking: bool = False, interprocess: bool = False) -> None:
+        super().__init__()
+        self.enable_timing = bool(enable_timing)
+        self._recorded_at: float | None = None
+
+    def record(self, stream: Any = None) -> None:
+        super().record(stream) if stream is not None else super().record()
+        self._recorded_at = time.perf_counter()
+
+    def elapsed_time(self, end_event: "_CpuEvent") -> float:
+        if not (self.enable_timing and getattr(end_event, "enable_timing", False)):
+            raise RuntimeError("torch.cuda.Event.elapsed_time: both events must be created with enable_timing=True")
+        if self._recorded_at is None or getattr(end_event, "_recorded_at", None) is None:
+            raise RuntimeError("torch.cuda.Event.elapsed_time: both events must be recorded first")
+        return (end_event._recorded_at - self._recorded_at) * 1000.0
+
+
 class _CpuStream(torch.cpu.Stream):
     """`torch.cuda.Stream` on the CPU playing the device: torch's CPU stream, except that `record_event` returns a
     recorded `torch.cpu.Event` (torch's CPU stream returns None there, and megatron's MoE alltoall dispatcher calls
     `stream.record_event().synchronize()`). CPU work is synchronous, so the event is complete when recorded."""
 
     def record_event(self, event: Any = None) -> Any:
-        event = torch.cpu.Event() if event is None else event
+        event = _CpuEvent() if event is None else event
         event.record(self)
         return event
+
+
+class _CpuGenerator(torch.Generator):
+    """`torch.Generator(device=...)` with a CUDA device (megatron's TextGenerationController builds its sampling
+    generator with `device=torch.cuda.current_device()`): a CPU generator, since the CPU plays the device. A
+    subclass, so `isinstance(g, torch.Generator)` holds; `torch.Generator` is a class, not a torch function, so the
+    mode cannot rewrite its device argument."""
+
+    def __new__(cls, device: Any = "cpu") -> "torch.Generator":
+        return super().__new__(cls, device=_map_device(device))
+
+
+# True once main() turned dynamo off: threads turn it off too (`_thread_run_in_mode`).
+_DYNAMO_OFF = [False]
+
+
+def _thread_run_in_mode(run: Callable) -> Callable:
+    """Wrap `threading.Thread.run` so that a thread started while the mapping is active runs with the CUDA→CPU mode
+    entered (torch function modes are thread-local) and, when the runner turned dynamo off, dynamo off (its config
+    is per thread too: a compiled function would otherwise compile for the CPU's `get_device_properties` stand-in and
+    fail). Megatron-LM's text-generation server answers each request on
+    a thread of its HTTP server (werkzeug's threaded server, plain `threading.Thread`s) and runs the model there.
+    A `Thread` subclass that overrides `run` is not covered."""
+
+    def run_(self, *args: Any, **kwargs: Any) -> Any:
+        if _DYNAMO_OFF[0]:  # dynamo's config is per thread as well
+            sys.modules["torch._dynamo"].config.disable = True
+        if _MODE is None or _MODE in torch.overrides._get_current_function_mode_stack():
+            return run(self, *args, **kwargs)
+        with _MODE:
+            return run(self, *args, **kwargs)
+
+    run_.__name__, run_.__doc__, run_.__wrapped__ = run.__name__, run.__doc__, run
+    return run_
 
 
 # torch.cuda attribute → its CPU meaning. One row per function megatron-core 0.16.1 reaches on the training path.
@@ -219,7 +285,7 @@ _CUDA_FUNCTIONS_ON_CPU: dict[str, Any] = {
     "default_stream": torch.cpu.current_stream,
     "stream": torch.cpu.stream,
     "Stream": _CpuStream,
-    "Event": torch.cpu.Event,
+    "Event": _CpuEvent,
     "_lazy_call": _lazy_call,
     "_lazy_init": _lazy_init,
     "device": _device_ctx,
@@ -239,8 +305,16 @@ def _host_copy(tensor: Any, as_numpy: bool = False, record_stream: bool = False)
     return tensor
 
 
+def _is_on_device(tensor: Any) -> None:
+    """megatron's inference `communication_utils._is_cuda(tensor)` on the CPU playing the device: asserts, as
+    megatron's does, that the tensor exists and is on the accelerator, which here is the CPU (megatron asserts
+    `tensor.is_cuda`, false for CPU tensors, before every broadcast of the text-generation server)."""
+    assert tensor is not None
+    assert tensor.device.type == "cpu", f"expected a tensor on the device (the CPU here), got {tensor.device}"
+
+
 # megatron function → its meaning on the CPU playing the device (rebound where megatron imported it, below).
-_MEGATRON_FUNCTIONS_ON_CPU: dict[str, Any] = {"maybe_move_tensor_to_cpu": _host_copy}
+_MEGATRON_FUNCTIONS_ON_CPU: dict[str, Any] = {"maybe_move_tensor_to_cpu": _host_copy, "_is_cuda": _is_on_device}
 
 # Modules that bound some of those names at import time (`from torch.cuda import _lazy_call, ...`).
 _REBIND_IN = {
@@ -250,6 +324,8 @@ _REBIND_IN = {
         "device_ctx_manager": "device",
     },
     "megatron.core.transformer.moe.token_dispatcher": {"maybe_move_tensor_to_cpu": "maybe_move_tensor_to_cpu"},
+    # `_is_cuda_contiguous` there calls this module global, so one rebinding covers both checks
+    "megatron.core.inference.communication_utils": {"_is_cuda": "_is_cuda"},
 }
 
 
@@ -320,6 +396,8 @@ def enable() -> bool:
         keeping = _isend_keeping_storage(torch.distributed.distributed_c10d.isend)
         replace(torch.distributed.distributed_c10d, "isend", keeping)
         replace(torch.distributed, "isend", keeping)
+    replace(torch, "Generator", _CpuGenerator)
+    replace(threading.Thread, "run", _thread_run_in_mode(threading.Thread.run))
     _MODE = CudaToCpuMode()
     _MODE.__enter__()
     replace(torch.autograd.function.BackwardCFunction, "apply",
@@ -398,6 +476,7 @@ def _set_up_runner() -> bool:
     if os.environ.get("TORCHDYNAMO_DISABLE", "1") != "0":
         # import cost: only the runner loads dynamo, to switch it off
         importlib.import_module("torch._dynamo").config.disable = True
+        _DYNAMO_OFF[0] = True
     return True
 
 

@@ -58,6 +58,24 @@ if __name__ == "__main__":
         out["device_ctx"] = isinstance(ctx, torch.cuda.device)
     out["capability"] = [props.major, props.minor, list(torch.cuda.get_device_capability())]
     out["total_memory_positive"] = props.total_memory > 0
+    # Megatron-LM's text-generation server: timing events, a sampling generator on the device, the model run on an
+    # HTTP request thread, megatron's `tensor.is_cuda` assert before its broadcasts
+    import threading, time
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    time.sleep(0.02)
+    end.record()
+    end.synchronize()
+    out["event_ms_at_least_20"] = start.elapsed_time(end) >= 20.0
+    gen = torch.Generator(device=torch.cuda.current_device())
+    out["generator"] = [str(gen.device), isinstance(gen, torch.Generator)]
+    seen = {}
+    worker = threading.Thread(target=lambda: seen.update(device=str(torch.zeros(1, device="cuda").device)))
+    worker.start()
+    worker.join()
+    out["thread_device"] = seen.get("device")
+    from megatron.core.inference import communication_utils
+    communication_utils._is_cuda_contiguous(torch.ones(2, device="cuda"))
     from megatron.core.transformer.custom_layers import batch_invariant_kernels as bik
     out["bik_enabled"] = bik.is_batch_invariant_mode_enabled()
     try:
@@ -123,6 +141,8 @@ def _check_probe(out: dict, script: Path) -> None:
     assert out["device_ctx"] is True and out["capability"] == [0, 0, [0, 0]] and out["total_memory_positive"]
     assert out["bik_enabled"] is False and "--batch-invariant-mode" in out["bik_error"]
     assert "triton" in out["bik_error"]
+    assert out["event_ms_at_least_20"] is True and out["generator"] == ["cpu", True]
+    assert out["thread_device"] == "cpu"
 
 
 def test_runner_runs_a_cuda_script_on_the_cpu(tmp_path):

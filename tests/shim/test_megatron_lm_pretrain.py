@@ -16,14 +16,17 @@ with the distributed optimizer, which saves and resumes. The other runs use mock
 - shim: `SHIM_BACKEND=mindspore python -m torch.distributed.run pretrain_gpt.py ...` (the shim's launcher).
 - CUDA-only parts both backends lack are served by megatron_patches (applied by the CPU runner too):
   sequence parallelism with torch's LayerNorm (`torch_norm_sequence_parallel`, Apex absent), the MoE router without
-  Transformer Engine (`moe_router_gemm_without_te`). `--moe-grouped-gemm` stops, on both backends alike, at
-  Megatron-LM's own argument check "Unsupported compute capability for GroupedGEMM kernels." (no CUDA capability
-  >= 8 here); megatron-core's GroupedMLP itself runs on the `moe_grouped_gemm_without_cuda` stand-in.
+  Transformer Engine (`moe_router_gemm_without_te`), `--moe-grouped-gemm`'s CUDA `grouped_gemm` extension (the
+  `moe_grouped_gemm_without_cuda` stand-in, per-expert matmuls) and Megatron-LM's compute-capability check of it
+  (`moe_grouped_gemm_capability_check`: "Unsupported compute capability for GroupedGEMM kernels." guards the CUDA
+  kernels, skipped only while the stand-in serves them; torch.cuda.get_device_capability() stays (0, 0)).
 Measured (2026-12, shared 2 cores), iterations 1/2/3, shim vs reference:
 - TP=1: 5.562202/5.531832/5.504817 vs 5.562204/5.531833/5.504819 (2e-6);
 - TP=2: 5.566381/5.549200/5.499854 vs 5.566383/5.549202/5.499856 (4e-7);
 - TP=2 + sequence parallel + selective recompute, fp32: 5.533554/5.538543/5.508792 vs 5.533556/5.538545/5.508794
   (2e-6); the same in bf16: 5.533637/5.538383/5.508815 vs 5.533633/5.538396/5.508960 (max 1.45e-4 = 2.6e-5 rel);
+  the test's run adds MoE with `--moe-grouped-gemm` (and `--disable-bias-linear`): within its 2e-4 relative
+  (2026-12-06, load ~80; per-iteration values not recorded);
 - PP=2 (1F1B, one micro-batch, megatron's `deallocate_pipeline_outputs` on: the stages backpropagate from outputs
   shrunk with `.data`): 5.558270/5.532368/5.511281 vs 5.558271/5.532370/5.511283 (4e-7);
 - PP=2 interleaved, with or without full recompute: 5.545531/5.538393/5.498524 vs 5.545533/5.538394/5.498526 (2e-6);
@@ -143,8 +146,13 @@ _VPP = ["--pipeline-model-parallel-size", "2", "--num-layers", "4", "--num-layer
 _MOE = ["--num-experts", "4", "--moe-router-topk", "2", "--expert-model-parallel-size", "2",
         "--moe-token-dispatcher-type", "alltoall"]
 LAYOUTS = [
+    # bf16 also carries `--moe-grouped-gemm` (Megatron's GroupedMLP takes bf16 only): 4 experts, top-2, alltoall, the
+    # experts' GEMMs split over TP=2, on the `moe_grouped_gemm_without_cuda` stand-in past Megatron-LM's capability
+    # check (`moe_grouped_gemm_capability_check`)
     pytest.param(["--tensor-model-parallel-size", "2", "--sequence-parallel", "--recompute-granularity", "selective",
-                  "--bf16"], 2e-4, id="tp2_sequence_parallel_selective_recompute_bf16", marks=pytest.mark.multiproc),
+                  "--bf16", "--num-experts", "4", "--moe-router-topk", "2", "--moe-token-dispatcher-type", "alltoall",
+                  "--moe-grouped-gemm", "--disable-bias-linear"], 2e-4,
+                 id="tp2_sequence_parallel_selective_recompute_bf16_moe_grouped_gemm", marks=pytest.mark.multiproc),
     # on Megatron-LM's own preprocessed data (tools/preprocess_data.py's .bin/.idx, the real Qwen2.5 tokenizer)
     pytest.param([*_VPP, "--recompute-granularity", "full", "--recompute-method", "uniform",
                   "--recompute-num-layers", "1", _DATA], 1e-4, id="pp2_interleaved_full_recompute_preprocessed_data",

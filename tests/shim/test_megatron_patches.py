@@ -307,3 +307,40 @@ def test_param_gather_copies_from_each_parameters_padded_start():
                     packed.append(bucket.param_to_index[param][0])
     assert len(starts) == 5 and all(s % 64 == 0 for s in starts)
     assert starts != packed  # the case the packed index gets wrong is present
+
+
+def test_grouped_gemm_capability_check_is_skipped_only_for_the_stand_in(monkeypatch):
+    """`moe_grouped_gemm_capability_check` wraps Megatron-LM's validate_args (megatron/training, present only in the
+    Megatron-LM program, so a stand-in `original` here; the real one runs in test_megatron_lm_pretrain.py's MoE run):
+    with the stand-in serving the grouped GEMM, Megatron's checks see `moe_grouped_gemm` False and the flag is True
+    again afterwards, also when a check raises; with the CUDA `grouped_gemm` package present the call is unchanged."""
+    import types
+
+    from megatron_patches import patches, registry
+
+    seen = []
+
+    def original(args, defaults={}):  # noqa: B006 (Megatron's signature)
+        seen.append((args.moe_grouped_gemm, defaults))
+        if getattr(args, "fail", False):
+            raise AssertionError("a later Megatron check")
+        if args.moe_grouped_gemm:  # Megatron's own check, as it behaves on a machine without sm80
+            raise AssertionError("Unsupported compute capability for GroupedGEMM kernels.")
+        return args
+
+    wrapped = patches._validate_args_grouped_gemm_on_stand_in(original)
+    monkeypatch.setattr(patches, "_grouped_gemm_served_by_stand_in", lambda: True)
+    args = types.SimpleNamespace(moe_grouped_gemm=True)
+    assert wrapped(args, {"x": 1}) is args and args.moe_grouped_gemm is True
+    assert seen == [(False, {"x": 1})]
+    failing = types.SimpleNamespace(moe_grouped_gemm=True, fail=True)
+    with pytest.raises(AssertionError, match="a later Megatron check"):
+        wrapped(failing)
+    assert failing.moe_grouped_gemm is True
+    plain = types.SimpleNamespace(moe_grouped_gemm=False)
+    assert wrapped(plain) is plain and seen[-1] == (False, {})
+    monkeypatch.setattr(patches, "_grouped_gemm_served_by_stand_in", lambda: False)  # a CUDA machine: check stands
+    with pytest.raises(AssertionError, match="Unsupported compute capability"):
+        wrapped(types.SimpleNamespace(moe_grouped_gemm=True))
+    assert seen[-1] == (True, {})
+    assert [p for p in registry.registered() if p.name == "moe_grouped_gemm_capability_check"][0].cpu_reference

@@ -409,6 +409,31 @@ def test_large_broadcast_arithmetic_outside_autograd_equals_torch():
                     assert np.array_equal(x.numpy(), want), (sa, sb, op + "_")
 
 
+def test_operators_leave_sequences_to_python_as_torch():
+    """Operators with a list/tuple/None/str operand answer NotImplemented, as torch's: `[0] * n` with a 0-d integer
+    tensor `n` is list repetition (megatron's text-generation controller pads prompts with `[eod] * (max_len - len)`,
+    where max_len is a 0-d tensor; the facade's reflected `mul` made it a one-element tensor), `t + [1, 2]` etc. are
+    Python's TypeError; numbers, NumPy scalars and tensors still take the operator."""
+    import numpy as np
+    import torch
+    import shim.torch as st
+
+    for T in (torch, st):
+        n = T.tensor(3)
+        assert [0] * n == [0, 0, 0] and n * [1, 2] == [1, 2, 1, 2, 1, 2] and (1,) * n == (1, 1, 1)
+        assert [0] * T.tensor([2]) == [0, 0] and "ab" * n == "ababab"
+        for op in (lambda: T.tensor([1, 2]) + [1, 2], lambda: [1, 2] + T.tensor([1, 2]),
+                   lambda: T.tensor([1, 2]) < (1, 2), lambda: T.tensor(2.0) * None):
+            with pytest.raises(TypeError):
+                op()
+        x = T.tensor([1.0, 2.0])
+        x += np.float32(1)
+        x *= T.tensor(2.0)
+        assert (2 ** x).tolist() == [16.0, 64.0] and (x < 5).tolist() == [True, False]
+        with pytest.raises(TypeError):
+            [0] * T.tensor(2.0)  # only integer tensors are indices, as in torch
+
+
 def test_errors_match_torch():
     import shim.torch as st
     with pytest.raises(RuntimeError, match="view size is not compatible"):

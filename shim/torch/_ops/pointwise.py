@@ -989,29 +989,42 @@ def _comparable(other) -> bool:
     return isinstance(other, (Tensor, numbers.Number, np.generic, list, tuple))
 
 
+def _operand(other) -> bool:
+    """Whether a Python operator (`t * other`, `other * t`, `t += other`, `t < other`) takes `other` as torch's do:
+    a tensor, a number (bool included), a NumPy scalar or array. Anything else (a list, tuple, str, None, ...) gets
+    NotImplemented, as torch's operators answer, so Python goes on with the other operand: `[0] * n` for a 0-d
+    integer tensor `n` is list repetition through `n.__index__()` (megatron's text-generation controller pads
+    prompts so), `t + [1, 2]` a TypeError. The functions (`torch.add(t, [1, 2])`, ...) are not affected."""
+    return isinstance(other, (Tensor, numbers.Number, np.generic, np.ndarray))
+
+
+def _op(fn):
+    return lambda self, other: fn(self, other) if _operand(other) else NotImplemented
+
+
 def _r(fn):
-    return lambda self, other: fn(other, self)
+    return lambda self, other: fn(other, self) if _operand(other) else NotImplemented
 
 
 def _iop(name):
     inplace = METHODS[name + "_"]
-    return lambda self, other: inplace(self, other)
+    return lambda self, other: inplace(self, other) if _operand(other) else NotImplemented
 
 
 METHODS.update({
-    "__add__": add, "__radd__": _r(add), "__iadd__": _iop("add"),
-    "__sub__": sub, "__rsub__": _r(sub), "__isub__": _iop("sub"),
-    "__mul__": mul, "__rmul__": _r(mul), "__imul__": _iop("mul"),
-    "__truediv__": div, "__rtruediv__": _r(div), "__itruediv__": _iop("div"), "__rdiv__": _r(div),
-    "__div__": div, "__idiv__": _iop("div"),
-    "__floordiv__": floor_divide, "__rfloordiv__": _r(floor_divide), "__ifloordiv__": _iop("floor_divide"),
-    "__mod__": remainder, "__rmod__": _r(remainder), "__imod__": _iop("remainder"),
-    "__pow__": pow, "__rpow__": _r(pow), "__ipow__": _iop("pow"),
+    "__add__": _op(add), "__radd__": _r(add), "__iadd__": _iop("add"),
+    "__sub__": _op(sub), "__rsub__": _r(sub), "__isub__": _iop("sub"),
+    "__mul__": _op(mul), "__rmul__": _r(mul), "__imul__": _iop("mul"),
+    "__truediv__": _op(div), "__rtruediv__": _r(div), "__itruediv__": _iop("div"), "__rdiv__": _r(div),
+    "__div__": _op(div), "__idiv__": _iop("div"),
+    "__floordiv__": _op(floor_divide), "__rfloordiv__": _r(floor_divide), "__ifloordiv__": _iop("floor_divide"),
+    "__mod__": _op(remainder), "__rmod__": _r(remainder), "__imod__": _iop("remainder"),
+    "__pow__": _op(pow), "__rpow__": _r(pow), "__ipow__": _iop("pow"),
     "__neg__": neg, "__abs__": abs, "__pos__": lambda self: self, "__invert__": bitwise_not,
-    "__and__": bitwise_and, "__rand__": _r(bitwise_and), "__iand__": _iop("bitwise_and"),
-    "__or__": bitwise_or, "__ror__": _r(bitwise_or), "__ior__": _iop("bitwise_or"),
-    "__xor__": bitwise_xor, "__rxor__": _r(bitwise_xor), "__ixor__": _iop("bitwise_xor"),
+    "__and__": _op(bitwise_and), "__rand__": _r(bitwise_and), "__iand__": _iop("bitwise_and"),
+    "__or__": _op(bitwise_or), "__ror__": _r(bitwise_or), "__ior__": _iop("bitwise_or"),
+    "__xor__": _op(bitwise_xor), "__rxor__": _r(bitwise_xor), "__ixor__": _iop("bitwise_xor"),
     "__eq__": lambda self, other: eq(self, other) if _comparable(other) else NotImplemented,
     "__ne__": lambda self, other: ne(self, other) if _comparable(other) else NotImplemented,
-    "__lt__": lt, "__le__": le, "__gt__": gt, "__ge__": ge,
+    "__lt__": _op(lt), "__le__": _op(le), "__gt__": _op(gt), "__ge__": _op(ge),
 })
