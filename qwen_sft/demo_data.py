@@ -11,7 +11,8 @@ lr 5e-3) on real torch in one process (2026-12-06; the shim's 2-process run comp
 tool's tolerances): before training no held-out answer is even of the right kind; after, 16 of 24 are of the right
 kind (all of ``to_en`` and ``upper``, 4 of 6 ``to_zh``, no ``double``) and 3 of 24 exactly right (80 steps over
 the earlier 2048-record set: 12 and 2). The full ``scripts/demo.sh`` run on the shim (TP=2; 2026-12-06 13:47 UTC)
-ended at 18 of 24 of the right kind (``to_zh`` 6 of 6) and 3 of 24 exact. The task is learnt first, the word-to-answer binding later: the earlier
+ended at 18 of 24 of the right kind (``to_zh`` 6 of 6) and 3 of 24 exact. The task is learnt first, the
+word-to-answer binding later: the earlier
 setting (hidden 128, untied: 4 times the parameters; 150 steps of 16 samples) reached 24/24 of the right kind and
 10/24 exact, at several times the demo's cost.
 
