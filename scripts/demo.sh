@@ -13,12 +13,15 @@
 #   8. compare the two training runs (`python -m parity compare`: table, PASS/FAIL, PNG of both curves) and write
 #      $DEMO_DIR/REPORT.md with the verdict, the picture's path and the held-out answers before vs after
 #      (tools/demo_report.py, which also prints the accuracy per task)
-# By default steps 1-5 and 7 run on MindSpore through the shim (SHIM_BACKEND=mindspore for every process) and step 6
-# on real torch. DEMO_BACKEND=reference runs the older torch-only demo (steps 1-3, 5 and 7 on real torch, no
-# conversion step and no parity). Everything lands in $DEMO_DIR (default runs/demo).
+# By default steps 2-5 and 7 run on MindSpore through the shim (SHIM_BACKEND=mindspore for every process that
+# imports torch) and step 6 on real torch; step 1 and the report import no torch. DEMO_BACKEND=reference runs the
+# older torch-only demo (steps 1-3, 5 and 7 on real torch, no conversion step and no parity). Everything lands in
+# $DEMO_DIR (default runs/demo).
 # Overrides: DEMO_STEPS (optimizer steps), DEMO_SAMPLES (generated training records), DEMO_TP (1 or 2),
-# DEMO_REF_STEPS (steps the reference run trains and parity compares; default DEMO_STEPS; fewer than DEMO_STEPS
-# needs the constant learning rate the demo uses, so the first steps of both runs are the same computation).
+# DEMO_REF_STEPS (steps the reference run trains and parity compares, 1..DEMO_STEPS; default 20 or DEMO_STEPS if
+# fewer: the learning rate is constant, so the reference run's steps are the shim run's first steps).
+# Sized for about 5 minutes on an idle 2-core machine (BENCHMARKS.md, "The demo's stages"); the shim's training
+# step dominates.
 # Usage: bash scripts/setup_env.sh && bash scripts/demo.sh
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,9 +29,9 @@ PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 DEMO_DIR="${DEMO_DIR:-$ROOT/runs/demo}"
 DEMO_BACKEND="${DEMO_BACKEND:-mindspore}"
 DEMO_TP="${DEMO_TP:-2}"
-DEMO_STEPS="${DEMO_STEPS:-150}"
-DEMO_REF_STEPS="${DEMO_REF_STEPS:-$DEMO_STEPS}"
-DEMO_SAMPLES="${DEMO_SAMPLES:-2048}"
+DEMO_STEPS="${DEMO_STEPS:-100}"
+DEMO_REF_STEPS="${DEMO_REF_STEPS:-$(( DEMO_STEPS < 20 ? DEMO_STEPS : 20 ))}"
+DEMO_SAMPLES="${DEMO_SAMPLES:-896}"
 case "$DEMO_BACKEND" in
     mindspore|reference) ;;
     *) echo "demo.sh: DEMO_BACKEND must be 'mindspore' (default) or 'reference', got '$DEMO_BACKEND'" >&2; exit 2 ;;
@@ -54,36 +57,37 @@ else
     BACKEND_NAME="real PyTorch"
 fi
 on_ref() ( unset SHIM_BACKEND; "$@" )  # a subshell, so it also runs shell functions
+# The demo's own helpers that import no torch (data generation, the report, free_port) run without the shim's hook:
+# under SHIM_BACKEND=mindspore every Python process imports the facade and MindSpore at start-up (~3 CPU s each).
+no_torch() ( unset SHIM_BACKEND; "$@" )
 rm -rf "$DEMO_DIR"
 mkdir -p "$DEMO_DIR"
 START=$(date +%s)
 N=0
 stage() { N=$(( N + 1 )); echo "== $N/$NSTAGES $1   [$(( $(date +%s) - START )) s]"; }
-free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-# Training: 2 processes, one micro-batch of 16 samples per step at TP=2 (8 per rank at DP=2), seq 64, fp32.
-# Learning rate 3e-3: 5% warm-up and a cosine decay to 3e-4 over the run; when the reference run is shorter
-# (DEMO_REF_STEPS < DEMO_STEPS) both runs use a constant 3e-3 instead, so the reference run's steps repeat the shim
-# run's first steps exactly (the schedule would otherwise depend on the run's length).
-if (( DEMO_REF_STEPS < DEMO_STEPS )); then WARMUP=0 MIN_LR=3e-3; else WARMUP=0.05 MIN_LR=3e-4; fi
+free_port() { no_torch "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# Training: 2 processes, one micro-batch of 8 samples per step at TP=2 (4 per rank at DP=2), seq <= 64, fp32, at a
+# constant learning rate of 5e-3 (no warm-up, no decay), so the reference run's DEMO_REF_STEPS steps repeat the shim
+# run's first steps exactly (a schedule would depend on the run's length).
 train() {  # train MODEL_PATH OUTPUT_PATH STEPS
     OMP_NUM_THREADS=1 RANK_SIZE=2 DEVICE_NUM=2 TP="$DEMO_TP" PP=1 MASTER_PORT="$(free_port)" \
     MODEL_PATH="$1" TOKENIZER_PATH="$DEMO_DIR/w_ori" DATA_PATH="$DEMO_DIR/d_convert" \
-    OUTPUT_PATH="$2" SEQ_LENGTH=64 BATCH_SIZE=16 LEARNING_RATE=3e-3 EPOCHS=1 SAVE_STEPS=0 \
+    OUTPUT_PATH="$2" SEQ_LENGTH=64 BATCH_SIZE=8 LEARNING_RATE=5e-3 EPOCHS=1 SAVE_STEPS=0 \
     MIXED_PRECISION=fp32 \
         bash "$ROOT/scripts/tune_qwen25_7b_4k_full_ms.sh" \
-        --micro_batch_size "$(( DEMO_TP == 2 ? 16 : 8 ))" --train_iters "$3" --lr_warmup_fraction "$WARMUP" \
-        --min_lr "$MIN_LR" --weight_decay 0.0 --log_interval 10 2>&1 \
+        --micro_batch_size "$(( DEMO_TP == 2 ? 8 : 4 ))" --train_iters "$3" --lr_warmup_fraction 0 \
+        --min_lr 5e-3 --weight_decay 0.0 --log_interval 10 2>&1 \
         | grep --line-buffered -v -e 'Implicit initialization' -e 'RerunStateMachine' -e ' \[INFO\] '
 }
 
 stage "demo data"
-"$PYTHON" "$ROOT/tools/make_demo_data.py" --output_path "$DEMO_DIR/d_ori/demo.json" \
+no_torch "$PYTHON" "$ROOT/tools/make_demo_data.py" --output_path "$DEMO_DIR/d_ori/demo.json" \
     --num_samples "$DEMO_SAMPLES" --seed 0 --heldout_path "$DEMO_DIR/d_ori/heldout.jsonl"
 
 stage "tiny Qwen2 model (stand-in Qwen2.5 tokenizer)"
 "$PYTHON" "$ROOT/tools/make_tiny_model.py" --output_path "$DEMO_DIR/w_ori" \
-    --hidden_size 128 --num_layers 2 --num_attention_heads 4 --num_key_value_heads 2 \
-    --intermediate_size 256 --untie_word_embeddings --seed 0 | grep -v '^  wrote'
+    --hidden_size 64 --num_layers 2 --num_attention_heads 4 --num_key_value_heads 2 \
+    --intermediate_size 128 --tie_word_embeddings --seed 0 | grep -v '^  wrote'
 
 stage "data conversion on $BACKEND_NAME"
 INPUT_PATH="$DEMO_DIR/d_ori/demo.json" TOKENIZER_PATH="$DEMO_DIR/w_ori" OUTPUT_PATH="$DEMO_DIR/d_convert" \
@@ -135,7 +139,7 @@ if [[ "$DEMO_BACKEND" == mindspore ]]; then
 fi
 
 echo
-"$PYTHON" "$ROOT/tools/demo_report.py" --before "$DEMO_DIR/generate_w_ori.jsonl" \
+no_torch "$PYTHON" "$ROOT/tools/demo_report.py" --before "$DEMO_DIR/generate_w_ori.jsonl" \
     --after "$DEMO_DIR/generate_w_tune.jsonl" --examples 8 "${REPORT_ARGS[@]}"
 [[ "$DEMO_BACKEND" == mindspore ]] && echo "report: $DEMO_DIR/REPORT.md"
 echo "demo finished in $(( $(date +%s) - START )) s; outputs in $DEMO_DIR"

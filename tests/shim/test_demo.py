@@ -6,8 +6,9 @@ the loss-curve PNG and runs/demo/REPORT.md.
 Checked: exit 0; a progress line for each of the 8 stages in order; the shim run's manifest says backend
 "mindspore" and the reference run's a real torch; the parity table and its PASS line (the runs agree under the
 tool's default tolerances); the PNG's signature; REPORT.md's sections, verdict and picture path; the held-out
-accuracy table. Whether the demo's full 150 steps visibly learn is not a test's business (it takes minutes); the
-numbers this test trains on are compared step for step by the parity verdict it checks.
+accuracy table. Whether the demo's full default run visibly learns is not a test's business (it takes minutes;
+BENCHMARKS.md records it); the numbers this test trains on are compared step for step by the parity verdict it
+checks.
 """
 from __future__ import annotations
 
