@@ -305,6 +305,8 @@ def convert_checkpoint(
     tokenizer_path: Optional[PathLike] = None,
     max_shard_bytes: int = hf_io.DEFAULT_MAX_SHARD_BYTES,
     expert_model_parallel_size: int = 1,
+    weights: Optional[tuple[Mapping[str, Any], Mapping[str, torch.Tensor]]] = None,
+    input_format: Optional[str] = None,
 ) -> dict[str, Any]:
     """Convert a checkpoint between the HF folder format and the Megatron TP × PP folder format.
 
@@ -317,6 +319,11 @@ def convert_checkpoint(
         dtype: cast floating tensors to this dtype name (float32/bf16/…); None keeps the stored dtype.
         expert_model_parallel_size: EP of a Megatron output (MoE families; experts spread over EP rank folders).
         max_shard_bytes: shard limit for HF safetensors output.
+        weights: `(hf_config, hf_state)` already read from `model_path` by the caller (a training checkpoint:
+            `qwen_sft.loading.load_training_checkpoint_hf`, which this module cannot import without a cycle);
+            None reads `model_path` with `load_any_checkpoint`.
+        input_format: the summary's name for the input form with `weights` (e.g. "training"); `auto` then
+            writes an HF folder.
 
     Returns:
         A summary: direction, input and output folders, tp, pp, padded_vocab_size (hf2mg), dtype, tensor count,
@@ -336,10 +343,14 @@ def convert_checkpoint(
     out = Path(output_path)
     if out.exists() and out.resolve() == src.resolve():
         raise ValueError(f"--output_path {str(out)!r} is the input folder; choose a new folder")
-    input_format = "megatron" if is_megatron_checkpoint(src) else "hf"
+    if weights is None:
+        input_format = "megatron" if is_megatron_checkpoint(src) else "hf"
+        hf_config, hf_state = load_any_checkpoint(src)
+    else:
+        input_format = input_format or "megatron"
+        hf_config, hf_state = dict(weights[0]), dict(weights[1])
     if direction == "auto":
-        direction = "mg2hf" if input_format == "megatron" else "hf2mg"
-    hf_config, hf_state = load_any_checkpoint(src)
+        direction = "hf2mg" if input_format == "hf" else "mg2hf"
     if dtype is not None:
         target = DTYPE_NAMES[dtype]
         hf_state = {k: v.to(target) if v.is_floating_point() else v for k, v in hf_state.items()}
