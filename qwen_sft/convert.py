@@ -244,7 +244,14 @@ def load_any_checkpoint(path: PathLike) -> tuple[dict[str, Any], dict[str, torch
     if (root / records.TRACKER_FILE).is_file():
         raise FileNotFoundError(
             f"{str(root)!r} holds megatron-core distributed checkpoints (training's checkpoints/ folder) but no "
-            f"config.json; pass the training output folder itself (its HF export sits at its root)"
+            f"config.json; pass the training output folder itself (its HF export sits at its root), or convert one "
+            f"of its checkpoints to an HF folder with tools/convert_ckpt.py --direction mg2hf"
+        )
+    if (root / "checkpoints" / records.TRACKER_FILE).is_file():
+        raise FileNotFoundError(
+            f"{str(root)!r} is a training output folder without an HF export (a --no_export run): convert one of "
+            f"its checkpoints to an HF folder with tools/convert_ckpt.py --direction mg2hf (--iteration N; the "
+            f"latest by default)"
         )
     raise FileNotFoundError(
         f"{str(root)!r} is neither an HF model folder (config.json with model.safetensors, "

@@ -215,6 +215,10 @@ def test_load_any_checkpoint_forms(tmp_path):
         assert_same_state(loaded, state)
     with pytest.raises(FileNotFoundError, match="pass the training output folder itself"):
         load_any_checkpoint(train_dir / "checkpoints")
+    (tmp_path / "no_export" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "no_export" / "checkpoints" / "latest_checkpointed_iteration.txt").write_text("10")
+    with pytest.raises(FileNotFoundError, match="without an HF export .*convert_ckpt.py --direction mg2hf"):
+        load_any_checkpoint(tmp_path / "no_export")
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="neither an HF model folder"):
         load_any_checkpoint(tmp_path / "empty")
