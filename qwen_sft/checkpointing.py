@@ -36,6 +36,7 @@ from qwen_sft.run_records import backend_name
 __all__ = [
     "latest_checkpoint",
     "checkpoint_to_load",
+    "find_training_checkpoint",
     "rng_state",
     "set_rng_state",
     "load_optimizer_state",
@@ -86,6 +87,48 @@ def checkpoint_to_load(load: Optional[str], resume: bool, checkpoints_dir: Path)
     if resume:
         return latest_checkpoint(checkpoints_dir)
     return None
+
+
+def _saved_iterations(checkpoints_dir: Path) -> list[int]:
+    return sorted(int(p.name[5:]) for p in checkpoints_dir.glob("iter_*")
+                  if p.name[5:].isdigit() and (p / "metadata.json").is_file())
+
+
+def find_training_checkpoint(path: str | os.PathLike, iteration: Optional[int] = None) -> Optional[Path]:
+    """The training checkpoint (`<output_path>/checkpoints/iter_XXXXXXX`, what `save_checkpoint` writes) that
+    `path` names, or None when `path` is none of the forms below (an HF or converted Megatron folder, say).
+
+    Forms: one checkpoint folder (`iter_XXXXXXX` with megatron-core's `metadata.json`); a checkpoints folder
+    (`latest_checkpointed_iteration.txt` and no config.json, which would make it a converted Megatron folder); a
+    training output folder holding `checkpoints/` with the tracker file. In the last two, `iteration` picks
+    `iter_{iteration:07d}`; None picks the tracker's (the latest, as `--resume` does).
+
+    Raises:
+        FileNotFoundError: `iteration` was not saved there (the message lists the saved ones).
+        ValueError: `iteration` given with a checkpoint folder of another iteration; a negative `iteration`; a
+            tracker file naming a missing folder (`latest_checkpoint`).
+    """
+    root = Path(path)
+    if iteration is not None and (isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0):
+        raise ValueError(f"iteration: expected an int >= 0, got {iteration!r}")
+    if (root / "metadata.json").is_file() and not (root / records.TRACKER_FILE).is_file():
+        if iteration is not None and root.name != records.iteration_dir(root.parent, iteration).name:
+            raise ValueError(f"{root} is one checkpoint folder; --iteration {iteration} names another "
+                             f"(pass the checkpoints folder with --iteration, or the iteration's folder alone)")
+        return root
+    if (root / records.TRACKER_FILE).is_file() and not (root / "config.json").is_file():
+        ckpt_dir = root
+    elif (root / "checkpoints" / records.TRACKER_FILE).is_file():
+        ckpt_dir = root / "checkpoints"
+    else:
+        return None
+    if iteration is None:
+        return latest_checkpoint(ckpt_dir)
+    chosen = records.iteration_dir(ckpt_dir, iteration)
+    if not (chosen / "metadata.json").is_file():
+        raise FileNotFoundError(f"{ckpt_dir} has no checkpoint of iteration {iteration} ({chosen} missing); saved "
+                                f"iterations: {_saved_iterations(ckpt_dir) or 'none'}")
+    return chosen
 
 
 def rng_state() -> dict:

@@ -244,7 +244,14 @@ def load_any_checkpoint(path: PathLike) -> tuple[dict[str, Any], dict[str, torch
     if (root / records.TRACKER_FILE).is_file():
         raise FileNotFoundError(
             f"{str(root)!r} holds megatron-core distributed checkpoints (training's checkpoints/ folder) but no "
-            f"config.json; pass the training output folder itself (its HF export sits at its root)"
+            f"config.json; pass the training output folder itself (its HF export sits at its root), or convert one "
+            f"of its checkpoints to an HF folder with tools/convert_ckpt.py --direction mg2hf"
+        )
+    if (root / "checkpoints" / records.TRACKER_FILE).is_file():
+        raise FileNotFoundError(
+            f"{str(root)!r} is a training output folder without an HF export (a --no_export run): convert one of "
+            f"its checkpoints to an HF folder with tools/convert_ckpt.py --direction mg2hf (--iteration N; the "
+            f"latest by default)"
         )
     raise FileNotFoundError(
         f"{str(root)!r} is neither an HF model folder (config.json with model.safetensors, "
@@ -305,6 +312,8 @@ def convert_checkpoint(
     tokenizer_path: Optional[PathLike] = None,
     max_shard_bytes: int = hf_io.DEFAULT_MAX_SHARD_BYTES,
     expert_model_parallel_size: int = 1,
+    weights: Optional[tuple[Mapping[str, Any], Mapping[str, torch.Tensor]]] = None,
+    input_format: Optional[str] = None,
 ) -> dict[str, Any]:
     """Convert a checkpoint between the HF folder format and the Megatron TP × PP folder format.
 
@@ -317,6 +326,11 @@ def convert_checkpoint(
         dtype: cast floating tensors to this dtype name (float32/bf16/…); None keeps the stored dtype.
         expert_model_parallel_size: EP of a Megatron output (MoE families; experts spread over EP rank folders).
         max_shard_bytes: shard limit for HF safetensors output.
+        weights: `(hf_config, hf_state)` already read from `model_path` by the caller (a training checkpoint:
+            `qwen_sft.loading.load_training_checkpoint_hf`, which this module cannot import without a cycle);
+            None reads `model_path` with `load_any_checkpoint`.
+        input_format: the summary's name for the input form with `weights` (e.g. "training"); `auto` then
+            writes an HF folder.
 
     Returns:
         A summary: direction, input and output folders, tp, pp, padded_vocab_size (hf2mg), dtype, tensor count,
@@ -336,10 +350,14 @@ def convert_checkpoint(
     out = Path(output_path)
     if out.exists() and out.resolve() == src.resolve():
         raise ValueError(f"--output_path {str(out)!r} is the input folder; choose a new folder")
-    input_format = "megatron" if is_megatron_checkpoint(src) else "hf"
+    if weights is None:
+        input_format = "megatron" if is_megatron_checkpoint(src) else "hf"
+        hf_config, hf_state = load_any_checkpoint(src)
+    else:
+        input_format = input_format or "megatron"
+        hf_config, hf_state = dict(weights[0]), dict(weights[1])
     if direction == "auto":
-        direction = "mg2hf" if input_format == "megatron" else "hf2mg"
-    hf_config, hf_state = load_any_checkpoint(src)
+        direction = "hf2mg" if input_format == "hf" else "mg2hf"
     if dtype is not None:
         target = DTYPE_NAMES[dtype]
         hf_state = {k: v.to(target) if v.is_floating_point() else v for k, v in hf_state.items()}

@@ -20,16 +20,17 @@ from typing import Any, Optional, Union
 
 import torch
 import torch.distributed as dist
-from megatron.core import parallel_state
+from megatron.core import dist_checkpointing, parallel_state
 
-from qwen_sft import hf_io, sizes
+from qwen_sft import checkpointing, hf_io, sizes
 from qwen_sft.convert import is_megatron_checkpoint, load_any_checkpoint
 from qwen_sft.dtypes import dtype_name, resolve_dtype
+from qwen_sft.tokenizer import has_tokenizer_files
 from qwen_sft.model import build_gpt_model, transformer_config_from_hf
-from qwen_sft.parallel import ParallelLayout, init_distributed, launch_env
-from qwen_sft.weight_map import Dims, family_for, hf_to_megatron
+from qwen_sft.parallel import ParallelLayout, destroy, init_distributed, launch_env
+from qwen_sft.weight_map import Dims, family_for, hf_to_megatron, megatron_to_hf
 
-__all__ = ["LoadedGPT", "load_gpt", "load_model_for_inference", "load_model_tp1"]
+__all__ = ["LoadedGPT", "load_gpt", "load_model_for_inference", "load_model_tp1", "load_training_checkpoint_hf"]
 
 
 @dataclasses.dataclass
@@ -212,3 +213,66 @@ def load_model_tp1(model_path: Union[str, os.PathLike], *, seq_length: int,
         seed=seed)
     info.pop("layout")
     return model, hf_config, info
+
+
+def load_training_checkpoint_hf(checkpoint: Union[str, os.PathLike], *, seed: int = 1234
+                                ) -> tuple[dict, dict[str, torch.Tensor], dict]:
+    """A training checkpoint (`qwen_sft.checkpointing.save_checkpoint`'s megatron-core torch_dist folder, saved at
+    any TP × PP × EP) as HF-named weights, read in this one process at TP = PP = EP = 1.
+
+    The path training's resume takes: the model is built by `load_gpt` from the run's `--model_path` (recorded in
+    the checkpoint's `train_config`; it supplies config.json and is then overwritten) with the checkpoint's padded
+    vocabulary (`checkpointing.padded_vocab_rows`) in the run's `--mixed_precision` dtype, megatron-core's
+    `dist_checkpointing.load` reshards the saved model tensors into it (the optimizer, scheduler and RNG states are
+    not read), and `weight_map.megatron_to_hf` names them as HF (vocabulary padding stripped). Sets up and tears
+    down a one-process `torch.distributed` group; call it outside a launch.
+
+    Args:
+        checkpoint: one `iter_XXXXXXX` folder (`checkpointing.find_training_checkpoint` resolves the other forms).
+        seed: seeds the set-up (the weights are loaded, so it does not change them).
+
+    Returns:
+        `(hf_config, hf_state, info)`: config.json of the run's model with `dtype` (and `torch_dtype` when present)
+        set to the weights' dtype, as training's HF export writes it; the HF state dict; info with iteration,
+        layout (the saving run's TP/PP/DP/EP degrees), model_path, dtype and tokenizer_path (the run's
+        `--tokenizer_path`, else its model folder, when it has tokenizer files; else None).
+
+    Raises:
+        FileNotFoundError: the run's `--model_path` is gone (its config.json is needed to build the model).
+        ValueError: a checkpoint without `train_config` (not one tools/train.py saved).
+    """
+    path = Path(checkpoint)
+    common = dist_checkpointing.load_common_state_dict(str(path))
+    train_config = common.get("train_config") if isinstance(common, dict) else None
+    if not train_config or not train_config.get("model_path"):
+        raise ValueError(f"{path}: not a tools/train.py checkpoint (no train_config with model_path in its common "
+                         f"state)")
+    model_path = train_config["model_path"]
+    try:
+        hf_io.resolve_model_path(model_path)
+    except (FileNotFoundError, ConnectionError) as exc:
+        raise FileNotFoundError(f"{path}: the model the run started from ({model_path!r}, train_config.model_path) "
+                                f"is needed for its config.json and cannot be read: {exc}") from None
+    layout = init_distributed(1, 1, seed=seed)
+    try:
+        loaded = load_gpt(model_path, layout, train_config.get("mixed_precision") or "fp32",
+                          seq_length=int(train_config.get("seq_length") or 1),
+                          make_vocab_size_divisible_by=int(train_config.get("make_vocab_size_divisible_by") or 128),
+                          padded_vocab_size=checkpointing.padded_vocab_rows(path))
+        gpt = loaded.model
+        state = dist_checkpointing.load({"model": gpt.sharded_state_dict()}, str(path))
+        with torch.no_grad():
+            gpt.load_state_dict(state["model"], strict=False)
+        shard = {k: v.detach().cpu() for k, v in gpt.state_dict().items()
+                 if not k.endswith("_extra_state") and v is not None}
+    finally:
+        destroy()
+    hf_state = megatron_to_hf({(0, 0): shard}, loaded.hf_config, 1, 1)
+    hf_config = dict(loaded.hf_config)
+    hf_config["dtype"] = dtype_name(loaded.dtype)
+    if "torch_dtype" in hf_config:
+        hf_config["torch_dtype"] = hf_config["dtype"]
+    tokenizer = train_config.get("tokenizer_path") or str(loaded.model_dir)
+    info = {"iteration": common.get("iteration"), "layout": common.get("layout"), "model_path": model_path,
+            "dtype": dtype_name(loaded.dtype), "tokenizer_path": tokenizer if has_tokenizer_files(tokenizer) else None}
+    return hf_config, hf_state, info

@@ -215,6 +215,10 @@ def test_load_any_checkpoint_forms(tmp_path):
         assert_same_state(loaded, state)
     with pytest.raises(FileNotFoundError, match="pass the training output folder itself"):
         load_any_checkpoint(train_dir / "checkpoints")
+    (tmp_path / "no_export" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "no_export" / "checkpoints" / "latest_checkpointed_iteration.txt").write_text("10")
+    with pytest.raises(FileNotFoundError, match="without an HF export .*convert_ckpt.py --direction mg2hf"):
+        load_any_checkpoint(tmp_path / "no_export")
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="neither an HF model folder"):
         load_any_checkpoint(tmp_path / "empty")
@@ -315,6 +319,37 @@ def test_local_paths_never_go_to_modelscope(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------- CLIs
+
+
+def test_training_checkpoint_forms_and_missing_iteration(tmp_path, capsys):
+    """`convert_ckpt.py`'s training-checkpoint inputs (the conversion itself: test_train_runs.py's TP=2 PP=2 run)."""
+    from qwen_sft.checkpointing import find_training_checkpoint
+    from tools import convert_ckpt
+
+    out = tmp_path / "out"
+    ck = out / "checkpoints"
+    for n in (5, 10):
+        (ck / f"iter_{n:07d}").mkdir(parents=True)
+        (ck / f"iter_{n:07d}" / "metadata.json").write_text("{}")
+    (ck / "latest_checkpointed_iteration.txt").write_text("10\n")
+    it5, it10 = ck / "iter_0000005", ck / "iter_0000010"
+    assert find_training_checkpoint(out) == it10 and find_training_checkpoint(ck) == it10
+    assert find_training_checkpoint(out, 5) == it5 and find_training_checkpoint(ck, 5) == it5
+    assert find_training_checkpoint(it5) == it5 and find_training_checkpoint(it5, 5) == it5
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint of iteration 7 .*saved iterations: \[5, 10\]"):
+        find_training_checkpoint(out, 7)
+    with pytest.raises(ValueError, match="names another"):
+        find_training_checkpoint(it5, 10)
+    config, state = tiny(True)
+    hf_io.save_hf_checkpoint(tmp_path / "hf", config, state)
+    save_megatron_checkpoint(tmp_path / "mg", hf_to_megatron(state, config, 1, 1), config)
+    assert find_training_checkpoint(tmp_path / "hf") is None and find_training_checkpoint(tmp_path / "mg") is None
+    assert convert_ckpt.main(["--model_path", str(out), "--iteration", "7", "--output_path", str(tmp_path / "x")]) == 1
+    assert "no checkpoint of iteration 7" in capsys.readouterr().err
+    assert convert_ckpt.main(["--model_path", str(tmp_path / "hf"), "--iteration", "7",
+                              "--output_path", str(tmp_path / "x")]) == 1
+    assert "holds no training checkpoints" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 def run_tool(*args: str) -> subprocess.CompletedProcess:

@@ -316,7 +316,9 @@ def test_mixtral_train_ep2_matches_ep1(tmp_path):
     per-step losses within 1e-4, its learning rates and its router load-balancing loss (`moe_aux_loss`); the run
     saves checkpoints with the expert-parallel layout and exports an HF folder transformers loads, close to EP=1's.
     Its step-2 checkpoint resumed at EP=1 (one process) repeats steps 3-4 of the EP=2 run within 1e-5 (step 4
-    needs the resharded Adam moments; `qwen_sft.checkpointing.mark_expert_params`)."""
+    needs the resharded Adam moments; `qwen_sft.checkpointing.mark_expert_params`), and the EP=1 run's step-2
+    checkpoint resumed at EP=2 repeats EP=1's steps 3-4 within 1e-5. The EP=2 run's last checkpoint converted to HF
+    (`convert_ckpt.py`, its checkpoints folder, latest iteration) equals its HF export bit for bit."""
     from safetensors.torch import load_file
 
     from tests.conftest import free_port, shared_path
@@ -338,12 +340,20 @@ def test_mixtral_train_ep2_matches_ep1(tmp_path):
                 "--train_iters", str(steps), "--mixed_precision", "fp32", "--learning_rate", "1e-3",
                 "--lr_warmup_fraction", "0.2", "--min_lr", "1e-4", "--seed", "7", "--log_interval", "1"]
 
-    _check(_run([PY, "tools/train.py", *args(tmp_path / "ep1")], _env()))
+    _check(_run([PY, "tools/train.py", *args(tmp_path / "ep1"), "--save_steps", "2"], _env()))
     _check(_run([*TORCHRUN, "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port",
                  str(free_port()), "tools/train.py", *args(tmp_path / "ep2"), "--ep", "2", "--save_steps", "2"],
                 _env()))
     resumed_log = _check(_run([PY, "tools/train.py", *args(tmp_path / "ep2_to_ep1"), "--no_export", "--load",
                                str(tmp_path / "ep2" / "checkpoints" / "iter_0000002")], _env()))
+    reverse_log = _check(_run([*TORCHRUN, "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port",
+                               str(free_port()), "tools/train.py", *args(tmp_path / "ep1_to_ep2"), "--ep", "2",
+                               "--no_export", "--load", str(tmp_path / "ep1" / "checkpoints" / "iter_0000002")],
+                              _env()))
+    converted = tmp_path / "ep2_iter4_hf"
+    convert_log = _check(_run([PY, "tools/convert_ckpt.py", "--model_path", str(tmp_path / "ep2" / "checkpoints"),
+                               "--output_path", str(converted)], _env(), timeout=180))
+    assert "iteration 4, saved at TP=1 PP=1 EP=2) loaded at TP=1 PP=1" in convert_log, convert_log[-3000:]
     ep1, ep2 = _train_records(tmp_path / "ep1"), _train_records(tmp_path / "ep2")
     assert [r["step"] for r in ep1] == [r["step"] for r in ep2] == list(range(1, steps + 1))
     parallel = json.loads((tmp_path / "ep2" / "manifest.json").read_text())["parallel"]
@@ -364,7 +374,19 @@ def test_mixtral_train_ep2_matches_ep1(tmp_path):
         assert abs(r["loss"] - ref["loss"]) <= 1e-5, (r["step"], r["loss"], ref["loss"])
         assert abs(r["grad_norm"] - ref["grad_norm"]) <= 1e-4 * ref["grad_norm"], (r["step"], r["grad_norm"])
         assert r["lr"] == pytest.approx(ref["lr"], rel=1e-12)
+    assert "saved at TP=1 PP=1 DP=1 EP=1, loaded at TP=1 PP=1 DP=2 EP=2" in reverse_log, reverse_log[-3000:]
+    reverse = _train_records(tmp_path / "ep1_to_ep2")
+    assert [r["step"] for r in reverse] == [3, 4]
+    for r, ref in zip(reverse, ep1[2:]):
+        print(f"mixtral EP=1 -> EP=2 resumed step {r['step']}: loss {r['loss']:.7f} uninterrupted {ref['loss']:.7f}")
+        assert abs(r["loss"] - ref["loss"]) <= 1e-5, (r["step"], r["loss"], ref["loss"])
+        assert abs(r["grad_norm"] - ref["grad_norm"]) <= 1e-4 * ref["grad_norm"], (r["step"], r["grad_norm"])
+        assert r["lr"] == pytest.approx(ref["lr"], rel=1e-12)
     exported = {k: load_file(tmp_path / d / "model.safetensors") for k, d in (("ep1", "ep1"), ("ep2", "ep2"))}
+    # the EP=2 run's last training checkpoint (convert_ckpt.py, latest by default) is its HF export, bit for bit
+    from_checkpoint = load_file(converted / "model.safetensors")
+    assert sorted(from_checkpoint) == sorted(exported["ep2"])
+    assert all(torch.equal(from_checkpoint[k], v) for k, v in exported["ep2"].items())
     initial = tiny_hf_state_dict(cfg)
     assert sorted(exported["ep1"]) == sorted(exported["ep2"]) == sorted(initial)
     for key, value in exported["ep1"].items():

@@ -305,17 +305,20 @@ def _assert_resumed_tail(out: Path, log: str, reference: list[dict], what: str) 
         assert r["lr"] == pytest.approx(ref["lr"], rel=1e-12, abs=1e-15), (what, r["step"])
 
 
-def test_tp1_checkpoint_resumes_at_tp2(work, baseline):
-    out = work["root"] / "tp1_to_tp2"
+def test_tp1_checkpoint_resumes_at_tp2pp2(work, baseline):
+    out = work["root"] / "tp1_to_tp2pp2"
     load = baseline["out"] / "checkpoints" / "iter_0000005"
-    log = _check(_run(_torchrun(2, _args(work, out, "--tp", "2", "--load", str(load), "--no_export")), _env()))
-    _assert_resumed_tail(out, log, baseline["train"], "TP=1 -> TP=2")
+    log = _check(_run(_torchrun(4, _args(work, out, "--tp", "2", "--pp", "2", "--load", str(load), "--no_export")),
+                      _env()))
+    _assert_resumed_tail(out, log, baseline["train"], "TP=1 PP=1 -> TP=2 PP=2")
 
 
 def test_tp2pp2_checkpoint_resumes_at_tp1_and_pp2(work):
     """An untied model (Qwen2.5-7B's kind) trained at TP=2 PP=2 for 10 steps, resumed from its step-5 checkpoint
     at TP=1 PP=1 and at TP=1 PP=2: steps 6-10 repeat the uninterrupted run. (A tied model at PP > 1 saves the
-    optimizer as 'dp_reshardable', resumable at its own TP and PP only: `optimizer_sharding_for`.)"""
+    optimizer as 'dp_reshardable', resumable at its own TP and PP only: `optimizer_sharding_for`.) Its last
+    checkpoint (the output folder, latest iteration) converted by `convert_ckpt.py mg2hf` at TP=1 PP=1 equals its
+    final HF export bit for bit."""
     from qwen_sft.tiny import TinyQwen2Config, make_tiny_model
 
     untied = work["root"] / "tiny_untied"
@@ -323,9 +326,16 @@ def test_tp2pp2_checkpoint_resumes_at_tp1_and_pp2(work):
                     tokenizer_dir=work["tokenizer"])
     model = ["--model_path", str(untied)]
     saved = work["root"] / "tp2pp2"
-    _check(_run(_torchrun(4, [*_args(work, saved, "--tp", "2", "--pp", "2", "--save_steps", "5", "--no_export"),
-                              *model]), _env()))
+    _check(_run(_torchrun(4, [*_args(work, saved, "--tp", "2", "--pp", "2", "--save_steps", "5"), *model]), _env()))
     uninterrupted = _train_records(saved)
+    converted = work["root"] / "tp2pp2_iter10_hf"
+    log = _check(_run([PY, "tools/convert_ckpt.py", "--direction", "mg2hf", "--model_path", str(saved),
+                       "--iteration", "10", "--output_path", str(converted)], _env(), timeout=180))
+    assert "iteration 10, saved at TP=2 PP=2 EP=1) loaded at TP=1 PP=1" in log, log[-3000:]
+    a, b = _hf_state(converted), _hf_state(saved)
+    assert sorted(a) == sorted(b) and "lm_head.weight" in a
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
+    assert json.loads((converted / "config.json").read_text()) == json.loads((saved / "config.json").read_text())
     load = saved / "checkpoints" / "iter_0000005"
     to_tp1, to_pp2 = work["root"] / "tp2pp2_to_tp1", work["root"] / "tp2pp2_to_pp2"
     with concurrent.futures.ThreadPoolExecutor(2) as pool:  # the two resumes side by side (1 + 2 processes)
