@@ -418,3 +418,108 @@ register(
     program_file="tools/checkpoint/saver_base.py",
     cpu_reference=True,
 )
+
+
+def _sft_tokenizer_token_ids(original):
+    """Wrap `SFTTokenizer.__init__`: after Megatron's own, where transformers >= 5 is installed, the wrapped Hugging
+    Face tokenizer's `apply_chat_template` gets `return_dict=False` by default whenever it tokenizes (the default of
+    transformers 4, which core_v0.16.1 was written against), so it returns token ids (a list, or with
+    `return_tensors="np"` an int64 array `[1, n]`) instead of a `BatchEncoding`. An explicit `return_dict` is kept."""
+
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        import transformers
+
+        if int(transformers.__version__.split(".")[0]) < 5:
+            return
+        template = self._tokenizer.apply_chat_template  # the bound method of this tokenizer instance
+
+        def apply_chat_template(conversation, *a, **kw):
+            if kw.get("tokenize", True) and "return_dict" not in kw:
+                kw["return_dict"] = False
+            return template(conversation, *a, **kw)
+
+        self._tokenizer.apply_chat_template = apply_chat_template
+
+    return __init__
+
+
+register(
+    "sft_tokenizer_token_ids_with_transformers_5",
+    target="megatron.training.tokenizer.sft_tokenizer.SFTTokenizer.__init__",
+    replacement=_sft_tokenizer_token_ids,
+    reason=("Megatron-LM core_v0.16.1's SFTTokenizer (--sft --tokenizer-type SFTTokenizer) indexes the result of "
+            "`apply_chat_template(..., tokenize=True)` as token ids; transformers 5 made `return_dict=True` the "
+            "default, so it gets a BatchEncoding: `[0]` is a tokenizers.Encoding (AttributeError: 'Encoding' "
+            "object has no attribute 'copy', sft_tokenizer.py:99) and a turn's `len()` counts its keys. The "
+            "tokenizer's calls get transformers 4's `return_dict=False`. Stops real torch alike, so the CPU "
+            "reference runner applies it too."),
+    versions=">=0.16,<0.17",
+    stacks=False,
+    on_import="megatron.training.tokenizer.sft_tokenizer",
+    cpu_reference=True,
+)
+
+
+def _packed_sequences_one_by_one(original):
+    """Wrap `DotProductAttention.forward` (Megatron's local attention) for packed sequences: with
+    `packed_seq_params` in THD format (query/key/value `[t, heads, head_dim]`, the sequences laid end to end as
+    `cu_seqlens_q`, int32 `[n + 1]` or, as pretrain_gpt.py passes SFTDataset's, `[1, n + 1]`, describes), attention runs on each sequence alone: Megatron's own forward on
+    `q[s:e].unsqueeze(1)` (`[len, 1, heads, head_dim]`, batch 1) with the layer's mask type (causal for GPT) and no
+    packed params, the outputs `[len, 1, heads * head_dim]` concatenated over the sequences to `[t, 1, hidden]`, which
+    attention.py reshapes as it does TE's output. This is what TE's THD attention computes (attention never crosses
+    a sequence boundary). Without packed params Megatron's own forward runs unchanged.
+
+    Raises NotImplementedError (naming the feature) for what TE supports and this does not: a format other than
+    `thd`, padded cu_seqlens (`cu_seqlens_*_padded` differing from `cu_seqlens_*`), key/value sequences different
+    from the query's, an attention mask together with packed sequences; ValueError when `cu_seqlens_q` does not end at
+    the query's length."""
+
+    def forward(self, query, key, value, attention_mask, attn_mask_type=None, attention_bias=None,
+                packed_seq_params=None):
+        if packed_seq_params is None:
+            return original(self, query, key, value, attention_mask, attn_mask_type=attn_mask_type,
+                            attention_bias=attention_bias, packed_seq_params=None)
+        import torch
+
+        p = packed_seq_params
+        what = "packed sequences (PackedSeqParams) in Megatron's local DotProductAttention"
+        if p.qkv_format != "thd":
+            raise NotImplementedError(f"{what}: qkv_format {p.qkv_format!r} (only 'thd' is served)")
+        cu = p.cu_seqlens_q
+        for name in ("cu_seqlens_kv", "cu_seqlens_q_padded", "cu_seqlens_kv_padded"):
+            other = getattr(p, name)
+            if other is not None and not torch.equal(other, cu):
+                raise NotImplementedError(f"{what}: {name} different from cu_seqlens_q (padded or cross-attention "
+                                          f"packing needs Transformer Engine)")
+        if attention_mask is not None:
+            raise NotImplementedError(f"{what}: an explicit attention mask together with cu_seqlens")
+        if cu.dim() == 2 and cu.size(0) == 1:  # SFTDataset's [n + 1] after the data loader's batch of 1
+            cu = cu[0]
+        if cu.dim() != 1:
+            raise ValueError(f"{what}: cu_seqlens_q must be [n + 1] (or [1, n + 1]), got shape {tuple(cu.shape)}")
+        bounds = [int(b) for b in cu.tolist()]
+        if bounds[0] != 0 or bounds[-1] != query.size(0) or any(b > c for b, c in zip(bounds, bounds[1:])):
+            raise ValueError(f"{what}: cu_seqlens_q {bounds} must rise from 0 to the packed length {query.size(0)}")
+        outputs = [original(self, query[s:e].unsqueeze(1), key[s:e].unsqueeze(1), value[s:e].unsqueeze(1), None,
+                            attn_mask_type=attn_mask_type, attention_bias=attention_bias, packed_seq_params=None)
+                   for s, e in zip(bounds, bounds[1:]) if e > s]
+        return torch.cat(outputs, dim=0)
+
+    return forward
+
+
+register(
+    "local_attention_packed_sequences",
+    target="megatron.core.transformer.dot_product_attention.DotProductAttention.forward",
+    replacement=_packed_sequences_one_by_one,
+    reason=("pretrain_gpt.py --sft (SFTDataset) packs conversations into one sample and passes their boundaries "
+            "(cu_seqlens) as THD PackedSeqParams; Megatron's local DotProductAttention (--transformer-impl local) "
+            "asserts 'Packed sequence is not supported by DotProductAttention' (only Transformer Engine's CUDA "
+            "attention takes them). Runs Megatron's own attention on each packed sequence alone, the result TE's "
+            "THD attention gives. CUDA-only (TE), so the CPU reference runner applies it too."),
+    versions=">=0.16,<0.17",
+    stacks=False,
+    on_import="megatron.core.transformer.dot_product_attention",
+    cpu_reference=True,
+)

@@ -307,3 +307,56 @@ def test_param_gather_copies_from_each_parameters_padded_start():
                     packed.append(bucket.param_to_index[param][0])
     assert len(starts) == 5 and all(s % 64 == 0 for s in starts)
     assert starts != packed  # the case the packed index gets wrong is present
+
+
+def test_local_attention_packed_sequences_equal_each_sequence_alone():
+    """`local_attention_packed_sequences` on real torch: Megatron's local DotProductAttention given THD packed
+    sequences (q/k/v `[t, heads, head_dim]`, `cu_seqlens_q` `[1, n + 1]` as pretrain_gpt.py passes SFTDataset's)
+    returns `[t, 1, heads * head_dim]` equal to causal attention over each sequence alone (torch's
+    scaled_dot_product_attention per sequence), and differs from one causal attention over the whole pack; without
+    packed params Megatron's forward is unchanged; padded cu_seqlens, a mask with packing and bounds that do not end
+    at the packed length are errors. Megatron's own forward asserts on packed params (the patch's reason)."""
+    import torch
+    import torch.nn.functional as F
+    from megatron.core.packed_seq_params import PackedSeqParams
+    from megatron.core.transformer import TransformerConfig
+    from megatron.core.transformer.dot_product_attention import DotProductAttention
+    from megatron.core.transformer.enums import AttnMaskType
+
+    from megatron_patches.patches import _packed_sequences_one_by_one
+    from tests.helpers.megatron_env import megatron_parallel
+
+    heads, dim, bounds = 2, 4, [0, 3, 3, 8, 10]  # an empty sequence too
+    t = bounds[-1]
+    gen = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(t, heads, dim, generator=gen) for _ in range(3))
+    cu = torch.tensor([bounds], dtype=torch.int32)
+    with megatron_parallel():
+        config = TransformerConfig(num_layers=1, hidden_size=heads * dim, num_attention_heads=heads,
+                                   use_cpu_initialization=True, attention_dropout=0.0,
+                                   masked_softmax_fusion=False)
+        attn = DotProductAttention(config, 1, AttnMaskType.causal, "self")
+        forward = _packed_sequences_one_by_one(DotProductAttention.forward)
+        packed = PackedSeqParams(qkv_format="thd", cu_seqlens_q=cu, cu_seqlens_kv=cu, max_seqlen_q=5,
+                                 max_seqlen_kv=5)
+        with pytest.raises(AssertionError, match="Packed sequence is not supported"):
+            DotProductAttention.forward(attn, q, k, v, None, packed_seq_params=packed)
+        got = forward(attn, q, k, v, None, packed_seq_params=packed)
+        whole = forward(attn, q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1), None)
+        want_whole = DotProductAttention.forward(attn, q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1), None)
+        padded = PackedSeqParams(qkv_format="thd", cu_seqlens_q=cu, cu_seqlens_kv=cu,
+                                 cu_seqlens_q_padded=cu * 2, cu_seqlens_kv_padded=cu * 2)
+        with pytest.raises(NotImplementedError, match="cu_seqlens_q_padded different"):
+            forward(attn, q, k, v, None, packed_seq_params=padded)
+        with pytest.raises(NotImplementedError, match="explicit attention mask"):
+            forward(attn, q, k, v, torch.zeros(1, 1, t, t, dtype=torch.bool), packed_seq_params=packed)
+        short = PackedSeqParams(qkv_format="thd", cu_seqlens_q=cu[:, :-1], cu_seqlens_kv=cu[:, :-1])
+        with pytest.raises(ValueError, match="must rise from 0 to the packed length 10"):
+            forward(attn, q, k, v, None, packed_seq_params=short)
+    want = torch.cat([F.scaled_dot_product_attention(q[s:e].transpose(0, 1), k[s:e].transpose(0, 1),
+                                                     v[s:e].transpose(0, 1), is_causal=True).transpose(0, 1)
+                      for s, e in zip(bounds, bounds[1:]) if e > s]).reshape(t, 1, heads * dim)
+    assert got.shape == (t, 1, heads * dim)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(whole, want_whole, rtol=0, atol=0)
+    assert not torch.allclose(whole, want, atol=1e-3)  # attention across the boundaries would differ
