@@ -5,8 +5,10 @@ fields. Generic torch semantics belong in the facade (shim/torch); the blockers 
 tools/train.py at TP=1 and TP=2 were fixed there. What is left here: a facade gap that only megatron-core's buffer
 layout exposes (`param_gather_copies_into_params`); Megatron's CUDA-only parts, which the CPU reference runner
 applies too (`cpu_reference=True`): the Triton kernels module, the nvcc probe, Apex's sequence-parallel LayerNorm
-(`torch_norm_sequence_parallel`), Transformer Engine's router GEMM name (`moe_router_gemm_without_te`) and the
-`grouped_gemm` extension (`moe_grouped_gemm_without_cuda`); and Megatron-LM defects that stop real torch alike (the
+(`torch_norm_sequence_parallel`), Transformer Engine's router GEMM name (`moe_router_gemm_without_te`), the
+`grouped_gemm` extension (`moe_grouped_gemm_without_cuda`) and TE's packed-sequence attention for `--sft`
+(`local_attention_packed_sequences`); Megatron-LM's SFTTokenizer under transformers 5
+(`sft_tokenizer_token_ids_with_transformers_5`); and Megatron-LM defects that stop real torch alike (the
 HF -> core checkpoint converter's four). megatron's own `torch_dist` checkpoint strategy runs on the facade's
 `torch.distributed.checkpoint` and `torch.distributed._shard` (the patch `torch_dist_strategies_without_dcp` that
 served it before is retired).
@@ -464,10 +466,11 @@ register(
 def _packed_sequences_one_by_one(original):
     """Wrap `DotProductAttention.forward` (Megatron's local attention) for packed sequences: with
     `packed_seq_params` in THD format (query/key/value `[t, heads, head_dim]`, the sequences laid end to end as
-    `cu_seqlens_q`, int32 `[n + 1]` or, as pretrain_gpt.py passes SFTDataset's, `[1, n + 1]`, describes), attention runs on each sequence alone: Megatron's own forward on
-    `q[s:e].unsqueeze(1)` (`[len, 1, heads, head_dim]`, batch 1) with the layer's mask type (causal for GPT) and no
-    packed params, the outputs `[len, 1, heads * head_dim]` concatenated over the sequences to `[t, 1, hidden]`, which
-    attention.py reshapes as it does TE's output. This is what TE's THD attention computes (attention never crosses
+    `cu_seqlens_q`, int32 `[n + 1]` or, as pretrain_gpt.py passes SFTDataset's, `[1, n + 1]`, describes),
+    attention runs on each sequence alone: Megatron's own forward on `q[s:e].unsqueeze(1)` (`[len, 1, heads,
+    head_dim]`, batch 1) with the layer's mask type (causal for GPT) and no packed params, the outputs
+    `[len, 1, heads * head_dim]` concatenated over the sequences to `[t, 1, hidden]`, which attention.py reshapes as
+    it does TE's output. This is what TE's THD attention computes (attention never crosses
     a sequence boundary). Without packed params Megatron's own forward runs unchanged.
 
     Raises NotImplementedError (naming the feature) for what TE supports and this does not: a format other than

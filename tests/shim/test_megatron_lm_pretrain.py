@@ -5,8 +5,9 @@ Megatron asserts at TP>1), each combining features: TP=2 + sequence parallelism 
 interleaved (4 layers, one per virtual stage, 4 micro-batches) + full recompute (uniform, 1 layer) on Megatron-LM's
 own preprocessed data (tools/preprocess_data.py, the real Qwen2.5 tokenizer); MoE (4 experts, top-2, expert
 parallelism 2, alltoall dispatcher) at DP=2 with the distributed optimizer; and in one four-process run, TP=2 x DP=2
-with the distributed optimizer, which saves and resumes. The other runs use mock data and the null tokenizer. A
-`torch_dist` checkpoint saved by the shim resumes under the shim as under real torch.
+with the distributed optimizer, which saves and resumes; SFT (`--sft`, Megatron-LM's SFTDataset and
+SFTTokenizer on Alpaca conversations, two packed per sample) at TP=1. The other runs use mock data and the null
+tokenizer. A `torch_dist` checkpoint saved by the shim resumes under the shim as under real torch.
 
 - The program folder is copied into a temporary directory (initialize_megatron runs `make` in
   megatron/core/datasets; ../shared is read-only). The dataset helper is the megatron-core 0.16.1 wheel's compiled
@@ -31,7 +32,8 @@ Measured (2026-12, shared 2 cores), iterations 1/2/3, shim vs reference:
   11.93414/11.93662/11.92776 vs 11.93414/11.93663/11.92777 (1e-5, the 7 digits the log prints);
 - DP=2 `--use-distributed-optimizer` (global batch 4: two micro-batches of 2, one per rank; grads
   reduce-scattered, parameters all-gathered): 5.538654/5.529624/5.506577 vs 5.538656/5.529626/5.506578 (4e-7);
-- MoE EP=2 alltoall, DP=2 (`--disable-bias-linear`): 5.533576/5.535595/5.521962 vs 5.533577/5.535596/5.521964 (2e-6).
+- MoE EP=2 alltoall, DP=2 (`--disable-bias-linear`): 5.533576/5.535595/5.521962 vs 5.533577/5.535596/5.521964 (2e-6);
+- SFT, TP=1, Qwen2.5 vocabulary: 11.86316/11.85056/11.8107 vs 11.86316/11.85057/11.8107 (1e-6).
 Not covered (open): MoE with `--use-distributed-optimizer` differs from iteration 2 under the shim (iteration 1 and
 its grad norm equal: 5.535703 vs 5.535705; iteration 2 5.545729 vs 5.536160).
 """

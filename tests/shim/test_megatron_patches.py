@@ -360,3 +360,59 @@ def test_local_attention_packed_sequences_equal_each_sequence_alone():
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(whole, want_whole, rtol=0, atol=0)
     assert not torch.allclose(whole, want, atol=1e-3)  # attention across the boundaries would differ
+
+
+_SFT_TOKENIZER_PROBE = r"""
+import json, sys
+import megatron_patches
+megatron_patches.install_module_stand_ins()   # megatron.training imports the Triton kernels module
+from megatron.training.tokenizer.sft_tokenizer import SFTTokenizer, nemotron_nano_v2_custom_template
+from megatron_patches.patches import _sft_tokenizer_token_ids
+
+path = sys.argv[1]
+conv = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."},
+        {"role": "assistant", "content": "Blue."}]
+out = {}
+try:
+    SFTTokenizer(path, "nemotron-nano-v2").tokenize_conversation(conv, return_target=True, add_generation_prompt=False)
+except Exception as e:
+    out["unpatched"] = f"{type(e).__name__}: {e}"
+tok = SFTTokenizer.__new__(SFTTokenizer)
+_sft_tokenizer_token_ids(SFTTokenizer.__init__)(tok, path, "nemotron-nano-v2")
+tokens, target = tok.tokenize_conversation(conv, return_target=True, add_generation_prompt=False)
+hf = tok._tokenizer
+text = hf.apply_chat_template(conv, tokenize=False, chat_template=nemotron_nano_v2_custom_template)
+system_user = hf.apply_chat_template(conv[:2], tokenize=False, chat_template=nemotron_nano_v2_custom_template)
+out.update(tokens=tokens.tolist(), target=target.tolist(), dtype=str(tokens.dtype),
+           want=hf(text, add_special_tokens=False)["input_ids"],
+           n_prompt=len(hf(system_user, add_special_tokens=False)["input_ids"]),
+           explicit=type(hf.apply_chat_template(conv, tokenize=True, return_dict=True,
+                                                chat_template=nemotron_nano_v2_custom_template)).__name__)
+print("RESULT " + json.dumps(out))
+"""
+
+
+@pytest.mark.shared
+def test_sft_tokenizer_gives_token_ids_with_transformers_5():
+    """`sft_tokenizer_token_ids_with_transformers_5` on real torch with the real Qwen2.5 tokenizer: Megatron-LM's
+    SFTTokenizer (core_v0.16.1, ../shared/programs/Megatron-LM) stops in `tokenize_conversation` without it
+    ('Encoding' object has no attribute 'copy'); with it the tokens are the HF tokenizer's ids of the rendered
+    conversation (int64), the target masks the system and user turns with -100 and the assistant's first 3 tokens
+    (nemotron-nano-v2's assistant prefix) and keeps the rest; an explicit `return_dict=True` still gets a
+    BatchEncoding."""
+    from tests.conftest import shared_path
+
+    tokenizer = shared_path("assets", "qwen2.5-tokenizer")
+    env = {k: v for k, v in os.environ.items() if k not in ("SHIM_BACKEND", "MEGATRON_PATCHES_STATE", "RANK")}
+    env.update(PYTHONPATH=f"{REPO}{os.pathsep}{shared_path('programs', 'Megatron-LM')}", OMP_NUM_THREADS="1",
+               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    r = subprocess.run([PY, "-c", _SFT_TOKENIZER_PROBE, str(tokenizer)], cwd=REPO, env=env, capture_output=True,
+                       text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-4000:]
+    out = json.loads([ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")][-1][len("RESULT "):])
+    assert out["unpatched"] == "AttributeError: 'tokenizers.Encoding' object has no attribute 'copy'"
+    assert out["tokens"] == out["want"] and out["dtype"] == "int64"
+    n = out["n_prompt"]
+    assert 0 < n < len(out["tokens"]) - 3
+    assert out["target"] == [-100] * (n + 3) + out["tokens"][n + 3:]
+    assert out["explicit"] == "BatchEncoding"
