@@ -8,10 +8,10 @@ applies too (`cpu_reference=True`): the Triton kernels module, the nvcc probe, A
 (`torch_norm_sequence_parallel`), Transformer Engine's router GEMM name (`moe_router_gemm_without_te`), the
 `grouped_gemm` extension (`moe_grouped_gemm_without_cuda`) and TE's packed-sequence attention for `--sft`
 (`local_attention_packed_sequences`); Megatron-LM's SFTTokenizer under transformers 5
-(`sft_tokenizer_token_ids_with_transformers_5`); and Megatron-LM defects that stop real torch alike (the
-HF -> core checkpoint converter's four). megatron's own `torch_dist` checkpoint strategy runs on the facade's
-`torch.distributed.checkpoint` and `torch.distributed._shard` (the patch `torch_dist_strategies_without_dcp` that
-served it before is retired).
+(`sft_tokenizer_token_ids_with_transformers_5`); and Megatron-LM defects that stop real torch alike (the HF -> core
+checkpoint converter's four, `--sft`'s batch broadcast at TP > 1). megatron's own `torch_dist` checkpoint strategy
+runs on the facade's `torch.distributed.checkpoint` and `torch.distributed._shard` (the patch
+`torch_dist_strategies_without_dcp` that served it before is retired).
 """
 from __future__ import annotations
 
@@ -524,5 +524,63 @@ register(
     versions=">=0.16,<0.17",
     stacks=False,
     on_import="megatron.core.transformer.dot_product_attention",
+    cpu_reference=True,
+)
+
+
+class _WithoutMaxSeqlen:
+    """The data iterator of TP rank 0 as `get_batch_on_this_tp_rank` sees it: each batch without `max_seqlen`."""
+
+    def __init__(self, iterator):
+        self._iterator = iterator
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        data = next(self._iterator)
+        return {k: v for k, v in data.items() if k != "max_seqlen"}
+
+
+def _sft_batch_broadcast_aligned(original):
+    """Wrap `megatron.training.utils.get_batch_on_this_tp_rank(data_iterator, mtp_on_this_rank=False)`: with `--sft`
+    at TP > 1 (no hybrid context parallelism), TP rank 0 reads its batches without `max_seqlen`, so the ranks'
+    broadcasts line up (the other ranks never receive it), and every rank then sets `max_seqlen` (int32 `[1]`) to the
+    longest sequence of the broadcast `cu_seqlens` (`[1, n + 1]`), the value SFTDataset computes from the same
+    boundaries. Otherwise Megatron's own function."""
+
+    def get_batch_on_this_tp_rank(data_iterator, mtp_on_this_rank=False):
+        from megatron.core import parallel_state
+        from megatron.training.global_vars import get_args
+
+        args = get_args()
+        if (not args.sft or args.hybrid_context_parallel
+                or parallel_state.get_tensor_model_parallel_world_size() == 1):
+            return original(data_iterator, mtp_on_this_rank=mtp_on_this_rank)
+        if parallel_state.get_tensor_model_parallel_rank() == 0:
+            data_iterator = _WithoutMaxSeqlen(data_iterator)
+        batch = original(data_iterator, mtp_on_this_rank=mtp_on_this_rank)
+        cu = batch.get("cu_seqlens")
+        if cu is not None and batch.get("max_seqlen") is None:
+            flat = cu.reshape(-1)
+            batch["max_seqlen"] = (flat[1:] - flat[:-1]).max().reshape(1).to(flat.dtype)
+        return batch
+
+    return get_batch_on_this_tp_rank
+
+
+register(
+    "sft_batch_broadcast_at_tp_above_1",
+    target="megatron.training.utils.get_batch_on_this_tp_rank",
+    replacement=_sft_batch_broadcast_aligned,
+    reason=("Megatron-LM core_v0.16.1 defect, any device: with --sft at TP > 1, get_batch_on_this_tp_rank broadcasts "
+            "SFTDataset's `max_seqlen` from TP rank 0, but the other ranks set their receive buffer for it to None "
+            "unless --hybrid-context-parallel (utils.py: the `args.sft` buffer is overwritten), so every later "
+            "broadcast is misaligned (a garbage cu_seqlens length: \"can't allocate memory\" on real torch). Rank 0 "
+            "leaves `max_seqlen` out and every rank derives it from the broadcast cu_seqlens. Stops real torch "
+            "alike, so the CPU reference runner applies it too."),
+    versions=">=0.16,<0.17",
+    stacks=False,
+    on_import="megatron.training.utils",
     cpu_reference=True,
 )

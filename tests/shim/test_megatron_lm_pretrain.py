@@ -6,7 +6,7 @@ interleaved (4 layers, one per virtual stage, 4 micro-batches) + full recompute 
 own preprocessed data (tools/preprocess_data.py, the real Qwen2.5 tokenizer); MoE (4 experts, top-2, expert
 parallelism 2, alltoall dispatcher) at DP=2 with the distributed optimizer; and in one four-process run, TP=2 x DP=2
 with the distributed optimizer, which saves and resumes; SFT (`--sft`, Megatron-LM's SFTDataset and
-SFTTokenizer on Alpaca conversations, two packed per sample) at TP=1. The other runs use mock data and the null
+SFTTokenizer on Alpaca conversations, two packed per sample) at TP=2. The other runs use mock data and the null
 tokenizer. A `torch_dist` checkpoint saved by the shim resumes under the shim as under real torch.
 
 - The program folder is copied into a temporary directory (initialize_megatron runs `make` in
@@ -33,7 +33,8 @@ Measured (2026-12, shared 2 cores), iterations 1/2/3, shim vs reference:
 - DP=2 `--use-distributed-optimizer` (global batch 4: two micro-batches of 2, one per rank; grads
   reduce-scattered, parameters all-gathered): 5.538654/5.529624/5.506577 vs 5.538656/5.529626/5.506578 (4e-7);
 - MoE EP=2 alltoall, DP=2 (`--disable-bias-linear`): 5.533576/5.535595/5.521962 vs 5.533577/5.535596/5.521964 (2e-6);
-- SFT, TP=1, Qwen2.5 vocabulary: 11.86316/11.85056/11.8107 vs 11.86316/11.85057/11.8107 (1e-6).
+- SFT, Qwen2.5 vocabulary: TP=2 11.86078/11.84353/11.80762 on both; TP=1 11.86316/11.85056/11.8107 vs
+  11.86316/11.85057/11.8107 (1e-6).
 Not covered (open): MoE with `--use-distributed-optimizer` differs from iteration 2 under the shim (iteration 1 and
 its grad norm equal: 5.535703 vs 5.535705; iteration 2 5.545729 vs 5.536160).
 """
@@ -311,32 +312,32 @@ def _alpaca_as_sft_messages(path: Path) -> Path:
     return path
 
 
-def test_pretrain_gpt_sft_equals_real_torch(tmp_path):
-    """`pretrain_gpt.py --sft` at TP=1 (one process) on Alpaca conversations (`_alpaca_as_sft_messages`), the real
+@pytest.mark.multiproc
+def test_pretrain_gpt_sft_tp2_equals_real_torch(tmp_path):
+    """`pretrain_gpt.py --sft` at TP=2 (two processes) on Alpaca conversations (`_alpaca_as_sft_messages`), the real
     Qwen2.5 tokenizer through Megatron-LM's SFTTokenizer (`--legacy-tokenizer --tokenizer-type SFTTokenizer
     --sft-tokenizer-prompt-format nemotron-nano-v2`: `nemotron-h-aligned`'s pad token `<SPECIAL_233>` is not in
     Qwen2.5's vocabulary), `--no-create-attention-mask-in-dataloader` (SFTDataset asserts it), micro-batch 1
     (packing requires it), two micro-batches per iteration. Each sample packs two conversations: SFTDataset passes
     their boundaries as THD PackedSeqParams, which the local attention takes through
     `local_attention_packed_sequences`; SFTTokenizer runs with transformers 5 through
-    `sft_tokenizer_token_ids_with_transformers_5` (both applied by the CPU runner too; the shim's patch state shows
-    both hit). Per-iteration loss within 1e-4 relative of real torch's.
+    `sft_tokenizer_token_ids_with_transformers_5`; TP rank 0's batch broadcast lines up with the other ranks'
+    through `sft_batch_broadcast_at_tp_above_1` (all three applied by the CPU runner too; the shim's patch state
+    shows each hit). Per-iteration loss within 1e-4 relative of real torch's.
 
-    Measured (2026-12, shared 2 cores): 11.86316/11.85056/11.8107 vs 11.86316/11.85057/11.8107 (1e-6 relative, the
-    7 digits the log prints). Not at TP=2: core_v0.16.1's get_batch_on_this_tp_rank broadcasts SFT's `max_seqlen`
-    from TP rank 0 but the other ranks receive it only with --hybrid-context-parallel (utils.py: `max_seqlen` is set
-    for `args.sft`, then overwritten with None), so the next micro-batch's broadcasts are misaligned (real torch
-    stops the same way: a garbage `cu_seqlens` length, "can't allocate memory")."""
+    Measured (2026-12, shared 2 cores): TP=2 11.86078/11.84353/11.80762 on both backends (the 7 digits the log
+    prints); TP=1 (one process, same data) 11.86316/11.85056/11.8107 vs 11.86316/11.85057/11.8107."""
     prog = _program_copy(tmp_path)
     data = _alpaca_as_sft_messages(tmp_path / "alpaca_sft.jsonl")
-    args = [*ARGS, "--micro-batch-size", "1", "--seq-length", str(SFT_SEQ_LENGTH), "--max-position-embeddings",
-            str(SFT_SEQ_LENGTH), "--sft", "--no-create-attention-mask-in-dataloader", "--legacy-tokenizer",
+    args = [*ARGS, "--tensor-model-parallel-size", "2", "--micro-batch-size", "1", "--seq-length",
+            str(SFT_SEQ_LENGTH), "--max-position-embeddings", str(SFT_SEQ_LENGTH), "--sft",
+            "--no-create-attention-mask-in-dataloader", "--legacy-tokenizer",
             "--tokenizer-type", "SFTTokenizer", "--tokenizer-model", str(shared_path("assets", "qwen2.5-tokenizer")),
             "--sft-tokenizer-prompt-format", "nemotron-nano-v2", "--data-path", str(data), "--split", "100,0,0"]
     args = [a for a in args if a != "--mock-data"]
     i = args.index("--vocab-size")
     del args[i:i + 2]
-    launch = [PY, "-m", "torch.distributed.run", "--nproc-per-node", "1", "--master-addr", "127.0.0.1"]
+    launch = [PY, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1"]
     ref = run_in_session([*launch, "--master-port", str(free_port()), "-m", "qwen_sft.cpu_accelerator",
                           "pretrain_gpt.py", *args], _env(prog), prog, TIMEOUT_S)
     assert ref.returncode == 0, ref.stdout[-6000:]
@@ -351,5 +352,6 @@ def test_pretrain_gpt_sft_equals_real_torch(tmp_path):
     for it, value in ref_losses.items():
         assert shim_losses[it] == pytest.approx(value, rel=1e-4), (it, shim_losses, ref_losses)
     patches = json.loads(state.read_text())["patches"]
-    for name in ("sft_tokenizer_token_ids_with_transformers_5", "local_attention_packed_sequences"):
+    for name in ("sft_tokenizer_token_ids_with_transformers_5", "local_attention_packed_sequences",
+                 "sft_batch_broadcast_at_tp_above_1"):
         assert patches[name]["applied"] and patches[name]["hits"] > 0, (name, patches[name])
