@@ -7,10 +7,12 @@ layout exposes (`param_gather_copies_into_params`); Megatron's CUDA-only parts, 
 applies too (`cpu_reference=True`): the Triton kernels module, the nvcc probe, Apex's sequence-parallel LayerNorm
 (`torch_norm_sequence_parallel`), Transformer Engine's router GEMM name (`moe_router_gemm_without_te`), the
 `grouped_gemm` extension (`moe_grouped_gemm_without_cuda`) and Megatron-LM's compute-capability check of it
-(`moe_grouped_gemm_capability_check`); and Megatron-LM defects that stop real torch alike (the
-HF -> core checkpoint converter's four). megatron's own `torch_dist` checkpoint strategy runs on the facade's
-`torch.distributed.checkpoint` and `torch.distributed._shard` (the patch `torch_dist_strategies_without_dcp` that
-served it before is retired).
+(`moe_grouped_gemm_capability_check`), TE's packed-sequence attention for `--sft` (`local_attention_packed_sequences`);
+Megatron-LM's SFTTokenizer under transformers 5 (`sft_tokenizer_token_ids_with_transformers_5`); and Megatron-LM
+defects that stop real torch alike (the HF -> core checkpoint converter's four, `--sft`'s batch broadcast at TP > 1,
+the three `distributed_optimizer_*` resume defects with torch's own Adam). megatron's own `torch_dist` checkpoint
+strategy runs on the facade's `torch.distributed.checkpoint` and `torch.distributed._shard` (the patch
+`torch_dist_strategies_without_dcp` that served it before is retired).
 """
 from __future__ import annotations
 
@@ -467,5 +469,169 @@ register(
     stacks=False,
     on_import="saver_base",
     program_file="tools/checkpoint/saver_base.py",
+    cpu_reference=True,
+)
+
+
+def _sft_tokenizer_token_ids(original):
+    """Wrap `SFTTokenizer.__init__`: after Megatron's own, where transformers >= 5 is installed, the wrapped Hugging
+    Face tokenizer's `apply_chat_template` gets `return_dict=False` by default whenever it tokenizes (the default of
+    transformers 4, which core_v0.16.1 was written against), so it returns token ids (a list, or with
+    `return_tensors="np"` an int64 array `[1, n]`) instead of a `BatchEncoding`. An explicit `return_dict` is kept."""
+
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        import transformers
+
+        if int(transformers.__version__.split(".")[0]) < 5:
+            return
+        template = self._tokenizer.apply_chat_template  # the bound method of this tokenizer instance
+
+        def apply_chat_template(conversation, *a, **kw):
+            if kw.get("tokenize", True) and "return_dict" not in kw:
+                kw["return_dict"] = False
+            return template(conversation, *a, **kw)
+
+        self._tokenizer.apply_chat_template = apply_chat_template
+
+    return __init__
+
+
+register(
+    "sft_tokenizer_token_ids_with_transformers_5",
+    target="megatron.training.tokenizer.sft_tokenizer.SFTTokenizer.__init__",
+    replacement=_sft_tokenizer_token_ids,
+    reason=("Megatron-LM core_v0.16.1's SFTTokenizer (--sft --tokenizer-type SFTTokenizer) indexes the result of "
+            "`apply_chat_template(..., tokenize=True)` as token ids; transformers 5 made `return_dict=True` the "
+            "default, so it gets a BatchEncoding: `[0]` is a tokenizers.Encoding (AttributeError: 'Encoding' "
+            "object has no attribute 'copy', sft_tokenizer.py:99) and a turn's `len()` counts its keys. The "
+            "tokenizer's calls get transformers 4's `return_dict=False`. Stops real torch alike, so the CPU "
+            "reference runner applies it too."),
+    versions=">=0.16,<0.17",
+    stacks=False,
+    on_import="megatron.training.tokenizer.sft_tokenizer",
+    cpu_reference=True,
+)
+
+
+def _packed_sequences_one_by_one(original):
+    """Wrap `DotProductAttention.forward` (Megatron's local attention) for packed sequences: with
+    `packed_seq_params` in THD format (query/key/value `[t, heads, head_dim]`, the sequences laid end to end as
+    `cu_seqlens_q`, int32 `[n + 1]` or, as pretrain_gpt.py passes SFTDataset's, `[1, n + 1]`, describes),
+    attention runs on each sequence alone: Megatron's own forward on `q[s:e].unsqueeze(1)` (`[len, 1, heads,
+    head_dim]`, batch 1) with the layer's mask type (causal for GPT) and no packed params, the outputs
+    `[len, 1, heads * head_dim]` concatenated over the sequences to `[t, 1, hidden]`, which attention.py reshapes as
+    it does TE's output. This is what TE's THD attention computes (attention never crosses
+    a sequence boundary). Without packed params Megatron's own forward runs unchanged.
+
+    Raises NotImplementedError (naming the feature) for what TE supports and this does not: a format other than
+    `thd`, padded cu_seqlens (`cu_seqlens_*_padded` differing from `cu_seqlens_*`), key/value sequences different
+    from the query's, an attention mask together with packed sequences; ValueError when `cu_seqlens_q` does not end at
+    the query's length."""
+
+    def forward(self, query, key, value, attention_mask, attn_mask_type=None, attention_bias=None,
+                packed_seq_params=None):
+        if packed_seq_params is None:
+            return original(self, query, key, value, attention_mask, attn_mask_type=attn_mask_type,
+                            attention_bias=attention_bias, packed_seq_params=None)
+        import torch
+
+        p = packed_seq_params
+        what = "packed sequences (PackedSeqParams) in Megatron's local DotProductAttention"
+        if p.qkv_format != "thd":
+            raise NotImplementedError(f"{what}: qkv_format {p.qkv_format!r} (only 'thd' is served)")
+        cu = p.cu_seqlens_q
+        for name in ("cu_seqlens_kv", "cu_seqlens_q_padded", "cu_seqlens_kv_padded"):
+            other = getattr(p, name)
+            if other is not None and not torch.equal(other, cu):
+                raise NotImplementedError(f"{what}: {name} different from cu_seqlens_q (padded or cross-attention "
+                                          f"packing needs Transformer Engine)")
+        if attention_mask is not None:
+            raise NotImplementedError(f"{what}: an explicit attention mask together with cu_seqlens")
+        if cu.dim() == 2 and cu.size(0) == 1:  # SFTDataset's [n + 1] after the data loader's batch of 1
+            cu = cu[0]
+        if cu.dim() != 1:
+            raise ValueError(f"{what}: cu_seqlens_q must be [n + 1] (or [1, n + 1]), got shape {tuple(cu.shape)}")
+        bounds = [int(b) for b in cu.tolist()]
+        if bounds[0] != 0 or bounds[-1] != query.size(0) or any(b > c for b, c in zip(bounds, bounds[1:])):
+            raise ValueError(f"{what}: cu_seqlens_q {bounds} must rise from 0 to the packed length {query.size(0)}")
+        outputs = [original(self, query[s:e].unsqueeze(1), key[s:e].unsqueeze(1), value[s:e].unsqueeze(1), None,
+                            attn_mask_type=attn_mask_type, attention_bias=attention_bias, packed_seq_params=None)
+                   for s, e in zip(bounds, bounds[1:]) if e > s]
+        return torch.cat(outputs, dim=0)
+
+    return forward
+
+
+register(
+    "local_attention_packed_sequences",
+    target="megatron.core.transformer.dot_product_attention.DotProductAttention.forward",
+    replacement=_packed_sequences_one_by_one,
+    reason=("pretrain_gpt.py --sft (SFTDataset) packs conversations into one sample and passes their boundaries "
+            "(cu_seqlens) as THD PackedSeqParams; Megatron's local DotProductAttention (--transformer-impl local) "
+            "asserts 'Packed sequence is not supported by DotProductAttention' (only Transformer Engine's CUDA "
+            "attention takes them). Runs Megatron's own attention on each packed sequence alone, the result TE's "
+            "THD attention gives. CUDA-only (TE), so the CPU reference runner applies it too."),
+    versions=">=0.16,<0.17",
+    stacks=False,
+    on_import="megatron.core.transformer.dot_product_attention",
+    cpu_reference=True,
+)
+
+
+class _WithoutMaxSeqlen:
+    """The data iterator of TP rank 0 as `get_batch_on_this_tp_rank` sees it: each batch without `max_seqlen`."""
+
+    def __init__(self, iterator):
+        self._iterator = iterator
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        data = next(self._iterator)
+        return {k: v for k, v in data.items() if k != "max_seqlen"}
+
+
+def _sft_batch_broadcast_aligned(original):
+    """Wrap `megatron.training.utils.get_batch_on_this_tp_rank(data_iterator, mtp_on_this_rank=False)`: with `--sft`
+    at TP > 1 (no hybrid context parallelism), TP rank 0 reads its batches without `max_seqlen`, so the ranks'
+    broadcasts line up (the other ranks never receive it), and every rank then sets `max_seqlen` (int32 `[1]`) to the
+    longest sequence of the broadcast `cu_seqlens` (`[1, n + 1]`), the value SFTDataset computes from the same
+    boundaries. Otherwise Megatron's own function."""
+
+    def get_batch_on_this_tp_rank(data_iterator, mtp_on_this_rank=False):
+        from megatron.core import parallel_state
+        from megatron.training.global_vars import get_args
+
+        args = get_args()
+        if (not args.sft or args.hybrid_context_parallel
+                or parallel_state.get_tensor_model_parallel_world_size() == 1):
+            return original(data_iterator, mtp_on_this_rank=mtp_on_this_rank)
+        if parallel_state.get_tensor_model_parallel_rank() == 0:
+            data_iterator = _WithoutMaxSeqlen(data_iterator)
+        batch = original(data_iterator, mtp_on_this_rank=mtp_on_this_rank)
+        cu = batch.get("cu_seqlens")
+        if cu is not None and batch.get("max_seqlen") is None:
+            flat = cu.reshape(-1)
+            batch["max_seqlen"] = (flat[1:] - flat[:-1]).max().reshape(1).to(flat.dtype)
+        return batch
+
+    return get_batch_on_this_tp_rank
+
+
+register(
+    "sft_batch_broadcast_at_tp_above_1",
+    target="megatron.training.utils.get_batch_on_this_tp_rank",
+    replacement=_sft_batch_broadcast_aligned,
+    reason=("Megatron-LM core_v0.16.1 defect, any device: with --sft at TP > 1, get_batch_on_this_tp_rank broadcasts "
+            "SFTDataset's `max_seqlen` from TP rank 0, but the other ranks set their receive buffer for it to None "
+            "unless --hybrid-context-parallel (utils.py: the `args.sft` buffer is overwritten), so every later "
+            "broadcast is misaligned (a garbage cu_seqlens length: \"can't allocate memory\" on real torch). Rank 0 "
+            "leaves `max_seqlen` out and every rank derives it from the broadcast cu_seqlens. Stops real torch "
+            "alike, so the CPU reference runner applies it too."),
+    versions=">=0.16,<0.17",
+    stacks=False,
+    on_import="megatron.training.utils",
     cpu_reference=True,
 )

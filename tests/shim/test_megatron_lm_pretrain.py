@@ -5,8 +5,9 @@ Megatron asserts at TP>1), each combining features: TP=2 + sequence parallelism 
 interleaved (4 layers, one per virtual stage, 4 micro-batches) + full recompute (uniform, 1 layer) on Megatron-LM's
 own preprocessed data (tools/preprocess_data.py, the real Qwen2.5 tokenizer); MoE (4 experts, top-2, expert
 parallelism 2, alltoall dispatcher) at DP=2 with the distributed optimizer; and in one four-process run, TP=2 x DP=2
-with the distributed optimizer, which saves and resumes. The other runs use mock data and the null tokenizer. A
-`torch_dist` checkpoint saved by the shim resumes under the shim as under real torch.
+with the distributed optimizer, which saves and resumes; SFT (`--sft`, Megatron-LM's SFTDataset and
+SFTTokenizer on Alpaca conversations, two packed per sample) at TP=2. The other runs use mock data and the null
+tokenizer. A `torch_dist` checkpoint saved by the shim resumes under the shim as under real torch.
 
 - The program folder is copied into a temporary directory (initialize_megatron runs `make` in
   megatron/core/datasets; ../shared is read-only). The dataset helper is the megatron-core 0.16.1 wheel's compiled
@@ -34,7 +35,9 @@ Measured (2026-12, shared 2 cores), iterations 1/2/3, shim vs reference:
   11.93414/11.93662/11.92776 vs 11.93414/11.93663/11.92777 (1e-5, the 7 digits the log prints);
 - DP=2 `--use-distributed-optimizer` (global batch 4: two micro-batches of 2, one per rank; grads
   reduce-scattered, parameters all-gathered): 5.538654/5.529624/5.506577 vs 5.538656/5.529626/5.506578 (4e-7);
-- MoE EP=2 alltoall, DP=2 (`--disable-bias-linear`): 5.533576/5.535595/5.521962 vs 5.533577/5.535596/5.521964 (2e-6).
+- MoE EP=2 alltoall, DP=2 (`--disable-bias-linear`): 5.533576/5.535595/5.521962 vs 5.533577/5.535596/5.521964 (2e-6);
+- SFT, Qwen2.5 vocabulary: TP=2 11.86078/11.84353/11.80762 on both; TP=1 11.86316/11.85056/11.8107 vs
+  11.86316/11.85057/11.8107 (1e-6).
 Not covered (open): MoE with `--use-distributed-optimizer` differs from iteration 2 under the shim (iteration 1 and
 its grad norm equal: 5.535703 vs 5.535705; iteration 2 5.545729 vs 5.536160).
 """
@@ -291,3 +294,72 @@ def test_pretrain_gpt_tp2_dp2_distributed_optimizer_save_and_resume_equal_real_t
     want = {4: ref[4], 5: (ref[4] + ref[5]) / 2}
     for it, value in want.items():
         assert shim_resumed[it] == pytest.approx(value, rel=1e-4), (it, shim_resumed, want, ref)
+
+
+# Alpaca records of ../shared/data/alpaca_en_demo.json whose conversation (system + user + assistant) is 51-60
+# tokens under the `nemotron-nano-v2` prompt format with the Qwen2.5 tokenizer: two of them (each + EOD) fit one
+# SFT_SEQ_LENGTH pack, so Megatron's SFTDataset never takes its truncation branch (which fails in core_v0.16.1:
+# `pack_tokens.extend(pad)` on an int pad id).
+SFT_RECORDS = (1, 32, 81, 84, 91, 101, 121, 152, 157, 158, 160, 161)
+SFT_SEQ_LENGTH = 128
+SFT_SYSTEM_PROMPT = "You are a helpful assistant."
+
+
+def _alpaca_as_sft_messages(path: Path) -> Path:
+    """Write SFT_RECORDS of alpaca_en_demo.json as the JSONL Megatron-LM's SFTDataset reads: one line per pack,
+    `{"messages": [...]}` holding two conversations (each system + user + assistant, so SFTDataset splits them at
+    the system message), messages from the SFT workflow's own Alpaca reading (`qwen_sft.tokenizer.build_messages`:
+    user = instruction [+ "\\n" + input], assistant = output)."""
+    from qwen_sft.tokenizer import build_messages
+
+    records = json.loads(shared_path("data", "alpaca_en_demo.json").read_text(encoding="utf-8"))
+    convs = [build_messages(records[i], SFT_SYSTEM_PROMPT) for i in SFT_RECORDS]
+    with open(path, "w", encoding="utf-8") as f:
+        for a, b in zip(convs[0::2], convs[1::2]):
+            f.write(json.dumps({"messages": [*a, *b]}, ensure_ascii=False) + "\n")
+    return path
+
+
+@pytest.mark.multiproc
+def test_pretrain_gpt_sft_tp2_equals_real_torch(tmp_path):
+    """`pretrain_gpt.py --sft` at TP=2 (two processes) on Alpaca conversations (`_alpaca_as_sft_messages`), the real
+    Qwen2.5 tokenizer through Megatron-LM's SFTTokenizer (`--legacy-tokenizer --tokenizer-type SFTTokenizer
+    --sft-tokenizer-prompt-format nemotron-nano-v2`: `nemotron-h-aligned`'s pad token `<SPECIAL_233>` is not in
+    Qwen2.5's vocabulary), `--no-create-attention-mask-in-dataloader` (SFTDataset asserts it), micro-batch 1
+    (packing requires it), two micro-batches per iteration. Each sample packs two conversations: SFTDataset passes
+    their boundaries as THD PackedSeqParams, which the local attention takes through
+    `local_attention_packed_sequences`; SFTTokenizer runs with transformers 5 through
+    `sft_tokenizer_token_ids_with_transformers_5`; TP rank 0's batch broadcast lines up with the other ranks'
+    through `sft_batch_broadcast_at_tp_above_1` (all three applied by the CPU runner too; the shim's patch state
+    shows each hit). Per-iteration loss within 1e-4 relative of real torch's.
+
+    Measured (2026-12, shared 2 cores): TP=2 11.86078/11.84353/11.80762 on both backends (the 7 digits the log
+    prints); TP=1 (one process, same data) 11.86316/11.85056/11.8107 vs 11.86316/11.85057/11.8107."""
+    prog = _program_copy(tmp_path)
+    data = _alpaca_as_sft_messages(tmp_path / "alpaca_sft.jsonl")
+    args = [*ARGS, "--tensor-model-parallel-size", "2", "--micro-batch-size", "1", "--seq-length",
+            str(SFT_SEQ_LENGTH), "--max-position-embeddings", str(SFT_SEQ_LENGTH), "--sft",
+            "--no-create-attention-mask-in-dataloader", "--legacy-tokenizer",
+            "--tokenizer-type", "SFTTokenizer", "--tokenizer-model", str(shared_path("assets", "qwen2.5-tokenizer")),
+            "--sft-tokenizer-prompt-format", "nemotron-nano-v2", "--data-path", str(data), "--split", "100,0,0"]
+    args = [a for a in args if a != "--mock-data"]
+    i = args.index("--vocab-size")
+    del args[i:i + 2]
+    launch = [PY, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1"]
+    ref = run_in_session([*launch, "--master-port", str(free_port()), "-m", "qwen_sft.cpu_accelerator",
+                          "pretrain_gpt.py", *args], _env(prog), prog, TIMEOUT_S)
+    assert ref.returncode == 0, ref.stdout[-6000:]
+    ref_losses = _losses(ref.stdout)
+    assert sorted(ref_losses) == [1, 2, 3] and all(math.isfinite(v) and 11.0 < v < 13.0 for v in ref_losses.values())
+    state = tmp_path / "patches.json"
+    shim = run_in_session([*launch, "--master-port", str(free_port()), "pretrain_gpt.py", *args],
+                          _env(prog, SHIM_BACKEND="mindspore", MEGATRON_PATCHES_STATE=str(state)), prog, TIMEOUT_S)
+    assert shim.returncode == 0, shim.stdout[-6000:]
+    shim_losses = _losses(shim.stdout)
+    assert sorted(shim_losses) == [1, 2, 3]
+    for it, value in ref_losses.items():
+        assert shim_losses[it] == pytest.approx(value, rel=1e-4), (it, shim_losses, ref_losses)
+    patches = json.loads(state.read_text())["patches"]
+    for name in ("sft_tokenizer_token_ids_with_transformers_5", "local_attention_packed_sequences",
+                 "sft_batch_broadcast_at_tp_above_1"):
+        assert patches[name]["applied"] and patches[name]["hits"] > 0, (name, patches[name])

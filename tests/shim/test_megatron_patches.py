@@ -344,3 +344,112 @@ def test_grouped_gemm_capability_check_is_skipped_only_for_the_stand_in(monkeypa
         wrapped(types.SimpleNamespace(moe_grouped_gemm=True))
     assert seen[-1] == (True, {})
     assert [p for p in registry.registered() if p.name == "moe_grouped_gemm_capability_check"][0].cpu_reference
+
+
+def test_local_attention_packed_sequences_equal_each_sequence_alone():
+    """`local_attention_packed_sequences` on real torch: Megatron's local DotProductAttention given THD packed
+    sequences (q/k/v `[t, heads, head_dim]`, `cu_seqlens_q` `[1, n + 1]` as pretrain_gpt.py passes SFTDataset's)
+    returns `[t, 1, heads * head_dim]` equal to causal attention over each sequence alone (torch's
+    scaled_dot_product_attention per sequence), and differs from one causal attention over the whole pack; without
+    packed params Megatron's forward is unchanged; padded cu_seqlens, a mask with packing and bounds that do not end
+    at the packed length are errors. Megatron's own forward asserts on packed params (the patch's reason)."""
+    import torch
+    import torch.nn.functional as F
+    from megatron.core.packed_seq_params import PackedSeqParams
+    from megatron.core.transformer import TransformerConfig
+    from megatron.core.transformer.dot_product_attention import DotProductAttention
+    from megatron.core.transformer.enums import AttnMaskType
+
+    from megatron_patches.patches import _packed_sequences_one_by_one
+    from tests.helpers.megatron_env import megatron_parallel
+
+    heads, dim, bounds = 2, 4, [0, 3, 3, 8, 10]  # an empty sequence too
+    t = bounds[-1]
+    gen = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(t, heads, dim, generator=gen) for _ in range(3))
+    cu = torch.tensor([bounds], dtype=torch.int32)
+    with megatron_parallel():
+        config = TransformerConfig(num_layers=1, hidden_size=heads * dim, num_attention_heads=heads,
+                                   use_cpu_initialization=True, attention_dropout=0.0,
+                                   masked_softmax_fusion=False)
+        attn = DotProductAttention(config, 1, AttnMaskType.causal, "self")
+        forward = _packed_sequences_one_by_one(DotProductAttention.forward)
+        packed = PackedSeqParams(qkv_format="thd", cu_seqlens_q=cu, cu_seqlens_kv=cu, max_seqlen_q=5,
+                                 max_seqlen_kv=5)
+        with pytest.raises(AssertionError, match="Packed sequence is not supported"):
+            DotProductAttention.forward(attn, q, k, v, None, packed_seq_params=packed)
+        got = forward(attn, q, k, v, None, packed_seq_params=packed)
+        whole = forward(attn, q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1), None)
+        want_whole = DotProductAttention.forward(attn, q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1), None)
+        padded = PackedSeqParams(qkv_format="thd", cu_seqlens_q=cu, cu_seqlens_kv=cu,
+                                 cu_seqlens_q_padded=cu * 2, cu_seqlens_kv_padded=cu * 2)
+        with pytest.raises(NotImplementedError, match="cu_seqlens_q_padded different"):
+            forward(attn, q, k, v, None, packed_seq_params=padded)
+        with pytest.raises(NotImplementedError, match="explicit attention mask"):
+            forward(attn, q, k, v, torch.zeros(1, 1, t, t, dtype=torch.bool), packed_seq_params=packed)
+        short = PackedSeqParams(qkv_format="thd", cu_seqlens_q=cu[:, :-1], cu_seqlens_kv=cu[:, :-1])
+        with pytest.raises(ValueError, match="must rise from 0 to the packed length 10"):
+            forward(attn, q, k, v, None, packed_seq_params=short)
+    want = torch.cat([F.scaled_dot_product_attention(q[s:e].transpose(0, 1), k[s:e].transpose(0, 1),
+                                                     v[s:e].transpose(0, 1), is_causal=True).transpose(0, 1)
+                      for s, e in zip(bounds, bounds[1:]) if e > s]).reshape(t, 1, heads * dim)
+    assert got.shape == (t, 1, heads * dim)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(whole, want_whole, rtol=0, atol=0)
+    assert not torch.allclose(whole, want, atol=1e-3)  # attention across the boundaries would differ
+
+
+_SFT_TOKENIZER_PROBE = r"""
+import json, sys
+import megatron_patches
+megatron_patches.install_module_stand_ins()   # megatron.training imports the Triton kernels module
+from megatron.training.tokenizer.sft_tokenizer import SFTTokenizer, nemotron_nano_v2_custom_template
+from megatron_patches.patches import _sft_tokenizer_token_ids
+
+path = sys.argv[1]
+conv = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."},
+        {"role": "assistant", "content": "Blue."}]
+out = {}
+try:
+    SFTTokenizer(path, "nemotron-nano-v2").tokenize_conversation(conv, return_target=True, add_generation_prompt=False)
+except Exception as e:
+    out["unpatched"] = f"{type(e).__name__}: {e}"
+tok = SFTTokenizer.__new__(SFTTokenizer)
+_sft_tokenizer_token_ids(SFTTokenizer.__init__)(tok, path, "nemotron-nano-v2")
+tokens, target = tok.tokenize_conversation(conv, return_target=True, add_generation_prompt=False)
+hf = tok._tokenizer
+text = hf.apply_chat_template(conv, tokenize=False, chat_template=nemotron_nano_v2_custom_template)
+system_user = hf.apply_chat_template(conv[:2], tokenize=False, chat_template=nemotron_nano_v2_custom_template)
+out.update(tokens=tokens.tolist(), target=target.tolist(), dtype=str(tokens.dtype),
+           want=hf(text, add_special_tokens=False)["input_ids"],
+           n_prompt=len(hf(system_user, add_special_tokens=False)["input_ids"]),
+           explicit=type(hf.apply_chat_template(conv, tokenize=True, return_dict=True,
+                                                chat_template=nemotron_nano_v2_custom_template)).__name__)
+print("RESULT " + json.dumps(out))
+"""
+
+
+@pytest.mark.shared
+def test_sft_tokenizer_gives_token_ids_with_transformers_5():
+    """`sft_tokenizer_token_ids_with_transformers_5` on real torch with the real Qwen2.5 tokenizer: Megatron-LM's
+    SFTTokenizer (core_v0.16.1, ../shared/programs/Megatron-LM) stops in `tokenize_conversation` without it
+    ('Encoding' object has no attribute 'copy'); with it the tokens are the HF tokenizer's ids of the rendered
+    conversation (int64), the target masks the system and user turns with -100 and the assistant's first 3 tokens
+    (nemotron-nano-v2's assistant prefix) and keeps the rest; an explicit `return_dict=True` still gets a
+    BatchEncoding."""
+    from tests.conftest import shared_path
+
+    tokenizer = shared_path("assets", "qwen2.5-tokenizer")
+    env = {k: v for k, v in os.environ.items() if k not in ("SHIM_BACKEND", "MEGATRON_PATCHES_STATE", "RANK")}
+    env.update(PYTHONPATH=f"{REPO}{os.pathsep}{shared_path('programs', 'Megatron-LM')}", OMP_NUM_THREADS="1",
+               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    r = subprocess.run([PY, "-c", _SFT_TOKENIZER_PROBE, str(tokenizer)], cwd=REPO, env=env, capture_output=True,
+                       text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-4000:]
+    out = json.loads([ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")][-1][len("RESULT "):])
+    assert out["unpatched"] == "AttributeError: 'tokenizers.Encoding' object has no attribute 'copy'"
+    assert out["tokens"] == out["want"] and out["dtype"] == "int64"
+    n = out["n_prompt"]
+    assert 0 < n < len(out["tokens"]) - 3
+    assert out["target"] == [-100] * (n + 3) + out["tokens"][n + 3:]
+    assert out["explicit"] == "BatchEncoding"
