@@ -38,8 +38,9 @@ Measured (2026-12, shared 2 cores), iterations 1/2/3, shim vs reference:
 - MoE EP=2 alltoall, DP=2 (`--disable-bias-linear`): 5.533576/5.535595/5.521962 vs 5.533577/5.535596/5.521964 (2e-6);
 - SFT, Qwen2.5 vocabulary: TP=2 11.86078/11.84353/11.80762 on both; TP=1 11.86316/11.85056/11.8107 vs
   11.86316/11.85057/11.8107 (1e-6).
-Not covered (open): MoE with `--use-distributed-optimizer` differs from iteration 2 under the shim (iteration 1 and
-its grad norm equal: 5.535703 vs 5.535705; iteration 2 5.545729 vs 5.536160).
+MoE with `--use-distributed-optimizer` once differed from iteration 2 under the shim (the patch
+`param_gather_copies_into_params` copied from megatron's packed offsets, not the optimizer buffer's 64-aligned ones;
+fixed): the MoE layout runs with it.
 """
 from __future__ import annotations
 
