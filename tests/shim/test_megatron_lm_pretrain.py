@@ -111,6 +111,20 @@ _DATA = "<preprocessed data>"
 DATA_RECORDS = 200
 
 
+def _pretrain(prog: Path, nproc: int, args: list[str], *, shim: bool, **extra_env: str) -> dict[int, float]:
+    """Run `pretrain_gpt.py ARGS` with `nproc` processes on a free loopback port: under the shim
+    (`SHIM_BACKEND=mindspore python -m torch.distributed.run`) or on real torch through the CPU runner
+    (`torchrun -m qwen_sft.cpu_accelerator`), `extra_env` added to the program's environment. Asserts exit status 0 (the
+    log's tail in the message) and returns Megatron's logged loss per iteration."""
+    head = [PY, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--master-addr", "127.0.0.1",
+            "--master-port", str(free_port())]
+    cmd = [*head, "pretrain_gpt.py"] if shim else [*head, "-m", "qwen_sft.cpu_accelerator", "pretrain_gpt.py"]
+    env = _env(prog, SHIM_BACKEND="mindspore", **extra_env) if shim else _env(prog, **extra_env)
+    res = run_in_session([*cmd, *args], env, prog, TIMEOUT_S)
+    assert res.returncode == 0, res.stdout[-6000:]
+    return _losses(res.stdout)
+
+
 def _with_preprocessed_data(args: list[str], root: Path, prog: Path) -> list[str]:
     """`args` with mock data and the null tokenizer replaced by `--data-path` to the `.bin/.idx` that Megatron-LM's
     own tools/preprocess_data.py writes (real torch through the CPU runner; the shim writes the same bytes:
@@ -171,20 +185,12 @@ LAYOUTS = [
 @pytest.mark.parametrize("layout,rel", LAYOUTS)
 def test_pretrain_gpt_loss_equals_real_torch(tmp_path, layout, rel):
     prog = _program_copy(tmp_path)
-    launch = [PY, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1"]
     args, low, high = [*ARGS, *layout], 4.0, 6.0
     if _DATA in layout:
         args, low, high = _with_preprocessed_data(args, tmp_path, prog), 11.0, 13.0  # ln(151665) = 11.93
-    ref = run_in_session([*launch, "--master-port", str(free_port()), "-m", "qwen_sft.cpu_accelerator",
-                          "pretrain_gpt.py", *args], _env(prog), prog, TIMEOUT_S)
-    assert ref.returncode == 0, ref.stdout[-6000:]
-    ref_losses = _losses(ref.stdout)
+    ref_losses = _pretrain(prog, 2, args, shim=False)
     assert sorted(ref_losses) == [1, 2, 3] and all(math.isfinite(v) and low < v < high for v in ref_losses.values())
-
-    shim = run_in_session([*launch, "--master-port", str(free_port()), "pretrain_gpt.py", *args],
-                          _env(prog, SHIM_BACKEND="mindspore"), prog, TIMEOUT_S)
-    assert shim.returncode == 0, shim.stdout[-6000:]
-    shim_losses = _losses(shim.stdout)
+    shim_losses = _pretrain(prog, 2, args, shim=True)
     assert sorted(shim_losses) == [1, 2, 3]
     for it, value in ref_losses.items():
         assert shim_losses[it] == pytest.approx(value, rel=rel), (it, shim_losses, ref_losses)
@@ -214,15 +220,9 @@ def test_pretrain_gpt_torch_dist_save_and_resume_equal_real_torch(tmp_path):
     args = [*ARGS, "--ckpt-format", "torch_dist"]
     i = args.index("--train-iters")
     args[i + 1] = "5"
-    launch = [PY, "-m", "torch.distributed.run", "--nproc-per-node", "1", "--master-addr", "127.0.0.1"]
 
     def run(shim: bool, *extra: str) -> dict[int, float]:
-        head = [*launch, "--master-port", str(free_port())]
-        cmd = [*head, "pretrain_gpt.py"] if shim else [*head, "-m", "qwen_sft.cpu_accelerator", "pretrain_gpt.py"]
-        env = _env(prog, SHIM_BACKEND="mindspore") if shim else _env(prog)
-        res = run_in_session([*cmd, *args, *extra], env, prog, TIMEOUT_S)
-        assert res.returncode == 0, res.stdout[-6000:]
-        return _losses(res.stdout)
+        return _pretrain(prog, 1, [*args, *extra], shim=shim)
 
     ref_ckpt = tmp_path / "ref_ckpt"
     ref = run(False, "--save", str(ref_ckpt), "--save-interval", "3")
@@ -272,15 +272,9 @@ def test_pretrain_gpt_tp2_dp2_distributed_optimizer_save_and_resume_equal_real_t
     ckpt = tmp_path / "ckpt"
     args = [*ARGS, "--tensor-model-parallel-size", "2", "--global-batch-size", "4", "--use-distributed-optimizer",
             "--train-iters", "5", "--ckpt-format", "torch_dist"]
-    launch = [PY, "-m", "torch.distributed.run", "--nproc-per-node", "4", "--master-addr", "127.0.0.1"]
 
     def run(shim: bool, *extra: str) -> dict[int, float]:
-        head = [*launch, "--master-port", str(free_port())]
-        cmd = [*head, "pretrain_gpt.py"] if shim else [*head, "-m", "qwen_sft.cpu_accelerator", "pretrain_gpt.py"]
-        env = _env(prog, SHIM_BACKEND="mindspore") if shim else _env(prog)
-        res = run_in_session([*cmd, *args, *extra], env, prog, TIMEOUT_S)
-        assert res.returncode == 0, res.stdout[-6000:]
-        return _losses(res.stdout)
+        return _pretrain(prog, 4, [*args, *extra], shim=shim)
 
     ref = run(False)
     shim_first = run(True, "--exit-interval", "3", "--save", str(ckpt), "--save-interval", "3")
@@ -346,17 +340,10 @@ def test_pretrain_gpt_sft_tp2_equals_real_torch(tmp_path):
     args = [a for a in args if a != "--mock-data"]
     i = args.index("--vocab-size")
     del args[i:i + 2]
-    launch = [PY, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1"]
-    ref = run_in_session([*launch, "--master-port", str(free_port()), "-m", "qwen_sft.cpu_accelerator",
-                          "pretrain_gpt.py", *args], _env(prog), prog, TIMEOUT_S)
-    assert ref.returncode == 0, ref.stdout[-6000:]
-    ref_losses = _losses(ref.stdout)
+    ref_losses = _pretrain(prog, 2, args, shim=False)
     assert sorted(ref_losses) == [1, 2, 3] and all(math.isfinite(v) and 11.0 < v < 13.0 for v in ref_losses.values())
     state = tmp_path / "patches.json"
-    shim = run_in_session([*launch, "--master-port", str(free_port()), "pretrain_gpt.py", *args],
-                          _env(prog, SHIM_BACKEND="mindspore", MEGATRON_PATCHES_STATE=str(state)), prog, TIMEOUT_S)
-    assert shim.returncode == 0, shim.stdout[-6000:]
-    shim_losses = _losses(shim.stdout)
+    shim_losses = _pretrain(prog, 2, args, shim=True, MEGATRON_PATCHES_STATE=str(state))
     assert sorted(shim_losses) == [1, 2, 3]
     for it, value in ref_losses.items():
         assert shim_losses[it] == pytest.approx(value, rel=1e-4), (it, shim_losses, ref_losses)
