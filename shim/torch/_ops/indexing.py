@@ -380,17 +380,6 @@ def index_fill(input, dim, index, value):
     return out
 
 
-def isin(elements, test_elements, *, assume_unique=False, invert=False):
-    """torch.isin: bool tensor, True where an element of `elements` occurs in `test_elements` (either may be a
-    scalar). Computed on the host (a bool result has no gradient)."""
-    from .creation import _from_host
-    e = elements._host() if isinstance(elements, Tensor) else np.asarray(elements)
-    t = test_elements._host() if isinstance(test_elements, Tensor) else np.asarray(test_elements)
-    r = np.isin(e, t, invert=invert)
-    like = elements if isinstance(elements, Tensor) else test_elements
-    return _from_host(np.asarray(r, dtype=np.bool_), D.bool, like._dev)
-
-
 def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None):
     """torch.searchsorted: insertion indices of `input` in the innermost rows of `sorted_sequence` (int64, or
     int32 with out_int32); side="right"/right=True puts equal values after. Computed on the host."""

@@ -156,7 +156,6 @@ class Function(metaclass=_FunctionMeta):
         if kwargs:
             import inspect
             sig = inspect.signature(cls.forward)
-            params = list(sig.parameters)
             setup = cls.setup_context is not Function.setup_context
             bound = sig.bind(*((None,) if not setup else ()), *args, **kwargs)
             bound.apply_defaults()
