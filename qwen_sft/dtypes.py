@@ -9,7 +9,7 @@ from typing import Union
 
 import torch
 
-__all__ = ["DTYPE_NAMES", "CANONICAL_DTYPE_NAMES", "dtype_name", "resolve_dtype"]
+__all__ = ["DTYPE_NAMES", "CANONICAL_DTYPE_NAMES", "dtype_name", "resolve_dtype", "config_with_weight_dtype"]
 
 #: name → torch dtype (torch names and the short names of --mixed_precision / Megatron-LM).
 DTYPE_NAMES: dict[str, torch.dtype] = {
@@ -24,6 +24,16 @@ CANONICAL_DTYPE_NAMES: tuple[str, ...] = ("float32", "bfloat16", "float16")
 def dtype_name(dtype: torch.dtype) -> str:
     """`torch.bfloat16` → "bfloat16" (the spelling config.json and the manifests use)."""
     return str(dtype).replace("torch.", "")
+
+
+def config_with_weight_dtype(hf_config: dict, dtype: torch.dtype) -> dict:
+    """A copy of config.json's dict that names the dtype its weights are written in: `dtype` (transformers >= 5),
+    and `torch_dtype` too when the config has that older key (as training's HF export writes it)."""
+    out = dict(hf_config)
+    out["dtype"] = dtype_name(dtype)
+    if "torch_dtype" in out:
+        out["torch_dtype"] = out["dtype"]
+    return out
 
 
 def resolve_dtype(dtype: Union[str, torch.dtype, None], hf_config: dict) -> torch.dtype:

@@ -24,7 +24,7 @@ from megatron.core import dist_checkpointing, parallel_state
 
 from qwen_sft import checkpointing, hf_io, sizes
 from qwen_sft.convert import is_megatron_checkpoint, load_any_checkpoint
-from qwen_sft.dtypes import dtype_name, resolve_dtype
+from qwen_sft.dtypes import config_with_weight_dtype, dtype_name, resolve_dtype
 from qwen_sft.tokenizer import has_tokenizer_files
 from qwen_sft.model import build_gpt_model, transformer_config_from_hf
 from qwen_sft.parallel import ParallelLayout, destroy, init_distributed, launch_env
@@ -268,10 +268,7 @@ def load_training_checkpoint_hf(checkpoint: Union[str, os.PathLike], *, seed: in
     finally:
         destroy()
     hf_state = megatron_to_hf({(0, 0): shard}, loaded.hf_config, 1, 1)
-    hf_config = dict(loaded.hf_config)
-    hf_config["dtype"] = dtype_name(loaded.dtype)
-    if "torch_dtype" in hf_config:
-        hf_config["torch_dtype"] = hf_config["dtype"]
+    hf_config = config_with_weight_dtype(loaded.hf_config, loaded.dtype)
     tokenizer = train_config.get("tokenizer_path") or str(loaded.model_dir)
     info = {"iteration": common.get("iteration"), "layout": common.get("layout"), "model_path": model_path,
             "dtype": dtype_name(loaded.dtype), "tokenizer_path": tokenizer if has_tokenizer_files(tokenizer) else None}

@@ -30,7 +30,7 @@ from megatron.core.transformer.moe import moe_utils
 from qwen_sft import checkpointing, hf_io, parallel, run_records
 from qwen_sft.batching import (SFTSampleDataset, global_batch_indices, masked_token_loss, step_micro_batches,
                                steps_per_epoch, token_losses)
-from qwen_sft.dtypes import DTYPE_NAMES, dtype_name
+from qwen_sft.dtypes import DTYPE_NAMES, config_with_weight_dtype
 from qwen_sft.loading import load_gpt
 from qwen_sft.weight_map import megatron_to_hf
 
@@ -444,13 +444,8 @@ class _Trainer:
             hf_state = megatron_to_hf(shards, self.hf_config, lay.tensor_model_parallel_size,
                                       lay.pipeline_model_parallel_size, ep)
             tokenizer_dir = self.cfg.tokenizer_path or self.model_dir
-            hf_config = dict(self.hf_config)
-            # The weights are written in the training precision; say so in config.json ("dtype" in
-            # transformers >= 5, "torch_dtype" before).
-            dtype_str = dtype_name(next(iter(hf_state.values())).dtype)
-            hf_config["dtype"] = dtype_str
-            if "torch_dtype" in hf_config:
-                hf_config["torch_dtype"] = dtype_str
+            # The weights are written in the training precision; config.json says so
+            hf_config = config_with_weight_dtype(self.hf_config, next(iter(hf_state.values())).dtype)
             hf_io.save_hf_checkpoint(str(self.output), hf_config, hf_state, tokenizer_dir)
             shutil.rmtree(tmp)
             self._log(f"exported the final model as an HF directory at {self.output}")
