@@ -46,7 +46,7 @@ DEMO_SYSTEM_PROMPT="Answer briefly."
 # the demo's own output stays readable; the launcher's OMP_NUM_THREADS notice goes away when it is set.
 export PYTHON HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1 PYTHONWARNINGS="${PYTHONWARNINGS:-ignore}"
 # The workflow's processes run on MindSpore through the shim's .pth hook (scripts/setup_env.sh installs it);
-# `on_ref` runs one command on real torch.
+# `on_ref` runs one command without the hook: on real torch, or a helper that imports no torch.
 if [[ "$DEMO_BACKEND" == mindspore ]]; then
     export SHIM_BACKEND=mindspore
     NSTAGES=8
@@ -57,15 +57,14 @@ else
     BACKEND_NAME="real PyTorch"
 fi
 on_ref() ( unset SHIM_BACKEND; "$@" )  # a subshell, so it also runs shell functions
-# The demo's own helpers that import no torch (data generation, the report, free_port) run without the shim's hook:
+# The demo's own helpers that import no torch (data generation, the report, free_port) run through `on_ref` too:
 # under SHIM_BACKEND=mindspore every Python process imports the facade and MindSpore at start-up (~3 CPU s each).
-no_torch() ( unset SHIM_BACKEND; "$@" )
 rm -rf "$DEMO_DIR"
 mkdir -p "$DEMO_DIR"
 START=$(date +%s)
 N=0
 stage() { N=$(( N + 1 )); echo "== $N/$NSTAGES $1   [$(( $(date +%s) - START )) s]"; }
-free_port() { no_torch "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+free_port() { on_ref "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # Training: 2 processes, one micro-batch of 8 samples per step at TP=2 (4 per rank at DP=2), seq <= 64, fp32, at a
 # constant learning rate of 5e-3 (no warm-up, no decay), so the reference run's DEMO_REF_STEPS steps repeat the shim
 # run's first steps exactly (a schedule would depend on the run's length).
@@ -81,7 +80,7 @@ train() {  # train MODEL_PATH OUTPUT_PATH STEPS
 }
 
 stage "demo data"
-no_torch "$PYTHON" "$ROOT/tools/make_demo_data.py" --output_path "$DEMO_DIR/d_ori/demo.json" \
+on_ref "$PYTHON" "$ROOT/tools/make_demo_data.py" --output_path "$DEMO_DIR/d_ori/demo.json" \
     --num_samples "$DEMO_SAMPLES" --seed 0 --heldout_path "$DEMO_DIR/d_ori/heldout.jsonl"
 
 stage "tiny Qwen2 model (stand-in Qwen2.5 tokenizer)"
@@ -139,7 +138,7 @@ if [[ "$DEMO_BACKEND" == mindspore ]]; then
 fi
 
 echo
-no_torch "$PYTHON" "$ROOT/tools/demo_report.py" --before "$DEMO_DIR/generate_w_ori.jsonl" \
+on_ref "$PYTHON" "$ROOT/tools/demo_report.py" --before "$DEMO_DIR/generate_w_ori.jsonl" \
     --after "$DEMO_DIR/generate_w_tune.jsonl" --examples 8 "${REPORT_ARGS[@]}"
 [[ "$DEMO_BACKEND" == mindspore ]] && echo "report: $DEMO_DIR/REPORT.md"
 echo "demo finished in $(( $(date +%s) - START )) s; outputs in $DEMO_DIR"
