@@ -145,16 +145,33 @@ def are_deterministic_algorithms_enabled() -> _bi.bool:
 
 
 def set_num_threads(n) -> None:
-    """Records the requested intra-op thread count (MindSpore sizes its CPU thread pool itself)."""
-    _threads[0] = _bi.int(n)
+    """torch.set_num_threads: MindSpore sizes its CPU kernel thread pool once, before its first kernel, so the
+    facade gives it `OMP_NUM_THREADS` at import (`_dispatch.configure_threads`, as torch reads that variable);
+    a later call asking for another count cannot resize the pool: it warns (once) and changes nothing.
+    Asking for the current count does nothing, as in torch. ValueError for n < 1 (torch's check)."""
+    n = _bi.int(n)
+    if n < 1:
+        raise ValueError(f"set_num_threads: expected a positive number of threads, got {n}")
+    if n != get_num_threads() and not _threads_warned:
+        _threads_warned.append(True)
+        import warnings
+        warnings.warn(f"torch.set_num_threads({n}): on MindSpore the CPU kernel thread pool is sized once, at "
+                      f"import, from OMP_NUM_THREADS; this process keeps {get_num_threads()} thread(s) (set "
+                      f"OMP_NUM_THREADS={n} before it starts instead)", RuntimeWarning, stacklevel=2)
 
 
-_threads = [1]
+_threads_warned: list = []
 
 
 def get_num_threads() -> _bi.int:
-    """The thread count last set by set_num_threads (1 by default)."""
-    return _threads[0]
+    """torch.get_num_threads: MindSpore's CPU kernel thread count: `OMP_NUM_THREADS` when set at import, else
+    MindSpore's default (25, documented in `mindspore.device_context.cpu.op_tuning.threads_num`), which its
+    pool caps at the machine's CPU count."""
+    from ._dispatch import THREADS
+    if THREADS is not None:
+        return THREADS
+    import os
+    return _bi.min(25, os.cpu_count() or 1)
 
 
 def get_default_device():

@@ -37,3 +37,40 @@ def configure(environ=os.environ) -> bool:
 
 # workaround "asynchronous dispatch" (shim/torch/_workarounds.py)
 SYNC = configure()
+
+
+
+THREADS_ENV = "OMP_NUM_THREADS"
+
+
+def configure_threads(environ=os.environ):
+    """Size MindSpore's CPU kernel thread pool from `OMP_NUM_THREADS`, as torch sizes its intra-op pool from it;
+    returns the count set, or None when the variable is unset (MindSpore's own default then: two threads on a
+    2-core machine).
+
+    Launchers set it to 1 for more than one worker (torchrun's rule; the shim's launcher too): two ranks on two
+    cores then do not each run a second kernel thread, which spins while it waits for work (MindSpore's thread
+    pool yields in a loop before it sleeps) and takes the core the other rank's Python thread needs. MindSpore
+    accepts the count once, before its pool starts, so this runs at facade import; `torch.set_num_threads`
+    later cannot resize it (see there). A value that is not a positive integer is ignored with a warning, as
+    torch's OpenMP runtime ignores it."""
+    import mindspore
+
+    value = environ.get(THREADS_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        import warnings
+        warnings.warn(f"{THREADS_ENV}={value!r} is not a positive integer; MindSpore keeps its default CPU "
+                      f"kernel thread count", RuntimeWarning, stacklevel=2)
+        return None
+    mindspore.device_context.cpu.op_tuning.threads_num(n)
+    return n
+
+
+# workaround "thread count" (shim/torch/_workarounds.py)
+THREADS = configure_threads()

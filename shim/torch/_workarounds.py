@@ -687,6 +687,29 @@ WORKAROUNDS = (
         unprobed="a cost of asynchronous dispatch only, measured by benchmarks/facade_op_overhead.py "
                  "(the a[1:3] row); probes run synchronously"),
     Workaround(
+        key="reduce layout",
+        op="MindSpore's CPU `ReduceSum`/`ReduceMean` over a tensor of 3+ dimensions or over several axes",
+        workaround="the facade reshapes a contiguous input (a view) so that neighbouring reduced / kept "
+                   "dimensions become one and size-1 dimensions go, from 65,536 elements up, then reshapes "
+                   "the result back",
+        reason="3-4x slower than the same reduction of the collapsed 2-D / 1-D view (one thread: [1, 64, 151680] "
+               "float32 over its last dimension 49 ms vs 9-13 ms as [64, 151680]; [151680, 64] over both axes "
+               "52 ms vs 18 ms flat): megatron's NaN checks and gradient norms, the facade's NaN check in max",
+        measured=_V, sites=("_ops/pointwise.py::_collapsed_reduce", "_ops/reduction.py::_collapsed_reduce"),
+        probe=None,
+        unprobed="a speed defect, measured by benchmarks/bench_megatron_shim.py --profile (BENCHMARKS.md); "
+                 "probes check results"),
+    Workaround(
+        key="thread count",
+        op="MindSpore's CPU kernel thread pool (its size; `OMP_NUM_THREADS` is not read)",
+        workaround="the facade passes `OMP_NUM_THREADS` to `mindspore.device_context.cpu.op_tuning.threads_num` "
+                   "at import, as torch sizes its intra-op pool from it (launchers set 1 for several workers)",
+        reason="MindSpore's idle kernel threads spin (yield in a loop) before sleeping: two ranks on two cores, "
+               "each with its own second thread, took the core the other rank's Python thread needed",
+        measured=_V, sites=("_dispatch.py::configure_threads",), probe=None,
+        unprobed="a scheduling cost with several processes, measured by benchmarks/bench_megatron_shim.py and "
+                 "bench_collectives.py (BENCHMARKS.md), not a defect a probe can show"),
+    Workaround(
         key="asynchronous dispatch", op="MindSpore's asynchronous PyNative dispatch on a 2-core CPU",
         workaround="synchronous dispatch by default on the CPU target (`SHIM_SYNC_DISPATCH`)",
         reason="pipeline threads compete with the Python thread: a tools/train.py run used 55 s of CPU "

@@ -272,14 +272,52 @@ def atan2(input, other):
 # Tensors up to this many elements are checked on the host (a copy costs less than a kernel launch there).
 _HOST_CHECK_NUMEL = 1 << 14
 
+# workaround "reduce layout" (shim/torch/_workarounds.py)
+# MindSpore 2.10's CPU ReduceSum/ReduceMean run 3-4x slower over a tensor of three or more dimensions, or over
+# several axes, than over the same elements seen as a 2-D or 1-D tensor (measured, one thread: a [1, 64, 151680]
+# float32 summed over its last dimension 49 ms vs 9-13 ms as [64, 151680]; a [151680, 64] summed over both
+# axes 52 ms vs 18 ms flat). From this many elements up a contiguous input is reshaped (a view) so that
+# neighbouring dimensions that are all reduced, or all kept, become one, and size-1 dimensions go, before the
+# kernel runs; the result is reshaped back.
+_COLLAPSE_MIN = 1 << 16
+
+
+def _collapsed_reduce(fn, m, dims, keepdim, numel=None):
+    """``fn(m, dims, keepdim)`` (a MindSpore reduction such as ``mint.sum``/``mint.mean``, called with a tuple of
+    axes) computed over `m` with its dimensions collapsed (see "reduce layout" above). ``dims``: the reduced
+    axes, non-negative ints (None or empty: all). ``numel``: `m`'s element count when the caller knows it."""
+    shape = tuple(m.shape)
+    nd = len(shape)
+    red = set(range(nd)) if not dims else set(dims)
+    n = math.prod(shape) if numel is None else numel
+    if nd == 0 or n < _COLLAPSE_MIN or not m.is_contiguous():
+        return fn(m, tuple(sorted(red)) if dims else tuple(range(nd)), keepdim)
+    groups = []  # [reduced?, size] of runs of neighbouring dimensions
+    for i, size in enumerate(shape):
+        if size == 1:
+            continue
+        r = i in red
+        if groups and groups[-1][0] == r:
+            groups[-1][1] *= size
+        else:
+            groups.append([r, size])
+    if not any(r for r, _ in groups):  # only size-1 dimensions reduced
+        out = m
+    else:
+        flat = m.reshape(tuple(size for _, size in groups))
+        out = fn(flat, tuple(i for i, (r, _) in enumerate(groups) if r), False)
+    target = tuple(1 if i in red else size for i, size in enumerate(shape)) if keepdim else \
+        tuple(size for i, size in enumerate(shape) if i not in red)
+    return out.reshape(target)
+
 
 def _holds_nan(input) -> bool:
     """Whether `input` (a facade tensor; anything else gives False) holds a NaN (False for non-floating dtypes
     and empty tensors).
 
     Small tensors are read on the host; larger ones are summed along their last dimension (a NaN makes its row's
-    sum NaN; MindSpore's last-axis sum is its fast reduction: ~2-3 ms for 64 x 75,840 float32 where the
-    whole-tensor sum takes ~90 ms and isnan + any ~115 ms) and the row sums are read. A row sum is also NaN for
+    sum NaN; MindSpore's last-axis sum of the 2-D view is its fast reduction: ~2-3 ms for 64 x 75,840 float32
+    where the whole-tensor sum takes ~90 ms and isnan + any ~115 ms) and the row sums are read. A row sum is also NaN for
     +inf and -inf in one row: the caller's NaN path then runs and finds no NaN, still correct."""
     if not isinstance(input, Tensor) or input._dt._cat != D._FLOAT or input.numel() == 0:
         return False
@@ -298,13 +336,15 @@ def _storage_holds_nan(m, numel=None, ndim=None) -> bool:
 def _check_values(m, numel=None, ndim=None):
     """Host values standing for floating MindSpore storage `m` in a NaN / inf check: `m` itself when it has up to
     `_HOST_CHECK_NUMEL` elements (a copy costs less than a kernel launch there), otherwise its sums along the last
-    axis as float32 (MindSpore's fast reduction; a NaN or inf makes its row's sum non-finite, and so can +inf
+    axis as float32 (over the collapsed 2-D view: MindSpore's fast reduction; a NaN or inf makes its row's sum non-finite, and so can +inf
     beside -inf or an overflow: callers treat a hit as "check exactly")."""
     numel = m.size if numel is None else numel
     if numel <= _HOST_CHECK_NUMEL and m.dtype != ms.bfloat16:
         return m.asnumpy()
     ndim = len(m.shape) if ndim is None else ndim
-    return _cast(mint.sum(m, -1) if ndim else m, ms.float32).asnumpy()
+    if not ndim:
+        return _cast(m, ms.float32).asnumpy()
+    return _cast(_collapsed_reduce(mint.sum, m, (ndim - 1,), False, numel), ms.float32).asnumpy()
 
 
 def _nan_either(a, b):

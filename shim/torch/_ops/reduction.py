@@ -12,7 +12,7 @@ from mindspore import mint, ops
 
 from .. import _dtype as D
 from .._tensor import Tensor, _new, unwrap, _norm_dim, _cast_storage, _dtype_arg
-from .pointwise import _check_values, _finish, _holds_nan, maximum, minimum
+from .pointwise import _check_values, _collapsed_reduce, _finish, _holds_nan, maximum, minimum
 
 _cast = ops.cast
 _INTLIKE = (D._BOOL, D._INT)
@@ -52,6 +52,7 @@ def _reduce_all_dims(m):
     return tuple(range(len(m.shape)))
 
 
+# workaround "reduce layout" (shim/torch/_workarounds.py): sum, mean and norm reduce through _collapsed_reduce
 def sum(input, dim=None, keepdim=False, *, dtype=None):
     """torch.sum: bool/integer inputs accumulate in int64; `dtype` casts before summing."""
     m, dt = _storage_as(input, dtype, widen_ints=True)
@@ -67,10 +68,8 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
         if m.dtype in (ms.float32, ms.float64, ms.float16, ms.bfloat16):
             # tied to the input (a one-element cat of its no elements and a zero) so a gradient is recorded
             r = r + mint.cat([m.reshape(-1), mint.zeros((1,), dtype=m.dtype)]).reshape(())
-    elif d is None:
-        r = mint.sum(m, _reduce_all_dims(m), keepdim) if keepdim else mint.sum(m)
     else:
-        r = mint.sum(m, d, keepdim)
+        r = _collapsed_reduce(mint.sum, m, (d,) if isinstance(d, int) else d, keepdim, input.numel())
     return _finish(r, dt, input)
 
 
@@ -93,10 +92,8 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
     d = _dims(dim, len(m.shape))
     if not m.shape:
         r = m
-    elif d is None:
-        r = mint.mean(m, _reduce_all_dims(m), keepdim) if keepdim else mint.mean(m)
     else:
-        r = mint.mean(m, d, keepdim)
+        r = _collapsed_reduce(mint.mean, m, (d,) if isinstance(d, int) else d, keepdim, input.numel())
     return _finish(r, dt, input)
 
 
@@ -460,7 +457,7 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         d = _reduce_all_dims(m)
     dd = (d,) if isinstance(d, int) else d
     if p == "fro" or p == 2 or p is None:
-        r = mint.sqrt(mint.sum(m * m, dd, keepdim))
+        r = mint.sqrt(_collapsed_reduce(mint.sum, mint.mul(m, m), dd, keepdim, input.numel()))
     elif p == float("inf"):
         r = mint.amax(mint.abs(m), dd, keepdim)
     elif p == float("-inf"):
