@@ -535,7 +535,7 @@ def kthvalue(input, k, dim=-1, keepdim=False):
     may pick a different index than torch, whose choice is unspecified). RuntimeError for k out of range."""
     if input.dim() == 0:
         if k != 1:
-            raise RuntimeError(f"kthvalue(): selected number k out of range for dimension 0")
+            raise RuntimeError("kthvalue(): selected number k out of range for dimension 0")
         return KthT(input.clone(), _new(mint.zeros((), dtype=ms.int64), D.int64, input._dev))
     d = _norm_dim(dim, input.dim())
     n = input.shape[d]
