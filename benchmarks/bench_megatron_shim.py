@@ -19,7 +19,10 @@ initialisation), median step time (s), median CPU seconds per step (process CPU 
 ranks, recorded by benchmarks/_step_cpu.py; on an overloaded machine the wall time mostly measures the scheduler's
 share, the CPU time the work), learnable and total tokens/s (sums over the measured steps from metrics.jsonl), peak
 memory (the largest `peak_*` field in metrics.jsonl: `peak_rss_mib` = rank 0's peak RSS) and the 1-minute load
-average before and after the run. `--backends ... shim-base --base_repo DIR` adds runs of another checkout's facade
+average before and after the run. `--memory_table` also prints, per run, rank 0's memory after each step
+(benchmarks/_step_cpu.py's /proc fields: peak and current RSS, anonymous and file-backed RSS, Python's allocated
+blocks) at steps 1, 5, 10, 20, ... and each field's growth per step after warm-up; `--json` keeps it as
+`memory_by_step`. `--backends ... shim-base --base_repo DIR` adds runs of another checkout's facade
 (e.g. `git archive HEAD | tar -x -C DIR` before a change) for before/after numbers; `shim` and `shim-base` run the
 facade in its default configuration, `shim-async` with SHIM_SYNC_DISPATCH=0 (MindSpore's asynchronous dispatch),
 `shim-sync` with SHIM_SYNC_DISPATCH=1 (synchronous, the facade's default on the CPU target,
@@ -198,9 +201,12 @@ def run_train(backend: str, tp: int, precision: str, steps: int, warmup: int, in
     time_s = sum(x["step_time_s"] for x in measured)
     peaks = {k: max(x[k] for x in train if k in x) for k in {k for x in train for k in x if k.startswith("peak_")}}
     cpu: dict[int, float] = {}  # step -> CPU seconds summed over the ranks
+    memory = []  # rank 0's memory after each step (benchmarks/_step_cpu.py's fields)
     for f in work.glob(f"cpu_{cpu_tag}.rank*.jsonl"):
         for rec in map(json.loads, f.read_text().splitlines()):
             cpu[rec["step"]] = cpu.get(rec["step"], 0.0) + rec["cpu_s"]
+            if f.name.endswith(".rank0.jsonl"):
+                memory.append({k: v for k, v in rec.items() if k not in ("cpu_s", "wall_s")})
     cpu_measured = [v for k, v in cpu.items() if k > warmup]
     return {"backend": backend, "tp": tp, "dp": dp, "ep": ep, "precision": precision, "steps": len(measured),
             "median_step_s": statistics.median(x["step_time_s"] for x in measured),
@@ -210,7 +216,32 @@ def run_train(backend: str, tp: int, precision: str, steps: int, warmup: int, in
             "total_tokens_per_s": sum(x["total_tokens"] for x in measured) / time_s,
             "peak": peaks, "peak_by_step": [max((x[k] for k in x if k.startswith("peak_")), default=None)
                                             for x in train], "losses": [x["loss"] for x in train], "load_before": load0, "load_after": load1,
-            "wall_s": wall}
+            "memory_by_step": sorted(memory, key=lambda m: m["step"]), "wall_s": wall}
+
+
+MEMORY_FIELDS = (("hwm_mib", "peak RSS MiB"), ("rss_mib", "RSS MiB"), ("anon_mib", "anon MiB"),
+                 ("file_mib", "file MiB"), ("py_blocks", "Python blocks"))
+
+
+def format_memory(row: dict, every: int = 10) -> str:
+    """Rank 0's memory after step 1, 5, and every `every`-th step of one run (`memory_by_step`), one line per
+    field, then the growth per step from the warm-up's end (step 30, or the middle of a shorter run) to the last
+    step."""
+    mem = row["memory_by_step"]
+    if not mem:
+        return f"{row['backend']}: no memory records"
+    picks = [m for m in mem if m["step"] in (1, 5) or m["step"] % every == 0 or m is mem[-1]]
+    head = f"{'rank 0 after step':18s}" + "".join(f"{m['step']:>9d}" for m in picks)
+    lines = [f"{row['backend']} {layout_name(row['tp'], row['dp'], row['ep'])} {row['precision']}", head]
+    settled = next((m for m in mem if m["step"] >= min(30, mem[-1]["step"] // 2)), mem[0])
+    span = mem[-1]["step"] - settled["step"]
+    for key, label in MEMORY_FIELDS:
+        if key not in mem[-1]:
+            continue
+        vals = "".join(f"{m[key]:>9.0f}" if key == "py_blocks" else f"{m[key]:>9.1f}" for m in picks)
+        rate = (mem[-1][key] - settled[key]) / span if span else 0.0
+        lines.append(f"{label:18s}{vals}   {rate:+.3f}/step after step {settled['step']}")
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -403,6 +434,9 @@ def main(argv=None) -> int:
     p.add_argument("--profile_top", type=int, default=25)
     p.add_argument("--profile_out", default=None, help="keep the pstats file here")
     p.add_argument("--json", default=None, help="also write the rows here")
+    p.add_argument("--memory_table", action="store_true",
+                   help="also print each run's rank-0 memory by step (peak and current RSS, anonymous and "
+                        "file-backed RSS, Python blocks) and its growth per step after warm-up")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
     p.add_argument("--_step_child", help=argparse.SUPPRESS)
     p.add_argument("--_profile_child", help=argparse.SUPPRESS)
@@ -448,6 +482,10 @@ def main(argv=None) -> int:
     if any(r["backend"] in ("torch-plain", "native", "shim-plain") for r in rows):
         print("(*-plain / native: the same tiny model's step hand-written in one process, bench_shim_step.py builders; "
               "total tok/s = 128 tokens per step)")
+    if args.memory_table:
+        for row in rows:
+            if "memory_by_step" in row:
+                print("\n" + format_memory(row))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0

@@ -700,6 +700,18 @@ WORKAROUNDS = (
         unprobed="a speed defect, measured by benchmarks/bench_megatron_shim.py --profile (BENCHMARKS.md); "
                  "probes check results"),
     Workaround(
+        key="host norm",
+        op="MindSpore's CPU `Mul` + `ReduceSum` for the 2-norm of a large float32 tensor (no CPU "
+           "`LinalgVectorNorm` kernel; `ops.norm` is slower still)",
+        workaround="the facade computes torch.norm's 2-norm of all elements of a contiguous float32 tensor of "
+                   "65,536+ elements that records no gradient on the host: numpy's dot per 65,536-element chunk, "
+                   "the chunks' sums in float64 (the CPU target only, where the host reads the storage in place)",
+        reason="two passes and a temporary the size of the input: ~20 ms for 9.7M elements vs ~6 ms; megatron "
+               "computes such norms several times a step (gradient clipping, the bucket NaN check)",
+        measured=_V, sites=("_ops/reduction.py::_host_l2",), probe=None,
+        unprobed="a speed defect, measured by benchmarks/bench_megatron_shim.py --profile (BENCHMARKS.md); "
+                 "probes check results"),
+    Workaround(
         key="thread count",
         op="MindSpore's CPU kernel thread pool (its size; `OMP_NUM_THREADS` is not read)",
         workaround="the facade passes `OMP_NUM_THREADS` to `mindspore.device_context.cpu.op_tuning.threads_num` "

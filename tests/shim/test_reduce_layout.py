@@ -1,10 +1,12 @@
-"""Two CPU speed workarounds of shim/torch/_workarounds.py.
+"""Three CPU speed workarounds of shim/torch/_workarounds.py.
 
 "reduce layout": from 65,536 elements up, sum / mean / norm (and the
 facade's NaN check in max) reduce a contiguous input through its collapsed view (neighbouring reduced / kept
 dimensions merged, size-1 dimensions dropped). Each case must give real torch's values, shapes and gradients,
 for every dim / keepdim form torch takes, on inputs above the threshold (where the collapsed path runs) and
 beside it on a non-contiguous input (where it must not).
+
+"host norm": the 2-norm of a large float32 tensor recording no gradient is summed on the host in float64.
 
 "thread count": `OMP_NUM_THREADS` sizes MindSpore's CPU kernel thread pool at import; `torch.set_num_threads`
 cannot resize it afterwards and says so."""
@@ -78,6 +80,25 @@ def test_gradients_flow_through_the_collapsed_view():
         ((y * w).mean() + x.norm() + x.mean((1, 2)).sum()).backward()
         grads.append(x.grad.numpy())
     np.testing.assert_allclose(grads[1], grads[0], rtol=1e-5, atol=1e-7)
+
+
+def test_host_norm_is_float64_accurate_and_keeps_the_autograd_path():
+    # workaround "host norm": the 2-norm of all elements of a large float32 tensor recording no gradient
+    big = RNG.standard_normal(1_000_003).astype(np.float32) * 3
+    exact = np.sqrt(np.sum(big.astype(np.float64) ** 2))
+    x = S.tensor(big)
+    for got in (x.norm(), S.norm(x, p=2), S.norm(x.view(1000003, 1), dim=(0, 1)), x.norm(p="fro")):
+        assert got.dtype == S.float32 and got.shape == ()
+        assert abs(float(got) - exact) / exact < 2.5e-7  # the float32 result's own rounding: ~2 ulp
+    assert S.norm(x.view(1000003, 1), dim=(0, 1), keepdim=True).shape == (1, 1)
+    with_nan = big.copy()
+    with_nan[123_456] = np.nan
+    assert np.isnan(float(S.tensor(with_nan).norm()))
+    # recording: MindSpore's path, with torch's gradient x / |x|
+    xs, xt = S.tensor(big[:70_000], requires_grad=True), T.tensor(big[:70_000], requires_grad=True)
+    xs.norm().backward()
+    xt.norm().backward()
+    np.testing.assert_allclose(xs.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-8)
 
 
 def test_max_nan_check_on_a_large_3d_tensor():
