@@ -46,7 +46,8 @@ THREADS_ENV = "OMP_NUM_THREADS"
 def configure_threads(environ=os.environ):
     """Size MindSpore's CPU kernel thread pool from `OMP_NUM_THREADS`, as torch sizes its intra-op pool from it;
     returns the count set, or None when the variable is unset (MindSpore's own default then: two threads on a
-    2-core machine).
+    2-core machine) or when the program already gave MindSpore a count
+    (`mindspore.device_context.cpu.op_tuning.threads_num`) before importing torch.
 
     Launchers set it to 1 for more than one worker (torchrun's rule; the shim's launcher too): two ranks on two
     cores then do not each run a second kernel thread, which spins while it waits for work (MindSpore's thread
@@ -68,6 +69,9 @@ def configure_threads(environ=os.environ):
         warnings.warn(f"{THREADS_ENV}={value!r} is not a positive integer; MindSpore keeps its default CPU "
                       f"kernel thread count", RuntimeWarning, stacklevel=2)
         return None
+    from mindspore._c_expression import RuntimeConf
+    if RuntimeConf.get_instance().is_op_threads_num_configured():
+        return None  # the program set MindSpore's count itself before importing torch: its choice stands
     mindspore.device_context.cpu.op_tuning.threads_num(n)
     return n
 

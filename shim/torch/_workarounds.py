@@ -716,8 +716,9 @@ WORKAROUNDS = (
         op="MindSpore's CPU kernel thread pool (its size; `OMP_NUM_THREADS` is not read)",
         workaround="the facade passes `OMP_NUM_THREADS` to `mindspore.device_context.cpu.op_tuning.threads_num` "
                    "at import, as torch sizes its intra-op pool from it (launchers set 1 for several workers)",
-        reason="MindSpore's idle kernel threads spin (yield in a loop) before sleeping: two ranks on two cores, "
-               "each with its own second thread, took the core the other rank's Python thread needed",
+        reason="MindSpore's idle kernel threads spin (yield in a loop) before sleeping, and torch's rule for "
+               "several workers is one intra-op thread each: with one thread a 2-rank tiny step took 0.578 vs "
+               "0.625 s at TP=2 and 0.838 vs 0.921 s at DP=2 (one idle run each), 15-25 % less CPU",
         measured=_V, sites=("_dispatch.py::configure_threads",), probe=None,
         unprobed="a scheduling cost with several processes, measured by benchmarks/bench_megatron_shim.py and "
                  "bench_collectives.py (BENCHMARKS.md), not a defect a probe can show"),
