@@ -20,7 +20,7 @@
 # Overrides: DEMO_STEPS (optimizer steps), DEMO_SAMPLES (generated training records), DEMO_TP (1 or 2),
 # DEMO_REF_STEPS (steps the reference run trains and parity compares, 1..DEMO_STEPS; default 20 or DEMO_STEPS if
 # fewer: the learning rate is constant, so the reference run's steps are the shim run's first steps).
-# Sized for about 5 minutes on an idle 2-core machine (BENCHMARKS.md, "The demo's stages"); the shim's training
+# About 5 minutes on an idle 2-core machine (timed 284-305 s; BENCHMARKS.md, "The demo's stages"); the shim's training
 # step dominates.
 # Usage: bash scripts/setup_env.sh && bash scripts/demo.sh
 set -euo pipefail
