@@ -149,6 +149,22 @@ def _scalar_value(value) -> bool:
     return isinstance(value, (builtins.bool, builtins.int, builtins.float))
 
 
+def _leading_mask(t, key) -> bool:
+    """Whether index `key` (a tuple) is a bool tensor covering t's leading dimensions followed only by full
+    slices (`:`) or one `...`: `t[mask]`, `t[mask, :]`, `t[mask, ...]`."""
+    m = key[0]
+    if not (isinstance(m, Tensor) and m._dt is D.bool and 0 < m.dim() <= t.dim()
+            and tuple(m.shape) == tuple(t.shape)[:m.dim()]):
+        return False
+    rest = key[1:]
+    if builtins.sum(1 for k in rest if k is Ellipsis) > 1:
+        return False
+    full = [k for k in rest if k is not Ellipsis]
+    if not builtins.all(isinstance(k, slice) and k == slice(None) for k in full):
+        return False
+    return Ellipsis in rest or m.dim() + len(full) <= t.dim()
+
+
 def setitem(t, key, value):
     """t[key] = value in place (views write through to their base; see _tensor)."""
     if not isinstance(key, tuple):
@@ -168,6 +184,13 @@ def setitem(t, key, value):
         # t[mask] = scalar with a mask of t's shape is t.masked_fill_(mask, scalar): one kernel, where MindSpore's
         # boolean setitem first works out the index (~1.7 ms a call; megatron's cross entropy does it per step)
         _assign(t, ops.masked_fill(unwrap(t), unwrap(key[0]), _value_ms(t, value, ())))
+        return
+    if _leading_mask(t, key) and _scalar_value(value):
+        # workaround "bool setitem leak" (shim/torch/_workarounds.py): t[mask, :] = scalar with a mask of t's
+        # leading dimensions (megatron's VocabParallelEmbedding: `output_parallel[input_mask, :] = 0.0`) is
+        # t.masked_fill_(mask[..., None, ...], scalar): MindSpore's boolean setitem keeps its index tensors alive
+        mask = key[0].reshape(tuple(key[0].shape) + (1,) * (t.dim() - key[0].dim()))
+        _assign(t, unwrap(masked_fill(t, mask, value)))
         return
     mk = tuple(_ms_index(k) for k in key)
     mk = mk if len(mk) > 1 else mk[0]
