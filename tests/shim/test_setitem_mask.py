@@ -63,3 +63,18 @@ def test_a_mask_of_other_dimensions_still_takes_the_general_path():
             ref = t.numpy()
         else:
             np.testing.assert_array_equal(t.numpy(), ref)
+
+
+@pytest.mark.parametrize("key", ["mask2d, :", "mask2d, 0", "mask2d, mask1d"])
+def test_too_many_indices_is_torchs_index_error(key):
+    # a [2, 3] tensor indexed by a [2, 3] mask plus one more index: torch's IndexError, on write and on read
+    def make_key(m):
+        mask2d = m.tensor(MASK[:, :3])
+        return {"mask2d, :": (mask2d, slice(None)), "mask2d, 0": (mask2d, 0),
+                "mask2d, mask1d": (mask2d, m.tensor(MASK[0, :3]))}[key]
+    for m in (T, S):
+        t = m.zeros(2, 3)
+        with pytest.raises(IndexError, match="too many indices for tensor of dimension 2"):
+            t[make_key(m)] = 1.0
+        with pytest.raises(IndexError, match="too many indices for tensor of dimension 2"):
+            t[make_key(m)]

@@ -108,6 +108,18 @@ def _basic_view(t, key):
     return _make_view(t, _apply_plan, (plan, None if same_rank else geom[0]), geom)
 
 
+def _check_advanced_count(t, key) -> None:
+    """IndexError (torch's message) when an advanced `key` indexes more dimensions than `t` has: a bool tensor
+    index takes as many as it has, None and `...` none, anything else one (MindSpore would fail inside)."""
+    used = 0
+    for k in key:
+        if k is None or k is Ellipsis:
+            continue
+        used += k.dim() if isinstance(k, Tensor) and k._dt is D.bool else 1
+    if used > t.dim():
+        raise IndexError(f"too many indices for tensor of dimension {t.dim()}")
+
+
 def getitem(t, key):
     """t[key]: ints/slices/None/Ellipsis give a view (torch semantics); tensor, bool and list indices gather
     a copy (advanced indexing, NumPy rules as in torch)."""
@@ -116,6 +128,7 @@ def getitem(t, key):
     if builtins.all(_is_basic(k) for k in key):
         return _basic_view(t, key)
     # advanced: apply the basic part lazily through MindSpore's own indexing on the current value
+    _check_advanced_count(t, key)
     m = unwrap(t)
     mk = tuple(_ms_index(k) for k in key)
     if len(mk) == 1 and isinstance(mk[0], ms.Tensor) and mk[0].dtype == ms.bool_:
@@ -185,6 +198,7 @@ def setitem(t, key, value):
         # boolean setitem first works out the index (~1.7 ms a call; megatron's cross entropy does it per step)
         _assign(t, ops.masked_fill(unwrap(t), unwrap(key[0]), _value_ms(t, value, ())))
         return
+    _check_advanced_count(t, key)
     if _leading_mask(t, key) and _scalar_value(value):
         # workaround "bool setitem leak" (shim/torch/_workarounds.py): t[mask, :] = scalar with a mask of t's
         # leading dimensions (megatron's VocabParallelEmbedding: `output_parallel[input_mask, :] = 0.0`) is
