@@ -39,7 +39,6 @@ def configure(environ=os.environ) -> bool:
 SYNC = configure()
 
 
-
 THREADS_ENV = "OMP_NUM_THREADS"
 
 

@@ -192,17 +192,13 @@ def setitem(t, key, value):
             val = _clone(val)  # never let two tensors own one MindSpore tensor
         _assign(v, val)
         return
-    if (len(key) == 1 and isinstance(key[0], Tensor) and key[0]._dt is D.bool
-            and tuple(key[0].shape) == tuple(t.shape) and _scalar_value(value)):
-        # t[mask] = scalar with a mask of t's shape is t.masked_fill_(mask, scalar): one kernel, where MindSpore's
-        # boolean setitem first works out the index (~1.7 ms a call; megatron's cross entropy does it per step)
-        _assign(t, ops.masked_fill(unwrap(t), unwrap(key[0]), _value_ms(t, value, ())))
-        return
     _check_advanced_count(t, key)
     if _leading_mask(t, key) and _scalar_value(value):
-        # workaround "bool setitem leak" (shim/torch/_workarounds.py): t[mask, :] = scalar with a mask of t's
-        # leading dimensions (megatron's VocabParallelEmbedding: `output_parallel[input_mask, :] = 0.0`) is
-        # t.masked_fill_(mask[..., None, ...], scalar): MindSpore's boolean setitem keeps its index tensors alive
+        # t[mask] / t[mask, :] / t[mask, ...] = scalar with a mask of t's leading dimensions (t's whole shape:
+        # megatron's cross entropy; the leading ones: its VocabParallelEmbedding, `output_parallel[input_mask, :] =
+        # 0.0`) is t.masked_fill_(mask[..., None, ...], scalar): one kernel, where MindSpore's boolean setitem first
+        # works out the index (~1.7 ms a call) and keeps those index tensors alive (workaround "bool setitem leak",
+        # shim/torch/_workarounds.py)
         mask = key[0].reshape(tuple(key[0].shape) + (1,) * (t.dim() - key[0].dim()))
         _assign(t, unwrap(masked_fill(t, mask, value)))
         return
