@@ -32,7 +32,8 @@ fp32 only) it adds the same tiny model's step hand-written three ways in one pro
 MindSpore ops), the same torch-style model on the facade, and on real torch; that splits the shim's cost into the
 framework's own and the facade's / megatron-core's.
 
-Profile mode (`--profile`): one shim run (fp32) in `--profile_layout` (default tp1) with every rank under cProfile,
+Profile mode (`--profile`): one shim run (fp32; `--profile_backend torch`: the reference run, for a side-by-side) in
+`--profile_layout` (default tp1) with every rank under cProfile,
 enabled only inside `_Trainer.train_step` for the steps after the warm-up ones; with several ranks each prints its
 own summary, where the collectives' category includes the time spent waiting for the peers. `--blocking` (default on) runs MindSpore with
 `mindspore.runtime.launch_blocking()` so that each op's kernel time is charged to the Python call that launched it
@@ -46,7 +47,7 @@ Usage:
   MoE step, EP=1 vs EP=2:
   .venv/bin/python benchmarks/bench_megatron_shim.py --family mixtral --layouts tp1 ep2 --precision fp32 --no-native
   .venv/bin/python benchmarks/bench_megatron_shim.py --profile [--profile_layout tp2] [--steps 3] [--no-blocking]
-      [--profile_out F]
+      [--profile_out F] [--profile_backend torch]
 Exit status 0 when every run finished; a failed run prints its log tail and exits 1.
 """
 from __future__ import annotations
@@ -336,7 +337,7 @@ def _profile_child(prof_out: str, warmup: int, blocking: bool, train_argv: list[
     import cProfile
     import runpy
 
-    if blocking:
+    if blocking and os.environ.get("SHIM_BACKEND") == "mindspore":
         import mindspore
         mindspore.runtime.launch_blocking()
     from qwen_sft import training
@@ -376,12 +377,13 @@ def run_profile(args, inputs: dict, work: Path) -> str:
         cmd = [PY, "-m", "torch.distributed.run", "--nproc-per-node", str(tp * dp), "--master-port",
                str(_free_port()), *cmd[1:]]
     load0 = _load()
-    r = subprocess.run(cmd, cwd=REPO, env=_env(True), capture_output=True, text=True, timeout=args.timeout)
+    shim = args.profile_backend == "shim"
+    r = subprocess.run(cmd, cwd=REPO, env=_env(shim), capture_output=True, text=True, timeout=args.timeout)
     _check(r, "profile run")
     train = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     steps = [x["step_time_s"] for x in train if x["kind"] == "train" and x["step"] > args.warmup_steps]
-    head = (f"shim {layout_name(tp, dp, ep)} fp32, profiled steps {len(steps)} (after {args.warmup_steps} warm-up), step times "
-            f"{', '.join(f'{s:.2f}' for s in steps)} s (under cProfile{', launch_blocking' if args.blocking else ''}), "
+    head = (f"{args.profile_backend} {layout_name(tp, dp, ep)} fp32, profiled steps {len(steps)} (after {args.warmup_steps} warm-up), step times "
+            f"{', '.join(f'{s:.2f}' for s in steps)} s (under cProfile{', launch_blocking' if args.blocking and shim else ''}), "
             f"load average {load0:.1f} -> {_load():.1f}")
     if tp * dp == 1:
         return head + "\n" + summarize_profile(prof, args.profile_top)
@@ -426,11 +428,14 @@ def main(argv=None) -> int:
     p.add_argument("--base_repo", default=None, help="checkout used by the shim-base backend")
     p.add_argument("--native", action=argparse.BooleanOptionalAction, default=True,
                    help="also time the tiny step hand-written (native MindSpore / facade / torch), fp32")
-    p.add_argument("--profile", action="store_true", help="profile one shim fp32 run instead (--profile_layout)")
+    p.add_argument("--profile", action="store_true", help="profile one fp32 run instead (--profile_layout, --profile_backend)")
     p.add_argument("--profile_layout", type=parse_layout, default=(1, 1, 1),
                    help="layout of the profiled run (tp1)")
     p.add_argument("--blocking", action=argparse.BooleanOptionalAction, default=True,
                    help="profile with mindspore.runtime.launch_blocking() (kernel time charged to its op)")
+    p.add_argument("--profile_backend", choices=("shim", "torch"), default="shim",
+                   help="backend of the profiled run (shim; torch profiles the reference run the same way, for a "
+                        "side-by-side of where a step goes)")
     p.add_argument("--profile_top", type=int, default=25)
     p.add_argument("--profile_out", default=None, help="keep the pstats file here")
     p.add_argument("--json", default=None, help="also write the rows here")

@@ -45,7 +45,7 @@ from mindspore import mint, ops
 from ._device import CPU
 from .autograd.grad_mode import _GRAD, _pynative_executor, _set as _set_grad
 
-__all__ = ["new", "make_view", "refresh", "assign", "write_back", "cast_storage", "geom", "index_map",
+__all__ = ["new", "make_view", "refresh", "is_host_alias", "host_reshape", "assign", "write_back", "cast_storage", "geom", "index_map",
            "view_strides", "contig_strides", "is_contig", "check_leaf_inplace", "clone", "scatter", "round_bf16",
            "FUNCTIONAL_WRITE_MAX", "step_reshape", "step_transpose", "step_permute", "step_broadcast_to",
            "step_gather_flat", "bind_tensor_class"]
@@ -208,11 +208,102 @@ def index_map(v):
     return idx
 
 
+# workaround "view input copy" (shim/torch/_workarounds.py)
+# MindSpore 2.10 (CPU) copies every view tensor it is given as a kernel input (a reshape or narrow of a
+# contiguous tensor included: `Tensor.reshape`, `view`, `mint.narrow`, `ops.Reshape` all make one) before the
+# kernel runs: GatherNd picking 63 elements of a [63, 75904] float32 matrix takes 0.03 ms on the matrix and
+# 1.7 ms on the same matrix reached through a reshape (measured). A facade view whose elements are one contiguous
+# run of its base's storage, derived while autograd is not recording (optimizer steps, custom Functions' bodies,
+# `no_grad` code: megatron's cross entropy and its gradient-buffer views), is instead a MindSpore tensor that is
+# not a view but shares the base's host memory: numpy's array over that memory (`_HostMemory`, which keeps the
+# base's MindSpore tensor alive), given to `Tensor.from_numpy`. Such a cache carries no autograd history: it is
+# marked `_vver = -3 - base._ver` (never equal to a version, so `unwrap` always asks `refresh`), and `refresh`
+# keeps it while recording stays off and the base is unchanged (the same object: identity checks such as
+# `copy_`'s still hold) and re-derives it otherwise, as a MindSpore view when recording is on. CPU target with
+# synchronous dispatch only (host memory, nothing queued); a row-major base storage; dtypes numpy holds
+# natively; 65,536+ elements.
+HOST_ALIAS_MIN = 1 << 16
+_HOST_TYPES = {ms.float32: np.dtype(np.float32), ms.float64: np.dtype(np.float64), ms.float16: np.dtype(np.float16),
+               ms.int64: np.dtype(np.int64), ms.int32: np.dtype(np.int32), ms.int16: np.dtype(np.int16),
+               ms.int8: np.dtype(np.int8), ms.uint8: np.dtype(np.uint8), ms.bool_: np.dtype(np.bool_)}
+_HOST = []  # [bool]: host aliases allowed in this process (decided on first use)
+
+
+def _host_ok() -> bool:
+    if not _HOST:
+        from ._dispatch import SYNC
+        _HOST.append(bool(SYNC) and ms.get_context("device_target") == "CPU")
+    return _HOST[0]
+
+
+class _HostMemory:
+    """numpy's array interface over `shape` elements of dtype `typestr` at host address `ptr`, inside the
+    memory of MindSpore tensor `owner` (kept alive as long as an array made from this object lives)."""
+    __slots__ = ("__array_interface__", "owner")
+
+    def __init__(self, owner, ptr: int, shape: tuple, typestr: str):
+        self.owner = owner
+        self.__array_interface__ = {"data": (ptr, False), "shape": shape, "typestr": typestr, "version": 3}
+
+
+def host_reshape(m, shape):
+    """`m.reshape(shape)` that MindSpore does not treat as a view where that is possible: while autograd is not
+    recording, on the CPU target with synchronous dispatch, for a row-major `m` of 65,536+ elements in a dtype
+    numpy holds, a tensor sharing `m`'s host memory; otherwise `m.reshape(shape)`.
+    workaround "view input copy" (shim/torch/_workarounds.py)"""
+    shape = tuple(shape)
+    if _GRAD[0] or not _host_ok():
+        return m.reshape(shape)
+    n = 1
+    for s in shape:
+        n *= s
+    dt = _HOST_TYPES.get(m.dtype)
+    if n < HOST_ALIAS_MIN or dt is None or not m.is_contiguous():
+        return m.reshape(shape)
+    return ms.Tensor.from_numpy(np.asarray(_HostMemory(m, m._data_ptr(), shape, dt.str)))
+
+
+def _host_alias(v, b):
+    """View `v`'s value as a non-view MindSpore tensor sharing base `b`'s host memory, or None when `v` does not
+    qualify (recording on, geometry not one contiguous run, small, a dtype numpy lacks, a base storage that is
+    not row-major, not the CPU target with synchronous dispatch)."""
+    if _GRAD[0]:
+        return None
+    shape, strides, off = v._geom
+    n = 1
+    for s in shape:
+        n *= s
+    if n < HOST_ALIAS_MIN or not is_contig(shape, strides) or not _host_ok():
+        return None
+    bm = b._m
+    dt = _HOST_TYPES.get(bm.dtype)
+    if dt is None or not bm.is_contiguous():
+        return None
+    mem = _HostMemory(bm, bm._data_ptr() + off * dt.itemsize, tuple(shape), dt.str)
+    return ms.Tensor.from_numpy(np.asarray(mem))
+
+
+def is_host_alias(v) -> bool:
+    """Whether view `v`'s cache is a host alias of its base's current storage (workaround "view input copy"):
+    a MindSpore tensor that is not a view, whose writes land in the base's storage."""
+    b = v._vbase
+    return b is not None and v._vver == -3 - b._ver
+
+
 def refresh(v):
     """Re-derive view `v`'s cached `_m` from its base's current storage (one MindSpore op per step) and mark it
     current (`_vver = base._ver`). Recorded by autograd like any op, so a fresh view is a non-leaf of the base.
+    While recording is off, a view onto one contiguous run of a large base is a host alias instead (workaround
+    "view input copy" above), kept while recording stays off and the base is unchanged.
     Callers check staleness first (`v._vver != v._vbase._ver`); `unwrap` does."""
     b = v._vbase
+    if v._vver == -3 - b._ver and not _GRAD[0]:
+        return  # a host alias of the current base, recording still off
+    h = _host_alias(v, b)
+    if h is not None:
+        v._m = h
+        v._vver = -3 - b._ver
+        return
     m = b._m
     for fn, args in v._steps:
         m = fn(m, *args)
@@ -231,19 +322,24 @@ def make_view(parent, fn, args, geom, cls=None):
     MindSpore op, so the view is a non-leaf whose gradient flows to the base (except through `stop_gradient`
     steps: `detach()`/`.data`)."""
     base = parent._vbase
-    if base is not None and parent._vver != base._ver:
-        refresh(parent)
-    m = fn(parent._m, *args)
     if base is None:
         base = parent
         steps = ((fn, args),)
     else:
         steps = parent._steps + ((fn, args),)
-    v = new(m, parent._dt, parent._dev, cls)
+    v = new(None, parent._dt, parent._dev, cls)
     v._vbase = base
     v._steps = steps
-    v._vver = base._ver
     v._geom = geom
+    h = _host_alias(v, base)
+    if h is not None:
+        v._m = h
+        v._vver = -3 - base._ver
+        return v
+    if parent._vbase is not None and parent._vver != base._ver:
+        refresh(parent)
+    v._m = fn(parent._m, *args)
+    v._vver = base._ver
     return v
 
 
@@ -326,7 +422,7 @@ def write_back(v, new):
         total *= s
     contiguous = is_contig(shape, strides)
     if contiguous and off == 0 and n == total:
-        assign(b, new.reshape(bshape))
+        assign(b, host_reshape(new, bshape))
         return
     if b._pinned and _GRAD[0] and bm._requires_grad and bm._is_leaf:
         raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")

@@ -69,6 +69,7 @@ class Size(tuple):
 _new = _aliasing.new
 _make_view = _aliasing.make_view
 _refresh = _aliasing.refresh
+_is_host_alias = _aliasing.is_host_alias
 _assign = _aliasing.assign
 _write_back = _aliasing.write_back
 _check_leaf_inplace = _aliasing.check_leaf_inplace
@@ -1256,10 +1257,12 @@ class Tensor(metaclass=_TensorType):
         if self._vbase is None and not self._pinned:
             # the MindSpore tensor of src must not be shared by two owners
             m = _clone(m) if isinstance(src, Tensor) and (m is unwrap(src)) else m
-        elif isinstance(src, Tensor) and src._vbase is not None and (self._vbase if self._vbase is not None else self)._pinned:
+        elif isinstance(src, Tensor) and src._vbase is not None and not _is_host_alias(src) and (
+                self._vbase if self._vbase is not None else self)._pinned:
             # workaround "InplaceCopy view source" (shim/torch/_workarounds.py)
             # A pinned base is written with MindSpore's InplaceCopy, which (2.10 CPU) rejects a source that is a
-            # view into a larger storage (it compares whole-storage sizes): copy the view out first.
+            # view into a larger storage (it compares whole-storage sizes): copy the view out first. (A host
+            # alias, workaround "view input copy" in _aliasing.py, is not a MindSpore view.)
             m = _clone(m)
         return _assign(self, m)
 

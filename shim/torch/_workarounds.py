@@ -738,6 +738,20 @@ WORKAROUNDS = (
         unprobed="a speed defect, measured by benchmarks/bench_megatron_shim.py --profile (BENCHMARKS.md); "
                  "probes check results"),
     Workaround(
+        key="view input copy",
+        op="every MindSpore kernel given a view tensor (a reshape or narrow of a contiguous tensor included: "
+           "`Tensor.reshape`/`view`, `mint.narrow`, `ops.Reshape`)",
+        workaround="a facade view onto one contiguous run of a base of 65,536+ elements, derived while autograd "
+                   "is not recording, is a non-view MindSpore tensor sharing the base's host memory "
+                   "(`Tensor.from_numpy` of numpy's in-place view of the storage); re-derived as a MindSpore "
+                   "view when recording is on (the CPU target with synchronous dispatch only)",
+        reason="the kernel first copies the whole view: GatherNd of 63 elements of a [63, 75904] float32 "
+               "matrix 0.03 ms on the matrix vs 1.7 ms through a reshape of it; megatron's cross entropy, "
+               "gradient-buffer views and optimizer shards pay it on every op",
+        measured=_V, sites=("_aliasing.py::_host_alias",), probe=None,
+        unprobed="a speed defect, measured by benchmarks/bench_megatron_shim.py (BENCHMARKS.md); probes "
+                 "check results"),
+    Workaround(
         key="host norm",
         op="MindSpore's CPU `Mul` + `ReduceSum` for the 2-norm of a large float32 tensor (no CPU "
            "`LinalgVectorNorm` kernel; `ops.norm` is slower still)",

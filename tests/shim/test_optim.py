@@ -236,3 +236,32 @@ def test_fused_and_op_by_op_adam_paths_agree_with_torch(decoupled, amsgrad, maxi
     for got in outs:
         for a, b in zip(got, ref):
             assert _rel_err(a, b) <= 1e-6
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_fused_adam_trajectory_matches_torch_at_default_betas(weight_decay):
+    """Five AdamW steps at torch's default betas (0.9, 0.999) through the fused path (MindSpore's Adam kernel with
+    the second moment computed as torch does: the kernel's own 1-β2 in float32 would be 1.3e-5 off) on a view
+    parameter, as megatron's distributed optimizer hands it: parameters and both moments equal torch's to float32
+    rounding, the elements outside the view untouched."""
+    from shim.torch.optim._functional import fusable
+    rng = np.random.default_rng(7)
+    p0 = rng.standard_normal(3000).astype(np.float32)
+    grads = [(rng.standard_normal(3000) * 10.0 ** rng.uniform(-3, 1, 3000)).astype(np.float32) for _ in range(5)]
+    base = mt.nn.Parameter(mt.tensor(np.concatenate([p0, np.ones(7, np.float32)])))
+    p = base.detach()[:3000]
+    opt = mt.optim.AdamW([p], lr=1e-3, weight_decay=weight_decay)
+    tp = torch.nn.Parameter(torch.tensor(p0))
+    topt = torch.optim.AdamW([tp], lr=1e-3, weight_decay=weight_decay, foreach=False)
+    for g in grads:
+        p.grad = mt.tensor(g)
+        opt.step()
+        tp.grad = torch.tensor(g)
+        topt.step()
+    st = opt.state[p]
+    assert fusable(p, p.grad, st["exp_avg"], st["exp_avg_sq"])
+    out = base.detach().numpy()
+    assert _rel_err(out[:3000], tp.detach().numpy()) <= 1e-6
+    assert (out[3000:] == 1.0).all()
+    assert _rel_err(st["exp_avg"].numpy(), topt.state[tp]["exp_avg"].numpy()) <= 1e-6
+    assert _rel_err(st["exp_avg_sq"].numpy(), topt.state[tp]["exp_avg_sq"].numpy()) <= 1e-6

@@ -10,7 +10,7 @@ from mindspore import mint, ops
 
 from .. import _dtype as D
 from .._tensor import (_clone, _scatter, _reshape as _reshape_step, Tensor, _assign, _geom, _make_view, _new,
-                       _cast_storage, _round_bf16, unwrap,
+                       _cast_storage, _round_bf16, unwrap, _is_host_alias,
                        _norm_dim)
 from .pointwise import _covers, _tile_to
 
@@ -208,6 +208,15 @@ def setitem(t, key, value):
     if t._vbase is None and not t._pinned:
         t._m[mk] = val
         t._ver += 1
+        return
+    if _is_host_alias(t):
+        # t's cache is a host alias of its base's storage (workaround "view input copy", _aliasing.py; recording
+        # is off). No clone first: MindSpore's setitem gives the alias object new storage (measured on 2.10), and
+        # had it written the alias's memory in place, that memory is the base's own; either way the write-back
+        # below leaves the base holding the new values, as torch's write through a view.
+        nm = t._m
+        nm[mk] = val
+        _assign(t, nm)
         return
     nm = _clone(unwrap(t))
     nm[mk] = val

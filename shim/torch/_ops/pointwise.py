@@ -19,6 +19,7 @@ from mindspore import mint, ops
 
 from .. import _dtype as D
 from .._tensor import Tensor, _assign, _new, _round_bf16, unwrap, _cast_storage
+from .._aliasing import host_reshape
 from ..autograd.grad_mode import _GRAD
 from ._support import emulated
 
@@ -304,7 +305,7 @@ def _collapsed_reduce(fn, m, dims, keepdim, numel=None):
     if not any(r for r, _ in groups):  # only size-1 dimensions reduced
         out = m
     else:
-        flat = m.reshape(tuple(size for _, size in groups))
+        flat = host_reshape(m, tuple(size for _, size in groups))  # not a MindSpore view where possible
         out = fn(flat, tuple(i for i, (r, _) in enumerate(groups) if r), False)
     target = tuple(1 if i in red else size for i, size in enumerate(shape)) if keepdim else \
         tuple(size for i, size in enumerate(shape) if i not in red)
@@ -517,7 +518,7 @@ def bitwise_not(input):
 def _unary(msfn, name, *, float_only=True, exact=False, keep_int=False):
     def f(input, *, out=None):
         if out is not None:
-            return _into_out(out, f(input), name)
+            return _into_out(out, f(input), name, fresh=True)
         m = unwrap(input)
         dt = input._dt
         if float_only and dt._cat in _INTLIKE:
@@ -755,15 +756,22 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
     return add(input, q if value == 1 else mul(q, value))
 
 
-def _into_out(out, result, name):
+def _into_out(out, result, name, fresh=False):
     """torch's `out=` contract for elementwise ops: write `result` into `out` (cast to out's dtype) and return
     `out`. TypeError when `out` is not a tensor; NotImplementedError when its shape differs from the result's
-    (torch would resize it; the facade cannot resize storage in place)."""
+    (torch would resize it; the facade cannot resize storage in place).
+
+    `fresh`: the caller vouches that `result` is a new tensor whose MindSpore storage nothing else holds (an op's
+    own output); an `out` that is an unpinned base of the same dtype then takes that storage over instead of
+    `copy_` copying it (one pass over the data less: megatron's `torch.exp(logits, out=logits)`)."""
     if not isinstance(out, Tensor):
         raise TypeError(f"torch.{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
     if tuple(out.shape) != tuple(result.shape):
         raise NotImplementedError(f"torch.{name}(out=...) with out of shape {tuple(out.shape)} for a result of "
                                   f"shape {tuple(result.shape)} (torch resizes out) is not supported by the shim")
+    if fresh and out._vbase is None and not out._pinned and result._dt is out._dt and result is not out \
+            and not (_GRAD[0] and out.requires_grad):
+        return _assign(out, result._m)
     return out.copy_(result)
 
 

@@ -41,22 +41,28 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step: int, *, lr
 def adam_step_fused(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step: int, *, lr: float, beta1: float,
                     beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool,
                     decoupled_weight_decay: bool):
-    """`adam_step` for float32 tensors in four MindSpore kernel launches instead of torch's ~eight passes.
+    """`adam_step` for float32 tensors in five MindSpore kernel launches instead of torch's ~eight passes.
 
     The second moment is computed as torch does, ``v·β2 + (1-β2)·g²`` (three ops, given to ``exp_avg_sq`` with
-    the facade's `assign`); then MindSpore's fused ``AdamWeightDecay`` CPU kernel updates ``exp_avg`` and the
-    parameter in place in one pass, given ``β2 = 1`` (it leaves ``v`` as it is) and the bias corrections folded
-    into its arguments: ``p ← p - lr_t·(m/(√v + eps_t) + d·p)`` with ``lr_t = lr·√(1-β2^t)/(1-β1^t)``,
-    ``eps_t = eps·√(1-β2^t)`` and ``d = lr·wd/lr_t`` (decoupled decay) equals torch's
-    ``p·(1-lr·wd) - lr/(1-β1^t) · m/(√v/√(1-β2^t) + eps)`` up to float32 rounding; the kernel's
-    ``m ← β1·m + (1-β1)·g`` is torch's ``lerp`` up to the rounding of ``1-β1`` in float32 (relative 2e-7 of
-    the increment). With ``amsgrad`` the kernel's ``v`` input is the new running maximum.
+    the facade's `assign`); decoupled weight decay multiplies the parameter by ``1 - lr·wd`` first, as torch
+    does. Then MindSpore's ``Adam`` CPU kernel updates ``exp_avg`` and the parameter in place in one pass:
+    ``m ← m + (g - m)·(1-β1)`` (torch's ``lerp``, up to the rounding of ``1-β1`` in float32: relative 2e-7 of
+    the increment) and ``p ← p - lr_t·m/(√v + eps_t)``. It is given ``β2 = 1`` (it leaves ``v`` as it is: its
+    own ``(1-β2)`` rounded in float32 would be 1.3e-5 off for β2 = 0.999), beta powers 0 (so it takes
+    ``lr_t`` as given) and the bias corrections folded in double precision here: ``lr_t = lr·√(1-β2^t)/(1-β1^t)``,
+    ``eps_t = eps·√(1-β2^t)``, which makes its update equal torch's ``lr/(1-β1^t) · m/(√v/√(1-β2^t) + eps)``
+    up to float32 rounding. With ``amsgrad`` the kernel's ``v`` input is the new running maximum.
+
+    The kernel (measured, MindSpore 2.10 CPU, 4.85M elements) takes ~3-5 ms where ``AdamWeightDecay``, used
+    before, took ~22 ms; it writes its inputs in place only when they are not MindSpore views, so a ``param``
+    that is a facade view (megatron's distributed optimizer hands Adam shards of its parameters) is updated in
+    a copy that is then written back through the facade, as any in-place op on a view.
 
     Callers check `fusable` (float32 tensors, not emulated bfloat16; the moments facade base tensors, which
-    the kernel may write in place). ``param`` may be a view (its new value is then written back through the
-    facade, as any in-place op on a view) and ``grad`` any tensor. Limitation: a gradient element with
-    ``|g| > 1.8e19`` (``g²`` overflows float32) makes the kernel's ``0·g²`` term NaN in that element's
-    parameter, where torch's update of it is 0. Returns the new ``max_exp_avg_sq`` (amsgrad) or None.
+    the kernel writes in place). ``grad`` may be any tensor. Limitation: a gradient element with
+    ``|g| > 1.8e19`` (``g²`` overflows float32) makes the kernel's ``(g² - v)·0`` term NaN in that element's
+    parameter and second moment, where torch's update of the parameter is 0 and its moment inf. Returns the new
+    ``max_exp_avg_sq`` (amsgrad) or None.
     """
     from mindspore import mint
     from .. import _aliasing
@@ -77,12 +83,15 @@ def adam_step_fused(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step: int,
     bias_correction1 = 1 - beta1 ** step
     bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
     lr_t = lr * bias_correction2_sqrt / bias_correction1
-    decay = lr * weight_decay / lr_t if (decoupled_weight_decay and weight_decay != 0 and lr_t != 0) else 0.0
-    in_place = param._vbase is None
-    if not in_place:
+    decayed = decoupled_weight_decay and weight_decay != 0
+    in_place = param._vbase is None and not decayed
+    if decayed:
+        pm = mint.mul(pm, 1 - lr * weight_decay)  # a new tensor: the kernel writes it, assigned below
+    elif not in_place:
         pm = _aliasing.clone(pm)
-    _adam_kernel()(pm, exp_avg._m, v, _scalar(lr_t), _scalar(beta1), _scalar(1.0),
-                   _scalar(eps * bias_correction2_sqrt), _scalar(decay), g)
+    zero = _scalar(0.0)
+    _adam_kernel()(pm, exp_avg._m, v, zero, zero, _scalar(lr_t), _scalar(beta1), _scalar(1.0),
+                   _scalar(eps * bias_correction2_sqrt), g)
     exp_avg._ver += 1
     if in_place:
         param._ver += 1
@@ -95,10 +104,10 @@ _KERNEL = []
 
 
 def _adam_kernel():
-    """MindSpore's ``AdamWeightDecay`` primitive (one instance; it writes its first two inputs in place)."""
+    """MindSpore's ``Adam`` primitive (one instance; it writes its first three inputs in place)."""
     if not _KERNEL:
         from mindspore import ops
-        _KERNEL.append(ops.AdamWeightDecay())
+        _KERNEL.append(ops.Adam())
     return _KERNEL[0]
 
 
