@@ -263,6 +263,22 @@ def host_reshape(m, shape):
     return ms.Tensor.from_numpy(np.asarray(_HostMemory(m, m._data_ptr(), shape, dt.str)))
 
 
+def _host_write(bm, off: int, n: int, new) -> bool:
+    """Copy MindSpore tensor `new` (n elements) into elements [off, off + n) of MindSpore tensor `bm`'s storage
+    on the host, in place; False (nothing written) where that is not possible (not the CPU target with
+    synchronous dispatch, a dtype numpy lacks, dtypes differ, either not row-major). Part of workaround
+    "view input copy": MindSpore's slice assignment takes ~0.5 ms of index work per call before its copy, and
+    copies `new` first when it is a view."""
+    if not _host_ok():
+        return False
+    dt = _HOST_TYPES.get(bm.dtype)
+    if dt is None or new.dtype != bm.dtype or not bm.is_contiguous() or not new.is_contiguous():
+        return False
+    dst = np.asarray(_HostMemory(bm, bm._data_ptr() + off * dt.itemsize, (n,), dt.str))
+    np.copyto(dst, np.asarray(_HostMemory(new, new._data_ptr(), (n,), dt.str)))
+    return True
+
+
 def _host_alias(v, b):
     """View `v`'s value as a non-view MindSpore tensor sharing base `b`'s host memory, or None when `v` does not
     qualify (recording on, geometry not one contiguous run, small, a dtype numpy lacks, a base storage that is
@@ -450,6 +466,9 @@ def write_back(v, new):
         # and with it on MindSpore 2.10 takes its general setitem path (host-built index arrays + a scatter):
         # ~50x slower, e.g. 6.5 s instead of 0.12 s for a 9.7M-element region (measured,
         # benchmarks/bench_megatron_shim.py --profile: megatron's main_grad.add_ into the gradient buffer).
+        if _host_write(bm, off, n, new):
+            b._ver += 1
+            return
         inner = total // bshape[0] if bshape and bshape[0] else 0
         prev = _pynative_executor.enable_grad()
         _pynative_executor.set_enable_grad(False)
