@@ -1,8 +1,9 @@
 """The aliasing engine: torch's storage, view and version semantics over MindSpore tensors that copy.
 
-MindSpore 2.10 on CPU shares storage only through `Tensor.view/reshape`; slices and transposes copy (see
-shim/README.md, "Aliasing model"). The facade therefore keeps torch's aliasing itself, in the fields every
-facade `Tensor` carries (declared as its `__slots__` in `_tensor.py`):
+MindSpore 2.10 on CPU does not give torch's aliasing semantics (see shim/README.md, "Aliasing model"). The facade
+therefore keeps torch's aliasing itself, in the fields every facade `Tensor` carries (declared as its `__slots__`
+in `_tensor.py`). A view's cached `_m` is a MindSpore view of the base's storage, or, derived while autograd is not
+recording, a host alias of it (workaround "view input copy" below: MindSpore copies every view a kernel is given):
 
 | field | on a base | on a view |
 |---|---|---|
@@ -10,7 +11,7 @@ facade `Tensor` carries (declared as its `__slots__` in `_tensor.py`):
 | `_dt`, `_dev` | torch dtype and reported device | same as its base |
 | `_vbase` | None | the base (never itself a view: chains are flattened) |
 | `_steps` | None | `((fn, args), ...)`: MindSpore step functions deriving `_m` from the base's `_m` |
-| `_vver` | unused | the base's `_ver` when `_m` was derived (stale when they differ) |
+| `_vver` | unused | the base's `_ver` when `_m` was derived (stale when they differ); `-3 - _ver` for a host alias |
 | `_geom` | None until first asked, then `(shape, contiguous strides, 0)` | torch's `(shape, strides, storage_offset)` into the base, in elements |
 | `_ver` | the version counter (torch's `_version`), bumped by every write | unused (a view reports its base's) |
 | `_pinned` | True when the MindSpore object's identity matters to MindSpore's autograd (leaves that require grad, `.grad` tensors): writes copy into it instead of rebinding it | unused |
@@ -45,7 +46,7 @@ from mindspore import mint, ops
 from ._device import CPU
 from .autograd.grad_mode import _GRAD, _pynative_executor, _set as _set_grad
 
-__all__ = ["new", "make_view", "refresh", "is_host_alias", "host_reshape", "assign", "write_back", "cast_storage", "geom", "index_map",
+__all__ = ["new", "make_view", "refresh", "is_host_alias", "host_reshape", "covers_base", "host_region", "assign", "write_back", "cast_storage", "geom", "index_map",
            "view_strides", "contig_strides", "is_contig", "check_leaf_inplace", "clone", "scatter", "round_bf16",
            "FUNCTIONAL_WRITE_MAX", "step_reshape", "step_transpose", "step_permute", "step_broadcast_to",
            "step_gather_flat", "bind_tensor_class"]
@@ -238,11 +239,13 @@ def _host_ok() -> bool:
 
 class _HostMemory:
     """numpy's array interface over `shape` elements of dtype `typestr` at host address `ptr`, inside the
-    memory of MindSpore tensor `owner` (kept alive as long as an array made from this object lives)."""
+    storage of MindSpore tensor `m`. The storage object (`m.untyped_storage()`) is kept alive as long as an array
+    made from this object lives: not `m` itself, which MindSpore moves to new storage on some writes (its setitem),
+    freeing the old one."""
     __slots__ = ("__array_interface__", "owner")
 
-    def __init__(self, owner, ptr: int, shape: tuple, typestr: str):
-        self.owner = owner
+    def __init__(self, m, ptr: int, shape: tuple, typestr: str):
+        self.owner = m.untyped_storage()
         self.__array_interface__ = {"data": (ptr, False), "shape": shape, "typestr": typestr, "version": 3}
 
 
@@ -279,24 +282,57 @@ def _host_write(bm, off: int, n: int, new) -> bool:
     return True
 
 
+def host_region(t):
+    """A MindSpore tensor in `t`'s shape over the memory `t`'s elements occupy in its base's storage that is not
+    a MindSpore view, for kernels that write their inputs in place (given a view, MindSpore writes a copy), or
+    None where not possible: not the CPU target with synchronous dispatch, `t` (a facade base or view) not one
+    contiguous run of a row-major storage, a dtype numpy lacks. Writes through it land in the storage without
+    any version bump (the caller's). workaround "view input copy" (shim/torch/_workarounds.py)"""
+    if not _host_ok():
+        return None
+    b = t._vbase
+    if b is None:
+        bm, off = t._m, 0
+        shape = tuple(bm.shape)
+    else:
+        shape, strides, off = t._geom
+        if not is_contig(shape, strides):
+            return None
+        bm = b._m
+    dt = _HOST_TYPES.get(bm.dtype)
+    if dt is None or not bm.is_contiguous():
+        return None
+    mem = _HostMemory(bm, bm._data_ptr() + off * dt.itemsize, tuple(shape), dt.str)
+    return ms.Tensor.from_numpy(np.asarray(mem))
+
+
 def _host_alias(v, b):
     """View `v`'s value as a non-view MindSpore tensor sharing base `b`'s host memory, or None when `v` does not
     qualify (recording on, geometry not one contiguous run, small, a dtype numpy lacks, a base storage that is
     not row-major, not the CPU target with synchronous dispatch)."""
     if _GRAD[0]:
         return None
+    n = 1
+    for s in v._geom[0]:
+        n *= s
+    if n < HOST_ALIAS_MIN:
+        return None
+    return host_region(v)
+
+
+def covers_base(v) -> bool:
+    """Whether view `v` is its whole base, contiguously (a write to it replaces the base's storage outright:
+    `write_back` adopts the new value instead of copying it)."""
     shape, strides, off = v._geom
+    if off or not is_contig(shape, strides):
+        return False
     n = 1
     for s in shape:
         n *= s
-    if n < HOST_ALIAS_MIN or not is_contig(shape, strides) or not _host_ok():
-        return None
-    bm = b._m
-    dt = _HOST_TYPES.get(bm.dtype)
-    if dt is None or not bm.is_contiguous():
-        return None
-    mem = _HostMemory(bm, bm._data_ptr() + off * dt.itemsize, tuple(shape), dt.str)
-    return ms.Tensor.from_numpy(np.asarray(mem))
+    total = 1
+    for s in geom(v._vbase)[0]:
+        total *= s
+    return n == total
 
 
 def is_host_alias(v) -> bool:
@@ -313,16 +349,28 @@ def refresh(v):
     "view input copy" above), kept while recording stays off and the base is unchanged.
     Callers check staleness first (`v._vver != v._vbase._ver`); `unwrap` does."""
     b = v._vbase
-    if v._vver == -3 - b._ver and not _GRAD[0]:
-        return  # a host alias of the current base, recording still off
-    h = _host_alias(v, b)
-    if h is not None:
-        v._m = h
-        v._vver = -3 - b._ver
-        return
-    m = b._m
-    for fn, args in v._steps:
-        m = fn(m, *args)
+    if not _GRAD[0]:
+        if v._vver == -3 - b._ver:
+            return  # a host alias of the current base, recording still off
+        h = _host_alias(v, b)
+        if h is not None:
+            v._m = h
+            v._vver = -3 - b._ver
+            return
+    if _GRAD[0] and v.__dict__.get("_no_grad_view", False):
+        # a view made while autograd was not recording is derived without recording (torch: no grad_fn, no
+        # gradient to its base; it requires grad when its base does)
+        _set_grad(False)
+        try:
+            m = b._m
+            for fn, args in v._steps:
+                m = fn(m, *args)
+        finally:
+            _set_grad(True)
+    else:
+        m = b._m
+        for fn, args in v._steps:
+            m = fn(m, *args)
     v._m = m
     v._vver = b._ver
 
@@ -347,6 +395,8 @@ def make_view(parent, fn, args, geom, cls=None):
     v._vbase = base
     v._steps = steps
     v._geom = geom
+    if not _GRAD[0]:
+        v.__dict__["_no_grad_view"] = True
     h = _host_alias(v, base)
     if h is not None:
         v._m = h

@@ -1254,8 +1254,10 @@ class Tensor(metaclass=_TensorType):
             m = mint.broadcast_to(m, shape)
         if m is self._m or (self._vbase is not None and m is unwrap(self)):
             return self
-        if self._vbase is None and not self._pinned:
-            # the MindSpore tensor of src must not be shared by two owners
+        if self._vbase is None and not self._pinned or (
+                self._vbase is not None and not self._vbase._pinned and _aliasing.covers_base(self)):
+            # the MindSpore tensor of src must not be shared by two owners (a view that is its whole base hands
+            # the value to the base as its storage)
             m = _clone(m) if isinstance(src, Tensor) and (m is unwrap(src)) else m
         elif isinstance(src, Tensor) and src._vbase is not None and not _is_host_alias(src) and (
                 self._vbase if self._vbase is not None else self)._pinned:

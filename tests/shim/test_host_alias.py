@@ -143,3 +143,65 @@ def test_exp_out_into_a_leaf_requiring_grad_raises_as_torch():
         x = m.zeros(4, requires_grad=True)
         with pytest.raises(RuntimeError, match="requires grad"):
             m.exp(m.ones(4), out=x)
+
+
+def test_copy_into_a_whole_base_view_does_not_share_the_source():
+    """`x[0:n].copy_(y[0:n])` with the view x's whole base must leave x owning its values: a later setitem on y
+    moves y's storage (MindSpore frees the old one) and must not touch x (found by a break test: a segfault)."""
+    out = []
+    for m in (T, S):
+        y = m.arange(2_000_000, dtype=m.float32)
+        x = m.zeros(1_000_000)
+        with m.no_grad():
+            xs = x[0:1_000_000]
+            xs.copy_(y[0:1_000_000])
+        y[m.tensor([0, 1])] = -1.0
+        del y
+        gc.collect()
+        junk = [m.full((2_000_000,), 9.0) * 2 for _ in range(10)]
+        out.append((xs[:3].tolist(), float(xs.sum())))
+        del junk
+    assert out[1] == out[0]
+
+
+def test_adam_does_not_write_the_tensor_a_parameter_was_copied_from():
+    res = []
+    for m in (T, S):
+        src = m.arange(90000, dtype=m.float32).view(300, 300) / 90000
+        p = m.zeros(300, 300)
+        with m.no_grad():
+            p.data.copy_(src)
+        p.grad = m.ones(300, 300)
+        m.optim.Adam([p], lr=0.5).step()
+        res.append((p.detach().numpy().copy(), src.numpy().copy()))
+    np.testing.assert_allclose(res[1][0], res[0][0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(res[1][1], res[0][1])
+
+
+@pytest.mark.parametrize("make", ["reshape of a fresh result", "sum over a size-1 dim"])
+def test_adam_updates_a_parameter_whose_storage_is_a_mindspore_view(make):
+    """MindSpore's in-place Adam kernel writes a copy when given a view: the parameter must still be updated (and
+    a tensor it was computed from left alone)."""
+    res = []
+    for m in (T, S):
+        a = m.ones(300, 300, 1)
+        p = (a * 2).reshape(300, 300) if make.startswith("reshape") else a.sum(-1)
+        p.grad = m.ones(300, 300)
+        m.optim.Adam([p], lr=0.1).step()
+        res.append((p.detach().numpy().copy(), a.numpy().copy()))
+    np.testing.assert_allclose(res[1][0], res[0][0], rtol=1e-6)
+    np.testing.assert_array_equal(res[1][1], res[0][1])
+
+
+def test_a_view_made_without_recording_gets_no_gradient_path():
+    """torch: a view made under no_grad of a tensor requiring grad requires grad itself but is a leaf with no
+    grad_fn; backward through it gives its base no gradient."""
+    out = []
+    for m in (T, S):
+        w = m.nn.Parameter(m.ones(300, 300))
+        with m.no_grad():
+            flat = w.view(-1)
+        state = (flat.requires_grad, flat.is_leaf, flat.grad_fn is None)
+        (flat * 2).sum().backward()
+        out.append(state + (w.grad is None,))
+    assert out[1] == out[0] == (True, True, True, True)

@@ -18,7 +18,7 @@ import mindspore as ms
 from mindspore import mint, ops
 
 from .. import _dtype as D
-from .._tensor import Tensor, _assign, _new, _round_bf16, unwrap, _cast_storage
+from .._tensor import Tensor, _assign, _clone, _new, _round_bf16, unwrap, _cast_storage
 from .._aliasing import host_reshape
 from ..autograd.grad_mode import _GRAD
 from ._support import emulated
@@ -302,8 +302,8 @@ def _collapsed_reduce(fn, m, dims, keepdim, numel=None):
             groups[-1][1] *= size
         else:
             groups.append([r, size])
-    if not any(r for r, _ in groups):  # only size-1 dimensions reduced
-        out = m
+    if not any(r for r, _ in groups):  # only size-1 dimensions reduced: a copy (torch's result owns its storage)
+        out = _clone(m)
     else:
         flat = host_reshape(m, tuple(size for _, size in groups))  # not a MindSpore view where possible
         out = fn(flat, tuple(i for i, (r, _) in enumerate(groups) if r), False)

@@ -54,9 +54,11 @@ def adam_step_fused(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step: int,
     up to float32 rounding. With ``amsgrad`` the kernel's ``v`` input is the new running maximum.
 
     The kernel (measured, MindSpore 2.10 CPU, 4.85M elements) takes ~3-5 ms where ``AdamWeightDecay``, used
-    before, took ~22 ms; it writes its inputs in place only when they are not MindSpore views, so a ``param``
-    that is a facade view (megatron's distributed optimizer hands Adam shards of its parameters) is updated in
-    a copy that is then written back through the facade, as any in-place op on a view.
+    before, took ~22 ms; it writes its inputs in place only when they are not MindSpore views, so on the CPU
+    target it is handed the memory of ``param`` (a base, or a view onto one contiguous run of its base: megatron's
+    distributed optimizer hands Adam shards of its parameters) and of ``exp_avg`` as tensors that are not views;
+    elsewhere (and with decoupled decay, whose product is a new tensor) the parameter is updated in a copy that is
+    then written back through the facade, as any in-place op on a view.
 
     Callers check `fusable` (float32 tensors, not emulated bfloat16; the moments facade base tensors, which
     the kernel writes in place). ``grad`` may be any tensor. Limitation: a gradient element with
@@ -84,17 +86,21 @@ def adam_step_fused(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step: int,
     bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
     lr_t = lr * bias_correction2_sqrt / bias_correction1
     decayed = decoupled_weight_decay and weight_decay != 0
-    in_place = param._vbase is None and not decayed
+    # The kernel writes its inputs in place unless they are MindSpore views (it then writes a copy): on the CPU
+    # target it is given the parameter's and exp_avg's own memory as tensors that are not views
+    # (`_aliasing.host_region`), which also spares a view parameter (megatron's shards) its copy and write-back.
+    target = None if decayed else _aliasing.host_region(param)
     if decayed:
         pm = mint.mul(pm, 1 - lr * weight_decay)  # a new tensor: the kernel writes it, assigned below
-    elif not in_place:
-        pm = _aliasing.clone(pm)
+    elif target is None:
+        pm = _aliasing.clone(pm)  # written by the kernel, then assigned below
+    m_target = _aliasing.host_region(exp_avg)
     zero = _scalar(0.0)
-    _adam_kernel()(pm, exp_avg._m, v, zero, zero, _scalar(lr_t), _scalar(beta1), _scalar(1.0),
-                   _scalar(eps * bias_correction2_sqrt), g)
+    _adam_kernel()(pm if target is None else target, exp_avg._m if m_target is None else m_target, v, zero, zero,
+                   _scalar(lr_t), _scalar(beta1), _scalar(1.0), _scalar(eps * bias_correction2_sqrt), g)
     exp_avg._ver += 1
-    if in_place:
-        param._ver += 1
+    if target is not None:
+        (param if param._vbase is None else param._vbase)._ver += 1
     else:
         _aliasing.assign(param, pm)
     return new_max
