@@ -743,12 +743,16 @@ WORKAROUNDS = (
            "`Tensor.reshape`/`view`, `mint.narrow`, `ops.Reshape`)",
         workaround="a facade view onto one contiguous run of a base of 65,536+ elements, derived while autograd "
                    "is not recording, is a non-view MindSpore tensor sharing the base's host memory "
-                   "(`Tensor.from_numpy` of numpy's in-place view of the storage); re-derived as a MindSpore "
-                   "view when recording is on (the CPU target with synchronous dispatch only)",
+                   "(`Tensor.from_numpy` over numpy's array of the storage, which it keeps alive); re-derived "
+                   "as a MindSpore view when used while recording; large contiguous writes outside recording "
+                   "are host copies; the fused Adam's in-place kernel is given the parameter's and exp_avg's "
+                   "memory the same way (given a view, it writes a copy) (the CPU target with synchronous "
+                   "dispatch only)",
         reason="the kernel first copies the whole view: GatherNd of 63 elements of a [63, 75904] float32 "
                "matrix 0.03 ms on the matrix vs 1.7 ms through a reshape of it; megatron's cross entropy, "
                "gradient-buffer views and optimizer shards pay it on every op",
-        measured=_V, sites=("_aliasing.py::_host_alias",), probe=None,
+        measured=_V, sites=("_aliasing.py::_host_alias", "_aliasing.py::host_region", "_aliasing.py::_host_write",
+                            "optim/_functional.py::adam_step_fused"), probe=None,
         unprobed="a speed defect, measured by benchmarks/bench_megatron_shim.py (BENCHMARKS.md); probes "
                  "check results"),
     Workaround(

@@ -86,6 +86,7 @@ def adam_step_fused(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step: int,
     bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
     lr_t = lr * bias_correction2_sqrt / bias_correction1
     decayed = decoupled_weight_decay and weight_decay != 0
+    # workaround "view input copy" (shim/torch/_workarounds.py)
     # The kernel writes its inputs in place unless they are MindSpore views (it then writes a copy): on the CPU
     # target it is given the parameter's and exp_avg's own memory as tensors that are not views
     # (`_aliasing.host_region`), which also spares a view parameter (megatron's shards) its copy and write-back.
