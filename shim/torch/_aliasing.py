@@ -359,14 +359,16 @@ def refresh(v):
             return
     if _GRAD[0] and v.__dict__.get("_no_grad_view", False):
         # a view made while autograd was not recording is derived without recording (torch: no grad_fn, no
-        # gradient to its base; it requires grad when its base does)
-        _set_grad(False)
+        # gradient to its base; it requires grad when its base does). MindSpore's own flag is restored as it was
+        # (inside a backward pass it is off while the facade's cache may still say on).
+        prev = _pynative_executor.enable_grad()
+        _pynative_executor.set_enable_grad(False)
         try:
             m = b._m
             for fn, args in v._steps:
                 m = fn(m, *args)
         finally:
-            _set_grad(True)
+            _pynative_executor.set_enable_grad(prev)
     else:
         m = b._m
         for fn, args in v._steps:
