@@ -249,21 +249,37 @@ class _HostMemory:
         self.__array_interface__ = {"data": (ptr, False), "shape": shape, "typestr": typestr, "version": 3}
 
 
+def _host_array(m, off: int, shape: tuple):
+    """numpy's array of `shape` over the storage of MindSpore tensor `m` from element `off` (it keeps the storage
+    alive), or None where the host cannot address it: not the CPU target with synchronous dispatch, a dtype numpy
+    lacks, `m` not row-major."""
+    if not _host_ok():
+        return None
+    dt = _HOST_TYPES.get(m.dtype)
+    if dt is None or not m.is_contiguous():
+        return None
+    return np.asarray(_HostMemory(m, m._data_ptr() + off * dt.itemsize, shape, dt.str))
+
+
+def _host_tensor(m, off: int, shape: tuple):
+    """`_host_array` as a MindSpore tensor that is not a MindSpore view (shares that memory), or None."""
+    a = _host_array(m, off, shape)
+    return None if a is None else ms.Tensor.from_numpy(a)
+
+
 def host_reshape(m, shape):
     """`m.reshape(shape)` that MindSpore does not treat as a view where that is possible: while autograd is not
     recording, on the CPU target with synchronous dispatch, for a row-major `m` of 65,536+ elements in a dtype
     numpy holds, a tensor sharing `m`'s host memory; otherwise `m.reshape(shape)`.
     workaround "view input copy" (shim/torch/_workarounds.py)"""
     shape = tuple(shape)
-    if _GRAD[0] or not _host_ok():
+    if _GRAD[0]:
         return m.reshape(shape)
     n = 1
     for s in shape:
         n *= s
-    dt = _HOST_TYPES.get(m.dtype)
-    if n < HOST_ALIAS_MIN or dt is None or not m.is_contiguous():
-        return m.reshape(shape)
-    return ms.Tensor.from_numpy(np.asarray(_HostMemory(m, m._data_ptr(), shape, dt.str)))
+    h = _host_tensor(m, 0, shape) if n >= HOST_ALIAS_MIN else None
+    return m.reshape(shape) if h is None else h
 
 
 def _host_write(bm, off: int, n: int, new) -> bool:
@@ -272,13 +288,13 @@ def _host_write(bm, off: int, n: int, new) -> bool:
     synchronous dispatch, a dtype numpy lacks, dtypes differ, either not row-major). Part of workaround
     "view input copy": MindSpore's slice assignment takes ~0.5 ms of index work per call before its copy, and
     copies `new` first when it is a view."""
-    if not _host_ok():
+    if new.dtype != bm.dtype:
         return False
-    dt = _HOST_TYPES.get(bm.dtype)
-    if dt is None or new.dtype != bm.dtype or not bm.is_contiguous() or not new.is_contiguous():
+    dst = _host_array(bm, off, (n,))
+    src = _host_array(new, 0, (n,)) if dst is not None else None
+    if src is None:
         return False
-    dst = np.asarray(_HostMemory(bm, bm._data_ptr() + off * dt.itemsize, (n,), dt.str))
-    np.copyto(dst, np.asarray(_HostMemory(new, new._data_ptr(), (n,), dt.str)))
+    np.copyto(dst, src)
     return True
 
 
@@ -288,22 +304,11 @@ def host_region(t):
     None where not possible: not the CPU target with synchronous dispatch, `t` (a facade base or view) not one
     contiguous run of a row-major storage, a dtype numpy lacks. Writes through it land in the storage without
     any version bump (the caller's). workaround "view input copy" (shim/torch/_workarounds.py)"""
-    if not _host_ok():
-        return None
     b = t._vbase
     if b is None:
-        bm, off = t._m, 0
-        shape = tuple(bm.shape)
-    else:
-        shape, strides, off = t._geom
-        if not is_contig(shape, strides):
-            return None
-        bm = b._m
-    dt = _HOST_TYPES.get(bm.dtype)
-    if dt is None or not bm.is_contiguous():
-        return None
-    mem = _HostMemory(bm, bm._data_ptr() + off * dt.itemsize, tuple(shape), dt.str)
-    return ms.Tensor.from_numpy(np.asarray(mem))
+        return _host_tensor(t._m, 0, tuple(t._m.shape))
+    shape, strides, off = t._geom
+    return _host_tensor(b._m, off, tuple(shape)) if is_contig(shape, strides) else None
 
 
 def _host_alias(v, b):
@@ -357,22 +362,20 @@ def refresh(v):
             v._m = h
             v._vver = -3 - b._ver
             return
-    if _GRAD[0] and v.__dict__.get("_no_grad_view", False):
-        # a view made while autograd was not recording is derived without recording (torch: no grad_fn, no
-        # gradient to its base; it requires grad when its base does). MindSpore's own flag is restored as it was
-        # (inside a backward pass it is off while the facade's cache may still say on).
+    # a view made while autograd was not recording is derived without recording (torch: no grad_fn, no gradient
+    # to its base; it requires grad when its base does). MindSpore's own flag is restored as it was (inside a
+    # backward pass it is off while the facade's cache may still say on).
+    unrecorded = _GRAD[0] and v.__dict__.get("_no_grad_view", False)
+    if unrecorded:
         prev = _pynative_executor.enable_grad()
         _pynative_executor.set_enable_grad(False)
-        try:
-            m = b._m
-            for fn, args in v._steps:
-                m = fn(m, *args)
-        finally:
-            _pynative_executor.set_enable_grad(prev)
-    else:
+    try:
         m = b._m
         for fn, args in v._steps:
             m = fn(m, *args)
+    finally:
+        if unrecorded:
+            _pynative_executor.set_enable_grad(prev)
     v._m = m
     v._vver = b._ver
 
